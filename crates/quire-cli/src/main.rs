@@ -1,0 +1,335 @@
+//! `quire`: the command-line shell over quire-engine. Each command parses its
+//! arguments, makes one engine call and prints the result for people or, with
+//! `--json`, as one JSON object per line for scripts.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use quire_engine::{
+    eval, DocumentInfo, Engine, EngineConfig, Error, FileOutcome, FileResult, ImportEvent, ImportOptions,
+    ImportProgress, SearchHit, SearchMode, SearchOptions, Status,
+};
+
+#[derive(Parser)]
+#[command(name = "quire", version, about = "Chat with your documents, offline: import, search and evaluate a local library.")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Where the library lives [default: ~/.local/share/quire]
+    #[arg(long, global = true, env = "QUIRE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where the model files are [default: ./models of a checkout, else <data-dir>/models]
+    #[arg(long, global = true, env = "QUIRE_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    /// Print JSON lines instead of text
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import files and folders (PDF, DOCX, HTML, Markdown, text)
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Password for encrypted PDFs in this import
+        #[arg(long)]
+        password: Option<String>,
+        /// Seconds reading one file may take before it is given up
+        #[arg(long, default_value_t = 120)]
+        file_timeout: u64,
+        /// Import again even when a file is unchanged
+        #[arg(long)]
+        force: bool,
+    },
+    /// Find the best passages for a query
+    Search {
+        query: String,
+        #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
+        mode: SearchMode,
+        /// How many passages to show
+        #[arg(short = 'k', long, default_value_t = 5)]
+        limit: usize,
+        /// Only search this document (id, path or file name); repeatable
+        #[arg(long = "doc")]
+        docs: Vec<String>,
+    },
+    /// List the documents in the library
+    Docs,
+    /// Remove a document (id, path or file name) and all of its text
+    Remove { doc: String },
+    /// Evaluate retrieval on a BEIR-layout folder (nDCG@10, Recall@10)
+    Eval {
+        dir: PathBuf,
+        /// Which judgments to use (test, dev, train) [default: the first found]
+        #[arg(long)]
+        split: Option<String>,
+    },
+}
+
+fn parse_mode(s: &str) -> Result<SearchMode, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lance=error,lancedb=error,lance_index=error"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let json = cli.global.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("quire: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            report_error(&err, json);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_error(err: &anyhow::Error, json: bool) {
+    let engine_err = err.chain().find_map(|e| e.downcast_ref::<Error>());
+    if json {
+        let report = match engine_err {
+            Some(e) => e.to_report(),
+            None => quire_engine::ErrorReport {
+                code: "error".into(),
+                kind: quire_engine::Kind::Runtime,
+                message: format!("{err:#}"),
+                detail: None,
+            },
+        };
+        println!("{}", serde_json::json!({ "error": report }));
+    } else {
+        eprintln!("quire: {err:#}");
+    }
+}
+
+fn config(g: &Global) -> EngineConfig {
+    let mut c = match &g.data_dir {
+        Some(d) => EngineConfig::with_data_dir(d),
+        None => EngineConfig::from_env(),
+    };
+    if let Some(m) = &g.models_dir {
+        c.models_dir = m.clone();
+    }
+    c
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Import { paths, password, file_timeout, force } => {
+            let engine = Engine::open(config(g)).await?;
+            let mut opts = ImportOptions { force, time_limit: Duration::from_secs(file_timeout), ..Default::default() };
+            opts.load.password = password;
+            let progress = Progress::new(g.json);
+            let results = engine.import(&paths, &opts, &progress).await?;
+            progress.finish();
+            print_import(&results, g.json);
+            engine.close().await;
+        }
+        Command::Search { query, mode, limit, docs } => {
+            let engine = Engine::open(config(g)).await?;
+            let doc_ids = if docs.is_empty() {
+                None
+            } else {
+                let mut ids = Vec::new();
+                for d in &docs {
+                    ids.push(engine.find_document(d).await?.id);
+                }
+                Some(ids)
+            };
+            let hits = engine.search(&query, &SearchOptions { mode, limit, doc_ids }).await?;
+            print_hits(&hits, g.json);
+            engine.close().await;
+        }
+        Command::Docs => {
+            let engine = Engine::open(config(g)).await?;
+            print_docs(&engine.documents().await?, g.json);
+            engine.close().await;
+        }
+        Command::Remove { doc } => {
+            let engine = Engine::open(config(g)).await?;
+            let removed = engine.remove(&doc).await?;
+            if g.json {
+                println!("{}", serde_json::json!({ "removed": removed }));
+            } else {
+                println!("removed {} ({})", removed.name, removed.id);
+            }
+            engine.close().await;
+        }
+        Command::Eval { dir, split } => {
+            let scratch = tempfile::Builder::new().prefix("quire-eval-").tempdir().context("creating a scratch library")?;
+            let mut c = config(g);
+            c.data_dir = scratch.path().to_path_buf();
+            let engine = Engine::open(c).await?;
+            let progress = Progress::new(g.json);
+            let report = eval::run(&engine, &dir, split.as_deref(), &progress).await?;
+            progress.finish();
+            if g.json {
+                for s in &report.scores {
+                    println!("{}", serde_json::json!({ "dataset": report.dataset, "split": report.split, "queries": report.queries, "mode": s.mode, "ndcg_at_10": s.ndcg_at_10, "recall_at_10": s.recall_at_10 }));
+                }
+            } else {
+                println!(
+                    "{} (split {}): {} documents, {} chunks, {} queries",
+                    report.dataset, report.split, report.documents, report.chunks, report.queries
+                );
+                println!("{:<8} {:>8} {:>10}", "mode", "nDCG@10", "Recall@10");
+                for s in &report.scores {
+                    println!("{:<8} {:>8.4} {:>10.4}", s.mode.as_str(), s.ndcg_at_10, s.recall_at_10);
+                }
+            }
+            engine.close().await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Progress bars on a terminal; nothing otherwise.
+struct Progress {
+    multi: Option<MultiProgress>,
+    files: ProgressBar,
+    chunks: ProgressBar,
+}
+
+impl Progress {
+    fn new(json: bool) -> Self {
+        let visible = !json && std::io::stderr().is_terminal();
+        if !visible {
+            return Progress { multi: None, files: ProgressBar::hidden(), chunks: ProgressBar::hidden() };
+        }
+        let multi = MultiProgress::new();
+        let style = |t: &str| ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_bar());
+        let files = multi.add(ProgressBar::new(0));
+        files.set_style(style("files  [{bar:30}] {pos}/{len} {wide_msg}"));
+        let chunks = multi.add(ProgressBar::new(0));
+        chunks.set_style(style("chunks [{bar:30}] {pos}/{len} embedded"));
+        Progress { multi: Some(multi), files, chunks }
+    }
+
+    fn finish(&self) {
+        self.files.finish_and_clear();
+        self.chunks.finish_and_clear();
+    }
+}
+
+impl ImportProgress for Progress {
+    fn event(&self, e: &ImportEvent) {
+        if self.multi.is_none() {
+            return;
+        }
+        match e {
+            ImportEvent::Started { files } => self.files.set_length(*files as u64),
+            ImportEvent::FileStarted { path, .. } => self.files.set_message(path.clone()),
+            ImportEvent::FileChunked { chunks, .. } => {
+                self.chunks.set_length(*chunks as u64);
+                self.chunks.set_position(0);
+            }
+            ImportEvent::ChunksEmbedded { done, total, .. } => {
+                if *total == 0 {
+                    self.chunks.set_length(*done as u64);
+                }
+                self.chunks.set_position(*done as u64);
+            }
+            ImportEvent::FileFinished { .. } => self.files.inc(1),
+            ImportEvent::IndexingStarted => self.files.set_message("updating the full-text index…"),
+            ImportEvent::Finished { .. } => {}
+        }
+    }
+}
+
+fn print_import(results: &[FileResult], json: bool) {
+    if json {
+        for r in results {
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
+        }
+        return;
+    }
+    for r in results {
+        match r.outcome {
+            FileOutcome::Imported => {
+                let pages = r.pages.map(|p| format!("{p} pages, ")).unwrap_or_default();
+                println!("imported   {} ({pages}{} chunks)", r.path, r.chunks);
+            }
+            FileOutcome::Unchanged => println!("unchanged  {}", r.path),
+            FileOutcome::Failed => {
+                let why = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown error");
+                println!("FAILED     {why}");
+            }
+        }
+    }
+    let s = quire_engine::ImportSummary::from_results(results);
+    println!("{} imported, {} unchanged, {} failed; {} chunks", s.imported, s.unchanged, s.failed, s.chunks);
+}
+
+fn snippet(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    }
+}
+
+fn print_hits(hits: &[SearchHit], json: bool) {
+    if json {
+        for h in hits {
+            println!("{}", serde_json::to_string(h).unwrap_or_default());
+        }
+        return;
+    }
+    if hits.is_empty() {
+        println!("no passages found");
+    }
+    for (i, h) in hits.iter().enumerate() {
+        let page = h.page.map(|p| format!(" · p. {p}")).unwrap_or_default();
+        println!("{:>2}. {}{page}  (score {:.4})", i + 1, h.name, h.score);
+        println!("    {}", snippet(&h.text, 240));
+        println!("    {}", h.path);
+    }
+}
+
+fn print_docs(docs: &[DocumentInfo], json: bool) {
+    if json {
+        for d in docs {
+            println!("{}", serde_json::to_string(d).unwrap_or_default());
+        }
+        return;
+    }
+    if docs.is_empty() {
+        println!("the library is empty: add files with `quire import <files or folders>`");
+        return;
+    }
+    println!("{:<16} {:<9} {:>6} {:>6}  name", "id", "status", "chunks", "pages");
+    for d in docs {
+        let status = match d.status {
+            Status::Imported => "imported",
+            Status::Failed => "failed",
+            Status::Importing => "importing",
+        };
+        let pages = d.pages.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        println!("{:<16} {:<9} {:>6} {:>6}  {}", d.id, status, d.chunks, pages, d.name);
+        if let Some(msg) = &d.error_message {
+            println!("{:<16} {}", "", msg);
+        }
+    }
+}

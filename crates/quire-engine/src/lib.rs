@@ -1,0 +1,433 @@
+//! Quire's engine: a library of the user's documents on their own machine.
+//!
+//! It reads files ([`loader`]), splits them into chunks ([`chunk`]), embeds
+//! them ([`embed`]), keeps chunks and vectors in LanceDB ([`store`]) and the
+//! document records in SQLite ([`catalog`]), and answers hybrid searches
+//! ([`search`]). It knows nothing of terminals, windows or IPC: the `quire`
+//! CLI and the desktop app are thin shells over [`Engine`].
+
+pub mod catalog;
+pub mod chunk;
+pub mod embed;
+pub mod error;
+pub mod eval;
+pub mod import;
+pub mod loader;
+pub mod paths;
+pub mod search;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use catalog::{DocumentInfo, Status};
+pub use error::{Error, ErrorReport, FileProblem, Kind, Result};
+pub use import::{FileOutcome, FileResult, ImportEvent, ImportOptions, ImportProgress, ImportSummary, NoProgress};
+pub use search::{SearchHit, SearchMode, SearchOptions};
+
+use catalog::{Catalog, Outcome};
+use chunk::{Chunk, Chunker};
+use embed::{Embedder, MiniLm};
+use import::{collect_files, doc_id_for, file_error};
+use loader::Extracted;
+use store::{ChunkRow, LanceStore, Store};
+
+/// Where the engine keeps its data and finds its models.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+}
+
+impl EngineConfig {
+    /// The defaults, honouring `QUIRE_DATA_DIR` and `QUIRE_MODELS_DIR`.
+    pub fn from_env() -> Self {
+        let data_dir = paths::default_data_dir();
+        let models_dir = paths::default_models_dir(&data_dir);
+        EngineConfig { data_dir, models_dir }
+    }
+
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        let models_dir = paths::default_models_dir(&data_dir);
+        EngineConfig { data_dir, models_dir }
+    }
+}
+
+/// Embedding texts in groups this large keeps progress events flowing.
+const EMBED_GROUP: usize = 64;
+
+pub struct Engine {
+    config: EngineConfig,
+    catalog: Catalog,
+    store: Arc<dyn Store>,
+    embedder: Arc<dyn Embedder>,
+    chunker: Arc<Chunker>,
+}
+
+impl Engine {
+    /// Opens (or creates) the library in `config.data_dir` with the default embedder.
+    pub async fn open(config: EngineConfig) -> Result<Self> {
+        let minilm_dir = config.models_dir.join(paths::MINILM_DIR);
+        let embedder = tokio::task::spawn_blocking(move || MiniLm::load(&minilm_dir))
+            .await
+            .map_err(|e| Error::Bug(e.to_string()))??;
+        let chunker = Chunker::new(embedder.sizing_tokenizer(), chunk::DEFAULT_MAX_TOKENS)?;
+        Self::with_parts(config, Arc::new(embedder), chunker).await
+    }
+
+    /// Opens the library with a given embedder and chunker (tests, other models).
+    pub async fn with_parts(config: EngineConfig, embedder: Arc<dyn Embedder>, chunker: Chunker) -> Result<Self> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let catalog = Catalog::open(&dir.join("quire.sqlite")).await?;
+        match catalog.meta("embedding_model").await? {
+            Some(m) if m != embedder.model_id() => {
+                return Err(Error::InvalidInput(format!(
+                    "this library was built with the embedding model `{m}`, not `{}`; use another --data-dir",
+                    embedder.model_id()
+                )))
+            }
+            Some(_) => {}
+            None => catalog.set_meta("embedding_model", embedder.model_id()).await?,
+        }
+        let store = LanceStore::open(&dir.join("lancedb"), embedder.dimension()).await?;
+        Ok(Engine { config, catalog, store: Arc::new(store), embedder, chunker: Arc::new(chunker) })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    /// Imports files and folders. Per-file failures are in the results, not an `Err`.
+    pub async fn import(
+        &self,
+        inputs: &[PathBuf],
+        opts: &ImportOptions,
+        progress: &dyn ImportProgress,
+    ) -> Result<Vec<FileResult>> {
+        let (files, missing) = collect_files(inputs);
+        progress.event(&ImportEvent::Started { files: files.len() + missing.len() });
+        let mut results = Vec::new();
+        for (path, err) in missing {
+            let r = FileResult {
+                path: path.display().to_string(),
+                doc_id: None,
+                outcome: FileOutcome::Failed,
+                format: None,
+                pages: None,
+                chunks: 0,
+                error: Some(err.to_report()),
+            };
+            progress.event(&ImportEvent::FileFinished { result: r.clone() });
+            results.push(r);
+        }
+        let mut changed = false;
+        for (index, path) in files.iter().enumerate() {
+            progress.event(&ImportEvent::FileStarted { index, path: path.display().to_string() });
+            let r = self.import_file(path, opts, progress).await?;
+            changed |= r.outcome != FileOutcome::Unchanged;
+            progress.event(&ImportEvent::FileFinished { result: r.clone() });
+            results.push(r);
+        }
+        if changed {
+            progress.event(&ImportEvent::IndexingStarted);
+            self.store.refresh_indexes().await?;
+        }
+        progress.event(&ImportEvent::Finished { summary: ImportSummary::from_results(&results) });
+        Ok(results)
+    }
+
+    /// One file. Only runtime failures (database, disk) are `Err`; a file's own
+    /// problems become a failed [`FileResult`] recorded in the catalog.
+    async fn import_file(&self, path: &Path, opts: &ImportOptions, progress: &dyn ImportProgress) -> Result<FileResult> {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let path_str = canonical.display().to_string();
+        let name = search::file_name(&path_str);
+        let id = doc_id_for(&path_str);
+        let mut result = FileResult {
+            path: path_str.clone(),
+            doc_id: Some(id.clone()),
+            outcome: FileOutcome::Failed,
+            format: None,
+            pages: None,
+            chunks: 0,
+            error: None,
+        };
+        let size = match std::fs::metadata(&canonical) {
+            Ok(m) => m.len(),
+            Err(e) => {
+                result.doc_id = None;
+                result.error = Some(Error::io(&canonical, e).to_report());
+                return Ok(result);
+            }
+        };
+        let previous = self.catalog.get(&id).await?;
+        if size > opts.max_file_bytes {
+            let err = file_error(&canonical, FileProblem::TooLarge { size, limit: opts.max_file_bytes });
+            self.catalog.begin(&id, &path_str, &name, size, "").await?;
+            return self.record_failure(&id, previous.is_some(), err, result).await;
+        }
+        let bytes = match tokio::fs::read(&canonical).await {
+            Ok(b) => b,
+            Err(e) => {
+                result.doc_id = None;
+                result.error = Some(Error::io(&canonical, e).to_report());
+                return Ok(result);
+            }
+        };
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        if let Some(prev) = previous.as_ref().filter(|p| !opts.force && p.hash == hash) {
+            match prev.status {
+                Status::Imported => {
+                    result.outcome = FileOutcome::Unchanged;
+                    result.format = prev.format.clone();
+                    result.pages = prev.pages;
+                    result.chunks = prev.chunks;
+                    return Ok(result);
+                }
+                // The same bytes would fail the same way; a password may change that.
+                Status::Failed if opts.load.password.is_none() && prev.error_code.as_deref() != Some("timeout") => {
+                    result.error = Some(ErrorReport {
+                        code: prev.error_code.clone().unwrap_or_default(),
+                        kind: Kind::User,
+                        message: prev.error_message.clone().unwrap_or_default(),
+                        detail: Some("unchanged since the last attempt; not read again".into()),
+                    });
+                    return Ok(result);
+                }
+                _ => {}
+            }
+        }
+        self.catalog.begin(&id, &path_str, &name, size, &hash).await?;
+
+        let load = opts.load.clone();
+        let limit = opts.time_limit;
+        let extract_path = canonical.clone();
+        let extracted = tokio::task::spawn_blocking(move || loader::extract(&extract_path, bytes, &load, limit))
+            .await
+            .map_err(|e| Error::Bug(e.to_string()))?;
+        let extracted = match extracted {
+            Ok(x) => x,
+            Err(problem) => {
+                return self.record_failure(&id, previous.is_some(), file_error(&canonical, problem), result).await
+            }
+        };
+        let chunks = self.chunk(&extracted).await?;
+        progress.event(&ImportEvent::FileChunked { path: path_str.clone(), chunks: chunks.len() });
+        let vectors = self.embed_chunks(&chunks, &path_str, progress).await?;
+        if previous.is_some() {
+            self.store.delete_document(&id).await?;
+        }
+        let rows = chunks
+            .iter()
+            .zip(vectors)
+            .enumerate()
+            .map(|(i, (c, v))| ChunkRow {
+                chunk_id: format!("{id}:{i}"),
+                doc_id: id.clone(),
+                path: path_str.clone(),
+                page: c.page,
+                start: c.start as u32,
+                end: c.end as u32,
+                text: c.text.clone(),
+                vector: v,
+            })
+            .collect();
+        self.store.add(rows).await?;
+        let pages = match extracted.format {
+            loader::Format::Pdf => extracted.pages.iter().filter_map(|p| p.number).max(),
+            _ => None,
+        };
+        self.catalog
+            .finish(
+                &id,
+                Outcome {
+                    status: Status::Imported,
+                    format: Some(extracted.format.as_str()),
+                    encoding: extracted.encoding,
+                    error_code: None,
+                    error_message: None,
+                    pages,
+                    chunks: chunks.len() as u32,
+                    chars: extracted.char_count() as u64,
+                },
+            )
+            .await?;
+        result.outcome = FileOutcome::Imported;
+        result.format = Some(extracted.format.as_str().to_string());
+        result.pages = pages;
+        result.chunks = chunks.len() as u32;
+        Ok(result)
+    }
+
+    async fn record_failure(&self, id: &str, had_chunks: bool, err: Error, mut result: FileResult) -> Result<FileResult> {
+        if had_chunks {
+            // The old text no longer matches the file: it must not answer questions.
+            self.store.delete_document(id).await?;
+        }
+        let report = err.to_report();
+        self.catalog
+            .finish(
+                id,
+                Outcome {
+                    status: Status::Failed,
+                    format: None,
+                    encoding: None,
+                    error_code: Some(&report.code),
+                    error_message: Some(&report.message),
+                    pages: None,
+                    chunks: 0,
+                    chars: 0,
+                },
+            )
+            .await?;
+        result.error = Some(report);
+        Ok(result)
+    }
+
+    async fn chunk(&self, extracted: &Extracted) -> Result<Vec<Chunk>> {
+        let chunker = self.chunker.clone();
+        let extracted = extracted.clone();
+        tokio::task::spawn_blocking(move || chunker.chunk(&extracted)).await.map_err(|e| Error::Bug(e.to_string()))
+    }
+
+    async fn embed_chunks(&self, chunks: &[Chunk], path: &str, progress: &dyn ImportProgress) -> Result<Vec<Vec<f32>>> {
+        let mut vectors = Vec::with_capacity(chunks.len());
+        for group in chunks.chunks(EMBED_GROUP) {
+            let texts: Vec<String> = group.iter().map(|c| c.text.clone()).collect();
+            vectors.extend(self.embed_texts(texts).await?);
+            progress.event(&ImportEvent::ChunksEmbedded { path: path.to_string(), done: vectors.len(), total: chunks.len() });
+        }
+        Ok(vectors)
+    }
+
+    async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let embedder = self.embedder.clone();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            embedder.embed(&refs)
+        })
+        .await
+        .map_err(|e| Error::Bug(e.to_string()))?
+    }
+
+    /// Imports in-memory texts as documents keyed by `key` (used by `eval`).
+    /// Texts are embedded across documents in large batches.
+    pub async fn import_texts(&self, items: Vec<(String, String)>, progress: &dyn ImportProgress) -> Result<usize> {
+        progress.event(&ImportEvent::Started { files: items.len() });
+        let mut total_chunks = 0;
+        for batch in items.chunks(256) {
+            let mut rows = Vec::new();
+            let mut texts = Vec::new();
+            for (key, text) in batch {
+                let id = doc_id_for(key);
+                let extracted = Extracted {
+                    format: loader::Format::Text,
+                    pages: vec![loader::PageText { number: None, text: text.clone() }],
+                    encoding: None,
+                };
+                let chunks = self.chunk(&extracted).await?;
+                self.catalog.begin(&id, key, key, text.len() as u64, &blake3::hash(text.as_bytes()).to_hex()).await?;
+                self.catalog
+                    .finish(
+                        &id,
+                        Outcome {
+                            status: Status::Imported,
+                            format: Some("text"),
+                            encoding: None,
+                            error_code: None,
+                            error_message: None,
+                            pages: None,
+                            chunks: chunks.len() as u32,
+                            chars: text.chars().count() as u64,
+                        },
+                    )
+                    .await?;
+                for (i, c) in chunks.into_iter().enumerate() {
+                    texts.push(c.text.clone());
+                    rows.push(ChunkRow {
+                        chunk_id: format!("{id}:{i}"),
+                        doc_id: id.clone(),
+                        path: key.clone(),
+                        page: None,
+                        start: c.start as u32,
+                        end: c.end as u32,
+                        text: c.text,
+                        vector: Vec::new(),
+                    });
+                }
+            }
+            let vectors = self.embed_texts(texts).await?;
+            for (row, v) in rows.iter_mut().zip(vectors) {
+                row.vector = v;
+            }
+            total_chunks += rows.len();
+            progress.event(&ImportEvent::ChunksEmbedded { path: String::new(), done: total_chunks, total: 0 });
+            self.store.add(rows).await?;
+        }
+        progress.event(&ImportEvent::IndexingStarted);
+        self.store.refresh_indexes().await?;
+        Ok(total_chunks)
+    }
+
+    /// The best passages for a query.
+    pub async fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<SearchHit>> {
+        let limit = opts.limit.max(1);
+        let scope = opts.doc_ids.as_deref();
+        match opts.mode {
+            SearchMode::Dense => {
+                let v = self.embed_query(query).await?;
+                Ok(self.store.dense(&v, limit, scope).await?.into_iter().map(SearchHit::from).collect())
+            }
+            SearchMode::Bm25 => {
+                Ok(self.store.full_text(query, limit, scope).await?.into_iter().map(SearchHit::from).collect())
+            }
+            SearchMode::Hybrid => {
+                let candidates = (limit * 5).max(50);
+                let v = self.embed_query(query).await?;
+                let dense = self.store.dense(&v, candidates, scope).await?;
+                let bm25 = self.store.full_text(query, candidates, scope).await?;
+                Ok(search::reciprocal_rank_fusion(&[dense, bm25], limit))
+            }
+        }
+    }
+
+    async fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        self.embed_texts(vec![query.to_string()])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Bug("the embedder returned no vector".into()))
+    }
+
+    pub async fn documents(&self) -> Result<Vec<DocumentInfo>> {
+        self.catalog.list().await
+    }
+
+    /// Finds a document by id, id prefix, path or file name.
+    pub async fn find_document(&self, key: &str) -> Result<DocumentInfo> {
+        self.catalog.find(key).await
+    }
+
+    /// Removes a document: its chunks, vectors and full-text entries are
+    /// deleted and the storage rewritten so the text is gone from disk.
+    pub async fn remove(&self, key: &str) -> Result<DocumentInfo> {
+        let doc = self.catalog.find(key).await?;
+        self.store.delete_document(&doc.id).await?;
+        self.store.purge_deleted().await?;
+        self.catalog.delete(&doc.id).await?;
+        Ok(doc)
+    }
+
+    pub async fn chunk_count(&self) -> Result<usize> {
+        self.store.count().await
+    }
+
+    pub async fn close(self) {
+        self.catalog.close().await;
+    }
+}

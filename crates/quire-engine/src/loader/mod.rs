@@ -1,0 +1,265 @@
+//! Turning files into text: one [`Loader`] per format, picked by extension and
+//! magic bytes, each run under a time limit with panics caught, so a hostile
+//! or broken file becomes a [`FileProblem`] for that file and nothing more.
+
+mod docx;
+mod html;
+mod pdf;
+pub mod text;
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FileProblem;
+
+/// The formats Quire reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Pdf,
+    Docx,
+    Html,
+    Markdown,
+    Text,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Pdf => "pdf",
+            Format::Docx => "docx",
+            Format::Html => "html",
+            Format::Markdown => "markdown",
+            Format::Text => "text",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pdf" => Format::Pdf,
+            "docx" => Format::Docx,
+            "html" => Format::Html,
+            "markdown" => Format::Markdown,
+            "text" => Format::Text,
+            _ => return None,
+        })
+    }
+}
+
+/// The text of one page (PDF) or of a whole unpaged document (`number == None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PageText {
+    pub number: Option<u32>,
+    pub text: String,
+}
+
+/// What a loader read out of a file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Extracted {
+    pub format: Format,
+    pub pages: Vec<PageText>,
+    /// The encoding a text format was decoded from, when it was detected.
+    pub encoding: Option<&'static str>,
+}
+
+impl Extracted {
+    pub fn char_count(&self) -> usize {
+        self.pages.iter().map(|p| p.text.chars().count()).sum()
+    }
+
+    fn has_text(&self) -> bool {
+        self.pages.iter().any(|p| p.text.chars().any(|c| c.is_alphanumeric()))
+    }
+}
+
+/// Per-file options a user can give.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The password of an encrypted PDF.
+    pub password: Option<String>,
+}
+
+/// Reads one format. Implementations must not panic on purpose, but the
+/// runner below survives them if they do.
+pub trait Loader: Send + Sync {
+    fn format(&self) -> Format;
+    fn load(&self, bytes: &[u8], opts: &LoadOptions) -> Result<Extracted, FileProblem>;
+}
+
+const TEXT_EXTENSIONS: &[&str] = &[
+    "txt", "text", "csv", "tsv", "srt", "vtt", "eml", "log", "rst", "org", "tex", "json", "yaml",
+    "yml", "toml", "ini", "xml",
+];
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase())
+}
+
+/// Picks the loader for a file from its extension and first bytes.
+pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProblem> {
+    let ext = extension(path);
+    if bytes.starts_with(b"%PDF") || ext.as_deref() == Some("pdf") {
+        return Ok(Box::new(pdf::PdfLoader));
+    }
+    match ext.as_deref() {
+        Some("docx") => Ok(Box::new(docx::DocxLoader)),
+        Some("html" | "htm" | "xhtml") => Ok(Box::new(html::HtmlLoader)),
+        Some("md" | "markdown" | "mdown" | "mkd") => Ok(Box::new(text::TextLoader::markdown())),
+        Some(e) if TEXT_EXTENSIONS.contains(&e) => Ok(Box::new(text::TextLoader::plain())),
+        None if text::looks_like_text(bytes) => Ok(Box::new(text::TextLoader::plain())),
+        _ => Err(FileProblem::Unsupported(ext)),
+    }
+}
+
+/// Whether a path has an extension Quire reads (used when walking folders).
+pub fn is_supported_extension(path: &Path) -> bool {
+    match extension(path).as_deref() {
+        Some("pdf" | "docx" | "html" | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd") => true,
+        Some(e) => TEXT_EXTENSIONS.contains(&e),
+        None => false,
+    }
+}
+
+/// Extracts a file's text on a worker thread, with a time limit, catching panics.
+///
+/// On a time-out the worker is abandoned (Rust cannot kill a thread); it holds
+/// only its own copy of the bytes and ends with the process.
+pub fn extract(
+    path: &Path,
+    bytes: Vec<u8>,
+    opts: &LoadOptions,
+    time_limit: Duration,
+) -> Result<Extracted, FileProblem> {
+    if bytes.is_empty() {
+        return Err(FileProblem::Empty);
+    }
+    let loader = loader_for(path, &bytes)?;
+    quiet_panics_in_workers();
+    let (tx, rx) = mpsc::channel();
+    let opts = opts.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("{WORKER_PREFIX}{}", loader.format().as_str()))
+        .spawn(move || {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| loader.load(&bytes, &opts)));
+            let _ = tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return Err(FileProblem::ReaderCrashed(format!("could not start a reader thread: {e}")));
+    }
+    let extracted = match rx.recv_timeout(time_limit) {
+        Ok(Ok(result)) => result?,
+        Ok(Err(panic)) => return Err(FileProblem::ReaderCrashed(panic_message(&panic))),
+        Err(mpsc::RecvTimeoutError::Timeout) => return Err(FileProblem::Timeout(time_limit.as_secs())),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            return Err(FileProblem::ReaderCrashed("the reader stopped without an answer".into()))
+        }
+    };
+    if !extracted.has_text() {
+        return Err(match extracted.format {
+            Format::Pdf => FileProblem::NoTextLayer,
+            _ => FileProblem::Empty,
+        });
+    }
+    Ok(extracted)
+}
+
+const WORKER_PREFIX: &str = "quire-reader-";
+
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// A reader panic is an expected outcome for a damaged file: it is reported as
+/// that file's error, so the default hook's stderr dump is kept for other threads only.
+fn quiet_panics_in_workers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_worker = std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with(WORKER_PREFIX));
+            if in_worker {
+                tracing::debug!("reader panic: {info}");
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Tidies extracted text: unifies line ends, trims line ends, squeezes blank runs.
+pub(crate) fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0;
+    for line in text.replace("\r\n", "\n").replace('\r', "\n").split('\n') {
+        let line = line.trim_end();
+        if line.trim().is_empty() {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim().replace('\u{0}', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_squeezes_blank_lines_and_trailing_space() {
+        assert_eq!(tidy("a  \r\n\r\n\r\n\nb\t\n"), "a\n\nb");
+    }
+
+    #[test]
+    fn unknown_binary_is_unsupported() {
+        let err = loader_for(Path::new("x.xlsx"), b"PK\x03\x04rest").err();
+        assert_eq!(err, Some(FileProblem::Unsupported(Some("xlsx".into()))));
+    }
+
+    #[test]
+    fn empty_file_is_reported_empty() {
+        let r = extract(Path::new("e.txt"), Vec::new(), &LoadOptions::default(), Duration::from_secs(5));
+        assert_eq!(r.err(), Some(FileProblem::Empty));
+    }
+
+    struct Panicking;
+    impl Loader for Panicking {
+        fn format(&self) -> Format {
+            Format::Text
+        }
+        fn load(&self, _: &[u8], _: &LoadOptions) -> Result<Extracted, FileProblem> {
+            panic!("boom")
+        }
+    }
+
+    #[test]
+    fn regression_reader_panic_becomes_file_error() {
+        quiet_panics_in_workers();
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("{WORKER_PREFIX}test"))
+            .spawn(move || {
+                let r = std::panic::catch_unwind(|| Panicking.load(b"x", &LoadOptions::default()));
+                tx.send(r.map_err(|p| panic_message(&p))).ok();
+            })
+            .unwrap();
+        assert_eq!(rx.recv().unwrap().err().as_deref(), Some("boom"));
+    }
+}

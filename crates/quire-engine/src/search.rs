@@ -1,0 +1,141 @@
+//! Search modes and reciprocal-rank fusion of dense and BM25 results.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::store::StoredHit;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    Dense,
+    Bm25,
+    Hybrid,
+}
+
+impl SearchMode {
+    pub const ALL: [SearchMode; 3] = [SearchMode::Dense, SearchMode::Bm25, SearchMode::Hybrid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Dense => "dense",
+            SearchMode::Bm25 => "bm25",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "dense" => Ok(SearchMode::Dense),
+            "bm25" => Ok(SearchMode::Bm25),
+            "hybrid" => Ok(SearchMode::Hybrid),
+            other => Err(format!("unknown search mode `{other}` (dense, bm25 or hybrid)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub mode: SearchMode,
+    pub limit: usize,
+    /// Only search these documents.
+    pub doc_ids: Option<Vec<String>>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions { mode: SearchMode::Hybrid, limit: 10, doc_ids: None }
+    }
+}
+
+/// One passage found by a search.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub doc_id: String,
+    pub chunk_id: String,
+    pub path: String,
+    pub name: String,
+    /// 1-based page number for paged formats (PDF).
+    pub page: Option<u32>,
+    /// Character offsets of the passage within its page.
+    pub start: u32,
+    pub end: u32,
+    pub score: f32,
+    pub text: String,
+}
+
+pub(crate) fn file_name(path: &str) -> String {
+    Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.to_string())
+}
+
+impl From<StoredHit> for SearchHit {
+    fn from(h: StoredHit) -> Self {
+        SearchHit {
+            name: file_name(&h.path),
+            doc_id: h.doc_id,
+            chunk_id: h.chunk_id,
+            path: h.path,
+            page: h.page,
+            start: h.start,
+            end: h.end,
+            score: h.score,
+            text: h.text,
+        }
+    }
+}
+
+/// The usual RRF constant: damps the head of each list.
+pub const RRF_K: f32 = 60.0;
+
+/// Reciprocal-rank fusion: each list adds 1/(k + rank) to its items.
+pub fn reciprocal_rank_fusion(lists: &[Vec<StoredHit>], limit: usize) -> Vec<SearchHit> {
+    let mut scores: HashMap<String, (f32, StoredHit)> = HashMap::new();
+    for list in lists {
+        for (rank, hit) in list.iter().enumerate() {
+            let add = 1.0 / (RRF_K + rank as f32 + 1.0);
+            scores
+                .entry(hit.chunk_id.clone())
+                .and_modify(|(s, _)| *s += add)
+                .or_insert_with(|| (add, hit.clone()));
+        }
+    }
+    let mut fused: Vec<(f32, StoredHit)> = scores.into_values().collect();
+    fused.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.chunk_id.cmp(&b.1.chunk_id)));
+    fused
+        .into_iter()
+        .take(limit)
+        .map(|(score, hit)| SearchHit { score, ..SearchHit::from(hit) })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: &str) -> StoredHit {
+        StoredHit {
+            chunk_id: id.into(),
+            doc_id: "d".into(),
+            path: "/x/d.txt".into(),
+            page: None,
+            start: 0,
+            end: 1,
+            text: id.into(),
+            score: 0.0,
+        }
+    }
+
+    #[test]
+    fn fusion_rewards_agreement() {
+        let dense = vec![hit("a"), hit("b"), hit("c")];
+        let bm25 = vec![hit("c"), hit("b"), hit("d")];
+        let fused: Vec<String> = reciprocal_rank_fusion(&[dense, bm25], 10).into_iter().map(|h| h.chunk_id).collect();
+        // c: 1/63 + 1/61 edges out b: 2/62.
+        assert_eq!(fused, ["c", "b", "a", "d"]);
+    }
+}

@@ -1,0 +1,53 @@
+//! Where chunks and their vectors live: the [`Store`] seam and its LanceDB
+//! implementation (vector search + BM25 full-text index in one table).
+
+mod lance;
+
+pub use lance::LanceStore;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// One chunk as stored.
+#[derive(Debug, Clone)]
+pub struct ChunkRow {
+    pub chunk_id: String,
+    pub doc_id: String,
+    pub path: String,
+    pub page: Option<u32>,
+    pub start: u32,
+    pub end: u32,
+    pub text: String,
+    pub vector: Vec<f32>,
+}
+
+/// One chunk found by a search, with the score of that search.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredHit {
+    pub chunk_id: String,
+    pub doc_id: String,
+    pub path: String,
+    pub page: Option<u32>,
+    pub start: u32,
+    pub end: u32,
+    pub text: String,
+    pub score: f32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn add(&self, rows: Vec<ChunkRow>) -> Result<()>;
+    /// Removes every chunk of a document.
+    async fn delete_document(&self, doc_id: &str) -> Result<()>;
+    /// Nearest chunks by cosine similarity; `doc_ids` limits the search when given.
+    async fn dense(&self, vector: &[f32], limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>>;
+    /// Best chunks by BM25.
+    async fn full_text(&self, query: &str, limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>>;
+    /// Brings indexes up to date after adds.
+    async fn refresh_indexes(&self) -> Result<()>;
+    /// Rewrites storage so deleted text is physically gone (old versions pruned).
+    async fn purge_deleted(&self) -> Result<()>;
+    async fn count(&self) -> Result<usize>;
+}
