@@ -84,7 +84,7 @@ fn parse_mode(s: &str) -> Result<SearchMode, String> {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lance=error,lancedb=error,lance_index=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lance=error,lancedb=error,lance_index=error,lopdf=error,pdf_extract=error"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     let json = cli.global.json;
@@ -140,10 +140,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = Engine::open(config(g)).await?;
             let mut opts = ImportOptions { force, time_limit: Duration::from_secs(file_timeout), ..Default::default() };
             opts.load.password = password;
-            let progress = Progress::new(g.json);
+            let progress = Progress::new(g.json).printing_files();
             let results = engine.import(&paths, &opts, &progress).await?;
             progress.finish();
-            print_import(&results, g.json);
+            if !g.json {
+                let s = quire_engine::ImportSummary::from_results(&results);
+                println!("{} imported, {} unchanged, {} failed; {} chunks", s.imported, s.unchanged, s.failed, s.chunks);
+            }
             engine.close().await;
         }
         Command::Search { query, mode, limit, docs } => {
@@ -209,13 +212,16 @@ struct Progress {
     multi: Option<MultiProgress>,
     files: ProgressBar,
     chunks: ProgressBar,
+    /// Print each file's outcome as it finishes (`import`).
+    print_files: bool,
+    json: bool,
 }
 
 impl Progress {
     fn new(json: bool) -> Self {
         let visible = !json && std::io::stderr().is_terminal();
         if !visible {
-            return Progress { multi: None, files: ProgressBar::hidden(), chunks: ProgressBar::hidden() };
+            return Progress { multi: None, files: ProgressBar::hidden(), chunks: ProgressBar::hidden(), print_files: false, json };
         }
         let multi = MultiProgress::new();
         let style = |t: &str| ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_bar());
@@ -223,7 +229,21 @@ impl Progress {
         files.set_style(style("files  [{bar:30}] {pos}/{len} {wide_msg}"));
         let chunks = multi.add(ProgressBar::new(0));
         chunks.set_style(style("chunks [{bar:30}] {pos}/{len} embedded"));
-        Progress { multi: Some(multi), files, chunks }
+        Progress { multi: Some(multi), files, chunks, print_files: false, json }
+    }
+
+    fn printing_files(mut self) -> Self {
+        self.print_files = true;
+        self
+    }
+
+    fn line(&self, text: String) {
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => println!("{text}"),
+        }
     }
 
     fn finish(&self) {
@@ -234,6 +254,9 @@ impl Progress {
 
 impl ImportProgress for Progress {
     fn event(&self, e: &ImportEvent) {
+        if let (true, ImportEvent::FileFinished { result }) = (self.print_files, e) {
+            self.line(file_line(result, self.json));
+        }
         if self.multi.is_none() {
             return;
         }
@@ -257,28 +280,21 @@ impl ImportProgress for Progress {
     }
 }
 
-fn print_import(results: &[FileResult], json: bool) {
+fn file_line(r: &FileResult, json: bool) -> String {
     if json {
-        for r in results {
-            println!("{}", serde_json::to_string(r).unwrap_or_default());
-        }
-        return;
+        return serde_json::to_string(r).unwrap_or_default();
     }
-    for r in results {
-        match r.outcome {
-            FileOutcome::Imported => {
-                let pages = r.pages.map(|p| format!("{p} pages, ")).unwrap_or_default();
-                println!("imported   {} ({pages}{} chunks)", r.path, r.chunks);
-            }
-            FileOutcome::Unchanged => println!("unchanged  {}", r.path),
-            FileOutcome::Failed => {
-                let why = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown error");
-                println!("FAILED     {why}");
-            }
+    match r.outcome {
+        FileOutcome::Imported => {
+            let pages = r.pages.map(|p| format!("{p} pages, ")).unwrap_or_default();
+            format!("imported   {} ({pages}{} chunks)", r.path, r.chunks)
+        }
+        FileOutcome::Unchanged => format!("unchanged  {}", r.path),
+        FileOutcome::Failed => {
+            let why = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown error");
+            format!("FAILED     {why}")
         }
     }
-    let s = quire_engine::ImportSummary::from_results(results);
-    println!("{} imported, {} unchanged, {} failed; {} chunks", s.imported, s.unchanged, s.failed, s.chunks);
 }
 
 fn snippet(text: &str, max: usize) -> String {

@@ -27,7 +27,7 @@ pub enum FileProblem {
     Unsupported(Option<String>),
     #[error("encrypted PDF: it needs a password (import it again with --password)")]
     NeedsPassword,
-    #[error("encrypted PDF: the password is wrong")]
+    #[error("encrypted PDF: the password was not accepted; check it, and if it is right, Quire cannot decrypt this file's encryption: save an unencrypted copy and import that")]
     WrongPassword,
     #[error("encrypted with a scheme Quire cannot open ({0}); save an unencrypted copy and import that")]
     UnsupportedEncryption(String),

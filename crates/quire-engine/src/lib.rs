@@ -205,6 +205,7 @@ impl Engine {
         }
         self.catalog.begin(&id, &path_str, &name, size, &hash).await?;
 
+        let t0 = std::time::Instant::now();
         let load = opts.load.clone();
         let limit = opts.time_limit;
         let extract_path = canonical.clone();
@@ -217,9 +218,12 @@ impl Engine {
                 return self.record_failure(&id, previous.is_some(), file_error(&canonical, problem), result).await
             }
         };
+        let t1 = std::time::Instant::now();
         let chunks = self.chunk(&extracted).await?;
         progress.event(&ImportEvent::FileChunked { path: path_str.clone(), chunks: chunks.len() });
+        let t2 = std::time::Instant::now();
         let vectors = self.embed_chunks(&chunks, &path_str, progress).await?;
+        let t3 = std::time::Instant::now();
         if previous.is_some() {
             self.store.delete_document(&id).await?;
         }
@@ -239,6 +243,15 @@ impl Engine {
             })
             .collect();
         self.store.add(rows).await?;
+        tracing::debug!(
+            file = %path_str,
+            chunks = chunks.len(),
+            read_ms = (t1 - t0).as_millis() as u64,
+            chunk_ms = (t2 - t1).as_millis() as u64,
+            embed_ms = (t3 - t2).as_millis() as u64,
+            store_ms = t3.elapsed().as_millis() as u64,
+            "imported"
+        );
         let pages = match extracted.format {
             loader::Format::Pdf => extracted.pages.iter().filter_map(|p| p.number).max(),
             _ => None,

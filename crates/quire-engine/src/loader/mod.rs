@@ -215,7 +215,29 @@ pub(crate) fn tidy(text: &str) -> String {
         out.push_str(line);
         out.push('\n');
     }
-    out.trim().replace('\u{0}', "")
+    let out = out.trim().replace('\u{0}', "");
+    expand_ligatures(&out)
+}
+
+/// Typographic ligatures (ﬁ, ﬂ, …) from PDFs become plain letters, so
+/// "ﬁne-tuning" is found by "fine-tuning".
+fn expand_ligatures(text: &str) -> String {
+    if !text.contains(|c| ('\u{FB00}'..='\u{FB06}').contains(&c)) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{FB00}' => out.push_str("ff"),
+            '\u{FB01}' => out.push_str("fi"),
+            '\u{FB02}' => out.push_str("fl"),
+            '\u{FB03}' => out.push_str("ffi"),
+            '\u{FB04}' => out.push_str("ffl"),
+            '\u{FB05}' | '\u{FB06}' => out.push_str("st"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -225,6 +247,7 @@ mod tests {
     #[test]
     fn tidy_squeezes_blank_lines_and_trailing_space() {
         assert_eq!(tidy("a  \r\n\r\n\r\n\nb\t\n"), "a\n\nb");
+        assert_eq!(tidy("e\u{FB03}cient \u{FB01}ne"), "efficient fine");
     }
 
     #[test]

@@ -19,7 +19,7 @@ fn damaged(detail: impl Into<String>) -> FileProblem {
 
 fn password_problem(e: &PdfError, given: bool) -> Option<FileProblem> {
     match e {
-        PdfError::Decryption(DecryptionError::IncorrectPassword) => Some(if given {
+        PdfError::Decryption(DecryptionError::IncorrectPassword) | PdfError::InvalidPassword => Some(if given {
             FileProblem::WrongPassword
         } else {
             FileProblem::NeedsPassword
@@ -52,6 +52,11 @@ impl Loader for PdfLoader {
         }
         let page_ids = doc.get_pages();
         if page_ids.is_empty() {
+            // Some encryption dictionaries lopdf cannot parse leave it with
+            // no pages and no idea the file was encrypted.
+            if declares_encryption(bytes) {
+                return Err(if given { FileProblem::WrongPassword } else { FileProblem::NeedsPassword });
+            }
             return Err(damaged("it has no readable pages"));
         }
         let mut pages = Vec::with_capacity(page_ids.len());
@@ -71,6 +76,11 @@ impl Loader for PdfLoader {
         }
         Ok(Extracted { format: Format::Pdf, pages, encoding: None })
     }
+}
+
+/// Whether the file's trailer names an encryption dictionary.
+fn declares_encryption(bytes: &[u8]) -> bool {
+    bytes.windows(8).any(|w| w == b"/Encrypt")
 }
 
 /// One page's text; a panic inside the PDF interpreter fails only this page.
