@@ -1,0 +1,121 @@
+//! The `quire` binary as a script would use it: JSON lines out, typed errors,
+//! and a clear message naming the fetch command when the models are missing.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("QUIRE_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared"))
+}
+
+fn quire(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let models = std::env::var_os("QUIRE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
+    let out = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--models-dir")
+        .arg(models)
+        .args(args)
+        .output()
+        .expect("quire runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+}
+
+#[test]
+fn import_search_docs_remove_as_json() {
+    let data = tempfile::tempdir().unwrap();
+    let md = data.path().join("lease.md");
+    std::fs::write(&md, "# Lease\n\nThe notice period for terminating the lease is three months.").unwrap();
+    let bad = data.path().join("broken.pdf");
+    std::fs::write(&bad, b"%PDF-1.4\n%%EOF").unwrap();
+    let lib = data.path().join("lib");
+
+    let (ok, out, err) = quire(&lib, &["import", "--json", md.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let results = json_lines(&out);
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["outcome"], "imported");
+    assert_eq!(results[1]["outcome"], "failed");
+    assert_eq!(results[1]["error"]["code"], "damaged");
+    assert!(results[1]["error"]["message"].as_str().unwrap().contains("broken.pdf"));
+
+    let (ok, out, _) = quire(&lib, &["search", "--json", "how long is the notice period?"]);
+    assert!(ok);
+    let hits = json_lines(&out);
+    assert_eq!(hits[0]["name"], "lease.md");
+    assert!(hits[0]["text"].as_str().unwrap().contains("three months"));
+    assert!(hits[0]["path"].as_str().unwrap().ends_with("lease.md"));
+
+    let (ok, out, _) = quire(&lib, &["docs", "--json"]);
+    assert!(ok);
+    let docs = json_lines(&out);
+    assert_eq!(docs.len(), 2);
+    assert!(docs.iter().any(|d| d["status"] == "failed" && d["error_code"] == "damaged"));
+
+    let (ok, _, err) = quire(&lib, &["remove", "lease.md"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = quire(&lib, &["search", "--json", "notice period"]);
+    assert!(json_lines(&out).is_empty());
+
+    let (ok, out, _) = quire(&lib, &["remove", "--json", "no-such-doc"]);
+    assert!(!ok);
+    assert_eq!(json_lines(&out)[0]["error"]["code"], "unknown_document");
+}
+
+#[test]
+fn missing_models_name_the_fetch_command() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .args(["--data-dir", data.path().to_str().unwrap(), "--models-dir", "/nonexistent/models", "docs"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("npm run fetch-models"), "{err}");
+}
+
+#[test]
+fn eval_reports_every_mode_on_a_beir_folder() {
+    // A tiny BEIR folder cut from SciFact: 40 documents and the queries judged on them.
+    let src = shared().join("eval/scifact");
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = std::fs::read_to_string(src.join("corpus.jsonl")).unwrap();
+    let qrels = std::fs::read_to_string(src.join("qrels_train.tsv")).unwrap();
+    let mut keep = std::collections::HashSet::new();
+    let mut qrel_lines = vec!["query-id\tcorpus-id\tscore".to_string()];
+    let corpus_ids: std::collections::HashSet<String> = corpus
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    for l in qrels.lines().skip(1).take(30) {
+        let c: Vec<&str> = l.split('\t').collect();
+        if corpus_ids.contains(c[1]) {
+            keep.insert(c[1].to_string());
+            qrel_lines.push(l.to_string());
+        }
+    }
+    let mut lines: Vec<&str> = corpus.lines().filter(|l| keep.iter().any(|k| l.contains(&format!("\"id\": \"{k}\"")))).collect();
+    lines.extend(corpus.lines().take(20));
+    std::fs::write(dir.path().join("corpus.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(dir.path().join("qrels_train.tsv"), qrel_lines.join("\n")).unwrap();
+    std::fs::copy(src.join("queries_train.jsonl"), dir.path().join("queries_train.jsonl")).unwrap();
+
+    let (ok, out, err) = quire(&dir.path().join("unused"), &["eval", "--json", dir.path().to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let rows = json_lines(&out);
+    let modes: Vec<&str> = rows.iter().map(|r| r["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["dense", "bm25", "hybrid"]);
+    for r in &rows {
+        let ndcg = r["ndcg_at_10"].as_f64().unwrap();
+        // On a 40-document pool the right abstract is easy to find; random order would score far lower.
+        assert!(ndcg > 0.5 && ndcg <= 1.0, "{r}");
+    }
+}
