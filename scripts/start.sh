@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --locked -p quire-cli
+cargo build --locked --workspace
 bin="${CARGO_TARGET_DIR:-target}/debug/quire"
 if [ "$#" -eq 0 ]; then
   echo

@@ -84,7 +84,7 @@ fn parse_mode(s: &str) -> Result<SearchMode, String> {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lance=error,lancedb=error,lance_index=error,lopdf=error,pdf_extract=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lance=error,lancedb=error,lance_index=error,lopdf=error,pdf_extract=error,html5ever=error"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     let json = cli.global.json;

@@ -22,6 +22,21 @@ pub struct Chunk {
     pub text: String,
 }
 
+impl Chunk {
+    /// The stored record of the `index`-th chunk of document `doc_id`.
+    pub fn record(&self, doc_id: &str, index: usize, path: &str) -> crate::store::ChunkRecord {
+        crate::store::ChunkRecord {
+            chunk_id: format!("{doc_id}:{index}"),
+            doc_id: doc_id.to_string(),
+            path: path.to_string(),
+            page: self.page,
+            start: self.start as u32,
+            end: self.end as u32,
+            text: self.text.clone(),
+        }
+    }
+}
+
 pub struct Chunker {
     plain: TextSplitter<Tokenizer>,
     markdown: MarkdownSplitter<Tokenizer>,

@@ -23,7 +23,7 @@ pub enum Kind {
 /// Why one file could not be read. Each variant carries what the user can do about it.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum FileProblem {
-    #[error("unsupported file type{}; supported: PDF, DOCX, HTML, Markdown, plain text (txt, csv, tsv, srt, eml, …)", ext_hint(.0))]
+    #[error("unsupported file type{}: Quire reads PDF, DOCX, HTML, Markdown and plain text (txt, csv, tsv, srt, eml, …); export it to PDF or DOCX and import that", ext_hint(.0))]
     Unsupported(Option<String>),
     #[error("encrypted PDF: it needs a password (import it again with --password)")]
     NeedsPassword,

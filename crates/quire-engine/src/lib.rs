@@ -231,16 +231,7 @@ impl Engine {
             .iter()
             .zip(vectors)
             .enumerate()
-            .map(|(i, (c, v))| ChunkRow {
-                chunk_id: format!("{id}:{i}"),
-                doc_id: id.clone(),
-                path: path_str.clone(),
-                page: c.page,
-                start: c.start as u32,
-                end: c.end as u32,
-                text: c.text.clone(),
-                vector: v,
-            })
+            .map(|(i, (c, v))| ChunkRow { record: c.record(&id, i, &path_str), vector: v })
             .collect();
         self.store.add(rows).await?;
         tracing::debug!(
@@ -363,16 +354,7 @@ impl Engine {
                     .await?;
                 for (i, c) in chunks.into_iter().enumerate() {
                     texts.push(c.text.clone());
-                    rows.push(ChunkRow {
-                        chunk_id: format!("{id}:{i}"),
-                        doc_id: id.clone(),
-                        path: key.clone(),
-                        page: None,
-                        start: c.start as u32,
-                        end: c.end as u32,
-                        text: c.text,
-                        vector: Vec::new(),
-                    });
+                    rows.push(ChunkRow { record: c.record(&id, i, key), vector: Vec::new() });
                 }
             }
             let vectors = self.embed_texts(texts).await?;

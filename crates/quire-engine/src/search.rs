@@ -75,16 +75,17 @@ pub(crate) fn file_name(path: &str) -> String {
 
 impl From<StoredHit> for SearchHit {
     fn from(h: StoredHit) -> Self {
+        let r = h.record;
         SearchHit {
-            name: file_name(&h.path),
-            doc_id: h.doc_id,
-            chunk_id: h.chunk_id,
-            path: h.path,
-            page: h.page,
-            start: h.start,
-            end: h.end,
+            name: file_name(&r.path),
+            doc_id: r.doc_id,
+            chunk_id: r.chunk_id,
+            path: r.path,
+            page: r.page,
+            start: r.start,
+            end: r.end,
             score: h.score,
-            text: h.text,
+            text: r.text,
         }
     }
 }
@@ -99,13 +100,13 @@ pub fn reciprocal_rank_fusion(lists: &[Vec<StoredHit>], limit: usize) -> Vec<Sea
         for (rank, hit) in list.iter().enumerate() {
             let add = 1.0 / (RRF_K + rank as f32 + 1.0);
             scores
-                .entry(hit.chunk_id.clone())
+                .entry(hit.record.chunk_id.clone())
                 .and_modify(|(s, _)| *s += add)
                 .or_insert_with(|| (add, hit.clone()));
         }
     }
     let mut fused: Vec<(f32, StoredHit)> = scores.into_values().collect();
-    fused.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.chunk_id.cmp(&b.1.chunk_id)));
+    fused.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.record.chunk_id.cmp(&b.1.record.chunk_id)));
     fused
         .into_iter()
         .take(limit)
@@ -118,7 +119,7 @@ mod tests {
     use super::*;
 
     fn hit(id: &str) -> StoredHit {
-        StoredHit {
+        let record = crate::store::ChunkRecord {
             chunk_id: id.into(),
             doc_id: "d".into(),
             path: "/x/d.txt".into(),
@@ -126,8 +127,8 @@ mod tests {
             start: 0,
             end: 1,
             text: id.into(),
-            score: 0.0,
-        }
+        };
+        StoredHit { record, score: 0.0 }
     }
 
     #[test]

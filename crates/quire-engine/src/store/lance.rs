@@ -17,7 +17,7 @@ use lancedb::query::{ExecutableQuery, QueryBase};
 use lancedb::table::{Duration, OptimizeAction};
 use lancedb::{DistanceType, Table};
 
-use super::{ChunkRow, Store, StoredHit};
+use super::{ChunkRecord, ChunkRow, Store, StoredHit};
 use crate::error::{Error, Result};
 
 const TABLE: &str = "chunks";
@@ -94,13 +94,15 @@ impl LanceStore {
             for i in 0..b.num_rows() {
                 let s = score.value(i);
                 hits.push(StoredHit {
-                    chunk_id: chunk_id.value(i).to_string(),
-                    doc_id: doc_id.value(i).to_string(),
-                    path: path.value(i).to_string(),
-                    page: if page.is_null(i) { None } else { Some(page.value(i)) },
-                    start: start.value(i),
-                    end: end.value(i),
-                    text: text.value(i).to_string(),
+                    record: ChunkRecord {
+                        chunk_id: chunk_id.value(i).to_string(),
+                        doc_id: doc_id.value(i).to_string(),
+                        path: path.value(i).to_string(),
+                        page: if page.is_null(i) { None } else { Some(page.value(i)) },
+                        start: start.value(i),
+                        end: end.value(i),
+                        text: text.value(i).to_string(),
+                    },
                     score: if higher_is_better { s } else { 1.0 - s },
                 });
             }
@@ -127,13 +129,13 @@ impl Store for LanceStore {
         let batch = RecordBatch::try_new(
             schema(self.dimension),
             vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.chunk_id.as_str()))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.doc_id.as_str()))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.path.as_str()))),
-                Arc::new(UInt32Array::from_iter(rows.iter().map(|r| r.page))),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.start))),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.end))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.text.as_str()))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.record.chunk_id.as_str()))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.record.doc_id.as_str()))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.record.path.as_str()))),
+                Arc::new(UInt32Array::from_iter(rows.iter().map(|r| r.record.page))),
+                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.record.start))),
+                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.record.end))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.record.text.as_str()))),
                 Arc::new(FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
                     rows.iter().map(|r| Some(r.vector.iter().copied().map(Some).collect::<Vec<_>>())),
                     dim,

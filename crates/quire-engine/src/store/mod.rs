@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 
-/// One chunk as stored.
-#[derive(Debug, Clone)]
-pub struct ChunkRow {
+/// A chunk's text and where it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChunkRecord {
     pub chunk_id: String,
     pub doc_id: String,
     pub path: String,
@@ -20,19 +20,19 @@ pub struct ChunkRow {
     pub start: u32,
     pub end: u32,
     pub text: String,
+}
+
+/// One chunk as stored: the record and its vector.
+#[derive(Debug, Clone)]
+pub struct ChunkRow {
+    pub record: ChunkRecord,
     pub vector: Vec<f32>,
 }
 
 /// One chunk found by a search, with the score of that search.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredHit {
-    pub chunk_id: String,
-    pub doc_id: String,
-    pub path: String,
-    pub page: Option<u32>,
-    pub start: u32,
-    pub end: u32,
-    pub text: String,
+    pub record: ChunkRecord,
     pub score: f32,
 }
 
