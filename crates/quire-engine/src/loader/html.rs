@@ -54,13 +54,12 @@ const BLOCKS: &[&str] = &[
 pub fn html_to_text(source: &str) -> String {
     let doc = Html::parse_document(source);
     let mut out = String::with_capacity(source.len() / 4);
-    let mut stack = vec![doc.tree.root()];
     // Iterative walk: deep, hostile nesting cannot overflow the stack.
     enum Step<'a> {
         Enter(ego_tree::NodeRef<'a, Node>),
         Leave(&'a str),
     }
-    let mut steps: Vec<Step> = stack.drain(..).map(Step::Enter).collect();
+    let mut steps = vec![Step::Enter(doc.tree.root())];
     while let Some(step) = steps.pop() {
         match step {
             Step::Leave(name) => {
