@@ -1,4 +1,4 @@
-//! The SQLite catalog of documents (sqlx, with embedded migrations).
+//! The SQLite catalog (sqlx, with embedded migrations): documents, chats and collections.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -8,6 +8,8 @@ use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
+use crate::answer::Answer;
+use crate::chat::{ChatInfo, ChatMessage, ChatScope};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -207,4 +209,193 @@ impl Catalog {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    // ---- chats ----
+
+    pub async fn create_chat(&self, title: &str, scope: Option<&ChatScope>) -> Result<i64> {
+        let t = now();
+        let scope = scope.filter(|s| !s.is_empty()).map(serde_json::to_string).transpose().map_err(|e| Error::Bug(e.to_string()))?;
+        let id = sqlx::query("INSERT INTO chats (title, scope, created_at, updated_at) VALUES (?, ?, ?, ?)")
+            .bind(title)
+            .bind(scope)
+            .bind(t)
+            .bind(t)
+            .execute(&self.pool)
+            .await?
+            .last_insert_rowid();
+        Ok(id)
+    }
+
+    pub async fn chats(&self) -> Result<Vec<ChatInfo>> {
+        let rows = sqlx::query(
+            "SELECT c.*, (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id) AS n
+             FROM chats c ORDER BY c.updated_at DESC, c.id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_chat).collect()
+    }
+
+    pub async fn chat(&self, id: i64) -> Result<ChatInfo> {
+        let row = sqlx::query(
+            "SELECT c.*, (SELECT COUNT(*) FROM messages m WHERE m.chat_id = c.id) AS n FROM chats c WHERE c.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_to_chat).transpose()?.ok_or(Error::UnknownChat(id))
+    }
+
+    pub async fn rename_chat(&self, id: i64, title: &str) -> Result<()> {
+        let n = sqlx::query("UPDATE chats SET title = ?, updated_at = ? WHERE id = ?")
+            .bind(title)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::UnknownChat(id));
+        }
+        Ok(())
+    }
+
+    pub async fn delete_chat(&self, id: i64) -> Result<()> {
+        let n = sqlx::query("DELETE FROM chats WHERE id = ?").bind(id).execute(&self.pool).await?.rows_affected();
+        if n == 0 {
+            return Err(Error::UnknownChat(id));
+        }
+        Ok(())
+    }
+
+    pub async fn messages(&self, chat_id: i64) -> Result<Vec<ChatMessage>> {
+        let rows = sqlx::query("SELECT * FROM messages WHERE chat_id = ? ORDER BY id").bind(chat_id).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let cited: Option<String> = r.try_get("cited")?;
+                Ok(ChatMessage {
+                    id: r.try_get("id")?,
+                    role: r.try_get("role")?,
+                    content: r.try_get("content")?,
+                    query: r.try_get("query")?,
+                    cited: cited.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
+                    not_covered: r.try_get::<i64, _>("not_covered")? != 0,
+                    stopped: r.try_get::<i64, _>("stopped")? != 0,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves a question and its answer together.
+    pub async fn add_exchange(&self, chat_id: i64, question: &str, answer: &Answer) -> Result<()> {
+        let t = now();
+        let cited = serde_json::to_string(&answer.cited).map_err(|e| Error::Bug(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO messages (chat_id, role, content, created_at) VALUES (?, 'user', ?, ?)")
+            .bind(chat_id)
+            .bind(question)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO messages (chat_id, role, content, query, cited, not_covered, stopped, created_at)
+             VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(chat_id)
+        .bind(&answer.text)
+        .bind(&answer.query)
+        .bind(cited)
+        .bind(i64::from(answer.not_covered))
+        .bind(i64::from(answer.stopped))
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE chats SET updated_at = ? WHERE id = ?").bind(t).bind(chat_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- collections ----
+
+    pub async fn add_to_collection(&self, name: &str, doc_ids: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT OR IGNORE INTO collections (name, created_at) VALUES (?, ?)")
+            .bind(name)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        for id in doc_ids {
+            sqlx::query("INSERT OR IGNORE INTO collection_documents (collection, doc_id) VALUES (?, ?)")
+                .bind(name)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_from_collection(&self, name: &str, doc_ids: &[String]) -> Result<()> {
+        for id in doc_ids {
+            sqlx::query("DELETE FROM collection_documents WHERE collection = ? AND doc_id = ?")
+                .bind(name)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_collection(&self, name: &str) -> Result<()> {
+        let n = sqlx::query("DELETE FROM collections WHERE name = ?").bind(name).execute(&self.pool).await?.rows_affected();
+        if n == 0 {
+            return Err(Error::UnknownCollection(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Collections with their document ids.
+    pub async fn collections(&self) -> Result<Vec<Collection>> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM collections ORDER BY name COLLATE NOCASE")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for name in names {
+            let documents = self.collection_documents(&name).await?;
+            out.push(Collection { name, documents });
+        }
+        Ok(out)
+    }
+
+    pub async fn collection_documents(&self, name: &str) -> Result<Vec<String>> {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT name FROM collections WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
+        if exists.is_none() {
+            return Err(Error::UnknownCollection(name.to_string()));
+        }
+        Ok(sqlx::query_scalar("SELECT doc_id FROM collection_documents WHERE collection = ? ORDER BY doc_id")
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+/// A named group of documents.
+#[derive(Debug, Clone, Serialize)]
+pub struct Collection {
+    pub name: String,
+    pub documents: Vec<String>,
+}
+
+fn row_to_chat(r: &sqlx::sqlite::SqliteRow) -> Result<ChatInfo> {
+    let scope: Option<String> = r.try_get("scope")?;
+    Ok(ChatInfo {
+        id: r.try_get("id")?,
+        title: r.try_get("title")?,
+        scope: scope.and_then(|s| serde_json::from_str(&s).ok()),
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        messages: r.try_get::<i64, _>("n")? as u32,
+    })
 }

@@ -82,8 +82,14 @@ pub enum Error {
     },
     #[error("no such document: {0} (see `quire docs`)")]
     UnknownDocument(String),
+    #[error("no such chat: {0} (see `quire chats`)")]
+    UnknownChat(i64),
+    #[error("no such collection: {0} (see `quire collections`)")]
+    UnknownCollection(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    #[error("{path}: the model architecture `{architecture}` is not supported (Quire runs llama, qwen2 and qwen3 GGUF models, e.g. SmolLM2, Llama 3.2, TinyLlama, Qwen2.5, Qwen3)")]
+    UnsupportedModel { path: PathBuf, architecture: String },
     #[error("model missing: {what} not found at {path}; run `npm run fetch-models` (or `python3 scripts/fetch_models.py`) to fetch it")]
     ModelMissing { what: &'static str, path: PathBuf },
     #[error("model error: {0}")]
@@ -103,7 +109,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn kind(&self) -> Kind {
         match self {
-            Error::File { .. } | Error::UnknownDocument(_) | Error::InvalidInput(_) => Kind::User,
+            Error::File { .. }
+            | Error::UnknownDocument(_)
+            | Error::UnknownChat(_)
+            | Error::UnknownCollection(_)
+            | Error::InvalidInput(_)
+            | Error::UnsupportedModel { .. } => Kind::User,
             Error::Io { .. }
             | Error::ModelMissing { .. }
             | Error::Model(_)
@@ -120,7 +131,10 @@ impl Error {
             Error::File { problem, .. } => problem.code(),
             Error::Io { .. } => "io",
             Error::UnknownDocument(_) => "unknown_document",
+            Error::UnknownChat(_) => "unknown_chat",
+            Error::UnknownCollection(_) => "unknown_collection",
             Error::InvalidInput(_) => "invalid_input",
+            Error::UnsupportedModel { .. } => "unsupported_model",
             Error::ModelMissing { .. } => "model_missing",
             Error::Model(_) => "model",
             Error::Catalog(_) | Error::Migrate(_) => "catalog",

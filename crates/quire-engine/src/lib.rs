@@ -3,24 +3,36 @@
 //! It reads files ([`loader`]), splits them into chunks ([`chunk`]), embeds
 //! them ([`embed`]), keeps chunks and vectors in LanceDB ([`store`]) and the
 //! document records in SQLite ([`catalog`]), and answers hybrid searches
-//! ([`search`]). It knows nothing of terminals, windows or IPC: the `quire`
+//! ([`search`]); it answers questions with an on-device language model
+//! ([`llm`]), citing the passages it used ([`answer`], [`chat`]). It knows nothing of terminals, windows or IPC: the `quire`
 //! CLI and the desktop app are thin shells over [`Engine`].
 
+pub mod answer;
+mod ask;
 pub mod catalog;
+pub mod chat;
 pub mod chunk;
 pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod import;
+pub mod llm;
 pub mod loader;
 pub mod paths;
 pub mod search;
+pub mod settings;
 pub mod store;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, RwLock};
 
-pub use catalog::{DocumentInfo, Status};
+pub use answer::{Answer, AnswerEvent, CitationMethod, Source, Turn};
+pub use ask::AskOptions;
+pub use catalog::{Collection, DocumentInfo, Status};
+pub use chat::{ChatInfo, ChatMessage, ChatScope};
+pub use llm::{CancelToken, Generator, ModelInfo};
+pub use settings::Settings;
 pub use error::{Error, ErrorReport, FileProblem, Kind, Result};
 pub use import::{FileOutcome, FileResult, ImportEvent, ImportOptions, ImportProgress, ImportSummary, NoProgress};
 pub use search::{SearchHit, SearchMode, SearchOptions};
@@ -63,6 +75,15 @@ pub struct Engine {
     store: Arc<dyn Store>,
     embedder: Arc<dyn Embedder>,
     chunker: Arc<Chunker>,
+    settings: RwLock<Settings>,
+    /// Loaded on the first answer; one generation at a time.
+    generator: Arc<Mutex<Option<LoadedGenerator>>>,
+    generations: AtomicUsize,
+}
+
+pub(crate) struct LoadedGenerator {
+    path: PathBuf,
+    generator: Box<dyn Generator>,
 }
 
 impl Engine {
@@ -92,7 +113,17 @@ impl Engine {
             None => catalog.set_meta("embedding_model", embedder.model_id()).await?,
         }
         let store = LanceStore::open(&dir.join("lancedb"), embedder.dimension()).await?;
-        Ok(Engine { config, catalog, store: Arc::new(store), embedder, chunker: Arc::new(chunker) })
+        let settings = Settings::load(&dir.join(settings::CONFIG_FILE))?;
+        Ok(Engine {
+            config,
+            catalog,
+            store: Arc::new(store),
+            embedder,
+            chunker: Arc::new(chunker),
+            settings: RwLock::new(settings),
+            generator: Arc::new(Mutex::new(None)),
+            generations: AtomicUsize::new(0),
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -373,11 +404,16 @@ impl Engine {
     /// The best passages for a query.
     pub async fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<SearchHit>> {
         let limit = opts.limit.max(1);
+        if opts.doc_ids.as_ref().is_some_and(|ids| ids.is_empty()) {
+            return Ok(Vec::new());
+        }
         let scope = opts.doc_ids.as_deref();
         match opts.mode {
             SearchMode::Dense => {
                 let v = self.embed_query(query).await?;
-                Ok(self.store.dense(&v, limit, scope).await?.into_iter().map(SearchHit::from).collect())
+                let dense = self.store.dense(&v, limit, scope).await?;
+                let hits = dense.iter().cloned().map(SearchHit::from).collect();
+                Ok(search::with_similarity(hits, &dense))
             }
             SearchMode::Bm25 => {
                 Ok(self.store.full_text(query, limit, scope).await?.into_iter().map(SearchHit::from).collect())
@@ -387,7 +423,8 @@ impl Engine {
                 let v = self.embed_query(query).await?;
                 let dense = self.store.dense(&v, candidates, scope).await?;
                 let bm25 = self.store.full_text(query, candidates, scope).await?;
-                Ok(search::reciprocal_rank_fusion(&[dense, bm25], limit))
+                let hits = search::reciprocal_rank_fusion(&[dense.clone(), bm25], limit);
+                Ok(search::with_similarity(hits, &dense))
             }
         }
     }

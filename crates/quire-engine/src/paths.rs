@@ -8,6 +8,8 @@ pub const DATA_DIR_ENV: &str = "QUIRE_DATA_DIR";
 pub const MODELS_DIR_ENV: &str = "QUIRE_MODELS_DIR";
 /// The embedder's folder inside the models directory.
 pub const MINILM_DIR: &str = "all-MiniLM-L6-v2";
+/// The default language model's file inside the models directory.
+pub const DEFAULT_LLM: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// `$QUIRE_DATA_DIR`, else the per-user data directory (`~/.local/share/quire` on Linux).
 pub fn default_data_dir() -> PathBuf {

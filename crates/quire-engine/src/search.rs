@@ -66,6 +66,9 @@ pub struct SearchHit {
     pub start: u32,
     pub end: u32,
     pub score: f32,
+    /// Cosine similarity to the query, when the passage came up in the dense search.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
     pub text: String,
 }
 
@@ -85,6 +88,7 @@ impl From<StoredHit> for SearchHit {
             start: r.start,
             end: r.end,
             score: h.score,
+            similarity: None,
             text: r.text,
         }
     }
@@ -112,6 +116,15 @@ pub fn reciprocal_rank_fusion(lists: &[Vec<StoredHit>], limit: usize) -> Vec<Sea
         .take(limit)
         .map(|(score, hit)| SearchHit { score, ..SearchHit::from(hit) })
         .collect()
+}
+
+/// Fills in each hit's cosine similarity from a dense result list.
+pub fn with_similarity(mut hits: Vec<SearchHit>, dense: &[StoredHit]) -> Vec<SearchHit> {
+    let by_id: HashMap<&str, f32> = dense.iter().map(|h| (h.record.chunk_id.as_str(), h.score)).collect();
+    for h in &mut hits {
+        h.similarity = by_id.get(h.chunk_id.as_str()).copied();
+    }
+    hits
 }
 
 #[cfg(test)]

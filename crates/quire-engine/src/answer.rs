@@ -1,0 +1,316 @@
+//! Answers with citations: the passages given to the model ([`Source`]), the
+//! prompt built from them (`prompts/*.j2`), the events streamed while the
+//! model writes ([`AnswerEvent`]) and the sources its answer actually cites.
+
+use std::collections::HashSet;
+
+use minijinja::{context, Environment};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorReport, Result};
+use crate::llm::{GenerationStats, Generator, Message, StopReason};
+use crate::search::SearchHit;
+
+pub const SYSTEM_PROMPT: &str = include_str!("../prompts/system.txt");
+const QUESTION_TEMPLATE: &str = include_str!("../prompts/question.j2");
+pub const NOT_COVERED: &str = include_str!("../prompts/not_covered.txt");
+
+/// One passage given to the model, numbered as the prompt numbers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub n: usize,
+    pub doc_id: String,
+    pub chunk_id: String,
+    pub path: String,
+    pub name: String,
+    pub page: Option<u32>,
+    pub start: u32,
+    pub end: u32,
+    /// Cosine similarity between the question and the passage.
+    pub similarity: Option<f32>,
+    pub text: String,
+}
+
+impl Source {
+    pub fn from_hit(n: usize, hit: &SearchHit) -> Source {
+        Source {
+            n,
+            doc_id: hit.doc_id.clone(),
+            chunk_id: hit.chunk_id.clone(),
+            path: hit.path.clone(),
+            name: hit.name.clone(),
+            page: hit.page,
+            start: hit.start,
+            end: hit.end,
+            similarity: hit.similarity,
+            text: hit.text.clone(),
+        }
+    }
+
+    /// A one-line excerpt for terminals and citation chips.
+    pub fn snippet(&self, max_chars: usize) -> String {
+        let flat: String = self.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if flat.chars().count() <= max_chars {
+            flat
+        } else {
+            let cut: String = flat.chars().take(max_chars).collect();
+            format!("{}…", cut.trim_end())
+        }
+    }
+}
+
+/// How the cited sources were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CitationMethod {
+    /// The answer names them: `[1]`, `[2, 3]`.
+    Markers,
+    /// The answer names none; these sources share most of its words.
+    Overlap,
+    /// Nothing in the answer can be traced to a source.
+    None,
+}
+
+/// A finished answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Answer {
+    pub question: String,
+    /// The query retrieval ran (the question rewritten with the conversation in a chat).
+    pub query: String,
+    pub text: String,
+    /// The sources the answer cites, in order of first citation.
+    pub cited: Vec<Source>,
+    pub citation_method: CitationMethod,
+    /// Every passage the model was given.
+    pub sources: Vec<Source>,
+    /// True when retrieval found nothing close enough and the model was not asked.
+    pub not_covered: bool,
+    /// True when the user stopped the answer.
+    pub stopped: bool,
+    /// Similarity of the best passage to the query.
+    pub best_similarity: Option<f32>,
+    pub model: Option<String>,
+    pub stats: Option<GenerationStats>,
+}
+
+/// What an answer streams, in order: `query`, `sources`, `token`…, then `done` or `error`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AnswerEvent {
+    Query { question: String, query: String },
+    Sources { sources: Vec<Source> },
+    Token { text: String },
+    Done { answer: Box<Answer> },
+    Error { error: ErrorReport },
+}
+
+impl Answer {
+    pub fn not_covered(question: &str, query: &str, best: Option<f32>) -> Answer {
+        Answer {
+            question: question.to_string(),
+            query: query.to_string(),
+            text: NOT_COVERED.trim().to_string(),
+            cited: Vec::new(),
+            citation_method: CitationMethod::None,
+            sources: Vec::new(),
+            not_covered: true,
+            stopped: false,
+            best_similarity: best,
+            model: None,
+            stats: None,
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        !self.stopped && self.stats.as_ref().is_none_or(|s| s.stop != StopReason::Cancelled)
+    }
+}
+
+/// The user message holding the numbered sources and the question.
+pub fn question_message(sources: &[Source], question: &str) -> Result<String> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.add_template("question", QUESTION_TEMPLATE).map_err(|e| Error::Bug(e.to_string()))?;
+    let t = env.get_template("question").map_err(|e| Error::Bug(e.to_string()))?;
+    let text = t
+        .render(context! { sources => sources, question => question })
+        .map_err(|e| Error::Bug(format!("question template: {e}")))?;
+    Ok(text)
+}
+
+/// A conversation turn kept for follow-up questions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub question: String,
+    pub query: String,
+    pub answer: String,
+}
+
+/// The prompt for `question`: system prompt, earlier turns, then the sources
+/// and the question. When it does not fit the model's context with room for
+/// `answer_tokens`, the oldest turns go first, then the lowest-ranked sources,
+/// then the last source is shortened; it never overflows.
+pub struct BuiltPrompt {
+    pub prompt: String,
+    pub sources: Vec<Source>,
+    pub tokens: usize,
+}
+
+pub fn build_prompt(
+    generator: &dyn Generator,
+    system: &str,
+    history: &[Turn],
+    sources: &[Source],
+    question: &str,
+    answer_tokens: usize,
+) -> Result<BuiltPrompt> {
+    let budget = generator.context_length().saturating_sub(answer_tokens);
+    let mut history = history.to_vec();
+    let mut sources = sources.to_vec();
+    loop {
+        let mut messages = vec![Message::system(system)];
+        for t in &history {
+            messages.push(Message::user(t.question.clone()));
+            messages.push(Message::assistant(t.answer.clone()));
+        }
+        messages.push(Message::user(question_message(&sources, question)?));
+        let prompt = generator.render(&messages)?;
+        let tokens = generator.count_tokens(&prompt)?;
+        if tokens <= budget {
+            return Ok(BuiltPrompt { prompt, sources, tokens });
+        }
+        if !history.is_empty() {
+            history.remove(0);
+        } else if sources.len() > 1 {
+            sources.pop();
+        } else if let Some(s) = sources.first_mut().filter(|s| s.text.chars().count() > 40) {
+            let keep = s.text.chars().count() / 2;
+            s.text = s.text.chars().take(keep).collect();
+        } else {
+            return Err(Error::InvalidInput(format!(
+                "the question is too long for this model's context ({tokens} tokens, {budget} available)"
+            )));
+        }
+    }
+}
+
+/// Source numbers cited in `text` as `[1]`, `[1, 2]`, `[1][3]` or `[Source 2]`,
+/// in order of first appearance, limited to `1..=count`.
+pub fn cited_numbers(text: &str, count: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(']') else { break };
+        let inner = after[..close].trim();
+        let inner = inner
+            .strip_prefix("Sources")
+            .or_else(|| inner.strip_prefix("Source"))
+            .or_else(|| inner.strip_prefix("sources"))
+            .or_else(|| inner.strip_prefix("source"))
+            .unwrap_or(inner);
+        let parts: Vec<&str> =
+            inner.split([',', ';']).flat_map(|p| p.split(" and ")).map(str::trim).filter(|p| !p.is_empty()).collect();
+        if !parts.is_empty() && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit()) && p.len() <= 3) {
+            for p in parts {
+                if let Ok(n) = p.parse::<usize>() {
+                    if (1..=count).contains(&n) && !out.contains(&n) {
+                        out.push(n);
+                    }
+                }
+            }
+        }
+        rest = &after[close..];
+    }
+    out
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "are", "was", "were", "with", "that", "this", "these", "those", "from", "into", "has", "have",
+    "had", "not", "but", "its", "it's", "they", "them", "their", "there", "which", "what", "when", "where", "who", "how",
+    "why", "can", "could", "would", "should", "will", "may", "also", "than", "then", "such", "been", "being", "about",
+    "source", "sources", "document", "documents", "answer", "question", "you", "your", "our", "all", "any", "each", "more",
+    "most", "some", "very", "other", "over", "only", "does", "did", "one", "two", "use", "used", "using", "out",
+];
+
+fn content_words(text: &str) -> HashSet<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_lowercase)
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .collect()
+}
+
+/// Minimum share of the answer's words a source must contain to be credited without a marker.
+const OVERLAP_MIN: f32 = 0.5;
+
+/// The sources an answer cites: its markers when it has any; otherwise the
+/// sources that contain most of its words.
+pub fn citations(answer: &str, sources: &[Source]) -> (Vec<Source>, CitationMethod) {
+    let numbers = cited_numbers(answer, sources.len());
+    if !numbers.is_empty() {
+        let cited = numbers.iter().filter_map(|n| sources.iter().find(|s| s.n == *n).cloned()).collect();
+        return (cited, CitationMethod::Markers);
+    }
+    let words = content_words(answer);
+    if words.is_empty() {
+        return (Vec::new(), CitationMethod::None);
+    }
+    let mut scored: Vec<(f32, &Source)> = sources
+        .iter()
+        .map(|s| {
+            let sw = content_words(&s.text);
+            (words.iter().filter(|w| sw.contains(*w)).count() as f32 / words.len() as f32, s)
+        })
+        .filter(|(f, _)| *f >= OVERLAP_MIN)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.n.cmp(&b.1.n)));
+    let Some(best) = scored.first().map(|(f, _)| *f) else {
+        return (Vec::new(), CitationMethod::None);
+    };
+    let cited = scored.into_iter().filter(|(f, _)| *f >= best * 0.9).map(|(_, s)| s.clone()).collect();
+    (cited, CitationMethod::Overlap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(n: usize, text: &str) -> Source {
+        Source {
+            n,
+            doc_id: format!("d{n}"),
+            chunk_id: format!("d{n}:0"),
+            path: format!("/docs/{n}.pdf"),
+            name: format!("{n}.pdf"),
+            page: Some(n as u32),
+            start: 0,
+            end: text.len() as u32,
+            similarity: Some(0.5),
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn markers_are_found_in_order_and_bounded() {
+        assert_eq!(cited_numbers("A [2]. B [1, 3]. C [2][9] [Source 4] [x] [10]", 4), vec![2, 1, 3, 4]);
+        assert_eq!(cited_numbers("no markers here [", 3), Vec::<usize>::new());
+        assert_eq!(cited_numbers("see [1 and 2]", 3), vec![1, 2]);
+    }
+
+    #[test]
+    fn overlap_credits_the_source_the_answer_copies() {
+        let sources = [src(1, "Maintenance spending rose sharply in 2023."), src(2, "Revenue fell in the north region.")];
+        let (cited, how) = citations("Maintenance spending rose sharply.", &sources);
+        assert_eq!(how, CitationMethod::Overlap);
+        assert_eq!(cited.iter().map(|s| s.n).collect::<Vec<_>>(), vec![1]);
+        let (cited, how) = citations("I do not know.", &sources);
+        assert_eq!((cited.len(), how), (0, CitationMethod::None));
+    }
+
+    #[test]
+    fn question_prompt_snapshot() {
+        let sources = [src(1, "Alpha text."), src(2, "Beta text.")];
+        insta::assert_snapshot!(question_message(&sources, "What is alpha?").unwrap());
+    }
+}

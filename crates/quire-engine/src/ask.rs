@@ -1,0 +1,291 @@
+//! Answering: retrieval, the relevance gate, the prompt, streamed generation
+//! and citations; chats and collections on top of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use crate::answer::{self, Answer, AnswerEvent, Source, Turn};
+use crate::chat::{self, ChatInfo, ChatMessage, ChatScope};
+use crate::catalog::Collection;
+use crate::error::{Error, Result};
+use crate::llm::{self, CancelToken, Generator, LocalGenerator, ModelInfo};
+use crate::search::{self, SearchHit};
+use crate::settings::Settings;
+use crate::{paths, Engine, LoadedGenerator};
+
+/// What to answer with and from.
+#[derive(Debug, Clone, Default)]
+pub struct AskOptions {
+    /// Settings for this answer; default: the saved settings.
+    pub settings: Option<Settings>,
+    /// Only these documents or this collection.
+    pub scope: ChatScope,
+    /// Earlier turns of the conversation.
+    pub history: Vec<Turn>,
+}
+
+/// Candidate passages per search list before fusion.
+const CANDIDATES: usize = 50;
+
+impl Engine {
+    /// The saved settings.
+    pub fn settings(&self) -> Settings {
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.config.data_dir.join(crate::settings::CONFIG_FILE)
+    }
+
+    /// Validates and saves settings; later answers use them.
+    pub fn save_settings(&self, settings: Settings) -> Result<()> {
+        settings.validate()?;
+        settings.save(&self.settings_path())?;
+        if let Ok(mut s) = self.settings.write() {
+            *s = settings;
+        }
+        Ok(())
+    }
+
+    /// The model answers use: the configured one, else the default SmolLM2.
+    pub fn model_path(&self, settings: &Settings) -> PathBuf {
+        settings.model.clone().unwrap_or_else(|| self.config.models_dir.join(paths::DEFAULT_LLM))
+    }
+
+    /// GGUF models in the models folder, `<data dir>/models` and the configured folders.
+    pub fn models(&self) -> Vec<std::result::Result<ModelInfo, (PathBuf, crate::ErrorReport)>> {
+        let settings = self.settings();
+        let mut dirs = vec![self.config.models_dir.clone(), self.config.data_dir.join("models")];
+        dirs.extend(settings.model_dirs.iter().cloned());
+        let mut files: Vec<PathBuf> = dirs.iter().flat_map(|d| llm::gguf::find_models(d)).collect();
+        if let Some(m) = settings.model.as_ref().filter(|m| m.is_file()) {
+            files.push(m.clone());
+        }
+        let mut seen = std::collections::HashSet::new();
+        files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+        files.into_iter().map(|f| ModelInfo::read(&f).map_err(|e| (f, e.to_report()))).collect()
+    }
+
+    /// How many times a model has been asked to generate (the not-covered path never is).
+    pub fn generation_count(&self) -> usize {
+        self.generations.load(Ordering::SeqCst)
+    }
+
+    async fn scope_ids(&self, scope: &ChatScope) -> Result<Option<Vec<String>>> {
+        if scope.is_empty() {
+            return Ok(None);
+        }
+        let mut ids = Vec::new();
+        for key in &scope.documents {
+            ids.push(self.catalog.find(key).await?.id);
+        }
+        if let Some(c) = &scope.collection {
+            ids.extend(self.catalog.collection_documents(c).await?);
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(Some(ids))
+    }
+
+    /// Hybrid retrieval for answering: the fused passages and the best cosine
+    /// similarity any passage has to the query.
+    pub async fn retrieve(&self, query: &str, k: usize, scope: Option<&[String]>) -> Result<(Vec<SearchHit>, Option<f32>)> {
+        if scope.is_some_and(|s| s.is_empty()) || query.trim().is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let v = self.embed_query(query).await?;
+        let dense = self.store.dense(&v, CANDIDATES.max(k), scope).await?;
+        let bm25 = self.store.full_text(query, CANDIDATES.max(k), scope).await?;
+        let best = dense.first().map(|h| h.score);
+        let hits = search::reciprocal_rank_fusion(&[dense.clone(), bm25], k);
+        Ok((search::with_similarity(hits, &dense), best))
+    }
+
+    /// Answers `question` from the library, streaming [`AnswerEvent`]s to `sink`.
+    pub async fn ask(
+        &self,
+        question: &str,
+        opts: &AskOptions,
+        cancel: &CancelToken,
+        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+    ) -> Result<Answer> {
+        let result = self.ask_inner(question, opts, cancel, sink).await;
+        if let Err(e) = &result {
+            sink(&AnswerEvent::Error { error: e.to_report() });
+        }
+        result
+    }
+
+    async fn ask_inner(
+        &self,
+        question: &str,
+        opts: &AskOptions,
+        cancel: &CancelToken,
+        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+    ) -> Result<Answer> {
+        let question = question.trim();
+        if question.is_empty() {
+            return Err(Error::InvalidInput("the question is empty".into()));
+        }
+        let settings = opts.settings.clone().unwrap_or_else(|| self.settings());
+        settings.validate()?;
+        let query = chat::standalone_query(&opts.history, question);
+        sink(&AnswerEvent::Query { question: question.to_string(), query: query.clone() });
+        let scope = self.scope_ids(&opts.scope).await?;
+        let (hits, best) = self.retrieve(&query, settings.top_k, scope.as_deref()).await?;
+        if hits.is_empty() || best.is_none_or(|b| b < settings.relevance_threshold) {
+            let answer = Answer::not_covered(question, &query, best);
+            sink(&AnswerEvent::Done { answer: Box::new(answer.clone()) });
+            return Ok(answer);
+        }
+        let sources: Vec<Source> = hits.iter().enumerate().map(|(i, h)| Source::from_hit(i + 1, h)).collect();
+        let model_path = self.model_path(&settings);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AnswerEvent>();
+        let generator = self.generator.clone();
+        let cancel = cancel.clone();
+        let history = opts.history.clone();
+        let q = question.to_string();
+        self.generations.fetch_add(1, Ordering::SeqCst);
+        let task = tokio::task::spawn_blocking(move || -> Result<(llm::Generation, Vec<Source>, String)> {
+            let mut slot = generator.lock().map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
+            let gen = load_generator(&mut slot, &model_path)?;
+            let system = settings.system_prompt.clone().unwrap_or_else(|| answer::SYSTEM_PROMPT.trim().to_string());
+            let answer_tokens = settings.max_tokens.min(gen.context_length() / 2);
+            let built = answer::build_prompt(gen.as_ref(), &system, &history, &sources, &q, answer_tokens)?;
+            let _ = tx.send(AnswerEvent::Sources { sources: built.sources.clone() });
+            let mut params = settings.generation();
+            params.max_tokens = answer_tokens;
+            let generation = gen.generate(&built.prompt, &params, &cancel, &mut |text| {
+                let _ = tx.send(AnswerEvent::Token { text: text.to_string() });
+            })?;
+            let name = gen.info().name.clone().unwrap_or_else(|| gen.info().file_name.clone());
+            Ok((generation, built.sources, name))
+        });
+        while let Some(event) = rx.recv().await {
+            sink(&event);
+        }
+        let (generation, sources, model) = task.await.map_err(|e| Error::Bug(e.to_string()))??;
+        let stopped = generation.stats.stop == llm::StopReason::Cancelled;
+        let text = generation.text.trim().to_string();
+        let (cited, citation_method) = answer::citations(&text, &sources);
+        let answer = Answer {
+            question: question.to_string(),
+            query,
+            text,
+            cited,
+            citation_method,
+            sources,
+            not_covered: false,
+            stopped,
+            best_similarity: best,
+            model: Some(model),
+            stats: Some(generation.stats),
+        };
+        sink(&AnswerEvent::Done { answer: Box::new(answer.clone()) });
+        Ok(answer)
+    }
+
+    /// Asks within a saved chat (a new one when `chat_id` is `None`): the
+    /// conversation so far rewrites follow-ups, and both messages are saved.
+    pub async fn chat_ask(
+        &self,
+        chat_id: Option<i64>,
+        question: &str,
+        opts: &AskOptions,
+        cancel: &CancelToken,
+        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+    ) -> Result<(i64, Answer)> {
+        let (id, scope) = match chat_id {
+            Some(id) => {
+                let info = self.catalog.chat(id).await?;
+                (id, info.scope.unwrap_or_default())
+            }
+            None => {
+                let title = chat_title(question);
+                (self.catalog.create_chat(&title, Some(&opts.scope)).await?, opts.scope.clone())
+            }
+        };
+        let history = chat::turns(&self.catalog.messages(id).await?);
+        let scope = if opts.scope.is_empty() { scope } else { opts.scope.clone() };
+        let opts = AskOptions { history, scope, settings: opts.settings.clone() };
+        let answer = self.ask(question, &opts, cancel, sink).await?;
+        self.catalog.add_exchange(id, question.trim(), &answer).await?;
+        Ok((id, answer))
+    }
+
+    pub async fn new_chat(&self, title: &str, scope: &ChatScope) -> Result<i64> {
+        self.catalog.create_chat(title, Some(scope)).await
+    }
+
+    pub async fn chats(&self) -> Result<Vec<ChatInfo>> {
+        self.catalog.chats().await
+    }
+
+    pub async fn chat(&self, id: i64) -> Result<(ChatInfo, Vec<ChatMessage>)> {
+        let info = self.catalog.chat(id).await?;
+        Ok((info, self.catalog.messages(id).await?))
+    }
+
+    pub async fn rename_chat(&self, id: i64, title: &str) -> Result<()> {
+        let title = title.trim();
+        if title.is_empty() {
+            return Err(Error::InvalidInput("a chat title cannot be empty".into()));
+        }
+        self.catalog.rename_chat(id, title).await
+    }
+
+    pub async fn delete_chat(&self, id: i64) -> Result<()> {
+        self.catalog.delete_chat(id).await
+    }
+
+    /// Adds documents (by id, path or name) to a collection, creating it.
+    pub async fn add_to_collection(&self, name: &str, documents: &[String]) -> Result<Vec<String>> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::InvalidInput("a collection needs a name".into()));
+        }
+        let mut ids = Vec::new();
+        for d in documents {
+            ids.push(self.catalog.find(d).await?.id);
+        }
+        self.catalog.add_to_collection(name, &ids).await?;
+        Ok(ids)
+    }
+
+    pub async fn remove_from_collection(&self, name: &str, documents: &[String]) -> Result<()> {
+        self.catalog.collection_documents(name).await?;
+        let mut ids = Vec::new();
+        for d in documents {
+            ids.push(self.catalog.find(d).await?.id);
+        }
+        self.catalog.remove_from_collection(name, &ids).await
+    }
+
+    pub async fn delete_collection(&self, name: &str) -> Result<()> {
+        self.catalog.delete_collection(name).await
+    }
+
+    pub async fn collections(&self) -> Result<Vec<Collection>> {
+        self.catalog.collections().await
+    }
+}
+
+fn load_generator<'a>(slot: &'a mut Option<LoadedGenerator>, path: &Path) -> Result<&'a mut Box<dyn Generator>> {
+    let stale = slot.as_ref().is_none_or(|l| l.path != path);
+    if stale {
+        *slot = None;
+        let gen = LocalGenerator::load(path)?;
+        *slot = Some(LoadedGenerator { path: path.to_path_buf(), generator: Box::new(gen) });
+    }
+    slot.as_mut().map(|l| &mut l.generator).ok_or_else(|| Error::Bug("no model loaded".into()))
+}
+
+/// A chat's title: its first question, shortened.
+fn chat_title(question: &str) -> String {
+    let flat = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= 60 {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(59).collect::<String>().trim_end())
+    }
+}

@@ -1,0 +1,103 @@
+//! The forward pass of a quantized GGUF model on the CPU, through
+//! candle-transformers' implementations of each supported architecture.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
+
+use super::gguf::{read_content, ModelInfo, SUPPORTED_ARCHITECTURES};
+use super::tokenizer::GgufTokenizer;
+use crate::error::{Error, Result};
+
+/// candle's llama implementation precomputes rotary tables for this many positions.
+const LLAMA_MAX_POSITIONS: usize = quantized_llama::MAX_SEQ_LEN;
+
+enum Weights {
+    Llama(quantized_llama::ModelWeights),
+    Qwen2(quantized_qwen2::ModelWeights),
+    Qwen3(quantized_qwen3::ModelWeights),
+}
+
+/// A loaded model: weights, tokenizer, chat template source and limits.
+pub struct Model {
+    weights: Weights,
+    pub info: ModelInfo,
+    pub tokenizer: GgufTokenizer,
+    pub chat_template: Option<String>,
+    /// The context Quire will use: the model's, capped by the implementation and [`super::gguf::MAX_CONTEXT`].
+    pub context: usize,
+    device: Device,
+}
+
+fn model_err(path: &Path, e: candle_core::Error) -> Error {
+    Error::Model(format!("{}: {e}", path.display()))
+}
+
+impl Model {
+    pub fn load(path: &Path) -> Result<Model> {
+        if !path.is_file() {
+            return Err(Error::ModelMissing { what: "the language model (GGUF)", path: path.to_path_buf() });
+        }
+        let (content, mut reader) = read_content(path)?;
+        let file_bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+        let info = ModelInfo::from_content(path, &content, file_bytes);
+        if !SUPPORTED_ARCHITECTURES.contains(&info.architecture.as_str()) {
+            return Err(Error::UnsupportedModel {
+                path: path.to_path_buf(),
+                architecture: info.architecture.clone(),
+            });
+        }
+        let tokenizer = GgufTokenizer::from_content(&content)?;
+        let chat_template = super::gguf::md_str(&content.metadata, "tokenizer.chat_template").map(str::to_string);
+        let device = Device::Cpu;
+        let mut context = info.context_length.unwrap_or(2048).min(super::gguf::MAX_CONTEXT) as usize;
+        let weights = match info.architecture.as_str() {
+            "llama" => {
+                context = context.min(LLAMA_MAX_POSITIONS);
+                Weights::Llama(
+                    quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device)
+                        .map_err(|e| model_err(path, e))?,
+                )
+            }
+            "qwen2" => Weights::Qwen2(
+                quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| model_err(path, e))?,
+            ),
+            "qwen3" => Weights::Qwen3(
+                quantized_qwen3::ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| model_err(path, e))?,
+            ),
+            other => return Err(Error::UnsupportedModel { path: path.to_path_buf(), architecture: other.to_string() }),
+        };
+        Ok(Model { weights, info, tokenizer, chat_template, context, device })
+    }
+
+    /// Runs `tokens` at positions `pos..`, appending to the key/value cache
+    /// (cleared when `pos == 0`); returns the logits of the last position.
+    pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>> {
+        let path = self.info.path.clone();
+        let input = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(|e| model_err(&path, e))?;
+        if pos == 0 {
+            self.clear();
+        }
+        let logits = match &mut self.weights {
+            Weights::Llama(m) => m.forward(&input, pos),
+            Weights::Qwen2(m) => m.forward(&input, pos),
+            Weights::Qwen3(m) => m.forward(&input, pos),
+        }
+        .map_err(|e| model_err(&path, e))?;
+        logits
+            .squeeze(0)
+            .and_then(|l| l.to_dtype(candle_core::DType::F32))
+            .and_then(|l| l.flatten_all())
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(|e| model_err(&path, e))
+    }
+
+    fn clear(&mut self) {
+        match &mut self.weights {
+            Weights::Llama(m) => m.clear_kv_cache(),
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+            Weights::Qwen3(m) => m.clear_kv_cache(),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! User settings for answering, kept in `<data dir>/config.toml`; every one
+//! can also be given per command.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::llm::GenerationParams;
+
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// What a user can set. Missing keys take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The GGUF model to answer with; default: SmolLM2-135M-Instruct in the models folder.
+    pub model: Option<PathBuf>,
+    /// Passages given to the model.
+    pub top_k: usize,
+    /// 0 = greedy (deterministic).
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_tokens: usize,
+    pub seed: u64,
+    pub repeat_penalty: f32,
+    /// Replaces the built-in system prompt.
+    pub system_prompt: Option<String>,
+    /// Below this cosine similarity between the question and the best passage,
+    /// Quire says the documents do not cover the question instead of answering.
+    pub relevance_threshold: f32,
+    /// Further folders searched for GGUF models by `quire models`.
+    pub model_dirs: Vec<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: None,
+            top_k: 4,
+            temperature: 0.0,
+            top_p: 0.9,
+            max_tokens: 320,
+            seed: 42,
+            repeat_penalty: 1.1,
+            system_prompt: None,
+            relevance_threshold: 0.3,
+            model_dirs: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings file; a missing file means the defaults.
+    pub fn load(path: &Path) -> Result<Settings> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| Error::InvalidInput(format!("{}: {}", path.display(), e.message()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string_pretty(self).map_err(|e| Error::Bug(e.to_string()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    }
+
+    /// Sets one key from text (`quire config --set key=value`).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
+            v.trim().parse().map_err(|_| Error::InvalidInput(format!("`{v}` is not a valid value for {key}")))
+        }
+        let none_if_empty = |v: &str| if v.trim().is_empty() { None } else { Some(v.to_string()) };
+        match key {
+            "model" => self.model = none_if_empty(value).map(PathBuf::from),
+            "top_k" => self.top_k = parse(key, value)?,
+            "temperature" => self.temperature = parse(key, value)?,
+            "top_p" => self.top_p = parse(key, value)?,
+            "max_tokens" => self.max_tokens = parse(key, value)?,
+            "seed" => self.seed = parse(key, value)?,
+            "repeat_penalty" => self.repeat_penalty = parse(key, value)?,
+            "system_prompt" => self.system_prompt = none_if_empty(value),
+            "relevance_threshold" => self.relevance_threshold = parse(key, value)?,
+            "model_dirs" => {
+                self.model_dirs = value.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect()
+            }
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "unknown setting `{other}` (model, top_k, temperature, top_p, max_tokens, seed, repeat_penalty, system_prompt, relevance_threshold, model_dirs)"
+                )))
+            }
+        }
+        self.validate()
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidInput(m.to_string()));
+        if self.top_k == 0 || self.top_k > 50 {
+            return bad("top_k must be between 1 and 50");
+        }
+        if !(0.0..=5.0).contains(&self.temperature) {
+            return bad("temperature must be between 0 and 5");
+        }
+        if !(0.0..=1.0).contains(&self.top_p) {
+            return bad("top_p must be between 0 and 1");
+        }
+        if self.max_tokens == 0 {
+            return bad("max_tokens must be at least 1");
+        }
+        if !(0.5..=2.0).contains(&self.repeat_penalty) {
+            return bad("repeat_penalty must be between 0.5 and 2");
+        }
+        if !(-1.0..=1.0).contains(&self.relevance_threshold) {
+            return bad("relevance_threshold is a cosine similarity, between -1 and 1");
+        }
+        Ok(())
+    }
+
+    pub fn generation(&self) -> GenerationParams {
+        GenerationParams {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            repeat_penalty: self.repeat_penalty,
+            repeat_last_n: 64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        let mut s = Settings::default();
+        s.set("top_k", "7").unwrap();
+        s.set("system_prompt", "Be brief.").unwrap();
+        s.save(&path).unwrap();
+        let back = Settings::load(&path).unwrap();
+        assert_eq!(back.top_k, 7);
+        assert_eq!(back.system_prompt.as_deref(), Some("Be brief."));
+        assert!(s.set("top_k", "zero").is_err());
+        assert!(s.set("temperature", "9").is_err());
+        assert!(s.set("colour", "red").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, "top_kk = 3\n").unwrap();
+        let e = Settings::load(&path).unwrap_err().to_string();
+        assert!(e.contains("top_kk"), "{e}");
+    }
+}
