@@ -10,13 +10,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+mod answering;
+
 use quire_engine::{
     eval, DocumentInfo, Engine, EngineConfig, Error, FileOutcome, FileResult, ImportEvent, ImportOptions,
     ImportProgress, SearchHit, SearchMode, SearchOptions, Status,
 };
 
 #[derive(Parser)]
-#[command(name = "quire", version, about = "Chat with your documents, offline: import, search and evaluate a local library.")]
+#[command(name = "quire", version, about = "Chat with your documents, offline: import files, search them and ask questions answered with page citations by a language model on this computer.")]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -69,6 +71,56 @@ enum Command {
     Docs,
     /// Remove a document (id, path or file name) and all of its text
     Remove { doc: String },
+    /// Ask a question; the answer streams in and ends with the sources it cites
+    Ask {
+        question: String,
+        #[command(flatten)]
+        scope: answering::ScopeArgs,
+        #[command(flatten)]
+        settings: answering::SettingsArgs,
+    },
+    /// An interactive chat: follow-up questions use the conversation; Ctrl-C stops an answer
+    Chat {
+        /// Continue a saved chat (see `quire chats`)
+        #[arg(long)]
+        resume: Option<i64>,
+        #[command(flatten)]
+        scope: answering::ScopeArgs,
+        #[command(flatten)]
+        settings: answering::SettingsArgs,
+    },
+    /// List saved chats, or show, rename or delete one
+    Chats {
+        #[command(subcommand)]
+        action: Option<answering::ChatsAction>,
+    },
+    /// List the language models (GGUF) Quire can answer with
+    Models,
+    /// Show the settings, or change them with --set key=value
+    Config {
+        /// key=value, e.g. top_k=6 or temperature=0.7; repeatable
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Go back to the defaults
+        #[arg(long)]
+        reset: bool,
+    },
+    /// List collections, or add documents to, remove them from, or delete one
+    Collections {
+        #[command(subcommand)]
+        action: Option<answering::CollectionAction>,
+    },
+    /// Measure generation speed on the RAG prompt the llama.cpp peer script uses
+    Bench {
+        /// The GGUF model [default: the one answers use]
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Tokens to decode per run
+        #[arg(long, default_value_t = 128)]
+        decode: usize,
+    },
     /// Evaluate retrieval on a BEIR-layout folder (nDCG@10, Recall@10)
     Eval {
         dir: PathBuf,
@@ -178,6 +230,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("removed {} ({})", removed.name, removed.id);
             }
             engine.close().await;
+        }
+        Command::Ask { question, scope, settings } => {
+            let engine = Engine::open(config(g)).await?;
+            let code = answering::ask(&engine, &question, &scope, &settings, g.json).await?;
+            engine.close().await;
+            return Ok(code);
+        }
+        Command::Chat { resume, scope, settings } => {
+            let engine = Engine::open(config(g)).await?;
+            answering::chat(&engine, resume, &scope, &settings, g.json).await?;
+            engine.close().await;
+        }
+        Command::Chats { action } => {
+            let engine = Engine::open(config(g)).await?;
+            answering::chats(&engine, action, g.json).await?;
+            engine.close().await;
+        }
+        Command::Models => {
+            let engine = Engine::open(config(g)).await?;
+            answering::models(&engine, g.json);
+            engine.close().await;
+        }
+        Command::Config { set, reset } => {
+            let engine = Engine::open(config(g)).await?;
+            answering::config(&engine, &set, reset, g.json)?;
+            engine.close().await;
+        }
+        Command::Collections { action } => {
+            let engine = Engine::open(config(g)).await?;
+            answering::collections(&engine, action, g.json).await?;
+            engine.close().await;
+        }
+        Command::Bench { model, runs, decode } => {
+            let engine = Engine::open(config(g)).await?;
+            let path = model.unwrap_or_else(|| engine.model_path(&engine.settings()));
+            engine.close().await;
+            let mut gen = quire_engine::llm::LocalGenerator::load(&path)?;
+            let b = quire_engine::llm::bench::generation(&mut gen, runs, decode)?;
+            if g.json {
+                println!("{}", serde_json::json!({ "model": path, "generation": b }));
+            } else {
+                println!(
+                    "quire threads={}: prefill {:.0} tok/s (TTFT {:.0} ms for {} tokens), decode {:.1} tok/s ({} tokens)",
+                    b.threads, b.prefill_tokens_per_s, b.ttft_ms, b.prompt_tokens, b.decode_tokens_per_s, b.decode_tokens
+                );
+            }
         }
         Command::Eval { dir, split } => {
             let scratch = tempfile::Builder::new().prefix("quire-eval-").tempdir().context("creating a scratch library")?;
@@ -297,7 +395,7 @@ fn file_line(r: &FileResult, json: bool) -> String {
     }
 }
 
-fn snippet(text: &str, max: usize) -> String {
+pub(crate) fn snippet(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max {
         flat

@@ -119,3 +119,117 @@ fn eval_reports_every_mode_on_a_beir_folder() {
         assert!(ndcg > 0.5 && ndcg <= 1.0, "{r}");
     }
 }
+
+fn quire_stdin(data: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let models = std::env::var_os("QUIRE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--models-dir")
+        .arg(models)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("quire runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The file that the `n`-th answer's first source comes from (or "not covered").
+fn first_source_of_answer(events: &[serde_json::Value], n: usize) -> String {
+    let done: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "done").collect();
+    let a = &done[n]["answer"];
+    if a["not_covered"] == true {
+        return "not covered".into();
+    }
+    a["sources"][0]["name"].as_str().unwrap().to_string()
+}
+
+const FIRST: &str = "What is the name of the trace compilation subsystem in TraceMonkey?";
+const FOLLOW_UP: &str = "Can it be used for other applications?";
+
+#[test]
+fn chat_follow_ups_find_the_document_only_through_the_conversation() {
+    let data = tempfile::tempdir().unwrap();
+    let lib = data.path().join("lib");
+    let corpus = shared().join("corpus");
+    let files = ["pdfs/tracemonkey.pdf", "pdfs/arxiv_dpr_multi-column-2p.pdf", "docs/docx/handbook-1p.docx"]
+        .map(|f| corpus.join(f).display().to_string());
+    let mut args = vec!["import", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let (ok, _, err) = quire(&lib, &args);
+    assert!(ok, "{err}");
+    let chat_args = ["chat", "--json", "--max-tokens", "16"];
+
+    // Without history the follow-up alone does not lead to the TraceMonkey paper.
+    let (ok, out, err) = quire_stdin(&lib, &chat_args, &format!("{FOLLOW_UP}\n"));
+    assert!(ok, "{err}");
+    let alone = json_lines(&out);
+    assert_ne!(first_source_of_answer(&alone, 0), "tracemonkey.pdf");
+
+    // After the first question, the rewritten follow-up does.
+    let (ok, out, err) = quire_stdin(&lib, &chat_args, &format!("{FIRST}\n{FOLLOW_UP}\n"));
+    assert!(ok, "{err}");
+    let events = json_lines(&out);
+    assert_eq!(first_source_of_answer(&events, 0), "tracemonkey.pdf");
+    assert_eq!(first_source_of_answer(&events, 1), "tracemonkey.pdf");
+    let queries: Vec<&str> = events.iter().filter(|e| e["event"] == "query").map(|e| e["query"].as_str().unwrap()).collect();
+    assert_eq!(queries[1], format!("{FIRST} {FOLLOW_UP}"));
+    assert!(events.iter().any(|e| e["event"] == "token"), "answers stream token events");
+
+    // Both chats are saved; the second resumes with its history.
+    let (ok, out, _) = quire(&lib, &["chats", "--json"]);
+    assert!(ok);
+    let chats = json_lines(&out);
+    assert_eq!(chats.len(), 2);
+    let id = chats.iter().find(|c| c["messages"] == 4).expect("the two-question chat")["id"].as_i64().unwrap();
+    let (ok, out, err) = quire_stdin(&lib, &["chat", "--json", "--max-tokens", "8", "--resume", &id.to_string()], "Why?\n");
+    assert!(ok, "{err}");
+    let resumed = json_lines(&out);
+    assert_eq!(first_source_of_answer(&resumed, 0), "tracemonkey.pdf");
+
+    // An unrelated question gets the "not covered" reply.
+    let (ok, out, _) = quire(&lib, &["ask", "--json", "What is the capital of Mongolia?"]);
+    assert!(ok);
+    let events = json_lines(&out);
+    assert_eq!(first_source_of_answer(&events, 0), "not covered");
+    assert!(!events.iter().any(|e| e["event"] == "token"));
+}
+
+#[test]
+fn models_lists_the_default_gguf() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, out, err) = quire(data.path(), &["models", "--json"]);
+    assert!(ok, "{err}");
+    let models = json_lines(&out);
+    let smol = models
+        .iter()
+        .find(|m| m["model"]["file_name"] == "SmolLM2-135M-Instruct.Q4_1.gguf")
+        .expect("the default model is listed");
+    assert_eq!(smol["model"]["architecture"], "llama");
+    assert_eq!(smol["model"]["quantization"], "Q4_1");
+    assert_eq!(smol["model"]["supported"], true);
+    assert_eq!(smol["default"], true);
+    assert!(smol["model"]["ram_bytes"].as_u64().unwrap() > smol["model"]["file_bytes"].as_u64().unwrap());
+
+}
+
+#[test]
+fn config_saves_settings_and_rejects_bad_values() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, _, err) = quire(data.path(), &["config", "--set", "top_k=7", "--set", "temperature=0.5"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = quire(data.path(), &["config", "--json"]);
+    assert!(ok);
+    let c = &json_lines(&out)[0];
+    assert_eq!(c["settings"]["top_k"], 7);
+    assert_eq!(c["settings"]["temperature"], 0.5);
+    assert!(data.path().join("config.toml").is_file());
+    let (ok, out, _) = quire(data.path(), &["config", "--json", "--set", "top_k=zero"]);
+    assert!(!ok);
+    assert_eq!(json_lines(&out)[0]["error"]["code"], "invalid_input");
+}

@@ -128,6 +128,7 @@ impl Settings {
             seed: self.seed,
             repeat_penalty: self.repeat_penalty,
             repeat_last_n: 64,
+            ignore_stop: false,
         }
     }
 }

@@ -111,7 +111,7 @@ impl LocalGenerator {
             let t = Tensor::new(logits.as_slice(), &Device::Cpu).map_err(|e| Error::Model(e.to_string()))?;
             let next = sampler.sample(&t).map_err(|e| Error::Model(e.to_string()))?;
             out.push(next);
-            if self.tokenizer.is_stop(next) {
+            if !params.ignore_stop && self.tokenizer.is_stop(next) {
                 stop = StopReason::EndOfTurn;
                 break;
             }

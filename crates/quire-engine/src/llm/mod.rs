@@ -3,6 +3,7 @@
 //! ([`template`]), and text generated on the CPU ([`LocalGenerator`]) behind
 //! the [`Generator`] seam.
 
+pub mod bench;
 pub mod gguf;
 mod local;
 pub mod model;
@@ -52,11 +53,22 @@ pub struct GenerationParams {
     /// 1.0 disables it.
     pub repeat_penalty: f32,
     pub repeat_last_n: usize,
+    /// Keep going past end-of-turn tokens (benchmarks only).
+    #[serde(default)]
+    pub ignore_stop: bool,
 }
 
 impl Default for GenerationParams {
     fn default() -> Self {
-        GenerationParams { max_tokens: 384, temperature: 0.0, top_p: 0.9, seed: 42, repeat_penalty: 1.0, repeat_last_n: 64 }
+        GenerationParams {
+            max_tokens: 384,
+            temperature: 0.0,
+            top_p: 0.9,
+            seed: 42,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            ignore_stop: false,
+        }
     }
 }
 

@@ -101,3 +101,40 @@ impl Model {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::gguf_file::{self, Value};
+
+    fn gguf_with_arch(dir: &Path, arch: &str) -> std::path::PathBuf {
+        let path = dir.join(format!("{arch}.gguf"));
+        let mut f = std::fs::File::create(&path).unwrap();
+        let arch_v = Value::String(arch.to_string());
+        let name = Value::String("tiny test".to_string());
+        gguf_file::write(&mut f, &[("general.architecture", &arch_v), ("general.name", &name)], &[]).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_unsupported_architecture_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = gguf_with_arch(dir.path(), "mamba");
+        let info = ModelInfo::read(&path).unwrap();
+        assert_eq!((info.architecture.as_str(), info.supported), ("mamba", false));
+        let err = Model::load(&path).err().expect("refused");
+        assert_eq!(err.code(), "unsupported_model");
+        assert!(err.to_string().contains("`mamba`"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_gguf_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.gguf");
+        std::fs::write(&path, b"hello, this is not a model").unwrap();
+        let err = Model::load(&path).err().expect("refused");
+        assert!(err.to_string().contains("not a readable GGUF file"), "{err}");
+        let missing = Model::load(&dir.path().join("absent.gguf")).err().expect("refused");
+        assert_eq!(missing.code(), "model_missing");
+    }
+}
