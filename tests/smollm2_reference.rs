@@ -103,3 +103,37 @@ fn a_cancelled_generation_stops_at_once() {
     assert_eq!(out.stats.stop, StopReason::Cancelled);
     assert_eq!(out.ids.len(), 3);
 }
+
+#[test]
+fn rag_prompt_snapshot() {
+    use quire_engine::answer::{build_prompt, Source, Turn, SYSTEM_PROMPT};
+    let r = reference();
+    let g = generator(&r);
+    let source = |n: usize, text: &str| Source {
+        n,
+        doc_id: format!("doc{n}"),
+        chunk_id: format!("doc{n}:0"),
+        path: format!("/docs/report{n}.pdf"),
+        name: format!("report{n}.pdf"),
+        page: Some(n as u32 + 1),
+        start: 0,
+        end: text.len() as u32,
+        similarity: Some(0.6),
+        text: text.to_string(),
+    };
+    let sources = [
+        source(1, "Maintenance spending rose sharply in 2023."),
+        source(2, "Licensing revenue fell for the third year in a row."),
+    ];
+    let history = [Turn { question: "What rose?".into(), query: "What rose?".into(), answer: "Maintenance spending [1].".into() }];
+    let built = build_prompt(&g, SYSTEM_PROMPT.trim(), &history, &sources, "And what fell?", 64).unwrap();
+    assert_eq!(built.sources.len(), 2);
+    insta::assert_snapshot!(built.prompt);
+
+    // A context too small for everything drops the history first, then sources; it never overflows.
+    let long: Vec<Source> = (1..=40).map(|n| source(n, &"The committee reviewed the budget in detail. ".repeat(12))).collect();
+    let built = build_prompt(&g, SYSTEM_PROMPT.trim(), &history, &long, "What did the committee do?", 256).unwrap();
+    assert!(built.sources.len() < 40 && !built.sources.is_empty());
+    assert!(built.tokens + 256 <= 4096, "{} tokens", built.tokens);
+    assert!(!built.prompt.contains("What rose?"), "history went first");
+}
