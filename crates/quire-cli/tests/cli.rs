@@ -192,6 +192,9 @@ fn chat_follow_ups_find_the_document_only_through_the_conversation() {
     let resumed = json_lines(&out);
     assert_eq!(first_source_of_answer(&resumed, 0), "tracemonkey.pdf");
 
+    // Ctrl-C during an answer stops that answer, and the chat goes on.
+    ctrl_c_stops_the_answer_not_the_chat(&lib);
+
     // An unrelated question gets the "not covered" reply.
     let (ok, out, _) = quire(&lib, &["ask", "--json", "What is the capital of Mongolia?"]);
     assert!(ok);
@@ -232,4 +235,56 @@ fn config_saves_settings_and_rejects_bad_values() {
     let (ok, out, _) = quire(data.path(), &["config", "--json", "--set", "top_k=zero"]);
     assert!(!ok);
     assert_eq!(json_lines(&out)[0]["error"]["code"], "invalid_input");
+}
+
+fn ctrl_c_stops_the_answer_not_the_chat(lib: &std::path::Path) {
+    use std::io::{BufRead, BufReader, Write};
+    let models = std::env::var_os("QUIRE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("--data-dir")
+        .arg(lib)
+        .arg("--models-dir")
+        .arg(models)
+        .args(["chat", "--json", "--max-tokens", "200"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("quire runs");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{FIRST}").unwrap();
+    stdin.flush().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut events = Vec::new();
+    // Wait for the answer to start streaming, then press Ctrl-C.
+    for line in lines.by_ref() {
+        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let is_token = e["event"] == "token";
+        events.push(e);
+        if is_token {
+            break;
+        }
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    // Read until the stopped answer is done, then ask again in the same chat.
+    for line in lines.by_ref() {
+        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let done = e["event"] == "done";
+        events.push(e);
+        if done {
+            break;
+        }
+    }
+    writeln!(stdin, "{FOLLOW_UP}").unwrap();
+    drop(stdin);
+    for line in lines {
+        events.push(serde_json::from_str(&line.unwrap()).unwrap());
+    }
+    assert!(child.wait().unwrap().success(), "the chat ended normally");
+    let done: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "done").collect();
+    assert_eq!(done.len(), 2, "two answers: {events:?}");
+    assert_eq!(done[0]["answer"]["stopped"], true);
+    assert_eq!(done[1]["answer"]["stopped"], false);
+    assert!(done[0]["answer"]["stats"]["generated_tokens"].as_u64().unwrap() < 200);
 }
