@@ -171,7 +171,8 @@ pub fn build_prompt(
         let mut messages = vec![Message::system(system)];
         for t in &history {
             messages.push(Message::user(t.question.clone()));
-            messages.push(Message::assistant(t.answer.clone()));
+            // Earlier answers' [n] refer to earlier sources, not to this prompt's.
+            messages.push(Message::assistant(strip_markers(&t.answer)));
         }
         messages.push(Message::user(question_message(&sources, question)?));
         let prompt = generator.render(&messages)?;
@@ -222,6 +223,27 @@ pub fn cited_numbers(text: &str, count: usize) -> Vec<usize> {
         }
         rest = &after[close..];
     }
+    out
+}
+
+/// `text` without its citation markers (`[1]`, `[2, 3]`).
+pub fn strip_markers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        match after.find(']') {
+            Some(close) if !cited_numbers(&rest[open..open + close + 2], usize::MAX).is_empty() => {
+                out.push_str(rest[..open].trim_end_matches(' '));
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..open + 1]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -296,6 +318,11 @@ mod tests {
         assert_eq!(cited_numbers("A [2]. B [1, 3]. C [2][9] [Source 4] [x] [10]", 4), vec![2, 1, 3, 4]);
         assert_eq!(cited_numbers("no markers here [", 3), Vec::<usize>::new());
         assert_eq!(cited_numbers("see [1 and 2]", 3), vec![1, 2]);
+    }
+
+    #[test]
+    fn markers_are_stripped_from_earlier_answers() {
+        assert_eq!(strip_markers("Costs rose [1]. Revenue fell [2, 3]; see [note]."), "Costs rose. Revenue fell; see [note].");
     }
 
     #[test]
