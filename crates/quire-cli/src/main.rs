@@ -110,6 +110,15 @@ enum Command {
         #[command(subcommand)]
         action: Option<answering::CollectionAction>,
     },
+    /// Serve the web UI and the HTTP API on 127.0.0.1 (a token is required on every request)
+    Serve {
+        /// Port on 127.0.0.1 [default: any free port]
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The built web UI [default: ui/dist of the checkout]
+        #[arg(long)]
+        ui_dir: Option<PathBuf>,
+    },
     /// Measure generation speed on the RAG prompt the llama.cpp peer script uses
     Bench {
         /// The GGUF model [default: the one answers use]
@@ -172,6 +181,16 @@ fn report_error(err: &anyhow::Error, json: bool) {
     } else {
         eprintln!("quire: {err:#}");
     }
+}
+
+/// `ui/dist` above the working directory or the executable (a checkout).
+fn find_ui_dir() -> Option<PathBuf> {
+    let starts = [std::env::current_dir().ok(), std::env::current_exe().ok()];
+    starts
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s.ancestors().map(|a| a.join("ui/dist")).collect::<Vec<_>>())
+        .find(|d| d.join("index.html").is_file())
 }
 
 fn config(g: &Global) -> EngineConfig {
@@ -261,6 +280,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = Engine::open(config(g)).await?;
             answering::collections(&engine, action, g.json).await?;
             engine.close().await;
+        }
+        Command::Serve { port, ui_dir } => {
+            let engine = std::sync::Arc::new(Engine::open(config(g)).await?);
+            let ui_dir = ui_dir.or_else(find_ui_dir);
+            let token = quire_server::random_token();
+            let (listener, addr) = quire_server::bind(port).await.context("binding 127.0.0.1")?;
+            let url = format!("http://{addr}/?token={token}");
+            if g.json {
+                println!("{}", serde_json::json!({ "url": url, "address": addr.to_string(), "token": token }));
+            } else {
+                println!("Quire is serving on {url}");
+                println!("(open it in a browser on this machine; Ctrl-C stops the server)");
+            }
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            quire_server::serve(listener, quire_server::AppState::new(engine, token, ui_dir)).await?;
         }
         Command::Bench { model, runs, decode } => {
             let engine = Engine::open(config(g)).await?;

@@ -1,0 +1,471 @@
+//! `quire serve`: the web UI and a JSON + server-sent-events API over the
+//! engine, on 127.0.0.1 only, with a random token required on every request.
+//!
+//! Each handler parses its request, makes one engine call and maps the error
+//! to `{"error": {code, kind, message, detail}}` with a fitting status.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::Stream;
+use quire_engine::{
+    AnswerEvent, AskOptions, CancelToken, ChatScope, Engine, Error, ErrorReport, ImportEvent, ImportOptions,
+    ImportProgress, Kind, SearchMode, SearchOptions, Settings,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Shared by every request.
+pub struct AppState {
+    engine: Arc<Engine>,
+    token: String,
+    ui_dir: Option<PathBuf>,
+    running: Mutex<HashMap<u64, CancelToken>>,
+    next_answer: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>, token: String, ui_dir: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(AppState { engine, token, ui_dir, running: Mutex::new(HashMap::new()), next_answer: AtomicU64::new(1) })
+    }
+}
+
+/// A fresh random token (OS randomness through a hashed mix of sources).
+pub fn random_token() -> String {
+    let mut seed = Vec::new();
+    if let Ok(bytes) = std::fs::read("/proc/sys/kernel/random/uuid") {
+        seed.extend(bytes);
+    }
+    seed.extend(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes());
+    let addr = &seed as *const _ as usize;
+    seed.extend(addr.to_le_bytes());
+    blake3::hash(&seed).to_hex()[..32].to_string()
+}
+
+/// An engine error as an HTTP response.
+pub struct ApiError(Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+fn status_for(report: &ErrorReport) -> StatusCode {
+    match (report.kind, report.code.as_str()) {
+        (_, "unknown_document" | "unknown_chat" | "unknown_collection") => StatusCode::NOT_FOUND,
+        (Kind::User, _) => StatusCode::BAD_REQUEST,
+        (_, "model_missing") => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let report = self.0.to_report();
+        (status_for(&report), Json(json!({ "error": report }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn bad_request(msg: &str) -> ApiError {
+    ApiError(Error::InvalidInput(msg.to_string()))
+}
+
+/// The API and the UI.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/info", get(info))
+        .route("/documents", get(documents))
+        .route("/documents/{id}", axum::routing::delete(remove_document))
+        .route("/documents/{id}/file", get(document_file))
+        .route("/import", post(import))
+        .route("/search", get(search))
+        .route("/ask", post(ask))
+        .route("/answers/{id}/stop", post(stop_answer))
+        .route("/chats", get(chats))
+        .route("/chats/{id}", get(chat).patch(rename_chat).delete(delete_chat))
+        .route("/models", get(models))
+        .route("/settings", get(settings).put(save_settings))
+        .route("/collections", get(collections))
+        .route("/collections/{name}", post(add_to_collection).delete(delete_collection))
+        .route("/collections/{name}/remove", post(remove_from_collection));
+    Router::new()
+        .nest("/api", api)
+        .fallback(ui)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+const COOKIE: &str = "quire_token";
+
+fn presented_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(t) = v.strip_prefix("Bearer ") {
+            return Some(t.trim().to_string());
+        }
+    }
+    if let Some(cookies) = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
+        for c in cookies.split(';') {
+            if let Some(t) = c.trim().strip_prefix(&format!("{COOKIE}=")) {
+                return Some(t.to_string());
+            }
+        }
+    }
+    query?.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_string)
+}
+
+/// Every request carries the token: a header, the cookie set by the first
+/// page load, or `?token=` in the URL `quire serve` prints.
+async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let query = request.uri().query().map(str::to_string);
+    let presented = presented_token(request.headers(), query.as_deref());
+    let ok = presented.as_deref().is_some_and(|t| blake3::hash(t.as_bytes()) == blake3::hash(state.token.as_bytes()));
+    if !ok {
+        let report = ErrorReport {
+            code: "unauthorized".into(),
+            kind: Kind::User,
+            message: "this Quire server needs its token: open the URL `quire serve` printed".into(),
+            detail: None,
+        };
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": report }))).into_response();
+    }
+    let from_query = query.as_deref().is_some_and(|q| q.contains("token="));
+    let mut response = next.run(request).await;
+    if from_query {
+        let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", state.token);
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+async fn info(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    let settings = s.engine.settings();
+    let model = s.engine.model_path(&settings);
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "data_dir": s.engine.config().data_dir,
+        "models_dir": s.engine.config().models_dir,
+        "model": model,
+        "model_present": model.is_file(),
+        "chunks": s.engine.chunk_count().await?,
+    })))
+}
+
+async fn documents(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "documents": s.engine.documents().await? })))
+}
+
+async fn remove_document(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "removed": s.engine.remove(&id).await? })))
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("pdf") => "application/pdf",
+        Some("html" | "htm") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        Some("wasm") => "application/wasm",
+        Some("md" | "txt" | "csv" | "tsv") => "text/plain; charset=utf-8",
+        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The original file, for the source viewer. Documents' text is never served as HTML.
+async fn document_file(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
+    let doc = s.engine.find_document(&id).await?;
+    let path = PathBuf::from(&doc.path);
+    let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Io { path: path.clone(), source: e })?;
+    let ct = match content_type(&path) {
+        t if t.starts_with("text/html") => "text/plain; charset=utf-8",
+        t => t,
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CONTENT_SECURITY_POLICY, "sandbox"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ImportRequest {
+    paths: Vec<PathBuf>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    force: bool,
+}
+
+struct ChannelProgress(tokio::sync::mpsc::UnboundedSender<serde_json::Value>);
+
+impl ImportProgress for ChannelProgress {
+    fn event(&self, e: &ImportEvent) {
+        let _ = self.0.send(serde_json::to_value(e).unwrap_or_default());
+    }
+}
+
+fn sse_stream(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+        .map(|v| Ok(Event::default().data(v.to_string())));
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+use futures::StreamExt;
+
+/// Imports paths on this machine, streaming progress events; ends with `{"event":"results"}`.
+async fn import(State(s): State<Arc<AppState>>, Json(req): Json<ImportRequest>) -> ApiResult<Response> {
+    if req.paths.is_empty() {
+        return Err(bad_request("no paths to import"));
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let engine = s.engine.clone();
+    tokio::spawn(async move {
+        let mut opts = ImportOptions { force: req.force, ..Default::default() };
+        opts.load.password = req.password;
+        let progress = ChannelProgress(tx.clone());
+        match engine.import(&req.paths, &opts, &progress).await {
+            Ok(results) => {
+                let _ = tx.send(json!({ "event": "results", "results": results }));
+            }
+            Err(e) => {
+                let _ = tx.send(json!({ "event": "error", "error": e.to_report() }));
+            }
+        }
+    });
+    Ok(sse_stream(rx).into_response())
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    k: Option<usize>,
+}
+
+async fn search(State(s): State<Arc<AppState>>, Query(q): Query<SearchQuery>) -> ApiResult<Json<serde_json::Value>> {
+    let mode: SearchMode = match q.mode.as_deref() {
+        None => SearchMode::Hybrid,
+        Some(m) => m.parse().map_err(|e: String| bad_request(&e))?,
+    };
+    let hits = s.engine.search(&q.q, &SearchOptions { mode, limit: q.k.unwrap_or(10).min(100), doc_ids: None }).await?;
+    Ok(Json(json!({ "hits": hits })))
+}
+
+#[derive(Deserialize)]
+struct AskRequest {
+    question: String,
+    /// Ask within this saved chat.
+    #[serde(default)]
+    chat_id: Option<i64>,
+    /// Start a new saved chat (ignored with `chat_id`).
+    #[serde(default)]
+    new_chat: bool,
+    #[serde(default)]
+    scope: Option<ChatScope>,
+    #[serde(default)]
+    settings: Option<Settings>,
+}
+
+/// Answers a question as server-sent events: `started` (with the id to stop
+/// it), then the engine's events (`query`, `sources`, `token`…, `done` |
+/// `error`), then `chat` when the answer was saved in a chat.
+async fn ask(State(s): State<Arc<AppState>>, Json(req): Json<AskRequest>) -> ApiResult<Response> {
+    if req.question.trim().is_empty() {
+        return Err(bad_request("the question is empty"));
+    }
+    let id = s.next_answer.fetch_add(1, Ordering::SeqCst);
+    let cancel = CancelToken::new();
+    if let Ok(mut r) = s.running.lock() {
+        r.insert(id, cancel.clone());
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let _ = tx.send(json!({ "event": "started", "answer_id": id }));
+    let state = s.clone();
+    tokio::spawn(async move {
+        let opts = AskOptions { settings: req.settings, scope: req.scope.unwrap_or_default(), history: Vec::new() };
+        let events = tx.clone();
+        let mut sink = move |e: &AnswerEvent| {
+            // A closed connection stops the answer: nobody is reading it.
+            if events.send(serde_json::to_value(e).unwrap_or_default()).is_err() {
+                if let Some(c) = state.running.lock().ok().and_then(|r| r.get(&id).cloned()) {
+                    c.cancel();
+                }
+            }
+        };
+        let result = if req.chat_id.is_some() || req.new_chat {
+            s.engine.chat_ask(req.chat_id, &req.question, &opts, &cancel, &mut sink).await.map(|(chat, _)| Some(chat))
+        } else {
+            s.engine.ask(&req.question, &opts, &cancel, &mut sink).await.map(|_| None)
+        };
+        if let Ok(Some(chat)) = result {
+            let _ = tx.send(json!({ "event": "chat", "id": chat }));
+        }
+        if let Ok(mut r) = s.running.lock() {
+            r.remove(&id);
+        }
+    });
+    Ok(sse_stream(rx).into_response())
+}
+
+async fn stop_answer(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<u64>) -> Json<serde_json::Value> {
+    let token = s.running.lock().ok().and_then(|r| r.get(&id).cloned());
+    if let Some(t) = &token {
+        t.cancel();
+    }
+    Json(json!({ "stopped": token.is_some() }))
+}
+
+async fn chats(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "chats": s.engine.chats().await? })))
+}
+
+async fn chat(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<i64>) -> ApiResult<Json<serde_json::Value>> {
+    let (info, messages) = s.engine.chat(id).await?;
+    Ok(Json(json!({ "chat": info, "messages": messages })))
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    title: String,
+}
+
+async fn rename_chat(
+    State(s): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<i64>,
+    Json(r): Json<Rename>,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.engine.rename_chat(id, &r.title).await?;
+    Ok(Json(json!({ "renamed": id })))
+}
+
+async fn delete_chat(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<i64>) -> ApiResult<Json<serde_json::Value>> {
+    s.engine.delete_chat(id).await?;
+    Ok(Json(json!({ "deleted": id })))
+}
+
+async fn models(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let current = s.engine.model_path(&s.engine.settings());
+    let list: Vec<serde_json::Value> = s
+        .engine
+        .models()
+        .into_iter()
+        .map(|m| match m {
+            Ok(info) => json!({ "model": info, "current": info.path == current }),
+            Err((path, error)) => json!({ "path": path, "error": error }),
+        })
+        .collect();
+    Json(json!({ "models": list, "current": current }))
+}
+
+async fn settings(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(json!({ "settings": s.engine.settings() }))
+}
+
+async fn save_settings(State(s): State<Arc<AppState>>, Json(settings): Json<Settings>) -> ApiResult<Json<serde_json::Value>> {
+    s.engine.save_settings(settings)?;
+    Ok(Json(json!({ "settings": s.engine.settings() })))
+}
+
+async fn collections(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "collections": s.engine.collections().await? })))
+}
+
+#[derive(Deserialize)]
+struct Members {
+    documents: Vec<String>,
+}
+
+async fn add_to_collection(
+    State(s): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+    Json(m): Json<Members>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "added": s.engine.add_to_collection(&name, &m.documents).await? })))
+}
+
+async fn remove_from_collection(
+    State(s): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+    Json(m): Json<Members>,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.engine.remove_from_collection(&name, &m.documents).await?;
+    Ok(Json(json!({ "removed": m.documents })))
+}
+
+async fn delete_collection(State(s): State<Arc<AppState>>, UrlPath(name): UrlPath<String>) -> ApiResult<Json<serde_json::Value>> {
+    s.engine.delete_collection(&name).await?;
+    Ok(Json(json!({ "deleted": name })))
+}
+
+/// The built UI's files; `index.html` for any other path. Never outside the UI folder.
+async fn ui(State(s): State<Arc<AppState>>, request: Request) -> Response {
+    let Some(dir) = s.ui_dir.as_ref().filter(|d| d.join("index.html").is_file()) else {
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "The web UI is not built yet; the API is under /api.",
+        )
+            .into_response();
+    };
+    let rel = request.uri().path().trim_start_matches('/');
+    let safe = !rel.split('/').any(|p| p == ".." || p.starts_with('.')) && !rel.contains('\\');
+    let file = if safe && !rel.is_empty() && dir.join(rel).is_file() { dir.join(rel) } else { dir.join("index.html") };
+    match tokio::fs::read(&file).await {
+        Ok(bytes) => {
+            let mut r = Response::new(Body::from(bytes));
+            if let Ok(v) = HeaderValue::from_str(content_type(&file)) {
+                r.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            r.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+                ),
+            );
+            r
+        }
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Where `quire serve` binds: 127.0.0.1 only.
+pub async fn bind(port: u16) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Serves until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}
