@@ -8,7 +8,7 @@ use minijinja::{context, Environment};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorReport, Result};
-use crate::llm::{GenerationStats, Generator, Message, StopReason};
+use crate::llm::{GenerationStats, Generator, Message};
 use crate::search::SearchHit;
 
 pub const SYSTEM_PROMPT: &str = include_str!("../prompts/system.txt");
@@ -119,10 +119,6 @@ impl Answer {
             model: None,
             stats: None,
         }
-    }
-
-    pub fn finished(&self) -> bool {
-        !self.stopped && self.stats.as_ref().is_none_or(|s| s.stop != StopReason::Cancelled)
     }
 }
 

@@ -101,8 +101,9 @@ impl ModelInfo {
         let embedding_length = md_u32(md, &key("embedding_length"));
         let heads = md_u32(md, &key("attention.head_count"));
         let kv_heads = md_u32(md, &key("attention.head_count_kv")).or(heads);
+        // A hostile file may say anything: no division by zero, no overflow.
         let head_dim = md_u32(md, &key("attention.key_length"))
-            .or_else(|| Some(embedding_length? / heads?));
+            .or_else(|| embedding_length?.checked_div(heads?));
         let parameters: u64 = content.tensor_infos.values().map(|t| t.shape.elem_count() as u64).sum();
         let quantization = md_u32(md, "general.file_type")
             .and_then(file_type_name)
@@ -111,10 +112,10 @@ impl ModelInfo {
         let ram_context = context_length.unwrap_or(MAX_CONTEXT).min(MAX_CONTEXT);
         // Keys and values, f32, for every layer; plus attention scores and buffers.
         let kv = match (layers, kv_heads, head_dim) {
-            (Some(l), Some(h), Some(d)) => 2 * 4 * l as u64 * h as u64 * d as u64 * ram_context as u64,
+            (Some(l), Some(h), Some(d)) => [l, h, d, ram_context].iter().fold(8u64, |acc, x| acc.saturating_mul(u64::from(*x))),
             _ => 0,
         };
-        let work = 64 * 1024 * 1024 + embedding_length.unwrap_or(0) as u64 * ram_context as u64 * 4 * 8;
+        let work = (64u64 << 20).saturating_add(u64::from(embedding_length.unwrap_or(0)) * u64::from(ram_context) * 32);
         ModelInfo {
             file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             path: path.to_path_buf(),
@@ -128,7 +129,7 @@ impl ModelInfo {
             layers,
             embedding_length,
             has_chat_template: md_str(md, "tokenizer.chat_template").is_some(),
-            ram_bytes: file_bytes + kv + work,
+            ram_bytes: file_bytes.saturating_add(kv).saturating_add(work),
             ram_context,
         }
     }

@@ -128,6 +128,31 @@ mod tests {
     }
 
     #[test]
+    fn regression_hostile_head_counts_do_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hostile.gguf");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let arch = Value::String("llama".to_string());
+        let zero = Value::U32(0);
+        let huge = Value::U32(u32::MAX);
+        gguf_file::write(
+            &mut f,
+            &[
+                ("general.architecture", &arch),
+                ("llama.attention.head_count", &zero),
+                ("llama.embedding_length", &huge),
+                ("llama.block_count", &huge),
+                ("llama.attention.key_length", &huge),
+                ("llama.attention.head_count_kv", &huge),
+            ],
+            &[],
+        )
+        .unwrap();
+        let info = ModelInfo::read(&path).unwrap();
+        assert!(info.ram_bytes > 0);
+    }
+
+    #[test]
     fn a_file_that_is_not_gguf_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notes.gguf");
