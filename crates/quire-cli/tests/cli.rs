@@ -12,16 +12,16 @@ fn shared() -> PathBuf {
     std::env::var_os("QUIRE_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared"))
 }
 
-fn quire(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+/// `quire --data-dir DATA --models-dir MODELS ARGS…`.
+fn quire_command(data: &std::path::Path, args: &[&str]) -> Command {
     let models = std::env::var_os("QUIRE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
-    let out = Command::new(env!("CARGO_BIN_EXE_quire"))
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--models-dir")
-        .arg(models)
-        .args(args)
-        .output()
-        .expect("quire runs");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_quire"));
+    c.arg("--data-dir").arg(data).arg("--models-dir").arg(models).args(args);
+    c
+}
+
+fn quire(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = quire_command(data, args).output().expect("quire runs");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -122,13 +122,7 @@ fn eval_reports_every_mode_on_a_beir_folder() {
 
 fn quire_stdin(data: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
     use std::io::Write;
-    let models = std::env::var_os("QUIRE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--models-dir")
-        .arg(models)
-        .args(args)
+    let mut child = quire_command(data, args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -239,13 +233,7 @@ fn config_saves_settings_and_rejects_bad_values() {
 
 fn ctrl_c_stops_the_answer_not_the_chat(lib: &std::path::Path) {
     use std::io::{BufRead, BufReader, Write};
-    let models = std::env::var_os("QUIRE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
-        .arg("--data-dir")
-        .arg(lib)
-        .arg("--models-dir")
-        .arg(models)
-        .args(["chat", "--json", "--max-tokens", "200"])
+    let mut child = quire_command(lib, &["chat", "--json", "--max-tokens", "200"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
