@@ -289,3 +289,71 @@ fn chat_title(question: &str) -> String {
         format!("{}…", flat.chars().take(59).collect::<String>().trim_end())
     }
 }
+
+/// A question as the app's shells receive it (HTTP body, Tauri command argument).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AskRequest {
+    pub question: String,
+    /// Ask within this saved chat.
+    #[serde(default)]
+    pub chat_id: Option<i64>,
+    /// Start a new saved chat (ignored with `chat_id`).
+    #[serde(default)]
+    pub new_chat: bool,
+    #[serde(default)]
+    pub scope: Option<ChatScope>,
+    #[serde(default)]
+    pub settings: Option<Settings>,
+}
+
+/// Answers being generated, by id, so that a shell can stop one from another request.
+#[derive(Default)]
+pub struct RunningAnswers {
+    next: std::sync::atomic::AtomicU64,
+    running: std::sync::Mutex<std::collections::HashMap<u64, CancelToken>>,
+}
+
+impl RunningAnswers {
+    /// Registers a new answer: its id and the token that stops it.
+    pub fn start(&self) -> (u64, CancelToken) {
+        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        let token = CancelToken::new();
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(id, token.clone());
+        }
+        (id, token)
+    }
+
+    /// Stops an answer; false when no answer with that id is running.
+    pub fn stop(&self, id: u64) -> bool {
+        let token = self.running.lock().ok().and_then(|r| r.get(&id).cloned());
+        if let Some(t) = &token {
+            t.cancel();
+        }
+        token.is_some()
+    }
+
+    pub fn finish(&self, id: u64) {
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(&id);
+        }
+    }
+}
+
+impl Engine {
+    /// Answers a shell's request, in a saved chat when it asks for one;
+    /// returns that chat's id.
+    pub async fn answer_request(
+        &self,
+        req: &AskRequest,
+        cancel: &CancelToken,
+        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+    ) -> Result<Option<i64>> {
+        let opts = AskOptions { settings: req.settings.clone(), scope: req.scope.clone().unwrap_or_default(), history: Vec::new() };
+        if req.chat_id.is_some() || req.new_chat {
+            self.chat_ask(req.chat_id, &req.question, &opts, cancel, sink).await.map(|(chat, _)| Some(chat))
+        } else {
+            self.ask(&req.question, &opts, cancel, sink).await.map(|_| None)
+        }
+    }
+}

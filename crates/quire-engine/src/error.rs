@@ -100,6 +100,8 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("vector store error: {0}")]
     Store(#[from] lancedb::Error),
+    #[error("{0}")]
+    System(String),
     #[error("internal error: {0}")]
     Bug(String),
 }
@@ -120,7 +122,8 @@ impl Error {
             | Error::Model(_)
             | Error::Catalog(_)
             | Error::Migrate(_)
-            | Error::Store(_) => Kind::Runtime,
+            | Error::Store(_)
+            | Error::System(_) => Kind::Runtime,
             Error::Bug(_) => Kind::Bug,
         }
     }
@@ -139,6 +142,7 @@ impl Error {
             Error::Model(_) => "model",
             Error::Catalog(_) | Error::Migrate(_) => "catalog",
             Error::Store(_) => "store",
+            Error::System(_) => "system",
             Error::Bug(_) => "bug",
         }
     }

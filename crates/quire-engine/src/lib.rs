@@ -16,6 +16,7 @@ pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod import;
+pub mod library;
 pub mod llm;
 pub mod loader;
 pub mod paths;
@@ -28,10 +29,12 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use answer::{Answer, AnswerEvent, CitationMethod, Source, Turn};
-pub use ask::AskOptions;
+pub use ask::{AskOptions, AskRequest, RunningAnswers};
 pub use catalog::{Collection, DocumentInfo, Status};
 pub use chat::{ChatInfo, ChatMessage, ChatScope};
 pub use llm::{CancelToken, Generator, ModelInfo};
+pub use library::open_in_default_app;
+pub use loader::{Extracted, PageText};
 pub use settings::Settings;
 pub use error::{Error, ErrorReport, FileProblem, Kind, Result};
 pub use import::{FileOutcome, FileResult, ImportEvent, ImportOptions, ImportProgress, ImportSummary, NoProgress};
@@ -41,7 +44,6 @@ use catalog::{Catalog, Outcome};
 use chunk::{Chunk, Chunker};
 use embed::{Embedder, MiniLm};
 use import::{collect_files, doc_id_for, file_error};
-use loader::Extracted;
 use store::{ChunkRow, LanceStore, Store};
 
 /// Where the engine keeps its data and finds its models.

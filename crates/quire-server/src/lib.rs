@@ -4,12 +4,10 @@
 //! Each handler parses its request, makes one engine call and maps the error
 //! to `{"error": {code, kind, message, detail}}` with a fitting status.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, Request, State};
@@ -21,8 +19,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
 use quire_engine::{
-    AnswerEvent, AskOptions, CancelToken, ChatScope, Engine, Error, ErrorReport, ImportEvent, ImportOptions,
-    ImportProgress, Kind, SearchMode, SearchOptions, Settings,
+    AnswerEvent, AskRequest, Engine, Error, ErrorReport, ImportEvent, ImportOptions, ImportProgress, Kind,
+    RunningAnswers, SearchMode, SearchOptions, Settings,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -32,13 +30,12 @@ pub struct AppState {
     engine: Arc<Engine>,
     token: String,
     ui_dir: Option<PathBuf>,
-    running: Mutex<HashMap<u64, CancelToken>>,
-    next_answer: AtomicU64,
+    running: RunningAnswers,
 }
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, token: String, ui_dir: Option<PathBuf>) -> Arc<Self> {
-        Arc::new(AppState { engine, token, ui_dir, running: Mutex::new(HashMap::new()), next_answer: AtomicU64::new(1) })
+        Arc::new(AppState { engine, token, ui_dir, running: RunningAnswers::default() })
     }
 }
 
@@ -92,6 +89,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/documents", get(documents))
         .route("/documents/{id}", axum::routing::delete(remove_document))
         .route("/documents/{id}/file", get(document_file))
+        .route("/documents/{id}/text", get(document_text))
+        .route("/documents/{id}/open", post(open_document))
+        .route("/upload", post(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)))
         .route("/import", post(import))
         .route("/search", get(search))
         .route("/ask", post(ask))
@@ -99,6 +99,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/chats", get(chats))
         .route("/chats/{id}", get(chat).patch(rename_chat).delete(delete_chat))
         .route("/models", get(models))
+        .route("/models/inspect", get(inspect_model))
         .route("/settings", get(settings).put(save_settings))
         .route("/collections", get(collections))
         .route("/collections/{name}", post(add_to_collection).delete(delete_collection))
@@ -214,6 +215,57 @@ async fn document_file(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<Stri
 }
 
 #[derive(Deserialize)]
+struct TextQuery {
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// The document's text page by page, for the text viewer.
+async fn document_text(
+    State(s): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<TextQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "text": s.engine.document_text(&id, q.password).await? })))
+}
+
+/// Opens the original file with the default app of the machine the server runs on
+/// (the same machine: the server listens on 127.0.0.1 only).
+async fn open_document(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> ApiResult<Json<serde_json::Value>> {
+    let doc = s.engine.find_document(&id).await?;
+    quire_engine::open_in_default_app(Path::new(&doc.path))?;
+    Ok(Json(json!({ "opened": doc.path })))
+}
+
+/// The largest file a browser may upload (the importer's own limit).
+const MAX_UPLOAD: usize = 512 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct UploadQuery {
+    name: String,
+}
+
+/// A file from a browser (which has no paths): the raw body is kept in the
+/// data dir and its path returned, to be imported like any other.
+async fn upload(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<UploadQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let path = s.engine.store_upload(&q.name, &body).await?;
+    Ok(Json(json!({ "path": path })))
+}
+
+#[derive(Deserialize)]
+struct InspectQuery {
+    path: PathBuf,
+}
+
+async fn inspect_model(State(s): State<Arc<AppState>>, Query(q): Query<InspectQuery>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "model": s.engine.inspect_model(&q.path)? })))
+}
+
+#[derive(Deserialize)]
 struct ImportRequest {
     paths: Vec<PathBuf>,
     #[serde(default)]
@@ -281,21 +333,6 @@ async fn search(State(s): State<Arc<AppState>>, Query(q): Query<SearchQuery>) ->
     Ok(Json(json!({ "hits": hits })))
 }
 
-#[derive(Deserialize)]
-struct AskRequest {
-    question: String,
-    /// Ask within this saved chat.
-    #[serde(default)]
-    chat_id: Option<i64>,
-    /// Start a new saved chat (ignored with `chat_id`).
-    #[serde(default)]
-    new_chat: bool,
-    #[serde(default)]
-    scope: Option<ChatScope>,
-    #[serde(default)]
-    settings: Option<Settings>,
-}
-
 /// Answers a question as server-sent events: `started` (with the id to stop
 /// it), then the engine's events (`query`, `sources`, `token`…, `done` |
 /// `error`), then `chat` when the answer was saved in a chat.
@@ -303,46 +340,28 @@ async fn ask(State(s): State<Arc<AppState>>, Json(req): Json<AskRequest>) -> Api
     if req.question.trim().is_empty() {
         return Err(bad_request("the question is empty"));
     }
-    let id = s.next_answer.fetch_add(1, Ordering::SeqCst);
-    let cancel = CancelToken::new();
-    if let Ok(mut r) = s.running.lock() {
-        r.insert(id, cancel.clone());
-    }
+    let (id, cancel) = s.running.start();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let _ = tx.send(json!({ "event": "started", "answer_id": id }));
-    let state = s.clone();
     tokio::spawn(async move {
-        let opts = AskOptions { settings: req.settings, scope: req.scope.unwrap_or_default(), history: Vec::new() };
         let events = tx.clone();
+        let stop = cancel.clone();
         let mut sink = move |e: &AnswerEvent| {
             // A closed connection stops the answer: nobody is reading it.
             if events.send(serde_json::to_value(e).unwrap_or_default()).is_err() {
-                if let Some(c) = state.running.lock().ok().and_then(|r| r.get(&id).cloned()) {
-                    c.cancel();
-                }
+                stop.cancel();
             }
         };
-        let result = if req.chat_id.is_some() || req.new_chat {
-            s.engine.chat_ask(req.chat_id, &req.question, &opts, &cancel, &mut sink).await.map(|(chat, _)| Some(chat))
-        } else {
-            s.engine.ask(&req.question, &opts, &cancel, &mut sink).await.map(|_| None)
-        };
-        if let Ok(Some(chat)) = result {
+        if let Ok(Some(chat)) = s.engine.answer_request(&req, &cancel, &mut sink).await {
             let _ = tx.send(json!({ "event": "chat", "id": chat }));
         }
-        if let Ok(mut r) = s.running.lock() {
-            r.remove(&id);
-        }
+        s.running.finish(id);
     });
     Ok(sse_stream(rx).into_response())
 }
 
 async fn stop_answer(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<u64>) -> Json<serde_json::Value> {
-    let token = s.running.lock().ok().and_then(|r| r.get(&id).cloned());
-    if let Some(t) = &token {
-        t.cancel();
-    }
-    Json(json!({ "stopped": token.is_some() }))
+    Json(json!({ "stopped": s.running.stop(id) }))
 }
 
 async fn chats(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {

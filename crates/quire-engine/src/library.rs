@@ -1,0 +1,106 @@
+//! What the app does with documents beyond importing them: a document's text
+//! for the source viewer, a copy of a file handed over by a browser, and
+//! opening the original with the system's default app.
+
+use std::path::{Path, PathBuf};
+
+use crate::loader::{self, Extracted, LoadOptions};
+use crate::{Engine, Error, ModelInfo, Result};
+
+/// Folder under the data dir that keeps files a browser uploaded (it has no paths).
+pub const UPLOADS_DIR: &str = "uploads";
+
+/// A file name safe to create inside a folder: no separators, no leading dots,
+/// no control characters, not empty, at most 120 characters.
+pub fn safe_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.');
+    let mut out: String = trimmed.chars().take(120).collect();
+    if out.is_empty() {
+        out = "upload".into();
+    }
+    out
+}
+
+impl Engine {
+    /// A document's text as the loader reads it, page by page, for the source
+    /// viewer (the offsets of [`crate::Source`] index into these pages).
+    pub async fn document_text(&self, key: &str, password: Option<String>) -> Result<Extracted> {
+        let doc = self.find_document(key).await?;
+        let path = PathBuf::from(&doc.path);
+        let bytes = tokio::fs::read(&path).await.map_err(|e| Error::io(&path, e))?;
+        let opts = LoadOptions { password };
+        let limit = crate::ImportOptions::default().time_limit;
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || loader::extract(&p, bytes, &opts, limit))
+            .await
+            .map_err(|e| Error::Bug(format!("text worker failed: {e}")))?
+            .map_err(|problem| Error::File { path, problem })
+    }
+
+    /// Keeps a copy of a file that arrived without a path (a browser upload)
+    /// under `<data dir>/uploads/<content hash>/<name>` and returns its path.
+    /// The same content under the same name lands on the same path, so a
+    /// second upload is recognised as unchanged.
+    pub async fn store_upload(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let hash = blake3::hash(bytes).to_hex();
+        let dir = self.config().data_dir.join(UPLOADS_DIR).join(&hash[..16]);
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| Error::io(&dir, e))?;
+        let path = dir.join(safe_file_name(name));
+        if !path.is_file() {
+            tokio::fs::write(&path, bytes).await.map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(path)
+    }
+
+    /// Reads a GGUF's metadata (architecture, size, RAM needed) before a user picks it.
+    pub fn inspect_model(&self, path: &Path) -> Result<ModelInfo> {
+        ModelInfo::read(path)
+    }
+}
+
+/// Opens a file with the desktop's default app (`xdg-open`, `open`, `start`).
+pub fn open_in_default_app(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+    }
+    let mut cmd = if cfg!(target_os = "macos") {
+        std::process::Command::new("open")
+    } else if cfg!(windows) {
+        let mut c = std::process::Command::new("cmd");
+        c.args(["/C", "start", ""]);
+        c
+    } else {
+        std::process::Command::new("xdg-open")
+    };
+    cmd.arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::System(format!("could not start the default-app opener for {}: {e}", path.display()))
+    })?;
+    // Reap it in the background; the opener returns at once.
+    std::thread::spawn(move || child.wait());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_file_name;
+
+    #[test]
+    fn upload_names_cannot_escape_the_folder() {
+        assert_eq!(safe_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_file_name("..\\..\\x.pdf"), "x.pdf");
+        assert_eq!(safe_file_name(".hidden"), "hidden");
+        assert_eq!(safe_file_name(""), "upload");
+        assert_eq!(safe_file_name("a\u{0}b<c>.md"), "ab_c_.md");
+        assert_eq!(safe_file_name("Rapport été.pdf"), "Rapport été.pdf");
+    }
+}

@@ -1,0 +1,369 @@
+//! Quire's desktop window: a Tauri 2 shell over `quire-engine`.
+//!
+//! Each command parses its arguments, makes one engine call and returns the
+//! engine's typed error report (`{code, kind, message, detail}`). Streaming
+//! work (import progress, answer tokens) goes through a `Channel` the UI
+//! passes in; file drops from the desktop arrive through one too. This file is
+//! the only place that knows about IPC.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use quire_engine::{
+    AnswerEvent, AskRequest, Engine, EngineConfig, Error, ErrorReport, ImportEvent, ImportOptions, ImportProgress,
+    RunningAnswers, SearchMode, SearchOptions, Settings,
+};
+use serde_json::{json, Value};
+use tauri::ipc::{Channel, InvokeBody, Request, Response};
+use tauri::{Manager, State};
+use tauri_plugin_dialog::DialogExt;
+
+type CmdResult<T> = Result<T, ErrorReport>;
+
+/// The engine, or why it could not start (shown by the UI with what to do).
+struct App {
+    engine: Result<Arc<Engine>, ErrorReport>,
+    config: EngineConfig,
+    running: RunningAnswers,
+    drops: Mutex<Option<Channel<Value>>>,
+}
+
+impl App {
+    fn engine(&self) -> CmdResult<Arc<Engine>> {
+        self.engine.clone()
+    }
+}
+
+fn report(e: Error) -> ErrorReport {
+    e.to_report()
+}
+
+fn invalid(message: &str) -> ErrorReport {
+    Error::InvalidInput(message.to_string()).to_report()
+}
+
+#[tauri::command]
+async fn info(app: State<'_, App>) -> CmdResult<Value> {
+    let mut info = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "data_dir": app.config.data_dir,
+        "models_dir": app.config.models_dir,
+        "shell": "desktop",
+    });
+    match &app.engine {
+        Ok(engine) => {
+            let model = engine.model_path(&engine.settings());
+            info["model_present"] = json!(model.is_file());
+            info["model"] = json!(model);
+            info["chunks"] = json!(engine.chunk_count().await.map_err(report)?);
+        }
+        Err(e) => info["engine_error"] = json!(e),
+    }
+    Ok(info)
+}
+
+#[tauri::command]
+async fn documents(app: State<'_, App>) -> CmdResult<Value> {
+    Ok(json!({ "documents": app.engine()?.documents().await.map_err(report)? }))
+}
+
+#[tauri::command]
+async fn remove_document(app: State<'_, App>, id: String) -> CmdResult<Value> {
+    Ok(json!({ "removed": app.engine()?.remove(&id).await.map_err(report)? }))
+}
+
+#[tauri::command]
+async fn document_text(app: State<'_, App>, id: String, password: Option<String>) -> CmdResult<Value> {
+    Ok(json!({ "text": app.engine()?.document_text(&id, password).await.map_err(report)? }))
+}
+
+/// The original file's bytes, for pdf.js.
+#[tauri::command]
+async fn document_bytes(app: State<'_, App>, id: String) -> CmdResult<Response> {
+    let doc = app.engine()?.find_document(&id).await.map_err(report)?;
+    let bytes = tokio::fs::read(&doc.path).await.map_err(|e| report(Error::Io { path: doc.path.into(), source: e }))?;
+    Ok(Response::new(bytes))
+}
+
+#[tauri::command]
+async fn open_document(app: State<'_, App>, id: String) -> CmdResult<Value> {
+    let doc = app.engine()?.find_document(&id).await.map_err(report)?;
+    quire_engine::open_in_default_app(Path::new(&doc.path)).map_err(report)?;
+    Ok(json!({ "opened": doc.path }))
+}
+
+struct ChannelProgress(Channel<Value>);
+
+impl ImportProgress for ChannelProgress {
+    fn event(&self, e: &ImportEvent) {
+        let _ = self.0.send(serde_json::to_value(e).unwrap_or_default());
+    }
+}
+
+#[tauri::command]
+async fn import_paths(
+    app: State<'_, App>,
+    paths: Vec<PathBuf>,
+    password: Option<String>,
+    force: Option<bool>,
+    on_event: Channel<Value>,
+) -> CmdResult<Value> {
+    if paths.is_empty() {
+        return Err(invalid("no paths to import"));
+    }
+    let mut opts = ImportOptions { force: force.unwrap_or(false), ..Default::default() };
+    opts.load.password = password;
+    let results = app.engine()?.import(&paths, &opts, &ChannelProgress(on_event)).await.map_err(report)?;
+    Ok(json!({ "results": results }))
+}
+
+/// A file the web view holds without a path (raw body, name in a header).
+#[tauri::command]
+async fn upload(app: State<'_, App>, request: Request<'_>) -> CmdResult<Value> {
+    let InvokeBody::Raw(bytes) = request.body() else {
+        return Err(invalid("upload expects the file's bytes"));
+    };
+    let name = request.headers().get("x-file-name").and_then(|v| v.to_str().ok()).map(percent_decode);
+    let path = app.engine()?.store_upload(name.as_deref().unwrap_or("upload"), bytes).await.map_err(report)?;
+    Ok(json!({ "path": path }))
+}
+
+/// The UI sends the file name URL-encoded (headers are ASCII).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tauri::command]
+async fn search(app: State<'_, App>, q: String, mode: Option<String>, k: Option<usize>) -> CmdResult<Value> {
+    let mode: SearchMode = match mode.as_deref() {
+        None => SearchMode::Hybrid,
+        Some(m) => m.parse().map_err(|e: String| invalid(&e))?,
+    };
+    let opts = SearchOptions { mode, limit: k.unwrap_or(10).min(100), doc_ids: None };
+    Ok(json!({ "hits": app.engine()?.search(&q, &opts).await.map_err(report)? }))
+}
+
+/// Streams `started`, the engine's answer events, then `chat` when saved in a chat.
+#[tauri::command]
+async fn ask(app: State<'_, App>, request: AskRequest, on_event: Channel<Value>) -> CmdResult<Value> {
+    if request.question.trim().is_empty() {
+        return Err(invalid("the question is empty"));
+    }
+    let engine = app.engine()?;
+    let (id, cancel) = app.running.start();
+    let _ = on_event.send(json!({ "event": "started", "answer_id": id }));
+    let events = on_event.clone();
+    let mut sink = move |e: &AnswerEvent| {
+        let _ = events.send(serde_json::to_value(e).unwrap_or_default());
+    };
+    let result = engine.answer_request(&request, &cancel, &mut sink).await;
+    app.running.finish(id);
+    if let Ok(Some(chat)) = &result {
+        let _ = on_event.send(json!({ "event": "chat", "id": chat }));
+    }
+    // Errors already went out as an `error` event.
+    Ok(json!({ "chat": result.ok().flatten() }))
+}
+
+#[tauri::command]
+fn stop_answer(app: State<'_, App>, id: u64) -> Value {
+    json!({ "stopped": app.running.stop(id) })
+}
+
+#[tauri::command]
+async fn chats(app: State<'_, App>) -> CmdResult<Value> {
+    Ok(json!({ "chats": app.engine()?.chats().await.map_err(report)? }))
+}
+
+#[tauri::command]
+async fn chat(app: State<'_, App>, id: i64) -> CmdResult<Value> {
+    let (info, messages) = app.engine()?.chat(id).await.map_err(report)?;
+    Ok(json!({ "chat": info, "messages": messages }))
+}
+
+#[tauri::command]
+async fn rename_chat(app: State<'_, App>, id: i64, title: String) -> CmdResult<Value> {
+    app.engine()?.rename_chat(id, &title).await.map_err(report)?;
+    Ok(json!({ "renamed": id }))
+}
+
+#[tauri::command]
+async fn delete_chat(app: State<'_, App>, id: i64) -> CmdResult<Value> {
+    app.engine()?.delete_chat(id).await.map_err(report)?;
+    Ok(json!({ "deleted": id }))
+}
+
+#[tauri::command]
+fn models(app: State<'_, App>) -> CmdResult<Value> {
+    let engine = app.engine()?;
+    let current = engine.model_path(&engine.settings());
+    let list: Vec<Value> = engine
+        .models()
+        .into_iter()
+        .map(|m| match m {
+            Ok(info) => json!({ "model": info, "current": info.path == current }),
+            Err((path, error)) => json!({ "path": path, "error": error }),
+        })
+        .collect();
+    Ok(json!({ "models": list, "current": current }))
+}
+
+#[tauri::command]
+fn inspect_model(app: State<'_, App>, path: PathBuf) -> CmdResult<Value> {
+    Ok(json!({ "model": app.engine()?.inspect_model(&path).map_err(report)? }))
+}
+
+#[tauri::command]
+fn settings(app: State<'_, App>) -> CmdResult<Value> {
+    Ok(json!({ "settings": app.engine()?.settings() }))
+}
+
+#[tauri::command]
+fn save_settings(app: State<'_, App>, settings: Settings) -> CmdResult<Value> {
+    let engine = app.engine()?;
+    engine.save_settings(settings).map_err(report)?;
+    Ok(json!({ "settings": engine.settings() }))
+}
+
+#[tauri::command]
+async fn collections(app: State<'_, App>) -> CmdResult<Value> {
+    Ok(json!({ "collections": app.engine()?.collections().await.map_err(report)? }))
+}
+
+#[tauri::command]
+async fn add_to_collection(app: State<'_, App>, name: String, documents: Vec<String>) -> CmdResult<Value> {
+    Ok(json!({ "added": app.engine()?.add_to_collection(&name, &documents).await.map_err(report)? }))
+}
+
+#[tauri::command]
+async fn remove_from_collection(app: State<'_, App>, name: String, documents: Vec<String>) -> CmdResult<Value> {
+    app.engine()?.remove_from_collection(&name, &documents).await.map_err(report)?;
+    Ok(json!({ "removed": documents }))
+}
+
+#[tauri::command]
+async fn delete_collection(app: State<'_, App>, name: String) -> CmdResult<Value> {
+    app.engine()?.delete_collection(&name).await.map_err(report)?;
+    Ok(json!({ "deleted": name }))
+}
+
+/// The system's file picker: `files`, `folder` or `model` (a GGUF file).
+#[tauri::command]
+async fn pick(window: tauri::Window, kind: String) -> CmdResult<Vec<String>> {
+    let dialog = window.dialog().file().set_parent(&window);
+    let picked = tauri::async_runtime::spawn_blocking(move || match kind.as_str() {
+        "files" => Ok(dialog
+            .add_filter(
+                "Documents",
+                &["pdf", "docx", "html", "htm", "md", "markdown", "txt", "csv", "json", "xml", "rst", "org", "tex"],
+            )
+            .blocking_pick_files()
+            .unwrap_or_default()),
+        "folder" => Ok(dialog.blocking_pick_folder().into_iter().collect()),
+        "model" => Ok(dialog.add_filter("GGUF models", &["gguf"]).blocking_pick_file().into_iter().collect()),
+        other => Err(invalid(&format!("unknown picker `{other}` (files, folder, model)"))),
+    })
+    .await
+    .map_err(|e| report(Error::Bug(e.to_string())))??;
+    Ok(picked.into_iter().filter_map(|p| p.into_path().ok()).map(|p| p.display().to_string()).collect())
+}
+
+/// Files and folders dropped on the window arrive on this channel as
+/// `{type: "over" | "leave" | "drop", paths}`.
+#[tauri::command]
+fn watch_drops(app: State<'_, App>, on_drop: Channel<Value>) {
+    if let Ok(mut d) = app.drops.lock() {
+        *d = Some(on_drop);
+    }
+}
+
+/// The default models shipped inside the package, when this is an installed build.
+fn bundled_models(handle: &tauri::AppHandle) -> Option<PathBuf> {
+    if std::env::var_os(quire_engine::paths::MODELS_DIR_ENV).is_some() {
+        return None;
+    }
+    let dir = handle.path().resource_dir().ok()?.join("models");
+    dir.join("manifest.json").is_file().then_some(dir)
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .setup(|app| {
+            let mut config = EngineConfig::from_env();
+            if let Some(models) = bundled_models(app.handle()) {
+                config.models_dir = models;
+            }
+            let engine = tauri::async_runtime::block_on(Engine::open(config.clone())).map(Arc::new).map_err(report);
+            if let Err(e) = &engine {
+                tracing::error!("the engine could not start: {}", e.message);
+            }
+            app.manage(App { engine, config, running: RunningAnswers::default(), drops: Mutex::new(None) });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::DragDrop(drag) = event {
+                let message = match drag {
+                    tauri::DragDropEvent::Enter { .. } | tauri::DragDropEvent::Over { .. } => json!({ "type": "over" }),
+                    tauri::DragDropEvent::Leave => json!({ "type": "leave" }),
+                    tauri::DragDropEvent::Drop { paths, .. } => json!({ "type": "drop", "paths": paths }),
+                    _ => return,
+                };
+                let state = window.state::<App>();
+                if let Some(channel) = state.drops.lock().ok().and_then(|d| d.clone()) {
+                    let _ = channel.send(message);
+                }
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            info,
+            documents,
+            remove_document,
+            document_text,
+            document_bytes,
+            open_document,
+            import_paths,
+            upload,
+            search,
+            ask,
+            stop_answer,
+            chats,
+            chat,
+            rename_chat,
+            delete_chat,
+            models,
+            inspect_model,
+            settings,
+            save_settings,
+            collections,
+            add_to_collection,
+            remove_from_collection,
+            delete_collection,
+            pick,
+            watch_drops,
+        ])
+        .run(tauri::generate_context!())?;
+    Ok(())
+}

@@ -1,0 +1,407 @@
+// The library: import by drop, picker or path; progress per import and per
+// file; each document's status in plain words; passwords; collections.
+import type { ImportOptions, Transport } from '../api/transport';
+import type { Collection, DocumentInfo, FileResult, ImportEvent } from '../api/types';
+import { QuireError } from '../api/types';
+import { clear, formatBytes, h } from '../dom';
+
+/** A failure's reason in plain words, and what to do. */
+export function failureReason(code: string | null, message: string | null): string {
+  switch (code) {
+    case 'needs_password':
+      return 'Encrypted: enter the password';
+    case 'wrong_password':
+      return 'Encrypted: that password was not accepted';
+    case 'unsupported_encryption':
+      return 'Encrypted with a scheme Quire cannot open: save an unencrypted copy';
+    case 'no_text_layer':
+      return 'No text layer: scanned PDF (run OCR on it, then import the result)';
+    case 'empty':
+      return 'Empty: there is no text in this file';
+    case 'damaged':
+      return 'Damaged file: re-save it in another program, then import again';
+    case 'too_large':
+      return 'Too large: split it into smaller files';
+    case 'timeout':
+      return 'Took too long to read: the file may be damaged';
+    case 'reader_crashed':
+      return 'The reader failed on this file: it is probably damaged';
+    case 'unsupported_format':
+      return 'Unsupported file type: export it to PDF or DOCX';
+    case 'io':
+      return 'Could not read the file from disk';
+    default:
+      return message ?? 'Could not import this file';
+  }
+}
+
+interface FileRow {
+  el: HTMLElement;
+  bar: HTMLProgressElement;
+  status: HTMLElement;
+}
+
+/** Reads dropped folders in browsers (entries API); plain files otherwise. */
+async function droppedFiles(dt: DataTransfer): Promise<File[]> {
+  const entries = Array.from(dt.items ?? [])
+    .map((i) => (typeof i.webkitGetAsEntry === 'function' ? i.webkitGetAsEntry() : null))
+    .filter((e): e is FileSystemEntry => !!e);
+  if (!entries.length) return Array.from(dt.files ?? []);
+  const out: File[] = [];
+  const walk = async (entry: FileSystemEntry): Promise<void> => {
+    if (entry.isFile) {
+      out.push(await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej)));
+    } else if (entry.isDirectory) {
+      const reader = (entry as FileSystemDirectoryEntry).createReader();
+      for (;;) {
+        const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  for (const e of entries) await walk(e);
+  return out;
+}
+
+export class Library {
+  readonly el: HTMLElement;
+  private list: HTMLElement;
+  private progress: HTMLElement;
+  private collectionsEl: HTMLElement;
+  private docs: DocumentInfo[] = [];
+  private collections: Collection[] = [];
+  private selected = new Set<string>();
+  private busy = false;
+  private queue: (() => Promise<void>)[] = [];
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly onError: (e: QuireError) => void,
+    private readonly onChange: () => void,
+  ) {
+    const fileInput = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'file-input' });
+    fileInput.addEventListener('change', () => {
+      const files = Array.from(fileInput.files ?? []);
+      fileInput.value = '';
+      if (files.length) this.importFiles(files);
+    });
+    const folderInput = h('input', { type: 'file', multiple: true, hidden: true, webkitdirectory: true, 'data-testid': 'folder-input' });
+    folderInput.addEventListener('change', () => {
+      const files = Array.from(folderInput.files ?? []);
+      folderInput.value = '';
+      if (files.length) this.importFiles(files);
+    });
+    const pathInput = h('input', { type: 'text', placeholder: '/path/to/a/file/or/folder', 'aria-label': 'Path to import' });
+    const byPath = h(
+      'form',
+      {
+        class: 'by-path',
+        onsubmit: (ev: Event) => {
+          ev.preventDefault();
+          const p = pathInput.value.trim();
+          if (p) {
+            pathInput.value = '';
+            this.importPaths([p]);
+          }
+        },
+      },
+      pathInput,
+      h('button', { type: 'submit' }, 'Import path'),
+    );
+    const pickFiles = () => (transport.pick ? transport.pick('files').then((p) => { if (p.length) void this.importPaths(p); }) : fileInput.click());
+    const pickFolder = () => (transport.pick ? transport.pick('folder').then((p) => { if (p.length) void this.importPaths(p); }) : folderInput.click());
+    const dropZone = h(
+      'div',
+      { class: 'drop-zone', 'data-testid': 'drop-zone' },
+      h('p', { class: 'drop-title' }, 'Drop files or folders here'),
+      h('p', { class: 'muted' }, 'PDF, Word (.docx), HTML, Markdown and text files. Everything stays on this computer.'),
+      h(
+        'div',
+        { class: 'row' },
+        h('button', { type: 'button', class: 'primary', onclick: () => void pickFiles() }, 'Choose files…'),
+        h('button', { type: 'button', onclick: () => void pickFolder() }, 'Choose a folder…'),
+      ),
+      fileInput,
+      folderInput,
+      byPath,
+    );
+    this.progress = h('section', { class: 'import-progress', 'aria-live': 'polite', 'data-testid': 'import-progress' });
+    this.collectionsEl = h('section', { class: 'collections' });
+    this.list = h('section', { class: 'documents' });
+    this.el = h('div', { class: 'library view' }, h('h1', {}, 'Library'), dropZone, this.progress, this.collectionsEl, this.list);
+  }
+
+  /** Files dropped anywhere on the window, in a browser. */
+  async handleDrop(dt: DataTransfer): Promise<void> {
+    const files = await droppedFiles(dt);
+    if (files.length) this.importFiles(files);
+  }
+
+  importFiles(files: File[], opts: ImportOptions = {}): Promise<void> {
+    return this.enqueue(files.map((f) => f.name), (on) => this.transport.importFiles(files, opts, on));
+  }
+
+  importPaths(paths: string[], opts: ImportOptions = {}): Promise<void> {
+    return this.enqueue(paths, (on) => this.transport.importPaths(paths, opts, on));
+  }
+
+  private enqueue(names: string[], run: (on: (e: ImportEvent) => void) => Promise<FileResult[]>): Promise<void> {
+    return new Promise((resolve) => {
+      this.queue.push(async () => {
+        await this.runImport(names, run);
+        resolve();
+      });
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    while (this.queue.length) {
+      const job = this.queue.shift()!;
+      await job();
+    }
+    this.busy = false;
+  }
+
+  private async runImport(names: string[], run: (on: (e: ImportEvent) => void) => Promise<FileResult[]>): Promise<void> {
+    const overall = h('progress', { max: 1, value: 0, 'data-testid': 'import-overall' });
+    const label = h('span', {}, `Preparing ${names.length === 1 ? names[0] : `${names.length} items`}…`);
+    const files = h('ul', { class: 'file-rows' });
+    const box = h('div', { class: 'import-job', 'data-state': 'running' }, h('div', { class: 'row' }, label, overall), files);
+    this.progress.prepend(box);
+    const rows = new Map<string, FileRow>();
+    let total = 0;
+    let finished = 0;
+    const rowFor = (path: string): FileRow => {
+      let r = rows.get(path);
+      if (!r) {
+        const bar = h('progress', { max: 1, value: 0 });
+        const status = h('span', { class: 'status' }, 'waiting');
+        const el = h('li', { 'data-path': path }, h('span', { class: 'name' }, baseName(path)), bar, status);
+        files.appendChild(el);
+        r = { el, bar, status };
+        rows.set(path, r);
+      }
+      return r;
+    };
+    const on = (e: ImportEvent) => {
+      switch (e.event) {
+        case 'uploading':
+          label.textContent = `Copying ${e.name} (${e.index + 1} of ${e.total})…`;
+          break;
+        case 'started':
+          total = e.files;
+          overall.max = Math.max(1, total);
+          label.textContent = `Importing ${total} file${total === 1 ? '' : 's'}…`;
+          break;
+        case 'file_started':
+          rowFor(e.path).status.textContent = 'reading…';
+          break;
+        case 'file_chunked':
+          rowFor(e.path).status.textContent = `${e.chunks} passages`;
+          break;
+        case 'chunks_embedded': {
+          const r = rowFor(e.path);
+          r.bar.max = Math.max(1, e.total);
+          r.bar.value = e.done;
+          r.status.textContent = `indexing ${e.done}/${e.total}`;
+          break;
+        }
+        case 'file_finished': {
+          const r = rowFor(e.result.path);
+          finished++;
+          overall.value = finished;
+          r.bar.max = 1;
+          r.bar.value = 1;
+          r.el.dataset.outcome = e.result.outcome;
+          r.status.textContent =
+            e.result.outcome === 'failed'
+              ? failureReason(e.result.error?.code ?? null, e.result.error?.message ?? null)
+              : e.result.outcome === 'unchanged'
+                ? 'already in the library'
+                : `imported · ${e.result.chunks} passages${e.result.pages ? ` · ${e.result.pages} pages` : ''}`;
+          if (e.result.error) r.status.title = e.result.error.message;
+          break;
+        }
+        case 'indexing_started':
+          label.textContent = 'Updating the search index…';
+          break;
+        case 'finished': {
+          const s = e.summary;
+          label.textContent = `Done: ${s.imported} imported, ${s.unchanged} unchanged, ${s.failed} failed (${s.chunks} passages).`;
+          overall.value = overall.max;
+          break;
+        }
+      }
+    };
+    try {
+      await run(on);
+      box.dataset.state = 'done';
+    } catch (e) {
+      const err = QuireError.from(e);
+      box.dataset.state = 'failed';
+      label.textContent = `Import failed: ${err.message}`;
+      this.onError(err);
+    }
+    await this.refresh();
+    this.onChange();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      [this.docs, this.collections] = await Promise.all([this.transport.documents(), this.transport.collections()]);
+    } catch (e) {
+      this.onError(QuireError.from(e));
+      return;
+    }
+    this.renderCollections();
+    this.renderList();
+  }
+
+  get documents(): DocumentInfo[] {
+    return this.docs;
+  }
+
+  get collectionList(): Collection[] {
+    return this.collections;
+  }
+
+  private renderCollections(): void {
+    clear(this.collectionsEl);
+    const name = h('input', { type: 'text', placeholder: 'Collection name', 'aria-label': 'Collection name' });
+    const add = h(
+      'form',
+      {
+        class: 'row',
+        onsubmit: async (ev: Event) => {
+          ev.preventDefault();
+          const n = name.value.trim();
+          if (!n || !this.selected.size) return;
+          try {
+            await this.transport.addToCollection(n, [...this.selected]);
+            this.selected.clear();
+            await this.refresh();
+            this.onChange();
+          } catch (e) {
+            this.onError(QuireError.from(e));
+          }
+        },
+      },
+      name,
+      h('button', { type: 'submit' }, 'Add selected to collection'),
+    );
+    const items = this.collections.map((c) =>
+      h(
+        'li',
+        {},
+        h('strong', {}, c.name),
+        ` · ${c.documents.length} document${c.documents.length === 1 ? '' : 's'} `,
+        this.selected.size
+          ? h('button', { type: 'button', class: 'link', onclick: () => void this.collectionOp(() => this.transport.removeFromCollection(c.name, [...this.selected])) }, 'remove selected')
+          : null,
+        h('button', { type: 'button', class: 'link danger', onclick: () => confirm(`Delete the collection “${c.name}”? Its documents stay in the library.`) && void this.collectionOp(() => this.transport.deleteCollection(c.name)) }, 'delete'),
+      ),
+    );
+    this.collectionsEl.append(h('h2', {}, 'Collections'), items.length ? h('ul', {}, ...items) : h('p', { class: 'muted' }, 'No collections yet: select documents below and name a collection.'), add);
+  }
+
+  private async collectionOp(op: () => Promise<void>): Promise<void> {
+    try {
+      await op();
+      await this.refresh();
+      this.onChange();
+    } catch (e) {
+      this.onError(QuireError.from(e));
+    }
+  }
+
+  private renderList(): void {
+    clear(this.list);
+    this.list.appendChild(h('h2', {}, `Documents (${this.docs.length})`));
+    if (!this.docs.length) {
+      this.list.appendChild(h('p', { class: 'muted empty' }, 'Your library is empty. Drop files or folders above to start.'));
+      return;
+    }
+    const rows = this.docs.map((d) => this.docRow(d));
+    this.list.appendChild(
+      h(
+        'table',
+        { class: 'doc-table' },
+        h('thead', {}, h('tr', {}, h('th', {}, ''), h('th', {}, 'Name'), h('th', {}, 'Status'), h('th', {}, 'Pages'), h('th', {}, 'Passages'), h('th', {}, 'Size'), h('th', {}, ''))),
+        h('tbody', {}, ...rows),
+      ),
+    );
+  }
+
+  private docRow(d: DocumentInfo): HTMLElement {
+    const check = h('input', { type: 'checkbox', 'aria-label': `Select ${d.name}`, checked: this.selected.has(d.id) });
+    check.addEventListener('change', () => {
+      if (check.checked) this.selected.add(d.id);
+      else this.selected.delete(d.id);
+      this.renderCollections();
+    });
+    const status =
+      d.status === 'failed'
+        ? h('span', { class: 'status failed', title: d.error_message ?? '' }, failureReason(d.error_code, d.error_message))
+        : h('span', { class: `status ${d.status}` }, d.status === 'imported' ? 'Imported' : 'Importing…');
+    const actions = h('td', { class: 'actions' });
+    if (d.error_code === 'needs_password' || d.error_code === 'wrong_password') {
+      const pw = h('input', { type: 'password', placeholder: 'Password', 'aria-label': `Password for ${d.name}` });
+      actions.appendChild(
+        h(
+          'form',
+          {
+            class: 'row',
+            onsubmit: (ev: Event) => {
+              ev.preventDefault();
+              if (pw.value) void this.importPaths([d.path], { password: pw.value, force: true });
+            },
+          },
+          pw,
+          h('button', { type: 'submit' }, 'Unlock'),
+        ),
+      );
+    }
+    actions.append(
+      h('button', { type: 'button', class: 'link', title: 'Read the file again', onclick: () => void this.importPaths([d.path], { force: true }) }, 'Re-import'),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'link danger',
+          onclick: async () => {
+            if (!confirm(`Remove “${d.name}” from the library? The file itself is not touched.`)) return;
+            try {
+              await this.transport.removeDocument(d.id);
+              this.selected.delete(d.id);
+              await this.refresh();
+              this.onChange();
+            } catch (e) {
+              this.onError(QuireError.from(e));
+            }
+          },
+        },
+        'Remove',
+      ),
+    );
+    const inCollections = this.collections.filter((c) => c.documents.includes(d.id)).map((c) => c.name);
+    return h(
+      'tr',
+      { 'data-doc': d.id, 'data-status': d.status },
+      h('td', {}, check),
+      h('td', { class: 'name', title: d.path }, d.name, inCollections.length ? h('span', { class: 'tags' }, ` ${inCollections.join(', ')}`) : null),
+      h('td', {}, status),
+      h('td', {}, d.pages ?? '—'),
+      h('td', {}, d.chunks),
+      h('td', {}, formatBytes(d.size)),
+      actions,
+    );
+  }
+}
+
+function baseName(p: string): string {
+  return p.split(/[\\/]/).pop() || p;
+}

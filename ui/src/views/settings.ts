@@ -1,0 +1,136 @@
+// Settings: the model (any supported GGUF on disk, with what it needs) and
+// the answering settings.
+import type { Transport } from '../api/transport';
+import type { ModelEntry, ModelInfo, Settings } from '../api/types';
+import { QuireError } from '../api/types';
+import { clear, formatBytes, h } from '../dom';
+
+export function modelSummary(m: ModelInfo): string {
+  const params = m.parameters >= 1e9 ? `${(m.parameters / 1e9).toFixed(1)}B` : `${Math.round(m.parameters / 1e6)}M`;
+  return `${m.architecture} · ${params} parameters · ${m.quantization} · ${formatBytes(m.file_bytes)} on disk · needs ≈ ${formatBytes(m.ram_bytes)} RAM`;
+}
+
+export class SettingsView {
+  readonly el: HTMLElement;
+  private form: HTMLElement;
+  private settings: Settings | null = null;
+  private models: ModelEntry[] = [];
+  private message: HTMLElement;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly onError: (e: QuireError) => void,
+  ) {
+    this.form = h('div', {});
+    this.message = h('p', { class: 'note', 'aria-live': 'polite' });
+    this.el = h('div', { class: 'settings view' }, h('h1', {}, 'Settings'), this.form, this.message);
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const [settings, models] = await Promise.all([this.transport.settings(), this.transport.models()]);
+      this.settings = settings;
+      this.models = models.models;
+    } catch (e) {
+      this.onError(QuireError.from(e));
+      return;
+    }
+    this.render();
+  }
+
+  private render(): void {
+    const s = this.settings;
+    if (!s) return;
+    clear(this.form);
+    const modelList = h('div', { class: 'model-list' });
+    for (const entry of this.models) {
+      if (entry.model) {
+        const m = entry.model;
+        const radio = h('input', { type: 'radio', name: 'model', value: m.path, checked: !!entry.current, disabled: !m.supported });
+        radio.addEventListener('change', () => {
+          s.model = m.path;
+        });
+        modelList.append(
+          h(
+            'label',
+            { class: m.supported ? 'model' : 'model unsupported' },
+            radio,
+            h('span', {}, h('strong', {}, m.name ?? m.file_name), h('br', {}), h('small', {}, modelSummary(m)), m.supported ? null : h('small', { class: 'error' }, ` · architecture not supported`)),
+          ),
+        );
+      } else if (entry.error) {
+        modelList.append(h('p', { class: 'error' }, `${entry.path}: ${entry.error.message}`));
+      }
+    }
+    if (!this.models.length) modelList.append(h('p', { class: 'muted' }, 'No models found. Run `npm run fetch-models`, or choose a GGUF file below.'));
+
+    const pathInput = h('input', { type: 'text', placeholder: '/path/to/model.gguf', 'aria-label': 'GGUF model path' });
+    const inspected = h('p', { class: 'note' });
+    const useModel = async (path: string) => {
+      try {
+        const info = await this.transport.inspectModel(path);
+        inspected.textContent = `${info.name ?? info.file_name}: ${modelSummary(info)}`;
+        if (!info.supported) {
+          inspected.textContent += ' — this architecture is not supported (Quire runs llama, qwen2 and qwen3 models).';
+          return;
+        }
+        s.model = info.path;
+        await this.save();
+      } catch (e) {
+        const err = QuireError.from(e);
+        inspected.textContent = err.message;
+        this.onError(err);
+      }
+    };
+    const pick = this.transport.pick
+      ? h('button', { type: 'button', onclick: async () => { const p = await this.transport.pick!('model'); if (p[0]) await useModel(p[0]); } }, 'Choose a GGUF file…')
+      : null;
+    const byPath = h(
+      'form',
+      { class: 'row', onsubmit: (ev: Event) => { ev.preventDefault(); if (pathInput.value.trim()) void useModel(pathInput.value.trim()); } },
+      pathInput,
+      h('button', { type: 'submit' }, 'Use this model'),
+    );
+
+    const num = (label: string, key: 'top_k' | 'temperature' | 'relevance_threshold' | 'max_tokens', attrs: Record<string, string | number>, help: string) => {
+      const input = h('input', { type: 'number', value: s[key], name: key, ...attrs });
+      input.addEventListener('change', () => {
+        const v = Number(input.value);
+        if (Number.isFinite(v)) s[key] = v;
+      });
+      return h('label', { class: 'field' }, h('span', {}, label), input, h('small', { class: 'muted' }, help));
+    };
+    const system = h('textarea', { rows: 5, name: 'system_prompt', placeholder: 'Empty: Quire’s built-in instructions (answer only from the sources, cite them as [n]).' });
+    system.value = s.system_prompt ?? '';
+    system.addEventListener('change', () => {
+      s.system_prompt = system.value.trim() ? system.value : null;
+    });
+    this.form.append(
+      h('section', {}, h('h2', {}, 'Model'), modelList, pick, byPath, inspected),
+      h(
+        'section',
+        {},
+        h('h2', {}, 'Answers'),
+        num('Passages per answer (top-k)', 'top_k', { min: 1, max: 20, step: 1 }, 'How many passages the model reads.'),
+        num('Temperature', 'temperature', { min: 0, max: 2, step: 0.1 }, '0 gives the same answer every time.'),
+        num('Relevance threshold', 'relevance_threshold', { min: 0, max: 1, step: 0.05 }, 'Below this similarity Quire says your documents do not cover the question.'),
+        num('Longest answer (tokens)', 'max_tokens', { min: 16, max: 2048, step: 16 }, ''),
+        h('label', { class: 'field' }, h('span', {}, 'System prompt'), system),
+      ),
+      h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', onclick: () => void this.save() }, 'Save settings')),
+    );
+  }
+
+  private async save(): Promise<void> {
+    if (!this.settings) return;
+    try {
+      this.settings = await this.transport.saveSettings(this.settings);
+      this.message.textContent = 'Saved.';
+      await this.refresh();
+    } catch (e) {
+      const err = QuireError.from(e);
+      this.message.textContent = `Not saved: ${err.message}`;
+      this.onError(err);
+    }
+  }
+}
