@@ -5,7 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # protobuf-compiler: lance (LanceDB) compiles .proto files at build time.
-APT_PACKAGES=(protobuf-compiler pkg-config)
+# webkit2gtk/gtk/rsvg/appindicator: the Tauri desktop window.
+# xvfb, webkit2gtk-driver: the real-window test (tauri-driver drives WebKitWebDriver).
+# chromium: the browser tests (playwright-core drives Debian's Chromium; nothing downloads a browser).
+APT_PACKAGES=(
+  protobuf-compiler pkg-config
+  libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
+  xvfb xauth webkit2gtk-driver
+  chromium
+)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -16,12 +24,22 @@ if ((${#missing[@]})); then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then
   echo "Rust is required (cargo not found): install it with rustup, then run this again." >&2
   exit 1
+fi
+if ! command -v npm >/dev/null; then
+  echo "Node.js and npm are required: install them (Debian: apt install nodejs npm), then run this again." >&2
+  exit 1
+fi
+
+# The web UI's packages, exactly as locked (no browser downloads: playwright-core only).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "installing the UI's npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 python3 scripts/fetch_models.py

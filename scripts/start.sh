@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# `npm start`: set up, build, and run Quire. The desktop app does not exist
-# yet, so this runs the `quire` command-line app: `npm start -- <command> …`
-# passes a command through (e.g. `npm start -- import ~/Documents`).
+# `npm start`: set up, build, and open Quire's desktop window. Without a
+# display it says so and serves the same UI with `quire serve` instead.
+# `npm start -- <command> …` runs the `quire` command line instead
+# (e.g. `npm start -- import ~/Documents`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+npm run --silent ui:build
 cargo build --locked --workspace
-bin="${CARGO_TARGET_DIR:-target}/debug/quire"
-if [ "$#" -eq 0 ]; then
-  echo
-  echo "Quire's desktop window is not built yet; this is the command-line app."
-  echo "Try: npm start -- import <files or folders>   then   npm start -- search \"your question\""
-  echo
-  "$bin" --help
-  echo
-  exec "$bin" docs
+bin_dir="${CARGO_TARGET_DIR:-target}/debug"
+if [ "$#" -gt 0 ]; then
+  exec "$bin_dir/quire" "$@"
 fi
-exec "$bin" "$@"
+if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
+  exec "$bin_dir/quire-desktop"
+fi
+echo
+echo "No display found (DISPLAY and WAYLAND_DISPLAY are unset), so the desktop window cannot open."
+echo "Serving the same app on this machine instead: open the URL below in a browser here."
+echo
+exec "$bin_dir/quire" serve --ui-dir ui/dist

@@ -115,7 +115,7 @@ export class Chats {
     for (const c of this.chats) {
       const open = h('button', { type: 'button', class: 'chat-title', title: formatTime(c.updated_at), onclick: () => void this.open(c.id) }, c.title);
       const rename = h('button', { type: 'button', class: 'icon', title: 'Rename', 'aria-label': `Rename ${c.title}`, onclick: () => this.startRename(li, c) }, '✎');
-      const del = h('button', { type: 'button', class: 'icon danger', title: 'Delete', 'aria-label': `Delete ${c.title}`, onclick: () => void this.remove(c) }, '🗑');
+      const del = h('button', { type: 'button', class: 'icon danger', title: 'Delete', 'aria-label': `Delete ${c.title}`, onclick: () => void this.remove(c) }, '✕');
       const li = h('li', { 'data-chat': c.id, class: c.id === this.current ? 'active' : '' }, open, rename, del);
       this.listEl.append(li);
     }

@@ -47,7 +47,7 @@ export class Viewer {
         {},
         this.title,
         h('div', { class: 'viewer-tools' }, this.prev, this.pageLabel, this.next, this.openBtn,
-          h('button', { type: 'button', class: 'close', title: 'Close', onclick: () => this.close() }, '×')),
+          h('button', { type: 'button', class: 'close', title: 'Close', 'aria-label': 'Close', onclick: () => this.close() }, '×')),
       ),
       this.body,
     );
