@@ -8,7 +8,7 @@ bin="${CARGO_TARGET_DIR:-target}/debug/quire-desktop"
 if [ ! -x "$bin" ]; then
   echo "building the desktop app"
   npm run --silent ui:build
-  cargo build --locked -p quire-desktop
+  cargo build --locked --workspace
 fi
 if ! command -v WebKitWebDriver >/dev/null; then
   echo "window test skipped: WebKitWebDriver is missing (apt install webkit2gtk-driver)" >&2

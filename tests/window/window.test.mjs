@@ -50,7 +50,7 @@ async function waitFor(what, fn, timeout = 60_000) {
 
 const js = (script, ...args) => wd('POST', `/session/${session}/execute/sync`, { script, args });
 const find = (css) => wd('POST', `/session/${session}/element`, { using: 'css selector', value: css });
-const elementId = (el) => el['element-6066-11e4-a52e-4f54ec12f3ae'];
+const elementId = (el) => el['element-6066-11e4-a52e-4f54ec12f3ae'] ?? el.ELEMENT ?? Object.values(el)[0];
 const click = async (css) => wd('POST', `/session/${session}/element/${elementId(await find(css))}/click`, {});
 const type = async (css, text) => wd('POST', `/session/${session}/element/${elementId(await find(css))}/value`, { text });
 const textOf = (css) => js('const e = document.querySelector(arguments[0]); return e ? e.textContent : null;', css);
