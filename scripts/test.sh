@@ -20,6 +20,8 @@ step "UI build"
 npm run --silent ui:build
 step "Rust tests"
 cargo test --workspace --locked
+step "desktop shell configuration (capability, CSP, plugins)"
+node --test tests/desktop/
 step "browser tests (quire serve + Chromium)"
 npm run --silent test:browser
 step "desktop window test (tauri-driver + WebKitWebDriver under Xvfb)"
