@@ -76,7 +76,7 @@ test('import, ask, cite, view, stop, reload', { timeout: 1_200_000 }, async () =
 
   // Ask: tokens arrive before the answer completes.
   await page.getByRole('tab', { name: 'Chat' }).click();
-  await page.getByLabel('Question').fill('What is the name of the trace compilation subsystem that turns recorded traces into machine code?');
+  await page.getByRole('textbox', { name: 'Question' }).fill('What is the name of the trace compilation subsystem that turns recorded traces into machine code?');
   await page.getByRole('button', { name: 'Ask' }).click();
   const streaming = page.locator('article.msg.assistant[data-state=streaming][data-tokens]');
   await streaming.waitFor({ timeout: ANSWER_TIMEOUT });
@@ -118,7 +118,7 @@ test('import, ask, cite, view, stop, reload', { timeout: 1_200_000 }, async () =
   await viewer.getByRole('button', { name: 'Close' }).click();
 
   // A second question, stopped after the first tokens.
-  await page.getByLabel('Question').fill('Explain in detail how trace trees handle nested loops and side exits.');
+  await page.getByRole('textbox', { name: 'Question' }).fill('Explain in detail how trace trees handle nested loops and side exits.');
   await page.getByRole('button', { name: 'Ask' }).click();
   await page.locator('article.msg.assistant[data-state=streaming][data-tokens]').waitFor({ timeout: ANSWER_TIMEOUT });
   await page.getByRole('button', { name: '■ Stop' }).click();
@@ -152,7 +152,34 @@ test('import, ask, cite, view, stop, reload', { timeout: 1_200_000 }, async () =
   assert.match(exported, /## Q: What is the name of the trace compilation subsystem/);
   await shot('renamed');
 
+  // Collections: group the guide alone, then a new chat scoped to it does not
+  // reach the TraceMonkey paper (the answer says the documents do not cover it).
+  await page.getByRole('tab', { name: 'Library' }).click();
+  await page.getByLabel('Select quire-guide.md').check();
+  await page.getByLabel('Collection name').fill('guides');
+  await page.getByRole('button', { name: 'Add selected to collection' }).click();
+  await page.locator('.collections li', { hasText: 'guides' }).getByText('1 document').waitFor();
+  await shot('collection');
+  await page.getByRole('tab', { name: 'Chat' }).click();
+  await page.getByRole('button', { name: '+ New chat' }).click();
+  await page.getByLabel('Search in').selectOption({ label: 'guides' });
+  await page.getByRole('textbox', { name: 'Question' }).fill('What is the name of the trace compilation subsystem that turns recorded traces into machine code?');
+  await page.getByRole('button', { name: 'Ask' }).click();
+  const scoped = page.locator('article.msg.assistant[data-state=done]').last();
+  await scoped.waitFor({ timeout: ANSWER_TIMEOUT });
+  const scopedChips = await scoped.locator('.chip').allTextContents();
+  assert.ok(scopedChips.every((c) => c.includes('quire-guide.md')), `only the collection is searched: ${scopedChips}`);
+  await page.locator('.chat-header .scope-label', { hasText: 'in collection “guides”' }).waitFor();
+  await shot('scoped-chat');
+
+  // Delete that chat: it leaves the list.
+  const scopedTitle = await page.locator('.chat-list li.active .chat-title').textContent();
+  const before = await page.locator('.chat-list li[data-chat]').count();
+  await page.locator('.chat-list li.active').getByRole('button', { name: /^Delete/ }).click();
+  await page.waitForFunction((n) => document.querySelectorAll('.chat-list li[data-chat]').length === n - 1, before);
+  assert.ok(!(await page.locator('.chat-list .chat-title').allTextContents()).includes(scopedTitle));
+
   assert.deepEqual(outside, [], 'no request left for another host');
-  assert.deepEqual(dialogs, [], 'no dialog opened');
+  assert.deepEqual(dialogs.filter((d) => !d.startsWith('Delete the chat “')), [], 'no dialog but the delete confirmation');
   assert.deepEqual(consoleErrors, [], 'no errors in the page');
 });

@@ -1,7 +1,7 @@
 // Shared by the browser tests: a `quire serve` on a temporary data dir, and
 // Debian's Chromium driven by playwright-core with network egress recorded.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -85,6 +85,7 @@ export async function openPage(browser, origin, name) {
   });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   mkdirSync(artifacts, { recursive: true });
+  for (const f of readdirSync(artifacts)) if (f.startsWith(`${name}-`)) rmSync(join(artifacts, f));
   let step = 0;
   const shot = async (label) => {
     step += 1;

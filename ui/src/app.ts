@@ -26,8 +26,8 @@ export class App {
     const onError = (e: QuireError) => this.toast(e);
     this.viewer = new Viewer(transport, onError);
     const open = (s: Source) => void this.viewer.show(s);
-    this.library = new Library(transport, onError, () => void this.libraryChanged());
     this.chats = new Chats(transport, open, onError);
+    this.library = new Library(transport, onError, () => void this.libraryChanged(), (ids) => this.chats.setChosen(ids));
     this.settings = new SettingsView(transport, onError);
     this.toasts = h('div', { class: 'toasts', 'aria-live': 'assertive' });
     this.banner = h('div', { class: 'banner', hidden: true });

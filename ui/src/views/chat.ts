@@ -22,6 +22,7 @@ export class Chats {
   private running: AnswerHandle | null = null;
   private docs: DocumentInfo[] = [];
   private collections: Collection[] = [];
+  private chosen: string[] = [];
 
   constructor(
     private readonly transport: Transport,
@@ -75,11 +76,20 @@ export class Chats {
     this.renderScope();
   }
 
+  /** Documents ticked in the library, offered as a scope for a new chat. */
+  setChosen(ids: string[]): void {
+    this.chosen = ids;
+    this.renderScope();
+  }
+
   private renderScope(): void {
     const chat = this.chats.find((c) => c.id === this.current);
     const value = this.scopeSelect.value;
     clear(this.scopeSelect);
     this.scopeSelect.append(h('option', { value: '' }, 'All documents'));
+    if (this.chosen.length > 1) {
+      this.scopeSelect.append(h('option', { value: `s:${this.chosen.join(',')}` }, `The ${this.chosen.length} documents selected in the library`));
+    }
     if (this.collections.length) {
       const g = h('optgroup', { label: 'Collections' });
       for (const c of this.collections) g.append(h('option', { value: `c:${c.name}` }, c.name));
@@ -91,6 +101,9 @@ export class Chats {
       this.scopeSelect.append(g);
     }
     const fixed = chat?.scope ? scopeValue(chat.scope) : null;
+    if (fixed && !Array.from(this.scopeSelect.options).some((o) => o.value === fixed)) {
+      this.scopeSelect.append(h('option', { value: fixed }, scopeLabel(chat!.scope!, this.docs)));
+    }
     this.scopeSelect.value = fixed ?? value;
     // A saved chat keeps the scope it was started with.
     this.scopeSelect.disabled = this.current !== null;
@@ -100,6 +113,7 @@ export class Chats {
     const v = this.scopeSelect.value;
     if (v.startsWith('c:')) return { collection: v.slice(2) };
     if (v.startsWith('d:')) return { documents: [v.slice(2)] };
+    if (v.startsWith('s:')) return { documents: v.slice(2).split(',') };
     return null;
   }
 
@@ -332,6 +346,7 @@ function userBubble(text: string): HTMLElement {
 function scopeValue(s: ChatScope): string | null {
   if (s.collection) return `c:${s.collection}`;
   if (s.documents?.length === 1) return `d:${s.documents[0]}`;
+  if (s.documents?.length) return `s:${s.documents.join(',')}`;
   return null;
 }
 

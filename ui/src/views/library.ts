@@ -79,6 +79,7 @@ export class Library {
     private readonly transport: Transport,
     private readonly onError: (e: QuireError) => void,
     private readonly onChange: () => void,
+    private readonly onSelect: (ids: string[]) => void = () => {},
   ) {
     const fileInput = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'file-input' });
     fileInput.addEventListener('change', () => {
@@ -342,6 +343,7 @@ export class Library {
       if (check.checked) this.selected.add(d.id);
       else this.selected.delete(d.id);
       this.renderCollections();
+      this.onSelect([...this.selected]);
     });
     const status =
       d.status === 'failed'
