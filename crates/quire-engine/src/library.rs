@@ -58,9 +58,13 @@ impl Engine {
         Ok(path)
     }
 
-    /// Reads a GGUF's metadata (architecture, size, RAM needed) before a user picks it.
+    /// Reads a GGUF's metadata (architecture, size, RAM needed) before a user
+    /// picks it; a file that is not a GGUF model is the user's input fault.
     pub fn inspect_model(&self, path: &Path) -> Result<ModelInfo> {
-        ModelInfo::read(path)
+        ModelInfo::read(path).map_err(|e| match e {
+            Error::Model(message) => Error::InvalidInput(message),
+            other => other,
+        })
     }
 }
 

@@ -173,3 +173,40 @@ async fn the_ui_is_served_with_a_strict_policy_and_never_outside_its_folder() {
     let (_, text) = call(&app, "GET", "/chat/42", None).await;
     assert!(text.contains("<title>Quire</title>"), "unknown paths get the app");
 }
+
+/// A browser upload lands inside `<data>/uploads` whatever its name says, is
+/// imported like a file on disk, and its text comes back for the viewer as JSON.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_stay_in_the_data_dir_and_their_text_is_served_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), None).await;
+    let body = "# Notes\n\nThe <script>alert(1)</script> zebra crossing is painted white.\n";
+    let req = Request::post("/api/upload?name=..%2F..%2Fescape.md")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::from(body))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let path = PathBuf::from(v["path"].as_str().unwrap());
+    assert!(path.starts_with(dir.path().join("lib/uploads")), "{}", path.display());
+    assert_eq!(path.file_name().unwrap(), "escape.md");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), body);
+
+    let (s, text) = call(&app, "POST", "/api/import", Some(json!({ "paths": [path] }))).await;
+    assert_eq!(s, StatusCode::OK);
+    let events = sse_events(&text);
+    let results = &events.last().unwrap()["results"];
+    assert_eq!(results[0]["outcome"], "imported", "{text}");
+    let id = results[0]["doc_id"].as_str().unwrap().to_string();
+
+    let (s, v) = json_call(&app, "GET", &format!("/api/documents/{id}/text"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["text"]["pages"][0]["text"].as_str().unwrap().contains("<script>alert(1)</script> zebra"));
+
+    // A file that is not a GGUF model is refused with a typed user error.
+    let (s, v) = json_call(&app, "GET", &format!("/api/models/inspect?path={}", path.display()), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], "invalid_input");
+    assert!(v["error"]["message"].as_str().unwrap().contains("not a readable GGUF file"), "{v}");
+}
