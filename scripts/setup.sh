@@ -12,7 +12,7 @@ APT_PACKAGES=(
   protobuf-compiler pkg-config
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
   xvfb xauth webkit2gtk-driver
-  chromium
+  chromium fonts-dejavu-core
 )
 
 missing=()
