@@ -212,18 +212,8 @@ async fn delete_chat(app: State<'_, App>, id: i64) -> CmdResult<Value> {
 }
 
 #[tauri::command]
-fn models(app: State<'_, App>) -> CmdResult<Value> {
-    let engine = app.engine()?;
-    let current = engine.model_path(&engine.settings());
-    let list: Vec<Value> = engine
-        .models()
-        .into_iter()
-        .map(|m| match m {
-            Ok(info) => json!({ "model": info, "current": info.path == current }),
-            Err((path, error)) => json!({ "path": path, "error": error }),
-        })
-        .collect();
-    Ok(json!({ "models": list, "current": current }))
+fn models(app: State<'_, App>) -> CmdResult<quire_engine::library::ModelChoices> {
+    Ok(app.engine()?.model_choices())
 }
 
 #[tauri::command]

@@ -137,6 +137,7 @@ test('hostile documents never run and never reach the network', { timeout: 1_200
     await chip.click();
     const viewer = page.locator('aside.viewer');
     await viewer.locator('.doc-text, .pdf-page').first().waitFor({ timeout: 60_000 });
+    // The viewer is ready; give any injected handler (onload, onerror) a moment to fire before asserting it did not.
     await page.waitForTimeout(500);
     const label = (await chip.textContent()).replace(/\s+/g, ' ').slice(0, 40);
     await assertNothingRan(page, `viewer: ${label}`);

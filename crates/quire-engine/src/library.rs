@@ -27,6 +27,25 @@ pub fn safe_file_name(name: &str) -> String {
     out
 }
 
+/// One entry of [`Engine::model_choices`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelChoice {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelInfo>,
+    pub current: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorReport>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelChoices {
+    pub models: Vec<ModelChoice>,
+    /// The model answers use now.
+    pub current: PathBuf,
+}
+
 impl Engine {
     /// A document's text as the loader reads it, page by page, for the source
     /// viewer (the offsets of [`crate::Source`] index into these pages).
@@ -56,6 +75,21 @@ impl Engine {
             tokio::fs::write(&path, bytes).await.map_err(|e| Error::io(&path, e))?;
         }
         Ok(path)
+    }
+
+    /// The models a user can pick, as the app's settings list them: each
+    /// readable GGUF (marked when it is the one answers use) or why it is not.
+    pub fn model_choices(&self) -> ModelChoices {
+        let current = self.model_path(&self.settings());
+        let models = self
+            .models()
+            .into_iter()
+            .map(|m| match m {
+                Ok(info) => ModelChoice { current: info.path == current, model: Some(info), path: None, error: None },
+                Err((path, error)) => ModelChoice { current: false, model: None, path: Some(path), error: Some(error) },
+            })
+            .collect();
+        ModelChoices { models, current }
     }
 
     /// Reads a GGUF's metadata (architecture, size, RAM needed) before a user

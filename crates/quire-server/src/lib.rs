@@ -392,18 +392,8 @@ async fn delete_chat(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<i64>) 
     Ok(Json(json!({ "deleted": id })))
 }
 
-async fn models(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let current = s.engine.model_path(&s.engine.settings());
-    let list: Vec<serde_json::Value> = s
-        .engine
-        .models()
-        .into_iter()
-        .map(|m| match m {
-            Ok(info) => json!({ "model": info, "current": info.path == current }),
-            Err((path, error)) => json!({ "path": path, "error": error }),
-        })
-        .collect();
-    Json(json!({ "models": list, "current": current }))
+async fn models(State(s): State<Arc<AppState>>) -> Json<quire_engine::library::ModelChoices> {
+    Json(s.engine.model_choices())
 }
 
 async fn settings(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
