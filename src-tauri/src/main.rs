@@ -125,30 +125,11 @@ async fn upload(app: State<'_, App>, request: Request<'_>) -> CmdResult<Value> {
     let InvokeBody::Raw(bytes) = request.body() else {
         return Err(invalid("upload expects the file's bytes"));
     };
-    let name = request.headers().get("x-file-name").and_then(|v| v.to_str().ok()).map(percent_decode);
+    let name = request.headers().get("x-file-name").and_then(|v| v.to_str().ok())
+        // The UI sends the name URL-encoded (header values are ASCII).
+        .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned());
     let path = app.engine()?.store_upload(name.as_deref().unwrap_or("upload"), bytes).await.map_err(report)?;
     Ok(json!({ "path": path }))
-}
-
-/// The UI sends the file name URL-encoded (headers are ASCII).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tauri::command]

@@ -40,13 +40,15 @@ export class HttpTransport implements Transport {
     return h;
   }
 
+  /** A request with a JSON body, or a file's raw bytes when `body` is a Blob. */
   private async request(method: string, path: string, body?: unknown): Promise<Response> {
+    const raw = body instanceof Blob;
     let res: Response;
     try {
       res = await this.fetchImpl(this.base + path, {
         method,
-        headers: this.headers(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: this.headers(body === undefined ? {} : { 'Content-Type': raw ? 'application/octet-stream' : 'application/json' }),
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
         credentials: 'same-origin',
       });
     } catch (e) {
@@ -115,19 +117,7 @@ export class HttpTransport implements Transport {
   }
 
   private async upload(file: File): Promise<string> {
-    let res: Response;
-    try {
-      res = await this.fetchImpl(`${this.base}/api/upload?name=${enc(file.name)}`, {
-        method: 'POST',
-        headers: this.headers({ 'Content-Type': 'application/octet-stream' }),
-        body: file,
-        credentials: 'same-origin',
-      });
-    } catch (e) {
-      throw QuireError.from(e);
-    }
-    if (!res.ok) throw await errorOf(res);
-    return ((await res.json()) as { path: string }).path;
+    return (await this.json<{ path: string }>('POST', `/api/upload?name=${enc(file.name)}`, file)).path;
   }
 
   async search(q: string, k = 10) {
