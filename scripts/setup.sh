@@ -36,10 +36,13 @@ if ! command -v npm >/dev/null; then
   exit 1
 fi
 
-# The web UI's packages, exactly as locked (no browser downloads: playwright-core only).
+# The web UI's packages at the locked versions (no browser downloads:
+# playwright-core only). `npm install`, not `npm ci`: the lock lists only the
+# platform packages (rollup, tauri-cli, esbuild) the registry serves here, and
+# `npm ci` refuses a lock without every platform's optional package.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing the UI's npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 python3 scripts/fetch_models.py
