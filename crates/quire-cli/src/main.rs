@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 mod answering;
+mod bench;
 
 use quire_engine::{
     eval, DocumentInfo, Engine, EngineConfig, Error, FileOutcome, FileResult, ImportEvent, ImportOptions,
@@ -119,17 +120,8 @@ enum Command {
         #[arg(long)]
         ui_dir: Option<PathBuf>,
     },
-    /// Measure generation speed on the RAG prompt the llama.cpp peer script uses
-    Bench {
-        /// The GGUF model [default: the one answers use]
-        #[arg(long)]
-        model: Option<PathBuf>,
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-        /// Tokens to decode per run
-        #[arg(long, default_value_t = 128)]
-        decode: usize,
-    },
+    /// Measure Quire's speed beside the peers' (sentence-transformers, ONNX Runtime, llama.cpp) in one run
+    Bench(bench::BenchArgs),
     /// Evaluate retrieval on a BEIR-layout folder (nDCG@10, Recall@10)
     Eval {
         dir: PathBuf,
@@ -297,21 +289,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _ = std::io::stdout().flush();
             quire_server::serve(listener, quire_server::AppState::new(engine, token, ui_dir)).await?;
         }
-        Command::Bench { model, runs, decode } => {
-            let engine = Engine::open(config(g)).await?;
-            let path = model.unwrap_or_else(|| engine.model_path(&engine.settings()));
-            engine.close().await;
-            let mut gen = quire_engine::llm::LocalGenerator::load(&path)?;
-            let b = quire_engine::llm::bench::generation(&mut gen, runs, decode)?;
-            if g.json {
-                println!("{}", serde_json::json!({ "model": path, "generation": b }));
-            } else {
-                println!(
-                    "quire threads={}: prefill {:.0} tok/s (TTFT {:.0} ms for {} tokens), decode {:.1} tok/s ({} tokens)",
-                    b.threads, b.prefill_tokens_per_s, b.ttft_ms, b.prompt_tokens, b.decode_tokens_per_s, b.decode_tokens
-                );
-            }
-        }
+        Command::Bench(args) => bench::run(config(g), args, g.json).await?,
         Command::Eval { dir, split } => {
             let scratch = tempfile::Builder::new().prefix("quire-eval-").tempdir().context("creating a scratch library")?;
             let mut c = config(g);

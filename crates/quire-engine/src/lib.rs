@@ -9,6 +9,7 @@
 
 pub mod answer;
 mod ask;
+pub mod bench;
 pub mod catalog;
 pub mod chat;
 pub mod chunk;

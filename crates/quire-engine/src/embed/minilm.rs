@@ -1,27 +1,27 @@
-//! all-MiniLM-L6-v2 (BERT, 6 layers, 384 dimensions) on candle's BERT model:
-//! WordPiece tokens truncated to 256, mean pooling over the attention mask,
-//! L2 normalisation — the sentence-transformers recipe for this model.
+//! all-MiniLM-L6-v2 (BERT, 6 layers, 384 dimensions) on Quire's BERT forward
+//! pass ([`super::bert`]): WordPiece tokens truncated to 256, mean pooling over
+//! the real tokens, L2 normalisation — the sentence-transformers recipe.
 //!
-//! Texts are sorted by length and batched so a batch carries little padding.
+//! Texts are sorted by length and packed (no padding) into forward passes of
+//! about [`TOKENS_PER_PASS`] tokens.
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, D};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams, TruncationStrategy};
 
+use super::bert::{Bert, BertConfig};
 use super::Embedder;
 use crate::error::{Error, Result};
 
 /// sentence-transformers' `max_seq_length` for this model.
 pub const MAX_TOKENS: usize = 256;
-const BATCH: usize = 32;
+/// Tokens per forward pass: large enough for efficient GEMMs, small enough that
+/// the intermediate activations (tokens × 1536 floats) stay a few megabytes.
+const TOKENS_PER_PASS: usize = 2048;
 
 pub struct MiniLm {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
-    device: Device,
     dimension: usize,
 }
 
@@ -39,14 +39,10 @@ impl MiniLm {
         let (config_path, tokenizer_path, weights_path) =
             (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
         let config_text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-        let config: Config = serde_json::from_str(&config_text).map_err(Error::model)?;
+        let config: BertConfig = serde_json::from_str(&config_text).map_err(Error::model)?;
         let tokenizer = Self::load_tokenizer(&tokenizer_path)?;
-        let device = Device::Cpu;
-        // SAFETY: the weights file is only read; Quire never writes model files while running.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights_path], DType::F32, &device) }
-            .map_err(Error::model)?;
-        let model = BertModel::load(vb, &config).map_err(Error::model)?;
-        Ok(MiniLm { model, tokenizer, device, dimension: config.hidden_size })
+        let model = Bert::load(&weights_path, &config).map_err(Error::model)?;
+        Ok(MiniLm { dimension: model.hidden_size(), model, tokenizer })
     }
 
     /// The tokenizer as the embedder uses it: truncated to 256, no padding.
@@ -85,26 +81,11 @@ impl MiniLm {
         Ok(enc.get_ids().to_vec())
     }
 
-    fn embed_batch(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        let len = ids.iter().map(|i| i.len()).max().unwrap_or(0).max(1);
-        let n = ids.len();
-        let mut input = vec![0u32; n * len];
-        let mut mask = vec![0u32; n * len];
-        for (row, seq) in ids.iter().enumerate() {
-            input[row * len..row * len + seq.len()].copy_from_slice(seq);
-            mask[row * len..row * len + seq.len()].iter_mut().for_each(|m| *m = 1);
-        }
+    fn embed_pass(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
         let run = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let input = Tensor::from_vec(input, (n, len), &self.device)?;
-            let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
-            let types = input.zeros_like()?;
-            let hidden = self.model.forward(&input, &types, Some(&mask))?;
-            let maskf = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            let summed = hidden.broadcast_mul(&maskf)?.sum(1)?;
-            let counts = maskf.sum(1)?.clamp(1e-9f32, f32::MAX)?;
-            let mean = summed.broadcast_div(&counts)?;
-            let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
-            mean.broadcast_div(&norm)?.to_vec2::<f32>()
+            let hidden = self.model.forward(ids)?;
+            let lengths: Vec<usize> = ids.iter().map(|s| s.len()).collect();
+            Bert::mean_pool_normalized(&hidden, &lengths)
         };
         run().map_err(Error::model)
     }
@@ -128,11 +109,20 @@ impl Embedder for MiniLm {
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out = vec![Vec::new(); ids.len()];
-        for batch in order.chunks(BATCH) {
-            let batch_ids: Vec<&[u32]> = batch.iter().map(|&i| ids[i]).collect();
-            for (&i, v) in batch.iter().zip(self.embed_batch(&batch_ids)?) {
+        let mut start = 0;
+        while start < order.len() {
+            // Longest first: the pass holds as many sequences as fit the token budget (at least one).
+            let mut end = start + 1;
+            let mut tokens = ids[order[start]].len();
+            while end < order.len() && tokens + ids[order[end]].len() <= TOKENS_PER_PASS {
+                tokens += ids[order[end]].len();
+                end += 1;
+            }
+            let pass: Vec<&[u32]> = order[start..end].iter().map(|&i| ids[i]).collect();
+            for (&i, v) in order[start..end].iter().zip(self.embed_pass(&pass)?) {
                 out[i] = v;
             }
+            start = end;
         }
         Ok(out)
     }

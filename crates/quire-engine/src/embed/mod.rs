@@ -1,5 +1,6 @@
 //! Sentence embeddings: the [`Embedder`] seam and its MiniLM implementation.
 
+pub mod bert;
 mod minilm;
 
 pub use minilm::MiniLm;

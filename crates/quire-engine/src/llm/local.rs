@@ -20,6 +20,9 @@ pub struct LocalGenerator {
     model: Model,
     tokenizer: GgufTokenizer,
     template: ChatTemplate,
+    /// The tokens whose keys and values are in the model's cache, in order
+    /// (only kept for models that can reuse a cached prefix).
+    cached: Vec<u32>,
 }
 
 impl LocalGenerator {
@@ -29,7 +32,12 @@ impl LocalGenerator {
         let token_text = |id: Option<u32>| id.and_then(|i| tokenizer.token(i)).unwrap_or_default();
         let template =
             ChatTemplate::new(model.chat_template.as_deref(), &token_text(tokenizer.bos_id), &token_text(tokenizer.eos_id))?;
-        Ok(LocalGenerator { model, tokenizer, template })
+        Ok(LocalGenerator { model, tokenizer, template, cached: Vec::new() })
+    }
+
+    /// Forgets the cached prompt: the next generation runs its whole prompt.
+    pub fn forget_cache(&mut self) {
+        self.cached.clear();
     }
 
     pub fn tokenizer(&self) -> &GgufTokenizer {
@@ -80,17 +88,30 @@ impl LocalGenerator {
         let t0 = Instant::now();
         let stop;
         let mut logits = Vec::new();
-        for (i, batch) in prompt_ids.chunks(PREFILL_BATCH).enumerate() {
+        // The prompt's first tokens may already be in the cache (the same system
+        // prompt and sources as the last question): only the rest is run. At least
+        // one token is always run, for its logits.
+        let reuse = if self.model.reuses_prefix() {
+            let same = self.cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
+            same.min(prompt_ids.len() - 1)
+        } else {
+            0
+        };
+        self.cached.truncate(reuse);
+        let mut pos = reuse;
+        for batch in prompt_ids[reuse..].chunks(PREFILL_BATCH) {
             if cancel.is_cancelled() {
                 return Ok(self.finish(Vec::new(), String::new(), prompt_ids.len(), t0, t0, StopReason::Cancelled));
             }
-            logits = self.model.forward(batch, i * PREFILL_BATCH)?;
+            logits = self.model.forward(batch, pos).inspect_err(|_| self.cached.clear())?;
+            self.cached.extend_from_slice(batch);
+            pos += batch.len();
         }
+        let reused_tokens = reuse;
         let t_first = Instant::now();
         let mut out: Vec<u32> = Vec::new();
         let mut text = String::new();
         let mut decoder = self.tokenizer.inner().decode_stream(true);
-        let mut pos = prompt_ids.len();
         loop {
             if cancel.is_cancelled() {
                 stop = StopReason::Cancelled;
@@ -118,10 +139,13 @@ impl LocalGenerator {
             let piece = decoder.step(next).map_err(|e| Error::Model(e.to_string()))?.unwrap_or_default();
             text.push_str(&piece);
             on_token(next, &piece);
-            logits = self.model.forward(&[next], pos)?;
+            logits = self.model.forward(&[next], pos).inspect_err(|_| self.cached.clear())?;
+            self.cached.push(next);
             pos += 1;
         }
-        Ok(self.finish(out, text, prompt_ids.len(), t0, t_first, stop))
+        let mut g = self.finish(out, text, prompt_ids.len(), t0, t_first, stop);
+        g.stats.reused_prompt_tokens = reused_tokens;
+        Ok(g)
     }
 
     fn finish(&self, ids: Vec<u32>, text: String, prompt_tokens: usize, t0: Instant, t_first: Instant, stop: StopReason) -> Generation {
@@ -139,6 +163,7 @@ impl LocalGenerator {
                 prefill_tokens_per_s: if prefill > 0.0 { prompt_tokens as f64 / prefill } else { 0.0 },
                 // The first token comes from the prefill's logits.
                 decode_tokens_per_s: if decode > 0.0 && n > 1 { (n - 1) as f64 / decode } else { 0.0 },
+                reused_prompt_tokens: 0,
                 stop,
             },
         }

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod gguf;
+pub mod llama;
 mod local;
 pub mod model;
 pub mod template;
@@ -95,6 +96,8 @@ pub struct GenerationStats {
     pub decode_ms: f64,
     pub prefill_tokens_per_s: f64,
     pub decode_tokens_per_s: f64,
+    /// Prompt tokens whose keys and values were reused from the previous generation.
+    pub reused_prompt_tokens: usize,
     pub stop: StopReason,
 }
 

@@ -1,20 +1,17 @@
-//! The forward pass of a quantized GGUF model on the CPU, through
-//! candle-transformers' implementations of each supported architecture.
+//! The forward pass of a quantized GGUF model on the CPU: Quire's own for the
+//! llama architecture ([`super::llama`]), candle-transformers' for Qwen2/Qwen3.
 
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
+use candle_transformers::models::{quantized_qwen2, quantized_qwen3};
 
 use super::gguf::{read_content, ModelInfo, SUPPORTED_ARCHITECTURES};
 use super::tokenizer::GgufTokenizer;
 use crate::error::{Error, Result};
 
-/// candle's llama implementation precomputes rotary tables for this many positions.
-const LLAMA_MAX_POSITIONS: usize = quantized_llama::MAX_SEQ_LEN;
-
 enum Weights {
-    Llama(quantized_llama::ModelWeights),
+    Llama(super::llama::Llama),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
 }
@@ -54,11 +51,10 @@ impl Model {
         let mut context = info.context_length.unwrap_or(2048).min(super::gguf::MAX_CONTEXT) as usize;
         let weights = match info.architecture.as_str() {
             "llama" => {
-                context = context.min(LLAMA_MAX_POSITIONS);
-                Weights::Llama(
-                    quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device)
-                        .map_err(|e| model_err(path, e))?,
-                )
+                let m = super::llama::Llama::from_gguf(&content, &mut reader, context)
+                    .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+                context = m.config().context;
+                Weights::Llama(m)
             }
             "qwen2" => Weights::Qwen2(
                 quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| model_err(path, e))?,
@@ -71,8 +67,14 @@ impl Model {
         Ok(Model { weights, info, tokenizer, chat_template, context, device })
     }
 
-    /// Runs `tokens` at positions `pos..`, appending to the key/value cache
-    /// (cleared when `pos == 0`); returns the logits of the last position.
+    /// Whether [`Model::forward`] at `pos > 0` may follow a cache that holds
+    /// another prompt's first `pos` tokens (the cache is written in place).
+    pub fn reuses_prefix(&self) -> bool {
+        matches!(self.weights, Weights::Llama(_))
+    }
+
+    /// Runs `tokens` at positions `pos..`, over the cached keys and values of
+    /// positions `..pos` (cleared when `pos == 0`); returns the logits of the last position.
     pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>> {
         let path = self.info.path.clone();
         let input = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(|e| model_err(&path, e))?;
@@ -80,7 +82,7 @@ impl Model {
             self.clear();
         }
         let logits = match &mut self.weights {
-            Weights::Llama(m) => m.forward(&input, pos),
+            Weights::Llama(m) => m.forward(tokens, pos).and_then(|l| l.unsqueeze(0)),
             Weights::Qwen2(m) => m.forward(&input, pos),
             Weights::Qwen3(m) => m.forward(&input, pos),
         }
@@ -95,7 +97,7 @@ impl Model {
 
     fn clear(&mut self) {
         match &mut self.weights {
-            Weights::Llama(m) => m.clear_kv_cache(),
+            Weights::Llama(_) => {}
             Weights::Qwen2(m) => m.clear_kv_cache(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
         }
