@@ -1,6 +1,9 @@
-//! `quire bench`: Quire's speed beside the peers', measured in one run.
+//! `quire bench`: Quire's speed beside the peers', measured in one run. Each
+//! figure is one engine call (`quire_engine::bench`); the peers are the
+//! scripts of `<shared>/bench`, run in the virtualenv `scripts/bench.sh` sets up.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -34,12 +37,24 @@ pub struct BenchArgs {
     /// SciFact abstracts to embed
     #[arg(long, default_value_t = 512)]
     pub abstracts: usize,
+    /// SciFact abstracts written as text files for the import figure
+    #[arg(long, default_value_t = 500)]
+    pub import_abstracts: usize,
+    /// Library sizes for the query figures
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    pub sizes: Vec<usize>,
     /// The shared benchmark data (bench/, eval/scifact/, corpus/)
     #[arg(long, env = "QUIRE_SHARED_DIR", default_value = "../shared")]
     pub shared: PathBuf,
+    /// The peers' virtualenv (made by scripts/bench.sh)
+    #[arg(long, env = "QUIRE_PEERS")]
+    pub peers: Option<PathBuf>,
     /// Measure Quire only (no peers)
     #[arg(long)]
     pub no_peers: bool,
+    /// Internal: answer one question in this process and print its peak memory
+    #[arg(long, hide = true)]
+    pub memory_child: bool,
 }
 
 impl BenchArgs {
@@ -48,38 +63,277 @@ impl BenchArgs {
     }
 }
 
+/// One line of the final table.
+struct Row {
+    what: String,
+    quire: String,
+    peer: String,
+    ratio: String,
+}
+
+fn ratio(a: f64, b: Option<f64>) -> String {
+    match b {
+        Some(b) if b > 0.0 => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    }
+}
+
+/// A number that follows `label` in the peer script's output ("… prefill 176 tok/s").
+fn after(text: &str, line_start: &str, label: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(line_start))?;
+    let rest = &line[line.find(label)? + label.len()..];
+    let num: String = rest.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    num.parse().ok()
+}
+
+/// The number just before `unit` on the line starting with `line_start` ("16.5 chunks/s").
+fn before(text: &str, line_start: &str, unit: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(line_start))?;
+    let head = &line[..line.find(unit)?];
+    let num: String = head.trim_end().chars().rev().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    num.chars().rev().collect::<String>().parse().ok()
+}
+
+struct Peers {
+    python: PathBuf,
+    venv: PathBuf,
+    scripts: PathBuf,
+}
+
+impl Peers {
+    fn find(args: &BenchArgs) -> Option<Peers> {
+        if args.no_peers {
+            return None;
+        }
+        let venv = args.peers.clone().or_else(|| dirs_home().map(|h| h.join(".cache/quire-peers")))?;
+        let python = venv.join("bin/python");
+        let scripts = args.shared.join("bench");
+        if python.is_file() && scripts.join("peer_embed.py").is_file() {
+            Some(Peers { python, venv, scripts })
+        } else {
+            eprintln!("peers not installed ({}): run `npm run bench`, which sets them up", venv.display());
+            None
+        }
+    }
+
+    fn run(&self, script: &str, args: &[&std::ffi::OsStr]) -> Option<String> {
+        eprintln!("running the peer {script} …");
+        let out = Command::new(&self.python)
+            .arg(self.scripts.join(script))
+            .args(args)
+            .env("HF_HUB_OFFLINE", "1")
+            .env("TRANSFORMERS_OFFLINE", "1")
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if !out.status.success() {
+            eprintln!("the peer {script} failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        }
+        Some(text)
+    }
+}
+
+fn dirs_home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / 1e6)
+}
+
 pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::Result<()> {
+    if args.memory_child {
+        let engine = Engine::open(config).await?;
+        let m = bench::answer_memory(&engine, "What do the sources say about the effect of vitamin D on bone density?", 64).await?;
+        println!("{}", serde_json::to_string(&m)?);
+        return Ok(());
+    }
     let scifact = args.shared.join("eval/scifact/corpus.jsonl");
     let minilm_dir = config.models_dir.join("all-MiniLM-L6-v2");
+    let peers = Peers::find(&args);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut report = serde_json::Map::new();
+    let mut st_chunks_per_s = None;
+
     if args.wants(Part::Embed) {
         let texts = bench::scifact_texts(&scifact, args.abstracts).context("reading SciFact")?;
         let model = MiniLm::load(&minilm_dir)?;
         let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+        eprintln!("embedding {} SciFact abstracts …", refs.len());
         let b = bench::embedding(&model, &refs, 1)?;
-        if json {
-            println!("{}", serde_json::json!({ "embedding": b }));
-        } else {
-            println!(
-                "embedding: {} chunks, {} tokens in {:.2} s: {:.1} chunks/s, {:.0} tokens/s (threads {})",
-                b.chunks, b.tokens, b.seconds, b.chunks_per_s, b.tokens_per_s, b.threads
-            );
-        }
+        drop(model);
+        let peer = peers.as_ref().and_then(|p| {
+            let onnx = p.venv.join("minilm-onnx");
+            p.run("peer_embed.py", &[minilm_dir.as_os_str(), onnx.as_os_str(), scifact.as_os_str(), args.abstracts.to_string().as_ref()])
+        });
+        let st = peer.as_deref().and_then(|t| before(t, "sentence-transformers:", "tokens/s"));
+        let ort = peer.as_deref().and_then(|t| before(t, "onnxruntime", "tokens/s"));
+        st_chunks_per_s = peer.as_deref().and_then(|t| before(t, "sentence-transformers:", "chunks/s"));
+        rows.push(Row {
+            what: format!("Embedding, {} abstracts (tokens/s)", b.chunks),
+            quire: format!("{:.0} ({:.1} chunks/s)", b.tokens_per_s, b.chunks_per_s),
+            peer: st.map(|v| format!("sentence-transformers {v:.0}")).unwrap_or("–".into()),
+            ratio: ratio(b.tokens_per_s, st),
+        });
+        rows.push(Row { what: String::new(), quire: String::new(), peer: ort.map(|v| format!("ONNX Runtime {v:.0}")).unwrap_or("–".into()), ratio: ratio(b.tokens_per_s, ort) });
+        report.insert("embedding".into(), serde_json::json!({ "quire": b, "sentence_transformers_tokens_per_s": st, "onnxruntime_tokens_per_s": ort }));
     }
+
+    if args.wants(Part::Import) {
+        let scratch = tempfile::Builder::new().prefix("quire-bench-import-").tempdir()?;
+        let files = scratch.path().join("files");
+        std::fs::create_dir_all(&files)?;
+        for (id, text) in bench::scifact_texts(&scifact, args.import_abstracts)? {
+            std::fs::write(files.join(format!("scifact-{id}.txt")), text)?;
+        }
+        let docs = args.shared.join("corpus/docs");
+        let mut c = config.clone();
+        c.data_dir = scratch.path().join("data");
+        let engine = Engine::open(c).await?;
+        eprintln!("importing {} and {} SciFact abstracts as files …", docs.display(), args.import_abstracts);
+        let b = bench::import(&engine, &[docs, files]).await?;
+        engine.close().await;
+        rows.push(Row {
+            what: format!("Import end to end, {} files ({} failed as expected)", b.files, b.failed),
+            quire: format!("{:.1} files/s, {:.1} chunks/s", b.files_per_s, b.chunks_per_s),
+            peer: st_chunks_per_s.map(|v| format!("ST embedding alone {v:.1} chunks/s")).unwrap_or("–".into()),
+            ratio: ratio(b.chunks_per_s, st_chunks_per_s),
+        });
+        report.insert("import".into(), serde_json::to_value(&b)?);
+    }
+
+    let library = tempfile::Builder::new().prefix("quire-bench-library-").tempdir()?;
+    if args.wants(Part::Query) || args.wants(Part::Memory) {
+        let mut c = config.clone();
+        c.data_dir = library.path().to_path_buf();
+        let engine = Engine::open(c).await?;
+        // Real chunks: every SciFact abstract embedded once (cached between runs).
+        let base = scifact_base(&engine, &scifact, &minilm_dir)?;
+        let queries = bench::beir_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200)?;
+        let mut sizes = args.sizes.clone();
+        sizes.sort();
+        for &size in &sizes {
+            eprintln!("growing the library to {size} chunks …");
+            bench::grow_library(&engine, &base, size).await?;
+            if args.wants(Part::Query) {
+                let q = bench::query_latency(&engine, &queries).await?;
+                rows.push(Row {
+                    what: format!("Query p50 / p95, {} chunks{}", q.chunks, if q.vector_index { " (ANN index)" } else { " (exact scan)" }),
+                    quire: format!("{:.1} / {:.1} ms, recall@10 {:.3}", q.p50_ms, q.p95_ms, q.recall_at_10),
+                    peer: "target p50 ≤ 15 ms, recall ≥ 0.95".into(),
+                    ratio: "–".into(),
+                });
+                report.insert(format!("query_{size}"), serde_json::to_value(&q)?);
+            }
+        }
+        engine.close().await;
+    }
+
     if args.wants(Part::Generate) {
         let engine = Engine::open(config.clone()).await?;
         let path = args.model.clone().unwrap_or_else(|| engine.model_path(&engine.settings()));
         engine.close().await;
         let mut gen = quire_engine::llm::LocalGenerator::load(&path)?;
+        eprintln!("generating with {} …", path.display());
         let b = bench::generation(&mut gen, args.runs, args.decode)?;
-        if json {
-            println!("{}", serde_json::json!({ "model": path, "generation": b }));
-        } else {
-            println!(
-                "generation threads={}: prefill {:.0} tok/s (TTFT {:.0} ms for {} tokens), decode {:.1} tok/s ({} tokens)",
-                b.threads, b.prefill_tokens_per_s, b.ttft_ms, b.prompt_tokens, b.decode_tokens_per_s, b.decode_tokens
-            );
+        drop(gen);
+        let peer = peers.as_ref().and_then(|p| p.run("peer_llm.py", &[path.as_os_str(), b.threads.to_string().as_ref()]));
+        let pf = peer.as_deref().and_then(|t| after(t, "llama.cpp", "prefill"));
+        let ttft = peer.as_deref().and_then(|t| after(t, "llama.cpp", "(TTFT"));
+        let dec = peer.as_deref().and_then(|t| after(t, "llama.cpp", "decode"));
+        rows.push(Row {
+            what: format!("Prefill, {}-token RAG prompt (tok/s)", b.prompt_tokens),
+            quire: format!("{:.0}", b.prefill_tokens_per_s),
+            peer: pf.map(|v| format!("llama.cpp {v:.0}")).unwrap_or("–".into()),
+            ratio: ratio(b.prefill_tokens_per_s, pf),
+        });
+        rows.push(Row {
+            what: "Time to first token, first answer".into(),
+            quire: format!("{:.0} ms", b.ttft_ms),
+            peer: ttft.map(|v| format!("llama.cpp {v:.0} ms")).unwrap_or("–".into()),
+            ratio: ttft.map(|t| format!("{:.2}× faster", t / b.ttft_ms)).unwrap_or("–".into()),
+        });
+        rows.push(Row {
+            what: format!("Time to first token, repeat case ({} tokens reused)", b.repeat_reused_tokens),
+            quire: format!("{:.0} ms", b.repeat_ttft_ms),
+            peer: "target ≤ 1000 ms".into(),
+            ratio: ttft.map(|t| format!("{:.2}× faster", t / b.repeat_ttft_ms)).unwrap_or("–".into()),
+        });
+        rows.push(Row {
+            what: format!("Decode, {} tokens (tok/s)", b.decode_tokens),
+            quire: format!("{:.1}", b.decode_tokens_per_s),
+            peer: dec.map(|v| format!("llama.cpp {v:.1}")).unwrap_or("–".into()),
+            ratio: ratio(b.decode_tokens_per_s, dec),
+        });
+        report.insert("generation".into(), serde_json::json!({ "model": path, "quire": b, "llama_cpp_prefill_tokens_per_s": pf, "llama_cpp_ttft_ms": ttft, "llama_cpp_decode_tokens_per_s": dec }));
+    }
+
+    if args.wants(Part::Memory) {
+        // A fresh process: its peak covers opening the library, both models and one answer.
+        let exe = std::env::current_exe()?;
+        eprintln!("answering in a fresh process over the largest library …");
+        let out = Command::new(exe)
+            .arg("--data-dir")
+            .arg(library.path())
+            .arg("--models-dir")
+            .arg(&config.models_dir)
+            .args(["bench", "--memory-child", "--no-peers"])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let m: Option<bench::MemoryBench> = text.lines().last().and_then(|l| serde_json::from_str(l).ok());
+        match m {
+            Some(m) => {
+                rows.push(Row {
+                    what: format!("Peak RSS answering, {} chunks, both models", m.chunks),
+                    quire: mb(m.peak_rss_bytes),
+                    peer: "target ≤ 400 MB".into(),
+                    ratio: "–".into(),
+                });
+                report.insert("memory".into(), serde_json::to_value(&m)?);
+            }
+            None => eprintln!("the memory measurement failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
         }
     }
-    let _ = Path::new("");
+
+    if json {
+        println!("{}", serde_json::Value::Object(report));
+        return Ok(());
+    }
+    let w0 = rows.iter().map(|r| r.what.chars().count()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.quire.chars().count()).max().unwrap_or(0).max(5);
+    let w2 = rows.iter().map(|r| r.peer.chars().count()).max().unwrap_or(0).max(4);
+    println!("| {:w0$} | {:w1$} | {:w2$} | Quire/peer |", "Figure", "Quire", "Peer");
+    println!("|{}|{}|{}|------------|", "-".repeat(w0 + 2), "-".repeat(w1 + 2), "-".repeat(w2 + 2));
+    for r in rows {
+        println!("| {:w0$} | {:w1$} | {:w2$} | {} |", r.what, r.quire, r.peer, r.ratio);
+    }
     Ok(())
+}
+
+/// Every SciFact abstract with its vector, embedded once and cached in
+/// `~/.cache/quire/bench` (keyed by the corpus size) so repeated runs skip it.
+fn scifact_base(engine: &Engine, corpus: &Path, _minilm: &Path) -> anyhow::Result<Vec<(String, String, Vec<f32>)>> {
+    let texts = bench::scifact_texts(corpus, usize::MAX)?;
+    let cache_dir = dirs_home().unwrap_or_default().join(".cache/quire/bench");
+    let cache = cache_dir.join(format!("scifact-{}-minilm.f32", texts.len()));
+    let dim = engine.embedder().dimension();
+    let vectors: Vec<f32> = match std::fs::read(&cache) {
+        Ok(bytes) if bytes.len() == texts.len() * dim * 4 => {
+            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        }
+        _ => {
+            eprintln!("embedding all {} SciFact abstracts once for the query figures (cached in {}) …", texts.len(), cache.display());
+            let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+            let mut all = Vec::with_capacity(texts.len() * dim);
+            for part in refs.chunks(512) {
+                for v in engine.embedder().embed(part)? {
+                    all.extend(v);
+                }
+            }
+            std::fs::create_dir_all(&cache_dir)?;
+            std::fs::write(&cache, all.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())?;
+            all
+        }
+    };
+    Ok(texts.into_iter().zip(vectors.chunks_exact(dim)).map(|((id, t), v)| (id, t, v.to_vec())).collect())
 }

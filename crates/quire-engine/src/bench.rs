@@ -82,3 +82,175 @@ pub fn rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportBench {
+    pub files: usize,
+    pub imported: usize,
+    pub failed: usize,
+    pub chunks: usize,
+    pub seconds: f64,
+    pub files_per_s: f64,
+    pub chunks_per_s: f64,
+}
+
+/// Imports `inputs` into `engine` (an empty library) from disk to searchable,
+/// indexes included.
+pub async fn import(engine: &crate::Engine, inputs: &[std::path::PathBuf]) -> Result<ImportBench> {
+    let t0 = Instant::now();
+    let results = engine.import(inputs, &crate::ImportOptions::default(), &crate::NoProgress).await?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let s = crate::ImportSummary::from_results(&results);
+    let chunks = engine.chunk_count().await?;
+    Ok(ImportBench {
+        files: results.len(),
+        imported: s.imported,
+        failed: s.failed,
+        chunks,
+        seconds,
+        files_per_s: results.len() as f64 / seconds,
+        chunks_per_s: chunks as f64 / seconds,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryBench {
+    pub chunks: usize,
+    pub queries: usize,
+    /// Embedding the question + hybrid search (dense + BM25 + fusion), milliseconds.
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    /// Top-10 of the dense search as run, against exact (brute-force) search.
+    pub recall_at_10: f64,
+    pub vector_index: bool,
+}
+
+/// A tiny deterministic generator for the synthetic chunks (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    /// Roughly normal (sum of uniforms), mean 0, deviation 1.
+    fn normal(&mut self) -> f32 {
+        let s: f32 = (0..4).map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32).sum();
+        (s - 2.0) * 1.732
+    }
+}
+
+/// Grows the library in `engine` to `target` chunks: the real SciFact chunks
+/// in `base` first, then chunks made from them (the first half of one abstract
+/// and the second half of another, with the vector a normalised mix of theirs
+/// plus a little noise) so the collection keeps the shape of real text.
+pub async fn grow_library(engine: &crate::Engine, base: &[(String, String, Vec<f32>)], target: usize) -> Result<usize> {
+    use crate::store::{ChunkRecord, ChunkRow};
+    let have = engine.chunk_count().await?;
+    if base.is_empty() || have >= target {
+        return Ok(have);
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ have as u64);
+    let mut i = have;
+    while i < target {
+        let end = target.min(i + 10_000);
+        let mut rows = Vec::with_capacity(end - i);
+        for n in i..end {
+            let (id, text, vector) = if n < base.len() {
+                base[n].clone()
+            } else {
+                let (a, b) = (&base[rng.below(base.len())], &base[rng.below(base.len())]);
+                let (ta, tb) = (&a.1, &b.1);
+                let cut_a = ta.char_indices().nth(ta.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
+                let cut_b = tb.char_indices().nth(tb.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
+                let text = format!("{} {}", &ta[..cut_a], &tb[cut_b..]);
+                let mut v: Vec<f32> = a.2.iter().zip(&b.2).map(|(x, y)| 0.6 * x + 0.4 * y + 0.02 * rng.normal()).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                v.iter_mut().for_each(|x| *x /= norm);
+                (format!("synthetic-{n}"), text, v)
+            };
+            let len = text.len() as u32;
+            rows.push(ChunkRow {
+                record: ChunkRecord { chunk_id: format!("{id}#{n}"), doc_id: id.clone(), path: format!("{id}.txt"), page: None, start: 0, end: len, text },
+                vector,
+            });
+        }
+        engine.store.add(rows).await?;
+        i = end;
+    }
+    engine.store.refresh_indexes().await?;
+    engine.chunk_count().await
+}
+
+/// Latency of `queries` (embed + hybrid search, top 10) on the library as it
+/// is, and the dense top-10 recall against exact search.
+pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result<QueryBench> {
+    let opts = crate::SearchOptions::default();
+    // Warm-up: open the index files.
+    for q in queries.iter().take(3) {
+        engine.search(q, &opts).await?;
+    }
+    let mut times = Vec::with_capacity(queries.len());
+    for q in queries {
+        let t0 = Instant::now();
+        engine.search(q, &opts).await?;
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+    let mut recall = 0.0;
+    for q in queries {
+        let v = engine.embed_query(q).await?;
+        let approx = engine.store.dense(&v, 10, None).await?;
+        let exact = engine.store.dense_exact(&v, 10).await?;
+        let found = exact.iter().filter(|e| approx.iter().any(|a| a.record.chunk_id == e.record.chunk_id)).count();
+        recall += found as f64 / exact.len().max(1) as f64;
+    }
+    Ok(QueryBench {
+        chunks: engine.chunk_count().await?,
+        queries: queries.len(),
+        p50_ms: pct(0.5),
+        p95_ms: pct(0.95),
+        recall_at_10: recall / queries.len().max(1) as f64,
+        vector_index: engine.store.has_vector_index().await?,
+    })
+}
+
+/// The first `n` queries of a BEIR `queries*.jsonl`.
+pub fn beir_queries(path: &Path, n: usize) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("text").and_then(|t| t.as_str()).map(str::to_string))
+        .take(n)
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct MemoryBench {
+    pub chunks: usize,
+    /// Peak resident memory of the process: engine open (embedder loaded),
+    /// language model loaded, one question searched and answered.
+    pub peak_rss_bytes: u64,
+    pub answer_tokens: usize,
+}
+
+/// Answers one question from the library in `engine` and reports this
+/// process's peak resident memory (run it in a fresh process).
+pub async fn answer_memory(engine: &crate::Engine, question: &str, max_tokens: usize) -> Result<MemoryBench> {
+    let mut settings = engine.settings();
+    settings.max_tokens = max_tokens;
+    let opts = crate::AskOptions { settings: Some(settings), ..Default::default() };
+    let answer = engine.ask(question, &opts, &crate::CancelToken::new(), &mut |_| {}).await?;
+    Ok(MemoryBench {
+        chunks: engine.chunk_count().await?,
+        peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
+        answer_tokens: answer.stats.as_ref().map(|s| s.generated_tokens).unwrap_or(0),
+    })
+}

@@ -129,6 +129,20 @@ fn stack(parts: Vec<(QTensor, f64)>, device: &Device) -> candle_core::Result<QMa
     }
 }
 
+/// Rows from which a product dequantizes the weight and runs an f32 GEMM
+/// instead of one quantized dot product per row and column.
+const GEMM_ROWS: usize = 32;
+
+/// `x · Wᵀ`: a prompt of many rows goes through a real GEMM on the weight
+/// dequantized for this call (re-reading quantized blocks per row costs more);
+/// a single row (decoding) uses the quantized dot products directly.
+fn linear(w: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
+    match w {
+        QMatMul::QTensor(q) if x.dim(0)? >= GEMM_ROWS => x.matmul(&q.dequantize(&Device::Cpu)?.t()?),
+        _ => w.forward(x),
+    }
+}
+
 impl Llama {
     pub fn from_gguf<R: std::io::Read + std::io::Seek>(
         content: &gguf_file::Content,
@@ -229,7 +243,7 @@ impl Llama {
         };
         for l in self.layers.iter_mut() {
             let xn = candle_nn::ops::rms_norm(&x, &l.attn_norm, c.rms_eps as f32)?;
-            let qkv = l.qkv.forward(&xn)?; // [n, (h + 2 kvh) d]
+            let qkv = linear(&l.qkv, &xn)?; // [n, (h + 2 kvh) d]
             let q = qkv.narrow(1, 0, h * d)?.reshape((n, h, d))?.transpose(0, 1)?.contiguous()?.unsqueeze(0)?;
             let k = qkv.narrow(1, h * d, kvh * d)?.reshape((n, kvh, d))?.transpose(0, 1)?.contiguous()?.unsqueeze(0)?;
             let v = qkv.narrow(1, (h + kvh) * d, kvh * d)?.reshape((n, kvh, d))?.transpose(0, 1)?.contiguous()?;
@@ -248,11 +262,11 @@ impl Llama {
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let ctx = probs.matmul(&values)?; // [kvh, rep·n, d] = [h, n, d]
             let ctx = ctx.reshape((h, n, d))?.transpose(0, 1)?.reshape((n, h * d))?;
-            x = (l.wo.forward(&ctx)? + x)?;
+            x = (linear(&l.wo, &ctx)? + x)?;
             let xn = candle_nn::ops::rms_norm(&x, &l.ffn_norm, c.rms_eps as f32)?;
-            let gu = l.gate_up.forward(&xn)?; // [n, 2 hidden]
+            let gu = linear(&l.gate_up, &xn)?; // [n, 2 hidden]
             let act = (gu.narrow(1, 0, l.hidden)?.silu()? * gu.narrow(1, l.hidden, l.hidden)?)?;
-            x = (l.down.forward(&act)? + x)?;
+            x = (linear(&l.down, &act)? + x)?;
         }
         let last = x.narrow(0, n - 1, 1)?;
         let last = candle_nn::ops::rms_norm(&last, &self.norm, c.rms_eps as f32)?;

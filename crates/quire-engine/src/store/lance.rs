@@ -12,7 +12,14 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use lancedb::index::scalar::{FtsIndexBuilder, FullTextSearchQuery};
+use lancedb::index::vector::IvfHnswSqIndexBuilder;
 use lancedb::index::Index;
+
+/// Below this many chunks a brute-force vector scan is fast (a few ms); from
+/// here on an IVF-HNSW index with 8-bit scalar quantization is built.
+const VECTOR_INDEX_MIN_ROWS: usize = 20_000;
+/// Index candidates re-ranked with the full vectors, per result wanted.
+const REFINE_FACTOR: u32 = 4;
 use lancedb::query::{ExecutableQuery, QueryBase};
 use lancedb::table::{Duration, OptimizeAction};
 use lancedb::{DistanceType, Table};
@@ -110,6 +117,11 @@ impl LanceStore {
         Ok(hits)
     }
 
+    async fn has_index_on(&self, column: &str) -> Result<bool> {
+        let indices = self.table.list_indices().await?;
+        Ok(indices.iter().any(|i| i.columns.iter().any(|c| c == column)))
+    }
+
     async fn has_fts_index(&self) -> Result<bool> {
         let indices = self.table.list_indices().await?;
         Ok(indices.iter().any(|i| i.columns.iter().any(|c| c == "text")))
@@ -162,8 +174,22 @@ impl Store for LanceStore {
         if let Some(ids) = doc_ids {
             q = q.only_if(in_filter(ids));
         }
+        if self.has_index_on("vector").await? {
+            // Re-rank the index's candidates with the full vectors.
+            q = q.refine_factor(REFINE_FACTOR);
+        }
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
         self.collect(batches, "_distance", false).await
+    }
+
+    async fn dense_exact(&self, vector: &[f32], limit: usize) -> Result<Vec<StoredHit>> {
+        let q = self.table.query().nearest_to(vector)?.distance_type(DistanceType::Cosine).bypass_vector_index().limit(limit);
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
+        self.collect(batches, "_distance", false).await
+    }
+
+    async fn has_vector_index(&self) -> Result<bool> {
+        self.has_index_on("vector").await
     }
 
     async fn full_text(&self, query: &str, limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>> {
@@ -186,8 +212,15 @@ impl Store for LanceStore {
     }
 
     async fn refresh_indexes(&self) -> Result<()> {
-        if self.count().await? == 0 {
+        let rows = self.count().await?;
+        if rows == 0 {
             return Ok(());
+        }
+        if self.has_index_on("vector").await? {
+            // `optimize` below folds new rows into every index.
+        } else if rows >= VECTOR_INDEX_MIN_ROWS {
+            let params = IvfHnswSqIndexBuilder::default().distance_type(DistanceType::Cosine);
+            self.table.create_index(&["vector"], Index::IvfHnswSq(params)).execute().await?;
         }
         if self.has_fts_index().await? {
             self.table.optimize(OptimizeAction::Index(Default::default())).await?;

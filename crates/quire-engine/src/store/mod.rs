@@ -43,6 +43,14 @@ pub trait Store: Send + Sync {
     async fn delete_document(&self, doc_id: &str) -> Result<()>;
     /// Nearest chunks by cosine similarity; `doc_ids` limits the search when given.
     async fn dense(&self, vector: &[f32], limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>>;
+    /// Nearest chunks by an exhaustive scan, bypassing any vector index (benchmarks: recall).
+    async fn dense_exact(&self, vector: &[f32], limit: usize) -> Result<Vec<StoredHit>> {
+        self.dense(vector, limit, None).await
+    }
+    /// Whether an approximate vector index is in use.
+    async fn has_vector_index(&self) -> Result<bool> {
+        Ok(false)
+    }
     /// Best chunks by BM25.
     async fn full_text(&self, query: &str, limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>>;
     /// Brings indexes up to date after adds.
