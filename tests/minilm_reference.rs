@@ -46,3 +46,41 @@ fn over_long_text_is_truncated_to_the_model_window() {
     let long = "word ".repeat(2000);
     assert_eq!(model.token_ids(&long).unwrap().len(), 256);
 }
+
+/// Quire's own BERT forward pass (packed sequences, fused QKV, fast erf) gives
+/// the vectors candle-transformers' BERT gave before the speed work, on real
+/// abstracts of every length: retrieval quality cannot move.
+#[test]
+fn own_bert_forward_matches_candle_transformers_bert() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_transformers::models::bert::{BertModel, Config};
+    let dir = models_dir().join("all-MiniLM-L6-v2");
+    let ours = MiniLm::load(&dir).expect("model loads");
+    let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let vb = unsafe {
+        candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu).unwrap()
+    };
+    let theirs = BertModel::load(vb, &config).expect("candle BERT loads");
+    let corpus = std::fs::read_to_string(shared().join("eval/scifact/corpus.jsonl")).expect("SciFact corpus");
+    let texts: Vec<String> = corpus
+        .lines()
+        .take(48)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{}. {}", v["title"].as_str().unwrap_or(""), v["text"].as_str().unwrap_or(""))
+        })
+        .chain(["short query".to_string(), "a".to_string()])
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let vectors = ours.embed(&refs).expect("embeds");
+    let mut worst = 1.0f32;
+    for (text, v) in refs.iter().zip(&vectors) {
+        let ids = ours.token_ids(text).unwrap();
+        let n = ids.len();
+        let input = Tensor::from_vec(ids, (1, n), &Device::Cpu).unwrap();
+        let hidden = theirs.forward(&input, &input.zeros_like().unwrap(), None).unwrap();
+        let mean = hidden.mean(1).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+        worst = worst.min(cosine(v, &mean));
+    }
+    assert!(worst > 0.99999, "worst cosine against candle-transformers' BERT: {worst}");
+}
