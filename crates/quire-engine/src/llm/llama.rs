@@ -3,9 +3,10 @@
 //!
 //! - Weights whose format has no SIMD dot product in candle (Q4_1, Q5_0, Q5_1)
 //!   are re-quantized to Q8_0 at load, which candle multiplies with AVX2/NEON.
-//!   Q, K and V are one fused matrix, and so are the gate and up projections:
-//!   fewer, larger products per layer. The 1/√d attention scale is folded into
-//!   the query rows (an exact power of two for the usual head sizes).
+//!   Prompts (32+ tokens) dequantize the file's own weights for each product
+//!   and run an f32 GEMM, so they see the weights exactly. Q, K and V are one
+//!   fused matrix, and so are the gate and up projections: fewer, larger
+//!   products per layer.
 //! - The key/value cache is preallocated for the whole context and written in
 //!   place; a new prompt that starts with the tokens already in the cache
 //!   ([`Llama::forward`] at `pos > 0`) only runs its new tokens.
@@ -33,13 +34,45 @@ pub struct LlamaConfig {
     pub context: usize,
 }
 
+/// A weight matrix kept in the file's own format (`exact`, dequantized for
+/// prompt GEMMs, so a prompt sees the model's weights exactly) and as a
+/// product-ready matrix for decoding (`fast`: the same tensor when candle has
+/// SIMD dot products for its format, else a Q8_0 copy).
+struct Linear {
+    exact: Arc<QTensor>,
+    fast: QMatMul,
+}
+
+impl Linear {
+    fn new(exact: QTensor, device: &Device) -> candle_core::Result<Self> {
+        let exact = Arc::new(exact);
+        let fast = if prepare_keeps(exact.dtype()) {
+            QMatMul::QTensor(exact.clone())
+        } else {
+            QMatMul::from_qtensor(QTensor::quantize(&exact.dequantize(device)?, GgmlDType::Q8_0)?)?
+        };
+        Ok(Linear { exact, fast })
+    }
+
+    /// `x · Wᵀ`: a prompt of many rows goes through a real GEMM on the weight
+    /// dequantized for this call (re-reading quantized blocks per row costs
+    /// more); a single row (decoding) uses the quantized dot products.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if x.dim(0)? >= GEMM_ROWS {
+            x.matmul(&self.exact.dequantize(&Device::Cpu)?.t()?)
+        } else {
+            self.fast.forward(x)
+        }
+    }
+}
+
 struct Layer {
     attn_norm: Tensor,
-    qkv: QMatMul,
-    wo: QMatMul,
+    qkv: Linear,
+    wo: Linear,
     ffn_norm: Tensor,
-    gate_up: QMatMul,
-    down: QMatMul,
+    gate_up: Linear,
+    down: Linear,
     hidden: usize,
     k_cache: Tensor,
     v_cache: Tensor,
@@ -106,42 +139,27 @@ fn prepare(t: QTensor, device: &Device) -> candle_core::Result<QTensor> {
     }
 }
 
-/// Rows of several weights stacked into one matrix (same input width), in the
-/// format of the first unless they differ (then Q8_0, or f32 for float weights).
-fn stack(parts: Vec<(QTensor, f64)>, device: &Device) -> candle_core::Result<QMatMul> {
-    let dtype = parts[0].0.dtype();
-    let same = parts.iter().all(|(p, s)| p.dtype() == dtype && *s == 1.0);
-    if parts.len() == 1 && same {
-        let (t, _) = parts.into_iter().next().ok_or_else(|| candle_core::Error::Msg("no weight".into()))?;
-        return QMatMul::from_qtensor(prepare(t, device)?);
+/// Rows of several weights stacked into one matrix (same input width): the
+/// quantized rows are concatenated as they are when the formats agree.
+fn stack(parts: Vec<QTensor>, device: &Device) -> candle_core::Result<QTensor> {
+    let dtype = parts[0].dtype();
+    let cols = parts[0].shape().dims().get(1).copied().unwrap_or(0);
+    let rows: usize = parts.iter().map(|p| p.shape().dims()[0]).sum();
+    if parts.iter().all(|p| p.dtype() == dtype && p.shape().dims().get(1) == Some(&cols)) {
+        let mut bytes = Vec::new();
+        for p in &parts {
+            bytes.extend_from_slice(&p.data()?);
+        }
+        let storage = candle_core::quantized::QStorage::from_data(std::borrow::Cow::Owned(bytes), device, dtype)?;
+        return QTensor::new(storage, (rows, cols));
     }
-    let mut rows = Vec::with_capacity(parts.len());
-    for (p, scale) in &parts {
-        let f = p.dequantize(device)?;
-        rows.push(if *scale == 1.0 { f } else { (f * *scale)? });
-    }
-    let all = Tensor::cat(&rows, 0)?;
-    drop(rows);
-    match dtype {
-        GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => QMatMul::from_qtensor(QTensor::quantize(&all, GgmlDType::F32)?),
-        // Stacked weights are re-quantized; Q8_0 keeps them within a few percent of a 4-bit step.
-        _ => QMatMul::from_qtensor(QTensor::quantize(&all, GgmlDType::Q8_0)?),
-    }
+    let f: Vec<Tensor> = parts.iter().map(|p| p.dequantize(device)).collect::<candle_core::Result<_>>()?;
+    QTensor::quantize(&Tensor::cat(&f, 0)?, GgmlDType::Q8_0)
 }
 
 /// Rows from which a product dequantizes the weight and runs an f32 GEMM
 /// instead of one quantized dot product per row and column.
 const GEMM_ROWS: usize = 32;
-
-/// `x · Wᵀ`: a prompt of many rows goes through a real GEMM on the weight
-/// dequantized for this call (re-reading quantized blocks per row costs more);
-/// a single row (decoding) uses the quantized dot products directly.
-fn linear(w: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
-    match w {
-        QMatMul::QTensor(q) if x.dim(0)? >= GEMM_ROWS => x.matmul(&q.dequantize(&Device::Cpu)?.t()?),
-        _ => w.forward(x),
-    }
-}
 
 impl Llama {
     pub fn from_gguf<R: std::io::Read + std::io::Seek>(
@@ -164,27 +182,25 @@ impl Llama {
             Err(_) => QMatMul::from_qtensor(prepare(QTensor::quantize(&embeddings.dequantize(&dev)?, embeddings.dtype())?, &dev)?)?,
         };
         let norm = get("output_norm.weight")?.dequantize(&dev)?;
-        // 1/√d is a power of two for head sizes 64, 256, …: folding it in loses nothing there.
-        let q_scale = 1.0 / (cfg.head_dim as f64).sqrt();
         let mut layers = Vec::with_capacity(cfg.layers);
         for i in 0..cfg.layers {
             let p = format!("blk.{i}");
             let wq = get(&format!("{p}.attn_q.weight"))?;
             let wk = get(&format!("{p}.attn_k.weight"))?;
             let wv = get(&format!("{p}.attn_v.weight"))?;
-            let qkv = stack(vec![(wq, q_scale), (wk, 1.0), (wv, 1.0)], &dev)?;
+            let qkv = Linear::new(stack(vec![wq, wk, wv], &dev)?, &dev)?;
             let gate = get(&format!("{p}.ffn_gate.weight"))?;
             let hidden = gate.shape().dims()[0];
             let up = get(&format!("{p}.ffn_up.weight"))?;
-            let gate_up = stack(vec![(gate, 1.0), (up, 1.0)], &dev)?;
+            let gate_up = Linear::new(stack(vec![gate, up], &dev)?, &dev)?;
             let cache_shape = (cfg.kv_heads, cfg.context, cfg.head_dim);
             layers.push(Layer {
                 attn_norm: get(&format!("{p}.attn_norm.weight"))?.dequantize(&dev)?,
                 qkv,
-                wo: QMatMul::from_qtensor(prepare(get(&format!("{p}.attn_output.weight"))?, &dev)?)?,
+                wo: Linear::new(get(&format!("{p}.attn_output.weight"))?, &dev)?,
                 ffn_norm: get(&format!("{p}.ffn_norm.weight"))?.dequantize(&dev)?,
                 gate_up,
-                down: QMatMul::from_qtensor(prepare(get(&format!("{p}.ffn_down.weight"))?, &dev)?)?,
+                down: Linear::new(get(&format!("{p}.ffn_down.weight"))?, &dev)?,
                 hidden,
                 k_cache: Tensor::zeros(cache_shape, DType::F32, &dev)?,
                 v_cache: Tensor::zeros(cache_shape, DType::F32, &dev)?,
@@ -228,6 +244,7 @@ impl Llama {
         let (h, kvh, d) = (c.heads, c.kv_heads, c.head_dim);
         let rep = h / kvh;
         let total = pos + n;
+        let scale = 1.0 / (d as f64).sqrt();
         // Causal mask for the rows of one key/value head group: row r is token r % n.
         let mask = if n > 1 {
             let mut m = vec![0f32; rep * n * total];
@@ -243,11 +260,11 @@ impl Llama {
         };
         for l in self.layers.iter_mut() {
             let xn = candle_nn::ops::rms_norm(&x, &l.attn_norm, c.rms_eps as f32)?;
-            let qkv = linear(&l.qkv, &xn)?; // [n, (h + 2 kvh) d]
+            let qkv = l.qkv.forward(&xn)?; // [n, (h + 2 kvh) d]
             let q = qkv.narrow(1, 0, h * d)?.reshape((n, h, d))?.transpose(0, 1)?.contiguous()?.unsqueeze(0)?;
             let k = qkv.narrow(1, h * d, kvh * d)?.reshape((n, kvh, d))?.transpose(0, 1)?.contiguous()?.unsqueeze(0)?;
             let v = qkv.narrow(1, (h + kvh) * d, kvh * d)?.reshape((n, kvh, d))?.transpose(0, 1)?.contiguous()?;
-            let q = candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?.squeeze(0)?; // [h, n, d]
+            let q = (candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?.squeeze(0)? * scale)?; // [h, n, d]
             let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?.squeeze(0)?; // [kvh, n, d]
             l.k_cache.slice_set(&k, 1, pos)?;
             l.v_cache.slice_set(&v, 1, pos)?;
@@ -262,11 +279,11 @@ impl Llama {
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let ctx = probs.matmul(&values)?; // [kvh, rep·n, d] = [h, n, d]
             let ctx = ctx.reshape((h, n, d))?.transpose(0, 1)?.reshape((n, h * d))?;
-            x = (linear(&l.wo, &ctx)? + x)?;
+            x = (l.wo.forward(&ctx)? + x)?;
             let xn = candle_nn::ops::rms_norm(&x, &l.ffn_norm, c.rms_eps as f32)?;
-            let gu = linear(&l.gate_up, &xn)?; // [n, 2 hidden]
+            let gu = l.gate_up.forward(&xn)?; // [n, 2 hidden]
             let act = (gu.narrow(1, 0, l.hidden)?.silu()? * gu.narrow(1, l.hidden, l.hidden)?)?;
-            x = (linear(&l.down, &act)? + x)?;
+            x = (l.down.forward(&act)? + x)?;
         }
         let last = x.narrow(0, n - 1, 1)?;
         let last = candle_nn::ops::rms_norm(&last, &self.norm, c.rms_eps as f32)?;
