@@ -10,9 +10,11 @@ pub mod q8;
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.7);
-    let y = x * std::f32::consts::LOG2_E;
-    let n = y.round();
-    let f = (y - n) * std::f32::consts::LN_2; // |f| <= ln2/2
+    let n = (x * std::f32::consts::LOG2_E).round();
+    // x - n·ln2 in two steps (Cody–Waite): ln2 split so n·LN2_HI is exact.
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let f = (x - n * LN2_HI) - n * LN2_LO; // |f| <= ln2/2
     // Taylor coefficients of e^f up to f^6.
     let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
     let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
@@ -67,10 +69,10 @@ mod tests {
 
     #[test]
     fn bias_gelu_adds_the_bias_per_column() {
-        let mut x = vec![0.0, 1.0, -1.0, 0.0];
-        bias_gelu(&mut x, &[1.0, 0.0]);
-        // gelu(1) = 0.841344746, gelu(-1) = -0.158655254
-        let want = [0.841_344_75, 0.841_344_75, -0.158_655_25, 0.0];
+        let mut x = vec![1.0, 1.0, -1.0, 0.0];
+        bias_gelu(&mut x, &[0.0, -2.0]);
+        // gelu(1) = 0.841344746, gelu(-1) = -0.158655254, gelu(-2) = -0.045500264
+        let want = [0.841_344_75, -0.158_655_25, -0.158_655_25, -0.045_500_26];
         for (a, b) in x.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{x:?}");
         }
