@@ -190,6 +190,9 @@ pub async fn grow_library(engine: &crate::Engine, base: &[(String, String, Vec<f
 /// Latency of `queries` (embed + hybrid search, top 10) on the library as it
 /// is, and the dense top-10 recall against exact search.
 pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result<QueryBench> {
+    if queries.is_empty() {
+        return Err(Error::InvalidInput("no queries to measure".into()));
+    }
     let opts = crate::SearchOptions::default();
     // Warm-up: open the index files.
     for q in queries.iter().take(3) {
