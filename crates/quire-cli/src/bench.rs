@@ -208,7 +208,7 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         c.data_dir = library.path().to_path_buf();
         let engine = Engine::open(c).await?;
         // Real chunks: every SciFact abstract embedded once (cached between runs).
-        let base = scifact_base(&engine, &scifact, &minilm_dir)?;
+        let base = scifact_base(&engine, &scifact)?;
         let queries = bench::beir_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200)?;
         let mut sizes = args.sizes.clone();
         sizes.sort();
@@ -312,7 +312,7 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
 
 /// Every SciFact abstract with its vector, embedded once and cached in
 /// `~/.cache/quire/bench` (keyed by the corpus size) so repeated runs skip it.
-fn scifact_base(engine: &Engine, corpus: &Path, _minilm: &Path) -> anyhow::Result<Vec<(String, String, Vec<f32>)>> {
+fn scifact_base(engine: &Engine, corpus: &Path) -> anyhow::Result<Vec<(String, String, Vec<f32>)>> {
     let texts = bench::scifact_texts(corpus, usize::MAX)?;
     let cache_dir = dirs_home().unwrap_or_default().join(".cache/quire/bench");
     let cache = cache_dir.join(format!("scifact-{}-minilm.f32", texts.len()));

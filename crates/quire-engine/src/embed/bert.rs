@@ -252,8 +252,8 @@ impl Bert {
             for row in data[offset * cols..(offset + n) * cols].chunks_exact(cols) {
                 mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
             }
-            let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt() / n.max(1) as f32;
-            let norm = norm.max(1e-12) * n.max(1) as f32;
+            // The mean and the sum point the same way: normalise the sum.
+            let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
             mean.iter_mut().for_each(|m| *m /= norm);
             out.push(mean);
             offset += n;

@@ -123,8 +123,7 @@ impl LanceStore {
     }
 
     async fn has_fts_index(&self) -> Result<bool> {
-        let indices = self.table.list_indices().await?;
-        Ok(indices.iter().any(|i| i.columns.iter().any(|c| c == "text")))
+        self.has_index_on("text").await
     }
 }
 
