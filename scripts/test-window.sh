@@ -9,20 +9,23 @@ if [ "${QUIRE_SKIP_WINDOW_TEST:-}" = 1 ]; then
   exit 0
 fi
 bin="${CARGO_TARGET_DIR:-target}/debug/quire-desktop"
-if [ ! -x "$bin" ]; then
-  echo "building the desktop app"
-  npm run --silent ui:build
-  cargo build --locked --workspace
-fi
+# Always through cargo: a build cache reused from another commit may hold an
+# older binary; when it is current this takes seconds.
+echo "building the desktop app"
+[ -f ui/dist/index.html ] || npm run --silent ui:build
+cargo build --locked --workspace
 if ! command -v WebKitWebDriver >/dev/null; then
   echo "window test skipped: WebKitWebDriver is missing (apt install webkit2gtk-driver)" >&2
   exit 0
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v tauri-driver >/dev/null; then
-  echo "installing tauri-driver"
-  cargo install tauri-driver --locked --quiet
+# tauri-driver is installed once from crates.io into a tools directory kept
+# outside the checkout, like the build cache.
+tools="${QUIRE_TOOLS_DIR:-$HOME/.cache/quire/tools}"
+if [ ! -x "$tools/bin/tauri-driver" ]; then
+  echo "installing tauri-driver into $tools"
+  cargo install tauri-driver --locked --quiet --root "$tools"
 fi
+export PATH="$tools/bin:$PATH"
 export QUIRE_DESKTOP_BIN="$bin"
 if [ -n "${DISPLAY:-}" ]; then
   exec node --test tests/window/
