@@ -123,6 +123,11 @@ pub struct QueryBench {
     /// Top-10 of the dense search as run, against exact (brute-force) search.
     pub recall_at_10: f64,
     pub vector_index: bool,
+    /// Medians of the parts, each timed alone: embedding the question, the
+    /// dense search and the BM25 search (50 candidates each, as hybrid asks).
+    pub embed_p50_ms: f64,
+    pub dense_p50_ms: f64,
+    pub bm25_p50_ms: f64,
 }
 
 /// A tiny deterministic generator for the synthetic chunks (xorshift).
@@ -204,8 +209,24 @@ pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result
         engine.search(q, &opts).await?;
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+    let percentile = |times: &mut Vec<f64>, p: f64| {
+        times.sort_by(f64::total_cmp);
+        times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1]
+    };
+    let (p50_ms, p95_ms) = (percentile(&mut times, 0.5), percentile(&mut times, 0.95));
+    let candidates = (opts.limit * 5).max(50);
+    let (mut embed, mut dense, mut bm25) = (Vec::new(), Vec::new(), Vec::new());
+    for q in queries {
+        let t0 = Instant::now();
+        let v = engine.embed_query(q).await?;
+        embed.push(t0.elapsed().as_secs_f64() * 1e3);
+        let t0 = Instant::now();
+        engine.store.dense(&v, candidates, None).await?;
+        dense.push(t0.elapsed().as_secs_f64() * 1e3);
+        let t0 = Instant::now();
+        engine.store.full_text(q, candidates, None).await?;
+        bm25.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
     let mut recall = 0.0;
     for q in queries {
         let v = engine.embed_query(q).await?;
@@ -217,10 +238,13 @@ pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result
     Ok(QueryBench {
         chunks: engine.chunk_count().await?,
         queries: queries.len(),
-        p50_ms: pct(0.5),
-        p95_ms: pct(0.95),
+        p50_ms,
+        p95_ms,
         recall_at_10: recall / queries.len().max(1) as f64,
         vector_index: engine.store.has_vector_index().await?,
+        embed_p50_ms: percentile(&mut embed, 0.5),
+        dense_p50_ms: percentile(&mut dense, 0.5),
+        bm25_p50_ms: percentile(&mut bm25, 0.5),
     })
 }
 

@@ -423,9 +423,13 @@ impl Engine {
             }
             SearchMode::Hybrid => {
                 let candidates = (limit * 5).max(50);
-                let v = self.embed_query(query).await?;
-                let dense = self.store.dense(&v, candidates, scope).await?;
-                let bm25 = self.store.full_text(query, candidates, scope).await?;
+                // BM25 needs no vector: it runs while the question is embedded
+                // and searched by vector.
+                let dense = async {
+                    let v = self.embed_query(query).await?;
+                    self.store.dense(&v, candidates, scope).await
+                };
+                let (dense, bm25) = tokio::try_join!(dense, self.store.full_text(query, candidates, scope))?;
                 let hits = search::reciprocal_rank_fusion(&[dense.clone(), bm25], limit);
                 Ok(search::with_similarity(hits, &dense))
             }

@@ -1,7 +1,7 @@
 //! Numeric inner loops on plain slices, written so the compiler vectorises
-//! them: the exact (erf) GELU of BERT, and the quantized dot products of the
-//! language model's decode step ([`q8`]). Built optimised even in the dev
-//! profile; callers split work across threads.
+//! them: the exact (erf) GELU of BERT, and the quantized matrix–vector
+//! products of the language model's decode step ([`q8`]). Built optimised
+//! even in the dev profile.
 
 pub mod q8;
 

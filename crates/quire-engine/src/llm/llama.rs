@@ -1,23 +1,29 @@
 //! The llama architecture (SmolLM2, Llama 3.x, TinyLlama…) from a GGUF file:
-//! Quire's own forward pass on candle's tensor ops, shaped for a laptop CPU.
+//! Quire's own forward pass, shaped for a laptop CPU.
 //!
-//! - Weights whose format has no SIMD dot product in candle (Q4_1, Q5_0, Q5_1)
-//!   are re-quantized to Q8_0 at load, which candle multiplies with AVX2/NEON.
-//!   Prompts (32+ tokens) dequantize the file's own weights for each product
-//!   and run an f32 GEMM, so they see the weights exactly. Q, K and V are one
-//!   fused matrix, and so are the gate and up projections: fewer, larger
-//!   products per layer.
+//! - Weights stay in the file's format. Q4_0, Q4_1 and Q8_0 matrices (the
+//!   default SmolLM2 file: Q4_1 layers, Q8_0 embeddings) are multiplied by
+//!   Quire's kernels ([`quire_kernels::q8`]: integer dot products on the
+//!   quantized blocks, as llama.cpp does); other formats by candle's.
+//! - Decoding (one token) is plain loops over preallocated buffers: norms,
+//!   rotary embedding and attention in place, matrix–vector products split
+//!   across threads. No tensor graph, no allocation per operation.
+//! - Prompts (32+ tokens) dequantize each weight matrix once per pass and run
+//!   candle's f32 GEMM; Q, K and V are one fused matrix, and so are the gate
+//!   and up projections: fewer, larger products per layer.
 //! - The key/value cache is preallocated for the whole context and written in
 //!   place; a new prompt that starts with the tokens already in the cache
 //!   ([`Llama::forward`] at `pos > 0`) only runs its new tokens.
-//! - Grouped-query attention runs per key/value head on strided views, without
-//!   repeating keys and values; only the last position goes through the output
+//! - Grouped-query attention shares each key/value head between its query
+//!   heads without copying; only the last position goes through the output
 //!   norm and the vocabulary projection.
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use quire_kernels::q8::{self, Q8Vector, QMatrix};
+use rayon::prelude::*;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -34,59 +40,186 @@ pub struct LlamaConfig {
     pub context: usize,
 }
 
-/// A weight matrix kept in the file's own format (`exact`, dequantized for
-/// prompt GEMMs, so a prompt sees the model's weights exactly) and as a
-/// product-ready matrix for decoding (`fast`: the same tensor when candle has
-/// SIMD dot products for its format, else a Q8_0 copy).
-struct Linear {
-    exact: Arc<QTensor>,
-    fast: QMatMul,
+/// A weight matrix as the file stores it: multiplied by Quire's kernels when
+/// they know its format, else by candle's (`fast`: the same tensor when candle
+/// has SIMD dot products for the format, else a Q8_0 copy).
+enum Linear {
+    Own(QMatrix),
+    Candle { exact: Arc<QTensor>, fast: QMatMul },
+}
+
+fn own_format(dtype: GgmlDType) -> Option<q8::Format> {
+    match dtype {
+        GgmlDType::Q4_0 => Some(q8::Format::Q4_0),
+        GgmlDType::Q4_1 => Some(q8::Format::Q4_1),
+        GgmlDType::Q8_0 => Some(q8::Format::Q8_0),
+        _ => None,
+    }
 }
 
 impl Linear {
-    fn new(exact: QTensor, device: &Device) -> candle_core::Result<Self> {
-        let exact = Arc::new(exact);
+    fn new(t: QTensor, device: &Device) -> candle_core::Result<Self> {
+        let dims = t.shape().dims().to_vec();
+        if let (Some(format), [rows, cols]) = (own_format(t.dtype()), dims.as_slice()) {
+            if let Some(m) = QMatrix::new(format, *rows, *cols, t.data()?.into_owned()) {
+                return Ok(Linear::Own(m));
+            }
+        }
+        let exact = Arc::new(t);
         let fast = if prepare_keeps(exact.dtype()) {
             QMatMul::QTensor(exact.clone())
         } else {
             QMatMul::from_qtensor(QTensor::quantize(&exact.dequantize(device)?, GgmlDType::Q8_0)?)?
         };
-        Ok(Linear { exact, fast })
+        Ok(Linear::Candle { exact, fast })
     }
 
-    /// `x · Wᵀ`: a prompt of many rows goes through a real GEMM on the weight
-    /// dequantized for this call (re-reading quantized blocks per row costs
-    /// more); a single row (decoding) uses the quantized dot products.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if x.dim(0)? >= GEMM_ROWS {
-            x.matmul(&self.exact.dequantize(&Device::Cpu)?.t()?)
-        } else {
-            self.fast.forward(x)
+    fn rows(&self) -> usize {
+        match self {
+            Linear::Own(m) => m.rows,
+            Linear::Candle { exact, .. } => exact.shape().dims()[0],
         }
+    }
+
+    /// The weight as an f32 `[rows, cols]` tensor.
+    fn dequantize(&self) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::Own(m) => Tensor::from_vec(m.dequantize(), (m.rows, m.cols), &Device::Cpu),
+            Linear::Candle { exact, .. } => exact.dequantize(&Device::Cpu),
+        }
+    }
+
+    /// `x · Wᵀ` for a prompt: many rows go through a real GEMM on the weight
+    /// dequantized for this call (re-reading quantized blocks per row costs
+    /// more); a few rows through the quantized products, row by row.
+    fn forward(&self, x: &Tensor, q: &mut Q8Vector) -> candle_core::Result<Tensor> {
+        let n = x.dim(0)?;
+        if n >= GEMM_ROWS {
+            return x.matmul(&self.dequantize()?.t()?);
+        }
+        match self {
+            Linear::Own(m) => {
+                let input = x.to_vec2::<f32>()?;
+                let mut out = vec![0f32; n * m.rows];
+                for (row, o) in input.iter().zip(out.chunks_exact_mut(m.rows)) {
+                    q.quantize(row);
+                    m.matvec(q, o);
+                }
+                Tensor::from_vec(out, (n, m.rows), &Device::Cpu)
+            }
+            Linear::Candle { fast, .. } => fast.forward(x),
+        }
+    }
+
+    /// `out = W · x` for one vector (`q` is scratch for the quantized input).
+    fn matvec(&self, x: &[f32], q: &mut Q8Vector, out: &mut [f32]) -> candle_core::Result<()> {
+        match self {
+            Linear::Own(m) => {
+                q.quantize(x);
+                m.matvec(q, out);
+            }
+            Linear::Candle { fast, .. } => {
+                let y = fast.forward(&Tensor::from_slice(x, (1, x.len()), &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?;
+                out.copy_from_slice(&y);
+            }
+        }
+        Ok(())
+    }
+
+    /// Row `r` as f32 (the embedding of token `r`).
+    fn row_into(&self, r: usize, out: &mut [f32]) -> candle_core::Result<()> {
+        if r >= self.rows() {
+            candle_core::bail!("token {r} is outside the vocabulary of {}", self.rows());
+        }
+        match self {
+            Linear::Own(m) => q8::dequantize_row(m.format, m.row(r), out),
+            Linear::Candle { exact, .. } => {
+                let ids = Tensor::new(&[r as u32], &Device::Cpu)?;
+                out.copy_from_slice(&exact.embedding(&ids)?.flatten_all()?.to_vec1::<f32>()?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keys or values of one layer for every position of the context:
+/// `[kv_heads][context][head_dim]`, written in place.
+struct Cache {
+    data: Vec<f32>,
+    context: usize,
+    head_dim: usize,
+}
+
+impl Cache {
+    fn new(kv_heads: usize, context: usize, head_dim: usize) -> Self {
+        // Zeroed allocation: pages are only touched as positions fill.
+        Cache { data: vec![0f32; kv_heads * context * head_dim], context, head_dim }
+    }
+
+    fn at(&self, head: usize, pos: usize) -> usize {
+        (head * self.context + pos) * self.head_dim
+    }
+
+    /// Stores `t` (`[kv_heads, n, head_dim]`) at positions `pos..pos + n`.
+    fn write(&mut self, t: &Tensor, pos: usize) -> candle_core::Result<()> {
+        let (kvh, n, d) = t.dims3()?;
+        let values = t.flatten_all()?.to_vec1::<f32>()?;
+        for g in 0..kvh {
+            let at = self.at(g, pos);
+            self.data[at..at + n * d].copy_from_slice(&values[g * n * d..(g + 1) * n * d]);
+        }
+        Ok(())
+    }
+
+    /// Positions `0..total` as a `[kv_heads, total, head_dim]` tensor.
+    fn read(&self, kv_heads: usize, total: usize) -> candle_core::Result<Tensor> {
+        let d = self.head_dim;
+        let mut out = Vec::with_capacity(kv_heads * total * d);
+        for g in 0..kv_heads {
+            let at = self.at(g, 0);
+            out.extend_from_slice(&self.data[at..at + total * d]);
+        }
+        Tensor::from_vec(out, (kv_heads, total, d), &Device::Cpu)
     }
 }
 
 struct Layer {
-    attn_norm: Tensor,
+    attn_norm: Vec<f32>,
     qkv: Linear,
     wo: Linear,
-    ffn_norm: Tensor,
+    ffn_norm: Vec<f32>,
     gate_up: Linear,
     down: Linear,
     hidden: usize,
-    k_cache: Tensor,
-    v_cache: Tensor,
+    keys: Cache,
+    values: Cache,
+}
+
+/// Buffers of the decode step, allocated once.
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    out: Vec<f32>,
+    gate_up: Vec<f32>,
+    act: Vec<f32>,
+    q8: Q8Vector,
 }
 
 pub struct Llama {
     cfg: LlamaConfig,
     /// Token embeddings, quantized as in the file; rows are dequantized on lookup.
-    embeddings: Arc<QTensor>,
+    embeddings: Arc<Linear>,
     layers: Vec<Layer>,
-    norm: Tensor,
-    output: QMatMul,
-    cos: Tensor,
-    sin: Tensor,
+    norm: Vec<f32>,
+    /// The vocabulary projection (the embeddings when the file ties them).
+    output: Arc<Linear>,
+    /// Rotary angles: `[context][head_dim / 2]`.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    scratch: Scratch,
 }
 
 fn md_u32(content: &gguf_file::Content, key: &str) -> Option<u32> {
@@ -130,15 +263,6 @@ fn prepare_keeps(dtype: GgmlDType) -> bool {
     !matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
-/// A weight as a product-ready matrix: formats without a SIMD kernel become Q8_0.
-fn prepare(t: QTensor, device: &Device) -> candle_core::Result<QTensor> {
-    if prepare_keeps(t.dtype()) {
-        Ok(t)
-    } else {
-        QTensor::quantize(&t.dequantize(device)?, GgmlDType::Q8_0)
-    }
-}
-
 /// Rows of several weights stacked into one matrix (same input width): the
 /// quantized rows are concatenated as they are when the formats agree.
 fn stack(parts: Vec<QTensor>, device: &Device) -> candle_core::Result<QTensor> {
@@ -174,14 +298,14 @@ impl Llama {
     fn load<R: std::io::Read + std::io::Seek>(content: &gguf_file::Content, r: &mut R, cfg: LlamaConfig) -> candle_core::Result<Self> {
         let dev = Device::Cpu;
         let mut get = |name: &str| content.tensor(r, name, &dev);
-        let embeddings = Arc::new(get("token_embd.weight")?);
+        let vector = |t: QTensor| t.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>();
+        let embeddings = Arc::new(Linear::new(get("token_embd.weight")?, &dev)?);
         let output = match get("output.weight") {
-            Ok(w) => QMatMul::from_qtensor(prepare(w, &dev)?)?,
-            // Tied weights: the same matrix, when its format has a fast product.
-            Err(_) if prepare_keeps(embeddings.dtype()) => QMatMul::QTensor(embeddings.clone()),
-            Err(_) => QMatMul::from_qtensor(prepare(QTensor::quantize(&embeddings.dequantize(&dev)?, embeddings.dtype())?, &dev)?)?,
+            Ok(w) => Arc::new(Linear::new(w, &dev)?),
+            Err(_) => embeddings.clone(),
         };
-        let norm = get("output_norm.weight")?.dequantize(&dev)?;
+        let norm = vector(get("output_norm.weight")?)?;
+        let (dim, h, kvh, d) = (cfg.dim, cfg.heads, cfg.kv_heads, cfg.head_dim);
         let mut layers = Vec::with_capacity(cfg.layers);
         for i in 0..cfg.layers {
             let p = format!("blk.{i}");
@@ -193,35 +317,44 @@ impl Llama {
             let hidden = gate.shape().dims()[0];
             let up = get(&format!("{p}.ffn_up.weight"))?;
             let gate_up = Linear::new(stack(vec![gate, up], &dev)?, &dev)?;
-            let cache_shape = (cfg.kv_heads, cfg.context, cfg.head_dim);
+            let wo = Linear::new(get(&format!("{p}.attn_output.weight"))?, &dev)?;
+            let down = Linear::new(get(&format!("{p}.ffn_down.weight"))?, &dev)?;
+            if qkv.rows() != (h + 2 * kvh) * d || wo.rows() != dim || gate_up.rows() != 2 * hidden || down.rows() != dim {
+                candle_core::bail!("layer {i}: weight shapes do not match the metadata");
+            }
             layers.push(Layer {
-                attn_norm: get(&format!("{p}.attn_norm.weight"))?.dequantize(&dev)?,
+                attn_norm: vector(get(&format!("{p}.attn_norm.weight"))?)?,
                 qkv,
-                wo: Linear::new(get(&format!("{p}.attn_output.weight"))?, &dev)?,
-                ffn_norm: get(&format!("{p}.ffn_norm.weight"))?.dequantize(&dev)?,
+                wo,
+                ffn_norm: vector(get(&format!("{p}.ffn_norm.weight"))?)?,
                 gate_up,
-                down: Linear::new(get(&format!("{p}.ffn_down.weight"))?, &dev)?,
+                down,
                 hidden,
-                k_cache: Tensor::zeros(cache_shape, DType::F32, &dev)?,
-                v_cache: Tensor::zeros(cache_shape, DType::F32, &dev)?,
+                keys: Cache::new(kvh, cfg.context, d),
+                values: Cache::new(kvh, cfg.context, d),
             });
         }
         // Rotary tables; Llama 3 GGUFs carry per-frequency factors in `rope_freqs.weight`.
         let factors = match get("rope_freqs.weight") {
-            Ok(t) => Some(t.dequantize(&dev)?.to_vec1::<f32>()?),
+            Ok(t) => Some(vector(t)?),
             Err(_) => None,
         };
-        let half = cfg.head_dim / 2;
+        let half = d / 2;
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| {
-                let f = 1.0 / cfg.rope_base.powf(2.0 * i as f32 / cfg.head_dim as f32);
+                let f = 1.0 / cfg.rope_base.powf(2.0 * i as f32 / d as f32);
                 f / factors.as_ref().and_then(|v| v.get(i).copied()).unwrap_or(1.0)
             })
             .collect();
-        let inv_freq = Tensor::from_vec(inv_freq, (1, half), &dev)?;
-        let t = Tensor::arange(0u32, cfg.context as u32, &dev)?.to_dtype(DType::F32)?.reshape((cfg.context, 1))?;
-        let freqs = t.matmul(&inv_freq)?;
-        Ok(Llama { embeddings, layers, norm, output, cos: freqs.cos()?, sin: freqs.sin()?, cfg })
+        let (mut cos, mut sin) = (Vec::with_capacity(cfg.context * half), Vec::with_capacity(cfg.context * half));
+        for p in 0..cfg.context {
+            for f in &inv_freq {
+                let angle = p as f32 * f;
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+            }
+        }
+        Ok(Llama { embeddings, layers, norm, output, cos, sin, scratch: Scratch::default(), cfg })
     }
 
     pub fn config(&self) -> &LlamaConfig {
@@ -230,63 +363,181 @@ impl Llama {
 
     /// Runs `tokens` at positions `pos..pos + len`, over the cached keys and
     /// values of positions `0..pos`; returns the logits of the last position.
-    pub fn forward(&mut self, tokens: &[u32], pos: usize) -> candle_core::Result<Tensor> {
+    pub fn forward(&mut self, tokens: &[u32], pos: usize) -> candle_core::Result<Vec<f32>> {
         let c = &self.cfg;
         let n = tokens.len();
         if n == 0 || pos + n > c.context {
             candle_core::bail!("positions {pos}..{} are outside the context of {}", pos + n, c.context);
         }
+        if n == 1 {
+            self.step(tokens[0], pos)
+        } else {
+            self.prompt(tokens, pos)
+        }
+    }
+
+    /// Several tokens at once, on tensors: GEMMs for the products.
+    fn prompt(&mut self, tokens: &[u32], pos: usize) -> candle_core::Result<Vec<f32>> {
+        let c = &self.cfg;
+        let n = tokens.len();
         let dev = Device::Cpu;
-        let ids = Tensor::new(tokens, &dev)?;
-        let mut x = self.embeddings.embedding(&ids)?; // [n, dim]
-        let cos = self.cos.narrow(0, pos, n)?;
-        let sin = self.sin.narrow(0, pos, n)?;
+        let mut rows = vec![0f32; n * c.dim];
+        for (t, row) in tokens.iter().zip(rows.chunks_exact_mut(c.dim)) {
+            self.embeddings.row_into(*t as usize, row)?;
+        }
+        let mut x = Tensor::from_vec(rows, (n, c.dim), &dev)?;
+        let half = c.head_dim / 2;
+        let cos = Tensor::from_slice(&self.cos[pos * half..(pos + n) * half], (n, half), &dev)?;
+        let sin = Tensor::from_slice(&self.sin[pos * half..(pos + n) * half], (n, half), &dev)?;
         let (h, kvh, d) = (c.heads, c.kv_heads, c.head_dim);
         let rep = h / kvh;
         let total = pos + n;
         let scale = 1.0 / (d as f64).sqrt();
         // Causal mask for the rows of one key/value head group: row r is token r % n.
-        let mask = if n > 1 {
-            let mut m = vec![0f32; rep * n * total];
-            for r in 0..rep * n {
-                let i = r % n;
-                for j in pos + i + 1..total {
-                    m[r * total + j] = f32::NEG_INFINITY;
-                }
+        let mut m = vec![0f32; rep * n * total];
+        for r in 0..rep * n {
+            let i = r % n;
+            for j in pos + i + 1..total {
+                m[r * total + j] = f32::NEG_INFINITY;
             }
-            Some(Tensor::from_vec(m, (rep * n, total), &dev)?)
-        } else {
-            None
-        };
+        }
+        let mask = Tensor::from_vec(m, (rep * n, total), &dev)?;
+        let q8 = &mut self.scratch.q8;
         for l in self.layers.iter_mut() {
-            let xn = candle_nn::ops::rms_norm(&x, &l.attn_norm, c.rms_eps as f32)?;
-            let qkv = l.qkv.forward(&xn)?; // [n, (h + 2 kvh) d]
+            let attn_norm = Tensor::from_slice(&l.attn_norm, c.dim, &dev)?;
+            let xn = candle_nn::ops::rms_norm(&x, &attn_norm, c.rms_eps as f32)?;
+            let qkv = l.qkv.forward(&xn, q8)?; // [n, (h + 2 kvh) d]
             let q = qkv.narrow(1, 0, h * d)?.reshape((n, h, d))?.transpose(0, 1)?.contiguous()?.unsqueeze(0)?;
             let k = qkv.narrow(1, h * d, kvh * d)?.reshape((n, kvh, d))?.transpose(0, 1)?.contiguous()?.unsqueeze(0)?;
             let v = qkv.narrow(1, (h + kvh) * d, kvh * d)?.reshape((n, kvh, d))?.transpose(0, 1)?.contiguous()?;
             let q = (candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?.squeeze(0)? * scale)?; // [h, n, d]
             let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?.squeeze(0)?; // [kvh, n, d]
-            l.k_cache.slice_set(&k, 1, pos)?;
-            l.v_cache.slice_set(&v, 1, pos)?;
-            let keys = l.k_cache.narrow(1, 0, total)?; // [kvh, total, d]
-            let values = l.v_cache.narrow(1, 0, total)?;
+            l.keys.write(&k, pos)?;
+            l.values.write(&v, pos)?;
+            let keys = l.keys.read(kvh, total)?; // [kvh, total, d]
+            let values = l.values.read(kvh, total)?;
             // Heads h = g·rep + r share key/value head g: [kvh, rep·n, d].
             let q = q.reshape((kvh, rep * n, d))?;
-            let mut scores = q.matmul(&keys.transpose(1, 2)?)?; // [kvh, rep·n, total]
-            if let Some(m) = &mask {
-                scores = scores.broadcast_add(m)?;
-            }
+            let scores = q.matmul(&keys.transpose(1, 2)?)?.broadcast_add(&mask)?; // [kvh, rep·n, total]
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let ctx = probs.matmul(&values)?; // [kvh, rep·n, d] = [h, n, d]
             let ctx = ctx.reshape((h, n, d))?.transpose(0, 1)?.reshape((n, h * d))?;
-            x = (l.wo.forward(&ctx)? + x)?;
-            let xn = candle_nn::ops::rms_norm(&x, &l.ffn_norm, c.rms_eps as f32)?;
-            let gu = l.gate_up.forward(&xn)?; // [n, 2 hidden]
+            x = (l.wo.forward(&ctx, q8)? + x)?;
+            let ffn_norm = Tensor::from_slice(&l.ffn_norm, c.dim, &dev)?;
+            let xn = candle_nn::ops::rms_norm(&x, &ffn_norm, c.rms_eps as f32)?;
+            let gu = l.gate_up.forward(&xn, q8)?; // [n, 2 hidden]
             let act = (gu.narrow(1, 0, l.hidden)?.silu()? * gu.narrow(1, l.hidden, l.hidden)?)?;
-            x = (l.down.forward(&act)? + x)?;
+            x = (l.down.forward(&act, q8)? + x)?;
         }
-        let last = x.narrow(0, n - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.norm, c.rms_eps as f32)?;
-        self.output.forward(&last)?.squeeze(0)
+        let mut last = x.narrow(0, n - 1, 1)?.flatten_all()?.to_vec1::<f32>()?;
+        rms_norm(&mut last, &self.norm, c.rms_eps as f32);
+        let mut logits = vec![0f32; self.output.rows()];
+        self.output.matvec(&last, q8, &mut logits)?;
+        Ok(logits)
     }
+
+    /// One token: the decode step, on preallocated buffers.
+    fn step(&mut self, token: u32, pos: usize) -> candle_core::Result<Vec<f32>> {
+        let c = &self.cfg;
+        let (dim, h, kvh, d) = (c.dim, c.heads, c.kv_heads, c.head_dim);
+        let (rep, half, eps) = (h / kvh, d / 2, c.rms_eps as f32);
+        let scale = 1.0 / (d as f32).sqrt();
+        let s = &mut self.scratch;
+        s.x.resize(dim, 0.0);
+        s.xn.resize(dim, 0.0);
+        s.ctx.resize(h * d, 0.0);
+        s.out.resize(dim, 0.0);
+        self.embeddings.row_into(token as usize, &mut s.x)?;
+        let (cos, sin) = (&self.cos[pos * half..(pos + 1) * half], &self.sin[pos * half..(pos + 1) * half]);
+        for l in self.layers.iter_mut() {
+            s.xn.copy_from_slice(&s.x);
+            rms_norm(&mut s.xn, &l.attn_norm, eps);
+            s.qkv.resize(l.qkv.rows(), 0.0);
+            l.qkv.matvec(&s.xn, &mut s.q8, &mut s.qkv)?;
+            let (q, kv) = s.qkv.split_at_mut(h * d);
+            let (k, v) = kv.split_at_mut(kvh * d);
+            for head in q.chunks_exact_mut(d) {
+                rope(head, cos, sin);
+                head.iter_mut().for_each(|x| *x *= scale);
+            }
+            for head in k.chunks_exact_mut(d) {
+                rope(head, cos, sin);
+            }
+            for g in 0..kvh {
+                let (ka, va) = (l.keys.at(g, pos), l.values.at(g, pos));
+                l.keys.data[ka..ka + d].copy_from_slice(&k[g * d..(g + 1) * d]);
+                l.values.data[va..va + d].copy_from_slice(&v[g * d..(g + 1) * d]);
+            }
+            let (keys, values) = (&l.keys, &l.values);
+            let q: &[f32] = q;
+            s.ctx.par_chunks_mut(d).enumerate().for_each(|(head, out)| {
+                attend(&q[head * d..(head + 1) * d], keys, values, head / rep, pos + 1, out);
+            });
+            l.wo.matvec(&s.ctx, &mut s.q8, &mut s.out)?;
+            s.x.iter_mut().zip(&s.out).for_each(|(x, o)| *x += o);
+            s.xn.copy_from_slice(&s.x);
+            rms_norm(&mut s.xn, &l.ffn_norm, eps);
+            s.gate_up.resize(2 * l.hidden, 0.0);
+            l.gate_up.matvec(&s.xn, &mut s.q8, &mut s.gate_up)?;
+            let (gate, up) = s.gate_up.split_at(l.hidden);
+            s.act.clear();
+            s.act.extend(gate.iter().zip(up).map(|(g, u)| g / (1.0 + quire_kernels::exp(-g)) * u));
+            l.down.matvec(&s.act, &mut s.q8, &mut s.out)?;
+            s.x.iter_mut().zip(&s.out).for_each(|(x, o)| *x += o);
+        }
+        s.xn.copy_from_slice(&s.x);
+        rms_norm(&mut s.xn, &self.norm, eps);
+        let mut logits = vec![0f32; self.output.rows()];
+        self.output.matvec(&s.xn, &mut s.q8, &mut logits)?;
+        Ok(logits)
+    }
+}
+
+/// In place: `x / rms(x) · w`.
+fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
+    let mean = x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32;
+    let r = 1.0 / (mean + eps).sqrt();
+    x.iter_mut().zip(w).for_each(|(v, w)| *v *= r * w);
+}
+
+/// Rotary embedding of one head, pairs interleaved: `(x[2i], x[2i+1])` turned by angle `i`.
+fn rope(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+    for ((pair, c), s) in x.chunks_exact_mut(2).zip(cos).zip(sin) {
+        let (a, b) = (pair[0], pair[1]);
+        pair[0] = a * c - b * s;
+        pair[1] = a * s + b * c;
+    }
+}
+
+/// One query head over the first `len` cached positions of key/value head `g`.
+fn attend(q: &[f32], keys: &Cache, values: &Cache, g: usize, len: usize, out: &mut [f32]) {
+    let d = q.len();
+    let k0 = keys.at(g, 0);
+    let mut scores: Vec<f32> = keys.data[k0..k0 + len * d].chunks_exact(d).map(|k| dot(q, k)).collect();
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0;
+    for v in scores.iter_mut() {
+        *v = quire_kernels::exp(*v - max);
+        sum += *v;
+    }
+    out.iter_mut().for_each(|o| *o = 0.0);
+    let v0 = values.at(g, 0);
+    for (p, row) in scores.iter().zip(values.data[v0..v0 + len * d].chunks_exact(d)) {
+        let w = p / sum;
+        out.iter_mut().zip(row).for_each(|(o, v)| *o += w * v);
+    }
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums so the loop vectorises without reassociation.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
 }

@@ -82,7 +82,7 @@ impl Model {
             self.clear();
         }
         let logits = match &mut self.weights {
-            Weights::Llama(m) => m.forward(tokens, pos).and_then(|l| l.unsqueeze(0)),
+            Weights::Llama(m) => return m.forward(tokens, pos).map_err(|e| model_err(&path, e)),
             Weights::Qwen2(m) => m.forward(&input, pos),
             Weights::Qwen3(m) => m.forward(&input, pos),
         }

@@ -32,6 +32,15 @@ const TABLE: &str = "chunks";
 pub struct LanceStore {
     table: Table,
     dimension: usize,
+    /// Which columns carry an index, as last listed: listing reads the table's
+    /// manifest, too slow to repeat on every query. Cleared by every write.
+    indexed: std::sync::Mutex<Option<Indexed>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Indexed {
+    vector: bool,
+    text: bool,
 }
 
 fn schema(dimension: usize) -> SchemaRef {
@@ -68,7 +77,7 @@ impl LanceStore {
         } else {
             db.create_empty_table(TABLE, schema(dimension)).execute().await?
         };
-        Ok(LanceStore { table, dimension })
+        Ok(LanceStore { table, dimension, indexed: std::sync::Mutex::new(None) })
     }
 
     async fn collect(&self, batches: Vec<RecordBatch>, score_col: &str, higher_is_better: bool) -> Result<Vec<StoredHit>> {
@@ -117,9 +126,25 @@ impl LanceStore {
         Ok(hits)
     }
 
-    async fn has_index_on(&self, column: &str) -> Result<bool> {
+    async fn indexed(&self) -> Result<Indexed> {
+        if let Some(known) = *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(known);
+        }
         let indices = self.table.list_indices().await?;
-        Ok(indices.iter().any(|i| i.columns.iter().any(|c| c == column)))
+        let on = |column: &str| indices.iter().any(|i| i.columns.iter().any(|c| c == column));
+        let known = Indexed { vector: on("vector"), text: on("text") };
+        *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = Some(known);
+        Ok(known)
+    }
+
+    /// Forgets the listed indexes: the next query lists them again.
+    fn written(&self) {
+        *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    async fn has_index_on(&self, column: &str) -> Result<bool> {
+        let known = self.indexed().await?;
+        Ok(if column == "vector" { known.vector } else { known.text })
     }
 
     async fn has_fts_index(&self) -> Result<bool> {
@@ -154,12 +179,16 @@ impl Store for LanceStore {
             ],
         )
         .map_err(|e| Error::Bug(format!("building a record batch: {e}")))?;
+        self.written();
         self.table.add(batch).execute().await?;
+        self.written();
         Ok(())
     }
 
     async fn delete_document(&self, doc_id: &str) -> Result<()> {
+        self.written();
         self.table.delete(in_filter(&[doc_id.to_string()]).as_str()).await?;
+        self.written();
         Ok(())
     }
 
@@ -192,10 +221,13 @@ impl Store for LanceStore {
     }
 
     async fn full_text(&self, query: &str, limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>> {
-        if query.trim().is_empty() || self.count().await? == 0 {
+        if query.trim().is_empty() {
             return Ok(Vec::new());
         }
         if !self.has_fts_index().await? {
+            if self.count().await? == 0 {
+                return Ok(Vec::new());
+            }
             self.refresh_indexes().await?;
         }
         let mut q = self
@@ -211,6 +243,26 @@ impl Store for LanceStore {
     }
 
     async fn refresh_indexes(&self) -> Result<()> {
+        self.written();
+        let result = self.build_indexes().await;
+        self.written();
+        result
+    }
+
+    async fn purge_deleted(&self) -> Result<()> {
+        self.written();
+        let result = self.compact_and_prune().await;
+        self.written();
+        result
+    }
+
+    async fn count(&self) -> Result<usize> {
+        Ok(self.table.count_rows(None).await?)
+    }
+}
+
+impl LanceStore {
+    async fn build_indexes(&self) -> Result<()> {
         let rows = self.count().await?;
         if rows == 0 {
             return Ok(());
@@ -230,7 +282,7 @@ impl Store for LanceStore {
         Ok(())
     }
 
-    async fn purge_deleted(&self) -> Result<()> {
+    async fn compact_and_prune(&self) -> Result<()> {
         self.table
             .optimize(OptimizeAction::Compact { options: Default::default(), remap_options: None })
             .await?;
@@ -249,9 +301,5 @@ impl Store for LanceStore {
             })
             .await?;
         Ok(())
-    }
-
-    async fn count(&self) -> Result<usize> {
-        Ok(self.table.count_rows(None).await?)
     }
 }
