@@ -3,6 +3,7 @@
 //! products of the language model's decode step ([`q8`]). Built optimised
 //! even in the dev profile.
 
+pub mod decode;
 pub mod q8;
 
 /// `e^x` for `x` in roughly [-87, 88], relative error below 2e-7: `2^n · p(f)`

@@ -19,6 +19,7 @@
 //!   norm and the vocabulary projection.
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use quire_kernels::decode as kernels;
 use quire_kernels::q8::{self, Q8Vector, QMatrix};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -81,11 +82,15 @@ impl Linear {
         }
     }
 
-    /// The weight as an f32 `[rows, cols]` tensor.
-    fn dequantize(&self) -> candle_core::Result<Tensor> {
+    /// The weight as f32, `[rows, cols]` row-major.
+    fn dequantize(&self) -> candle_core::Result<(Vec<f32>, usize, usize)> {
         match self {
-            Linear::Own(m) => Tensor::from_vec(m.dequantize(), (m.rows, m.cols), &Device::Cpu),
-            Linear::Candle { exact, .. } => exact.dequantize(&Device::Cpu),
+            Linear::Own(m) => Ok((m.dequantize(), m.rows, m.cols)),
+            Linear::Candle { exact, .. } => {
+                let w = exact.dequantize(&Device::Cpu)?;
+                let (rows, cols) = w.dims2()?;
+                Ok((w.flatten_all()?.to_vec1::<f32>()?, rows, cols))
+            }
         }
     }
 
@@ -95,7 +100,8 @@ impl Linear {
     fn forward(&self, x: &Tensor, q: &mut Q8Vector) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
         if n >= GEMM_ROWS {
-            return x.matmul(&self.dequantize()?.t()?);
+            let (w, rows, cols) = self.dequantize()?;
+            return x.matmul(&Tensor::from_vec(w, (rows, cols), &Device::Cpu)?.t()?);
         }
         match self {
             Linear::Own(m) => {
@@ -369,11 +375,10 @@ impl Llama {
         if n == 0 || pos + n > c.context {
             candle_core::bail!("positions {pos}..{} are outside the context of {}", pos + n, c.context);
         }
-        if n == 1 {
-            self.step(tokens[0], pos)
-        } else {
-            self.prompt(tokens, pos)
-        }
+        // On one of rayon's threads, so the parallel loops inside hand work to
+        // the other threads directly instead of waking them from outside for
+        // each product.
+        rayon::scope(|_| if n == 1 { self.step(tokens[0], pos) } else { self.prompt(tokens, pos) })
     }
 
     /// Several tokens at once, on tensors: GEMMs for the products.
@@ -430,7 +435,7 @@ impl Llama {
             x = (l.down.forward(&act, q8)? + x)?;
         }
         let mut last = x.narrow(0, n - 1, 1)?.flatten_all()?.to_vec1::<f32>()?;
-        rms_norm(&mut last, &self.norm, c.rms_eps as f32);
+        kernels::rms_norm(&mut last, &self.norm, c.rms_eps as f32);
         let mut logits = vec![0f32; self.output.rows()];
         self.output.matvec(&last, q8, &mut logits)?;
         Ok(logits)
@@ -451,17 +456,17 @@ impl Llama {
         let (cos, sin) = (&self.cos[pos * half..(pos + 1) * half], &self.sin[pos * half..(pos + 1) * half]);
         for l in self.layers.iter_mut() {
             s.xn.copy_from_slice(&s.x);
-            rms_norm(&mut s.xn, &l.attn_norm, eps);
+            kernels::rms_norm(&mut s.xn, &l.attn_norm, eps);
             s.qkv.resize(l.qkv.rows(), 0.0);
             l.qkv.matvec(&s.xn, &mut s.q8, &mut s.qkv)?;
             let (q, kv) = s.qkv.split_at_mut(h * d);
             let (k, v) = kv.split_at_mut(kvh * d);
             for head in q.chunks_exact_mut(d) {
-                rope(head, cos, sin);
-                head.iter_mut().for_each(|x| *x *= scale);
+                kernels::rope_interleaved(head, cos, sin);
             }
+            q.iter_mut().for_each(|x| *x *= scale);
             for head in k.chunks_exact_mut(d) {
-                rope(head, cos, sin);
+                kernels::rope_interleaved(head, cos, sin);
             }
             for g in 0..kvh {
                 let (ka, va) = (l.keys.at(g, pos), l.values.at(g, pos));
@@ -474,70 +479,29 @@ impl Llama {
                 attend(&q[head * d..(head + 1) * d], keys, values, head / rep, pos + 1, out);
             });
             l.wo.matvec(&s.ctx, &mut s.q8, &mut s.out)?;
-            s.x.iter_mut().zip(&s.out).for_each(|(x, o)| *x += o);
+            kernels::add_assign(&mut s.x, &s.out);
             s.xn.copy_from_slice(&s.x);
-            rms_norm(&mut s.xn, &l.ffn_norm, eps);
+            kernels::rms_norm(&mut s.xn, &l.ffn_norm, eps);
             s.gate_up.resize(2 * l.hidden, 0.0);
             l.gate_up.matvec(&s.xn, &mut s.q8, &mut s.gate_up)?;
             let (gate, up) = s.gate_up.split_at(l.hidden);
-            s.act.clear();
-            s.act.extend(gate.iter().zip(up).map(|(g, u)| g / (1.0 + quire_kernels::exp(-g)) * u));
+            s.act.resize(l.hidden, 0.0);
+            kernels::silu_mul(gate, up, &mut s.act);
             l.down.matvec(&s.act, &mut s.q8, &mut s.out)?;
-            s.x.iter_mut().zip(&s.out).for_each(|(x, o)| *x += o);
+            kernels::add_assign(&mut s.x, &s.out);
         }
         s.xn.copy_from_slice(&s.x);
-        rms_norm(&mut s.xn, &self.norm, eps);
+        kernels::rms_norm(&mut s.xn, &self.norm, eps);
         let mut logits = vec![0f32; self.output.rows()];
         self.output.matvec(&s.xn, &mut s.q8, &mut logits)?;
         Ok(logits)
     }
 }
 
-/// In place: `x / rms(x) · w`.
-fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
-    let mean = x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32;
-    let r = 1.0 / (mean + eps).sqrt();
-    x.iter_mut().zip(w).for_each(|(v, w)| *v *= r * w);
-}
-
-/// Rotary embedding of one head, pairs interleaved: `(x[2i], x[2i+1])` turned by angle `i`.
-fn rope(x: &mut [f32], cos: &[f32], sin: &[f32]) {
-    for ((pair, c), s) in x.chunks_exact_mut(2).zip(cos).zip(sin) {
-        let (a, b) = (pair[0], pair[1]);
-        pair[0] = a * c - b * s;
-        pair[1] = a * s + b * c;
-    }
-}
-
 /// One query head over the first `len` cached positions of key/value head `g`.
 fn attend(q: &[f32], keys: &Cache, values: &Cache, g: usize, len: usize, out: &mut [f32]) {
     let d = q.len();
-    let k0 = keys.at(g, 0);
-    let mut scores: Vec<f32> = keys.data[k0..k0 + len * d].chunks_exact(d).map(|k| dot(q, k)).collect();
-    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
-    for v in scores.iter_mut() {
-        *v = quire_kernels::exp(*v - max);
-        sum += *v;
-    }
-    out.iter_mut().for_each(|o| *o = 0.0);
-    let v0 = values.at(g, 0);
-    for (p, row) in scores.iter().zip(values.data[v0..v0 + len * d].chunks_exact(d)) {
-        let w = p / sum;
-        out.iter_mut().zip(row).for_each(|(o, v)| *o += w * v);
-    }
-}
-
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums so the loop vectorises without reassociation.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+    let (k0, v0) = (keys.at(g, 0), values.at(g, 0));
+    let mut scores = Vec::with_capacity(len);
+    kernels::attend(q, &keys.data[k0..k0 + len * d], &values.data[v0..v0 + len * d], &mut scores, out);
 }

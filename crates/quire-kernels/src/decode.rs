@@ -1,0 +1,102 @@
+//! The small vector operations of a transformer decode step (one token):
+//! norms, rotary embedding, attention over cached keys and values, the gated
+//! activation. Plain loops over slices, compiled optimised.
+
+/// In place: `x / rms(x) · w` (RMS norm).
+pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f32) {
+    let mean = dot(x, x) / x.len().max(1) as f32;
+    let r = 1.0 / (mean + eps).sqrt();
+    x.iter_mut().zip(w).for_each(|(v, w)| *v *= r * w);
+}
+
+/// Rotary embedding of one head with interleaved pairs: `(x[2i], x[2i+1])`
+/// turned by the angle whose cosine and sine are `cos[i]`, `sin[i]`.
+pub fn rope_interleaved(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+    for ((pair, c), s) in x.chunks_exact_mut(2).zip(cos).zip(sin) {
+        let (a, b) = (pair[0], pair[1]);
+        pair[0] = a * c - b * s;
+        pair[1] = a * s + b * c;
+    }
+}
+
+/// `a · b`, with eight partial sums so the loop vectorises.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+}
+
+/// `x += y`.
+pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
+}
+
+/// `out[i] = silu(gate[i]) · up[i]` (SwiGLU).
+pub fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    for ((o, g), u) in out.iter_mut().zip(gate).zip(up) {
+        *o = g / (1.0 + crate::exp(-g)) * u;
+    }
+}
+
+/// One query head `q` (already scaled) over `keys` and `values`, each the
+/// rows of `q.len()` values of the positions to attend to; the softmax-weighted
+/// sum of the values goes to `out`. `scores` is scratch.
+pub fn attend(q: &[f32], keys: &[f32], values: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
+    let d = q.len();
+    scores.clear();
+    scores.extend(keys.chunks_exact(d).map(|k| dot(q, k)));
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0;
+    for v in scores.iter_mut() {
+        *v = crate::exp(*v - max);
+        sum += *v;
+    }
+    out.iter_mut().for_each(|o| *o = 0.0);
+    let inv = 1.0 / sum;
+    for (p, row) in scores.iter().zip(values.chunks_exact(d)) {
+        let w = p * inv;
+        out.iter_mut().zip(row).for_each(|(o, v)| *o += w * v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_weights_the_values_by_softmax_of_the_scores() {
+        // Two positions, head size 2: scores 1 and 0.
+        let q = [1.0, 0.0];
+        let keys = [1.0, 0.0, 0.0, 1.0];
+        let values = [10.0, 0.0, 0.0, 10.0];
+        let mut out = [0.0; 2];
+        attend(&q, &keys, &values, &mut Vec::new(), &mut out);
+        let (a, b) = (1f32.exp(), 1.0);
+        let want = [10.0 * a / (a + b), 10.0 * b / (a + b)];
+        assert!((out[0] - want[0]).abs() < 1e-5 && (out[1] - want[1]).abs() < 1e-5, "{out:?}");
+    }
+
+    #[test]
+    fn rms_norm_and_rope() {
+        let mut x = [3.0, 4.0];
+        rms_norm(&mut x, &[1.0, 2.0], 0.0);
+        let r = (12.5f32).sqrt();
+        assert!((x[0] - 3.0 / r).abs() < 1e-6 && (x[1] - 8.0 / r).abs() < 1e-6);
+        let mut v = [1.0, 0.0];
+        rope_interleaved(&mut v, &[0.0], &[1.0]); // a quarter turn
+        assert!(v[0].abs() < 1e-6 && (v[1] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn dot_handles_a_remainder() {
+        let a: Vec<f32> = (0..11).map(|i| i as f32).collect();
+        assert_eq!(dot(&a, &a), (0..11).map(|i| (i * i) as f32).sum::<f32>());
+    }
+}
