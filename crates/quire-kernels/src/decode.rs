@@ -52,18 +52,64 @@ pub fn attend(q: &[f32], keys: &[f32], values: &[f32], scores: &mut Vec<f32>, ou
     let d = q.len();
     scores.clear();
     scores.extend(keys.chunks_exact(d).map(|k| dot(q, k)));
-    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
-    for v in scores.iter_mut() {
-        *v = crate::exp(*v - max);
-        sum += *v;
-    }
+    let max = max_of(scores);
+    exp_shifted(scores, max);
     out.iter_mut().for_each(|o| *o = 0.0);
-    let inv = 1.0 / sum;
+    let inv = 1.0 / sum_of(scores);
     for (p, row) in scores.iter().zip(values.chunks_exact(d)) {
         let w = p * inv;
         out.iter_mut().zip(row).for_each(|(o, v)| *o += w * v);
     }
+}
+
+/// In place: `x` replaced by its softmax; `-inf` (masked) entries get exactly 0.
+/// Separate passes (maximum, exponentials, sum, scale) so each vectorises:
+/// a running sum inside the exponential loop would keep it scalar.
+pub fn softmax_row(x: &mut [f32]) {
+    let max = max_of(x);
+    if max == f32::NEG_INFINITY {
+        return;
+    }
+    exp_shifted(x, max);
+    let inv = 1.0 / sum_of(x);
+    x.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// In place `x[i] = e^(x[i] − shift)`, with `-inf` giving 0.
+#[inline]
+fn exp_shifted(x: &mut [f32], shift: f32) {
+    for v in x.iter_mut() {
+        let e = crate::exp(*v - shift);
+        *v = if *v == f32::NEG_INFINITY { 0.0 } else { e };
+    }
+}
+
+/// The largest value (eight running maxima, so the loop vectorises).
+#[inline]
+fn max_of(x: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            m[i] = if c[i] > m[i] { c[i] } else { m[i] };
+        }
+    }
+    rest.iter().chain(m.iter()).fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+}
+
+/// The sum (eight running sums, so the loop vectorises).
+#[inline]
+fn sum_of(x: &[f32]) -> f32 {
+    let mut s = [0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            s[i] += c[i];
+        }
+    }
+    s.iter().sum::<f32>() + rest.iter().sum::<f32>()
 }
 
 #[cfg(test)]
@@ -92,6 +138,28 @@ mod tests {
         let mut v = [1.0, 0.0];
         rope_interleaved(&mut v, &[0.0], &[1.0]); // a quarter turn
         assert!(v[0].abs() < 1e-6 && (v[1] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn softmax_of_a_long_row_sums_to_one() {
+        let mut x: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin() * 5.0).collect();
+        let want: Vec<f32> = {
+            let m = x.iter().cloned().fold(f32::MIN, f32::max);
+            let e: Vec<f32> = x.iter().map(|v| (v - m).exp()).collect();
+            let s: f32 = e.iter().sum();
+            e.iter().map(|v| v / s).collect()
+        };
+        softmax_row(&mut x);
+        for (a, b) in x.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn softmax_zeroes_masked_entries() {
+        let mut x = [1.0, f32::NEG_INFINITY, 1.0];
+        softmax_row(&mut x);
+        assert_eq!(x, [0.5, 0.0, 0.5]);
     }
 
     #[test]

@@ -147,30 +147,46 @@ pub fn dot_scalar(format: Format, row: &[u8], a: &Q8Vector) -> f32 {
     total
 }
 
+/// The 32 weights of one block as f32.
+#[inline(always)]
+fn block_values(format: Format, blk: &[u8]) -> [f32; BLOCK] {
+    let mut o = [0f32; BLOCK];
+    let d = f16_at(blk, 0);
+    match format {
+        Format::Q4_1 => {
+            let m = f16_at(blk, 2);
+            for i in 0..16 {
+                o[i] = d * (blk[4 + i] & 0x0f) as f32 + m;
+                o[i + 16] = d * (blk[4 + i] >> 4) as f32 + m;
+            }
+        }
+        Format::Q4_0 => {
+            for i in 0..16 {
+                o[i] = d * ((blk[2 + i] & 0x0f) as i32 - 8) as f32;
+                o[i + 16] = d * ((blk[2 + i] >> 4) as i32 - 8) as f32;
+            }
+        }
+        Format::Q8_0 => {
+            for i in 0..32 {
+                o[i] = d * blk[2 + i] as i8 as f32;
+            }
+        }
+    }
+    o
+}
+
 /// One row's weights as f32 (`out.len()` of them).
 pub fn dequantize_row(format: Format, row: &[u8], out: &mut [f32]) {
-    let bb = format.block_bytes();
-    for (blk, o) in row.chunks_exact(bb).zip(out.chunks_exact_mut(BLOCK)) {
-        let d = f16_at(blk, 0);
-        match format {
-            Format::Q4_1 => {
-                let m = f16_at(blk, 2);
-                for i in 0..16 {
-                    o[i] = d * (blk[4 + i] & 0x0f) as f32 + m;
-                    o[i + 16] = d * (blk[4 + i] >> 4) as f32 + m;
-                }
-            }
-            Format::Q4_0 => {
-                for i in 0..16 {
-                    o[i] = d * ((blk[2 + i] & 0x0f) as i32 - 8) as f32;
-                    o[i + 16] = d * ((blk[2 + i] >> 4) as i32 - 8) as f32;
-                }
-            }
-            Format::Q8_0 => {
-                for i in 0..32 {
-                    o[i] = d * blk[2 + i] as i8 as f32;
-                }
-            }
+    for (blk, o) in row.chunks_exact(format.block_bytes()).zip(out.chunks_exact_mut(BLOCK)) {
+        o.copy_from_slice(&block_values(format, blk));
+    }
+}
+
+/// The same into memory not yet initialised (every element is written).
+fn dequantize_row_uninit(format: Format, row: &[u8], out: &mut [std::mem::MaybeUninit<f32>]) {
+    for (blk, o) in row.chunks_exact(format.block_bytes()).zip(out.chunks_exact_mut(BLOCK)) {
+        for (dst, v) in o.iter_mut().zip(block_values(format, blk)) {
+            dst.write(v);
         }
     }
 }
@@ -213,9 +229,19 @@ impl QMatrix {
 
     /// All weights as f32, row-major, dequantized across rayon's threads.
     pub fn dequantize(&self) -> Vec<f32> {
-        let mut out = vec![0f32; self.rows * self.cols];
+        let n = self.rows * self.cols;
+        // Written once, not zeroed first: these are large and made per prompt pass.
+        let mut out: Vec<f32> = Vec::with_capacity(n);
         let rb = self.format.row_bytes(self.cols);
-        out.par_chunks_mut(self.cols).zip(self.data.par_chunks(rb)).for_each(|(o, row)| dequantize_row(self.format, row, o));
+        if self.cols > 0 {
+            out.spare_capacity_mut()[..n]
+                .par_chunks_mut(self.cols)
+                .zip(self.data.par_chunks(rb))
+                .for_each(|(o, row)| dequantize_row_uninit(self.format, row, o));
+        }
+        // SAFETY: the loop above wrote all `rows` rows of `cols` values (the
+        // data holds exactly `rows` rows, checked by `new`).
+        unsafe { out.set_len(n) };
         out
     }
 }

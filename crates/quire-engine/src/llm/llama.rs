@@ -24,7 +24,7 @@ use quire_kernels::q8::{self, Q8Vector, QMatrix};
 use rayon::prelude::*;
 use std::sync::Arc;
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{CpuStorage, Device, InplaceOp1, Layout, Module, Storage, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -424,14 +424,15 @@ impl Llama {
             // Heads h = g·rep + r share key/value head g: [kvh, rep·n, d].
             let q = q.reshape((kvh, rep * n, d))?;
             let scores = q.matmul(&keys.transpose(1, 2)?)?.broadcast_add(&mask)?; // [kvh, rep·n, total]
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let probs = scores;
+            probs.inplace_op1(&SoftmaxRows(total))?;
             let ctx = probs.matmul(&values)?; // [kvh, rep·n, d] = [h, n, d]
             let ctx = ctx.reshape((h, n, d))?.transpose(0, 1)?.reshape((n, h * d))?;
             x = (l.wo.forward(&ctx, q8)? + x)?;
             let ffn_norm = Tensor::from_slice(&l.ffn_norm, c.dim, &dev)?;
             let xn = candle_nn::ops::rms_norm(&x, &ffn_norm, c.rms_eps as f32)?;
             let gu = l.gate_up.forward(&xn, q8)?; // [n, 2 hidden]
-            let act = (gu.narrow(1, 0, l.hidden)?.silu()? * gu.narrow(1, l.hidden, l.hidden)?)?;
+            let act = swiglu(&gu, l.hidden)?;
             x = (l.down.forward(&act, q8)? + x)?;
         }
         let mut last = x.narrow(0, n - 1, 1)?.flatten_all()?.to_vec1::<f32>()?;
@@ -496,6 +497,48 @@ impl Llama {
         self.output.matvec(&s.xn, &mut s.q8, &mut logits)?;
         Ok(logits)
     }
+}
+
+/// In place: softmax over each row of `.0` values of a contiguous f32
+/// tensor, rows split across threads (masked `-inf` entries become 0).
+struct SoftmaxRows(usize);
+
+impl InplaceOp1 for SoftmaxRows {
+    fn name(&self) -> &'static str {
+        "softmax-rows"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let cols = self.0;
+        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
+            candle_core::bail!("softmax-rows needs a contiguous f32 tensor");
+        };
+        if cols == 0 || (end - start) % cols != 0 {
+            candle_core::bail!("softmax-rows: {} values are not rows of {cols}", end - start);
+        }
+        data[start..end].par_chunks_mut(cols).for_each(kernels::softmax_row);
+        Ok(())
+    }
+}
+
+/// `silu(gate) · up` for each row of a `[n, 2·hidden]` gate-and-up tensor.
+fn swiglu(gu: &Tensor, hidden: usize) -> candle_core::Result<Tensor> {
+    let (n, width) = gu.dims2()?;
+    if width != 2 * hidden {
+        candle_core::bail!("gate and up of width {width}, hidden size {hidden}");
+    }
+    let gu = gu.contiguous()?;
+    let mut act = vec![0f32; n * hidden];
+    {
+        let (storage, layout) = gu.storage_and_layout();
+        let (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) = (&*storage, layout.contiguous_offsets()) else {
+            candle_core::bail!("swiglu needs a contiguous f32 tensor on the CPU");
+        };
+        act.par_chunks_mut(hidden)
+            .zip(data[start..end].par_chunks(width))
+            .for_each(|(a, row)| kernels::silu_mul(&row[..hidden], &row[hidden..], a));
+    }
+    Tensor::from_vec(act, (n, hidden), &Device::Cpu)
 }
 
 /// One query head over the first `len` cached positions of key/value head `g`.
