@@ -23,7 +23,8 @@ pub fn scifact_texts(corpus_jsonl: &Path, n: usize) -> Result<Vec<(String, Strin
         }
         let v: serde_json::Value =
             serde_json::from_str(line).map_err(|e| Error::InvalidInput(format!("{}: {e}", corpus_jsonl.display())))?;
-        let id = v.get("_id").and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        // BEIR files name the id `_id`; the SciFact copy here names it `id`.
+        let id = v.get("_id").or_else(|| v.get("id")).and_then(|x| x.as_str()).unwrap_or_default().to_string();
         let title = v.get("title").and_then(|x| x.as_str()).unwrap_or_default();
         let body = v.get("text").and_then(|x| x.as_str()).unwrap_or_default();
         out.push((id, format!("{title}. {body}").trim().to_string()));
@@ -280,4 +281,22 @@ pub async fn answer_memory(engine: &crate::Engine, question: &str, max_tokens: u
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
         answer_tokens: answer.stats.as_ref().map(|s| s.generated_tokens).unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regression_scifact_files_for_the_import_figure_all_had_one_name() {
+        // Every abstract was written as `scifact-.txt` (the `id` field was not
+        // read), so the import figure counted one SciFact file instead of 500.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("corpus.jsonl");
+        std::fs::write(&path, "{\"id\": \"4983\", \"title\": \"A\", \"text\": \"x\"}\n{\"_id\": \"5836\", \"title\": \"B\", \"text\": \"y\"}\n").expect("write");
+        let texts = scifact_texts(&path, 10).expect("read");
+        let ids: Vec<&str> = texts.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["4983", "5836"]);
+        assert_eq!(texts[0].1, "A. x");
+    }
 }
