@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use quire_engine::{Engine, EngineConfig};
 
-/// The repository root.
+/// The repository root. Read from cargo's run-time environment first: the build cache is
+/// shared between checkouts (`.ci/run` reuses it), and a test binary built for another
+/// checkout would otherwise look for the models and data in that one.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).join("..")
 }
 
 /// `../shared` beside the checkout, or `$QUIRE_SHARED`. Missing data fails the test loudly.

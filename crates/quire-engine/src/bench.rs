@@ -217,6 +217,7 @@ pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result
     let (p50_ms, p95_ms) = (percentile(&mut times, 0.5), percentile(&mut times, 0.95));
     let candidates = (opts.limit * 5).max(50);
     let (mut embed, mut dense, mut bm25) = (Vec::new(), Vec::new(), Vec::new());
+    let mut recall = 0.0;
     for q in queries {
         let t0 = Instant::now();
         let v = engine.embed_query(q).await?;
@@ -227,10 +228,6 @@ pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result
         let t0 = Instant::now();
         engine.store.full_text(q, candidates, None).await?;
         bm25.push(t0.elapsed().as_secs_f64() * 1e3);
-    }
-    let mut recall = 0.0;
-    for q in queries {
-        let v = engine.embed_query(q).await?;
         let approx = engine.store.dense(&v, 10, None).await?;
         let exact = engine.store.dense_exact(&v, 10).await?;
         let found = exact.iter().filter(|e| approx.iter().any(|a| a.record.chunk_id == e.record.chunk_id)).count();

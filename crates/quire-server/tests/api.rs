@@ -18,7 +18,7 @@ const TOKEN: &str = "test-token-0123456789";
 fn models_dir() -> PathBuf {
     std::env::var_os("QUIRE_MODELS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+        .unwrap_or_else(|| std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).join("../../models"))
 }
 
 async fn app(dir: &std::path::Path, ui: Option<PathBuf>) -> axum::Router {

@@ -141,15 +141,6 @@ impl LanceStore {
     fn written(&self) {
         *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
-
-    async fn has_index_on(&self, column: &str) -> Result<bool> {
-        let known = self.indexed().await?;
-        Ok(if column == "vector" { known.vector } else { known.text })
-    }
-
-    async fn has_fts_index(&self) -> Result<bool> {
-        self.has_index_on("text").await
-    }
 }
 
 #[async_trait]
@@ -179,14 +170,12 @@ impl Store for LanceStore {
             ],
         )
         .map_err(|e| Error::Bug(format!("building a record batch: {e}")))?;
-        self.written();
         self.table.add(batch).execute().await?;
         self.written();
         Ok(())
     }
 
     async fn delete_document(&self, doc_id: &str) -> Result<()> {
-        self.written();
         self.table.delete(in_filter(&[doc_id.to_string()]).as_str()).await?;
         self.written();
         Ok(())
@@ -202,7 +191,7 @@ impl Store for LanceStore {
         if let Some(ids) = doc_ids {
             q = q.only_if(in_filter(ids));
         }
-        if self.has_index_on("vector").await? {
+        if self.indexed().await?.vector {
             // Re-rank the index's candidates with the full vectors.
             q = q.refine_factor(REFINE_FACTOR);
         }
@@ -217,14 +206,14 @@ impl Store for LanceStore {
     }
 
     async fn has_vector_index(&self) -> Result<bool> {
-        self.has_index_on("vector").await
+        Ok(self.indexed().await?.vector)
     }
 
     async fn full_text(&self, query: &str, limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>> {
         if query.trim().is_empty() {
             return Ok(Vec::new());
         }
-        if !self.has_fts_index().await? {
+        if !self.indexed().await?.text {
             if self.count().await? == 0 {
                 return Ok(Vec::new());
             }
@@ -267,13 +256,13 @@ impl LanceStore {
         if rows == 0 {
             return Ok(());
         }
-        if self.has_index_on("vector").await? {
+        if self.indexed().await?.vector {
             // `optimize` below folds new rows into every index.
         } else if rows >= VECTOR_INDEX_MIN_ROWS {
             let params = IvfHnswSqIndexBuilder::default().distance_type(DistanceType::Cosine);
             self.table.create_index(&["vector"], Index::IvfHnswSq(params)).execute().await?;
         }
-        if self.has_fts_index().await? {
+        if self.indexed().await?.text {
             self.table.optimize(OptimizeAction::Index(Default::default())).await?;
         } else {
             let params = FtsIndexBuilder::default().stem(true).remove_stop_words(true).ascii_folding(true);
@@ -287,7 +276,7 @@ impl LanceStore {
             .optimize(OptimizeAction::Compact { options: Default::default(), remap_options: None })
             .await?;
         if self.count().await? > 0 {
-            if self.has_fts_index().await? {
+            if self.indexed().await?.text {
                 self.table.optimize(OptimizeAction::Index(Default::default())).await?;
             } else {
                 self.refresh_indexes().await?;
