@@ -3,25 +3,48 @@
 //! "not covered" reply that never calls the model.
 
 use quire_e2e::{corpus, temp_engine};
-use quire_engine::{AnswerEvent, AskOptions, CancelToken, ChatScope, Engine, FileOutcome, ImportOptions, NoProgress, Settings};
+use quire_engine::{
+    AnswerEvent, AskOptions, CancelToken, ChatScope, Engine, FileOutcome, ImportOptions,
+    NoProgress, Settings,
+};
 
 async fn library() -> (tempfile::TempDir, Engine) {
     let (dir, engine) = temp_engine().await;
-    let files = [corpus("pdfs/tracemonkey.pdf"), corpus("pdfs/arxiv_dpr_multi-column-2p.pdf"), corpus("docs/docx/handbook-1p.docx")];
-    for r in engine.import(&files, &ImportOptions::default(), &NoProgress).await.unwrap() {
-        assert_eq!(r.outcome, FileOutcome::Imported, "{}: {:?}", r.path, r.error);
+    let files = [
+        corpus("pdfs/tracemonkey.pdf"),
+        corpus("pdfs/arxiv_dpr_multi-column-2p.pdf"),
+        corpus("docs/docx/handbook-1p.docx"),
+    ];
+    for r in engine
+        .import(&files, &ImportOptions::default(), &NoProgress)
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            r.outcome,
+            FileOutcome::Imported,
+            "{}: {:?}",
+            r.path,
+            r.error
+        );
     }
     (dir, engine)
 }
 
 fn settings() -> Settings {
-    Settings { max_tokens: 96, ..Settings::default() }
+    Settings {
+        max_tokens: 96,
+        ..Settings::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_stream_and_cite_the_page_and_unrelated_questions_are_not_covered() {
     let (_dir, engine) = library().await;
-    let opts = AskOptions { settings: Some(settings()), ..Default::default() };
+    let opts = AskOptions {
+        settings: Some(settings()),
+        ..Default::default()
+    };
 
     // The answer (NANOJIT) is on page 7 of the TraceMonkey paper.
     let mut events = Vec::new();
@@ -34,16 +57,35 @@ async fn answers_stream_and_cite_the_page_and_unrelated_questions_are_not_covere
         )
         .await
         .expect("the question is answered");
-    let tokens: Vec<&str> =
-        events.iter().filter_map(|e| if let AnswerEvent::Token { text } = e { Some(text.as_str()) } else { None }).collect();
-    assert!(tokens.len() > 1, "the answer streamed in pieces: {tokens:?}");
-    assert_eq!(tokens.concat().trim(), answer.text, "the streamed pieces are the answer");
+    let tokens: Vec<&str> = events
+        .iter()
+        .filter_map(|e| {
+            if let AnswerEvent::Token { text } = e {
+                Some(text.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert!(
+        tokens.len() > 1,
+        "the answer streamed in pieces: {tokens:?}"
+    );
+    assert_eq!(
+        tokens.concat().trim(),
+        answer.text,
+        "the streamed pieces are the answer"
+    );
     assert!(!answer.text.is_empty() && !answer.not_covered);
     // Events come in protocol order.
     assert!(matches!(events.first(), Some(AnswerEvent::Query { .. })));
     assert!(matches!(events.get(1), Some(AnswerEvent::Sources { .. })));
     assert!(matches!(events.last(), Some(AnswerEvent::Done { .. })));
-    let cited: Vec<(String, Option<u32>)> = answer.cited.iter().map(|s| (s.name.clone(), s.page)).collect();
+    let cited: Vec<(String, Option<u32>)> = answer
+        .cited
+        .iter()
+        .map(|s| (s.name.clone(), s.page))
+        .collect();
     assert!(
         cited.contains(&("tracemonkey.pdf".to_string(), Some(7))),
         "cited {cited:?}; answer: {}",
@@ -54,59 +96,122 @@ async fn answers_stream_and_cite_the_page_and_unrelated_questions_are_not_covere
     // Nothing in the library is about Mongolia: the reply says so, and the model is not asked.
     let mut events = Vec::new();
     let answer = engine
-        .ask("What is the capital of Mongolia?", &opts, &CancelToken::new(), &mut |e| events.push(e.clone()))
+        .ask(
+            "What is the capital of Mongolia?",
+            &opts,
+            &CancelToken::new(),
+            &mut |e| events.push(e.clone()),
+        )
         .await
         .unwrap();
-    assert!(answer.not_covered, "best similarity {:?}", answer.best_similarity);
+    assert!(
+        answer.not_covered,
+        "best similarity {:?}",
+        answer.best_similarity
+    );
     assert!(answer.text.contains("do not seem to cover"));
     assert!(answer.cited.is_empty());
-    assert!(!events.iter().any(|e| matches!(e, AnswerEvent::Token { .. } | AnswerEvent::Sources { .. })));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, AnswerEvent::Token { .. } | AnswerEvent::Sources { .. })));
     assert_eq!(engine.generation_count(), 1, "the model was not called");
 
     // Scoped to the DOCX (and with the relevance gate off), only the DOCX is given to the model.
     let scoped = AskOptions {
-        scope: ChatScope { documents: vec!["handbook-1p.docx".into()], collection: None },
-        settings: Some(Settings { relevance_threshold: -1.0, max_tokens: 8, ..settings() }),
+        scope: ChatScope {
+            documents: vec!["handbook-1p.docx".into()],
+            collection: None,
+        },
+        settings: Some(Settings {
+            relevance_threshold: -1.0,
+            max_tokens: 8,
+            ..settings()
+        }),
         ..opts.clone()
     };
     let answer = engine
-        .ask("What is the name of the trace compilation subsystem in TraceMonkey?", &scoped, &CancelToken::new(), &mut |_| {})
+        .ask(
+            "What is the name of the trace compilation subsystem in TraceMonkey?",
+            &scoped,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
         .await
         .unwrap();
     assert!(!answer.sources.is_empty());
-    assert!(answer.sources.iter().all(|s| s.name == "handbook-1p.docx"), "{:?}", answer.sources);
+    assert!(
+        answer.sources.iter().all(|s| s.name == "handbook-1p.docx"),
+        "{:?}",
+        answer.sources
+    );
 
     // A stopped answer says so and keeps what was written.
     let cancel = CancelToken::new();
     let c = cancel.clone();
     let mut n = 0;
     let answer = engine
-        .ask("What does the dense passage retriever encode?", &opts, &cancel, &mut |e| {
-            if matches!(e, AnswerEvent::Token { .. }) {
-                n += 1;
-                if n == 2 {
-                    c.cancel();
+        .ask(
+            "What does the dense passage retriever encode?",
+            &opts,
+            &cancel,
+            &mut |e| {
+                if matches!(e, AnswerEvent::Token { .. }) {
+                    n += 1;
+                    if n == 2 {
+                        c.cancel();
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
         .unwrap();
     assert!(answer.stopped);
-    assert!(answer.stats.as_ref().is_some_and(|s| s.generated_tokens <= 3), "{:?}", answer.stats);
+    assert!(
+        answer
+            .stats
+            .as_ref()
+            .is_some_and(|s| s.generated_tokens <= 3),
+        "{:?}",
+        answer.stats
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chats_are_saved_resumed_and_scoped_to_collections() {
     let (_dir, engine) = library().await;
-    let opts = AskOptions { settings: Some(Settings { max_tokens: 24, ..settings() }), ..Default::default() };
+    let opts = AskOptions {
+        settings: Some(Settings {
+            max_tokens: 24,
+            ..settings()
+        }),
+        ..Default::default()
+    };
     let (id, first) = engine
-        .chat_ask(None, "What is the name of the trace compilation subsystem in TraceMonkey?", &opts, &CancelToken::new(), &mut |_| {})
+        .chat_ask(
+            None,
+            "What is the name of the trace compilation subsystem in TraceMonkey?",
+            &opts,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
         .await
         .unwrap();
-    let (id2, second) =
-        engine.chat_ask(Some(id), "Can it be used for other applications?", &opts, &CancelToken::new(), &mut |_| {}).await.unwrap();
+    let (id2, second) = engine
+        .chat_ask(
+            Some(id),
+            "Can it be used for other applications?",
+            &opts,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
     assert_eq!(id, id2);
-    assert!(second.query.starts_with(&first.query), "follow-up carried the conversation: {}", second.query);
+    assert!(
+        second.query.starts_with(&first.query),
+        "follow-up carried the conversation: {}",
+        second.query
+    );
     let (info, messages) = engine.chat(id).await.unwrap();
     assert_eq!(info.messages, 4);
     assert_eq!(messages[0].content, first.question);
@@ -116,16 +221,48 @@ async fn chats_are_saved_resumed_and_scoped_to_collections() {
     assert_eq!(engine.chats().await.unwrap()[0].title, "NANOJIT");
 
     // Collections limit what a question searches.
-    engine.add_to_collection("retrieval", &["arxiv_dpr_multi-column-2p.pdf".to_string()]).await.unwrap();
+    engine
+        .add_to_collection("retrieval", &["arxiv_dpr_multi-column-2p.pdf".to_string()])
+        .await
+        .unwrap();
     let in_collection = |name: &str| AskOptions {
-        scope: ChatScope { documents: vec![], collection: Some(name.into()) },
-        settings: Some(Settings { relevance_threshold: -1.0, max_tokens: 8, ..settings() }),
+        scope: ChatScope {
+            documents: vec![],
+            collection: Some(name.into()),
+        },
+        settings: Some(Settings {
+            relevance_threshold: -1.0,
+            max_tokens: 8,
+            ..settings()
+        }),
         ..Default::default()
     };
-    let a = engine.ask("trace compilation subsystem", &in_collection("retrieval"), &CancelToken::new(), &mut |_| {}).await.unwrap();
+    let a = engine
+        .ask(
+            "trace compilation subsystem",
+            &in_collection("retrieval"),
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
     assert!(!a.sources.is_empty());
-    assert!(a.sources.iter().all(|s| s.name == "arxiv_dpr_multi-column-2p.pdf"), "{:?}", a.sources);
-    let e = engine.ask("x", &in_collection("nope"), &CancelToken::new(), &mut |_| {}).await.unwrap_err();
+    assert!(
+        a.sources
+            .iter()
+            .all(|s| s.name == "arxiv_dpr_multi-column-2p.pdf"),
+        "{:?}",
+        a.sources
+    );
+    let e = engine
+        .ask(
+            "x",
+            &in_collection("nope"),
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "unknown_collection");
     assert_eq!(engine.collections().await.unwrap()[0].documents.len(), 1);
 

@@ -18,19 +18,33 @@ struct Summary {
 
 /// Counts tokens the way the chunker does (no special tokens).
 fn count(tok: &Tokenizer, text: &str) -> usize {
-    tok.encode(text, false).map(|e| e.get_ids().len()).unwrap_or(usize::MAX)
+    tok.encode(text, false)
+        .map(|e| e.get_ids().len())
+        .unwrap_or(usize::MAX)
 }
 
 fn summarise(path: &std::path::Path) -> Vec<Summary> {
-    let tok = MiniLm::sizing_tokenizer_from_dir(&models_dir().join("all-MiniLM-L6-v2")).expect("tokenizer");
+    let tok = MiniLm::sizing_tokenizer_from_dir(&models_dir().join("all-MiniLM-L6-v2"))
+        .expect("tokenizer");
     let chunker = Chunker::new(tok.clone(), DEFAULT_MAX_TOKENS).expect("chunker");
     let bytes = std::fs::read(path).unwrap();
-    let doc = loader::extract(path, bytes, &LoadOptions::default(), std::time::Duration::from_secs(60)).unwrap();
+    let doc = loader::extract(
+        path,
+        bytes,
+        &LoadOptions::default(),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
     let chunks = chunker.chunk(&doc);
     for c in &chunks {
         // Offsets point at the chunk's text in its page.
         let page = doc.pages.iter().find(|p| p.number == c.page).unwrap();
-        let slice: String = page.text.chars().skip(c.start).take(c.end - c.start).collect();
+        let slice: String = page
+            .text
+            .chars()
+            .skip(c.start)
+            .take(c.end - c.start)
+            .collect();
         assert_eq!(slice, c.text);
     }
     chunks

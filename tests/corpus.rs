@@ -24,7 +24,11 @@ fn pdf_manifest() -> Vec<ManifestRow> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            ManifestRow { file: c[f].into(), kind: c[k].into(), password: c[p].into() }
+            ManifestRow {
+                file: c[f].into(),
+                kind: c[k].into(),
+                password: c[p].into(),
+            }
         })
         .collect()
 }
@@ -33,17 +37,26 @@ fn pdf_manifest() -> Vec<ManifestRow> {
 async fn whole_corpus_imports_or_fails_with_reasons() {
     let (_dir, engine) = temp_engine().await;
     let inputs: Vec<PathBuf> = vec![shared().join("corpus/pdfs"), shared().join("corpus/docs")];
-    let results = engine.import(&inputs, &ImportOptions::default(), &NoProgress).await.expect("import runs");
+    let results = engine
+        .import(&inputs, &ImportOptions::default(), &NoProgress)
+        .await
+        .expect("import runs");
 
-    let on_disk = inputs
-        .iter()
-        .flat_map(|d| walk(d))
-        .count();
+    let on_disk = inputs.iter().flat_map(|d| walk(d)).count();
     assert_eq!(results.len(), on_disk, "every file gets a result");
 
     let by_name: BTreeMap<String, _> = results
         .iter()
-        .map(|r| (PathBuf::from(&r.path).file_name().unwrap().to_string_lossy().into_owned(), r))
+        .map(|r| {
+            (
+                PathBuf::from(&r.path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                r,
+            )
+        })
         .collect();
     for r in &results {
         match r.outcome {
@@ -58,7 +71,9 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
 
     let mut table: BTreeMap<String, (usize, usize, BTreeMap<String, usize>)> = BTreeMap::new();
     for row in pdf_manifest() {
-        let r = by_name.get(&row.file).unwrap_or_else(|| panic!("no result for {}", row.file));
+        let r = by_name
+            .get(&row.file)
+            .unwrap_or_else(|| panic!("no result for {}", row.file));
         let code = r.error.as_ref().map(|e| e.code.clone());
         if !row.password.is_empty() {
             assert_eq!(code.as_deref(), Some("needs_password"), "{}", row.file);
@@ -66,8 +81,17 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
         if row.kind == "scanned-image-only" {
             assert_eq!(code.as_deref(), Some("no_text_layer"), "{}", row.file);
         }
-        if matches!(row.kind.as_str(), "multipage-text" | "multipage-book" | "multipage-academic" | "table") {
-            assert_eq!(r.outcome, FileOutcome::Imported, "{}: {:?}", row.file, r.error);
+        if matches!(
+            row.kind.as_str(),
+            "multipage-text" | "multipage-book" | "multipage-academic" | "table"
+        ) {
+            assert_eq!(
+                r.outcome,
+                FileOutcome::Imported,
+                "{}: {:?}",
+                row.file,
+                r.error
+            );
         }
         let entry = table.entry(row.kind.clone()).or_default();
         match &code {
@@ -87,7 +111,11 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
         ("password_protected.xlsx", "unsupported_format"),
         ("broken_invalid-header-eof-only.pdf", "damaged"),
     ] {
-        assert_eq!(by_name[name].error.as_ref().map(|e| e.code.as_str()), Some(code), "{name}");
+        assert_eq!(
+            by_name[name].error.as_ref().map(|e| e.code.as_str()),
+            Some(code),
+            "{name}"
+        );
     }
     println!("PDF kind | imported | failed (reasons)");
     for (kind, (ok, failed, reasons)) in &table {
@@ -99,12 +127,18 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
     assert!(docs.iter().all(|d| d.status != Status::Importing));
 
     // Importing again does no work.
-    let again = engine.import(&inputs, &ImportOptions::default(), &NoProgress).await.unwrap();
+    let again = engine
+        .import(&inputs, &ImportOptions::default(), &NoProgress)
+        .await
+        .unwrap();
     for r in &again {
         let prev = results.iter().find(|p| p.path == r.path).unwrap();
         match prev.outcome {
             FileOutcome::Imported => assert_eq!(r.outcome, FileOutcome::Unchanged, "{}", r.path),
-            _ => assert_eq!(r.error.as_ref().map(|e| &e.code), prev.error.as_ref().map(|e| &e.code)),
+            _ => assert_eq!(
+                r.error.as_ref().map(|e| &e.code),
+                prev.error.as_ref().map(|e| &e.code)
+            ),
         }
     }
 }

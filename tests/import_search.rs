@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use quire_e2e::{corpus, temp_engine};
-use quire_engine::{Engine, FileOutcome, ImportOptions, NoProgress, SearchHit, SearchMode, SearchOptions};
+use quire_engine::{
+    Engine, FileOutcome, ImportOptions, NoProgress, SearchHit, SearchMode, SearchOptions,
+};
 
 const PDF: &str = "pdfs/arxiv_dpr_multi-column-2p.pdf";
 
@@ -19,7 +21,17 @@ fn files() -> Vec<PathBuf> {
 }
 
 async fn search(engine: &Engine, q: &str, mode: SearchMode, limit: usize) -> Vec<SearchHit> {
-    engine.search(q, &SearchOptions { mode, limit, doc_ids: None }).await.expect("search runs")
+    engine
+        .search(
+            q,
+            &SearchOptions {
+                mode,
+                limit,
+                doc_ids: None,
+            },
+        )
+        .await
+        .expect("search runs")
 }
 
 fn top(hits: &[SearchHit]) -> (String, Option<u32>) {
@@ -30,26 +42,61 @@ fn top(hits: &[SearchHit]) -> (String, Option<u32>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn import_search_and_remove() {
     let (_dir, engine) = temp_engine().await;
-    let results = engine.import(&files(), &ImportOptions::default(), &NoProgress).await.unwrap();
+    let results = engine
+        .import(&files(), &ImportOptions::default(), &NoProgress)
+        .await
+        .unwrap();
     for r in &results {
-        assert_eq!(r.outcome, FileOutcome::Imported, "{}: {:?}", r.path, r.error);
+        assert_eq!(
+            r.outcome,
+            FileOutcome::Imported,
+            "{}: {:?}",
+            r.path,
+            r.error
+        );
     }
-    let pdf = results.iter().find(|r| r.path.ends_with("arxiv_dpr_multi-column-2p.pdf")).unwrap();
+    let pdf = results
+        .iter()
+        .find(|r| r.path.ends_with("arxiv_dpr_multi-column-2p.pdf"))
+        .unwrap();
     assert_eq!(pdf.pages, Some(2));
 
     let cases = [
         // The answer (65.2% vs. 42.9% top-5 accuracy) is on page 2 of the paper.
-        ("How much better is the dense passage retriever than BM25 in top-5 accuracy?", "arxiv_dpr_multi-column-2p.pdf", Some(2)),
-        ("Who appoints and supervises standing trustees?", "handbook-1p.docx", None),
-        ("Der Preis für Kaffee und Kuchen war köstlich", "fake-html-cp1252.html", None),
-        ("Stipan Arkadiewitsch berouw over zijn vrouw", "chardet_windows-1252.txt", None),
+        (
+            "How much better is the dense passage retriever than BM25 in top-5 accuracy?",
+            "arxiv_dpr_multi-column-2p.pdf",
+            Some(2),
+        ),
+        (
+            "Who appoints and supervises standing trustees?",
+            "handbook-1p.docx",
+            None,
+        ),
+        (
+            "Der Preis für Kaffee und Kuchen war köstlich",
+            "fake-html-cp1252.html",
+            None,
+        ),
+        (
+            "Stipan Arkadiewitsch berouw over zijn vrouw",
+            "chardet_windows-1252.txt",
+            None,
+        ),
     ];
     let mut snapshot = Vec::new();
     for (q, file, page) in cases {
         for mode in SearchMode::ALL {
             let hits = search(&engine, q, mode, 3).await;
             assert_eq!(top(&hits), (file.to_string(), page), "{mode:?}: {q}");
-            snapshot.push(format!("{} | {q} | {}", mode.as_str(), hits.iter().map(|h| format!("{} p{:?}", h.name, h.page)).collect::<Vec<_>>().join(", ")));
+            snapshot.push(format!(
+                "{} | {q} | {}",
+                mode.as_str(),
+                hits.iter()
+                    .map(|h| format!("{} p{:?}", h.name, h.page))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
     }
     insta::assert_yaml_snapshot!("retrieval_top3", snapshot);
@@ -61,16 +108,37 @@ async fn import_search_and_remove() {
     assert!(!all.contains('\u{fffd}'));
 
     // Removing the PDF removes every one of its hits, in every mode.
-    let removed = engine.remove("arxiv_dpr_multi-column-2p.pdf").await.unwrap();
+    let removed = engine
+        .remove("arxiv_dpr_multi-column-2p.pdf")
+        .await
+        .unwrap();
     for mode in SearchMode::ALL {
-        for q in ["dense passage retriever", "BM25 top-5 accuracy", "open-domain question answering"] {
+        for q in [
+            "dense passage retriever",
+            "BM25 top-5 accuracy",
+            "open-domain question answering",
+        ] {
             let hits = search(&engine, q, mode, 100).await;
-            assert!(hits.iter().all(|h| h.doc_id != removed.id), "{mode:?} still finds the removed PDF for {q}");
+            assert!(
+                hits.iter().all(|h| h.doc_id != removed.id),
+                "{mode:?} still finds the removed PDF for {q}"
+            );
         }
     }
-    assert!(engine.documents().await.unwrap().iter().all(|d| d.id != removed.id));
+    assert!(engine
+        .documents()
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.id != removed.id));
     // The other documents are still there.
-    let hits = search(&engine, "Who appoints and supervises standing trustees?", SearchMode::Hybrid, 3).await;
+    let hits = search(
+        &engine,
+        "Who appoints and supervises standing trustees?",
+        SearchMode::Hybrid,
+        3,
+    )
+    .await;
     assert_eq!(top(&hits).0, "handbook-1p.docx");
 }
 
@@ -80,7 +148,10 @@ async fn encrypted_pdf_needs_and_takes_a_password() {
     let file = vec![corpus("pdfs/enc_aes256_user-password.pdf")];
     let code = |r: &[quire_engine::FileResult]| r[0].error.as_ref().map(|e| e.code.clone());
 
-    let r = engine.import(&file, &ImportOptions::default(), &NoProgress).await.unwrap();
+    let r = engine
+        .import(&file, &ImportOptions::default(), &NoProgress)
+        .await
+        .unwrap();
     assert_eq!(code(&r).as_deref(), Some("needs_password"));
 
     let mut opts = ImportOptions::default();
@@ -92,24 +163,47 @@ async fn encrypted_pdf_needs_and_takes_a_password() {
     let r = engine.import(&file, &opts, &NoProgress).await.unwrap();
     assert_eq!(r[0].outcome, FileOutcome::Imported, "{:?}", r[0].error);
     let hits = search(&engine, "Here's to the crazy ones", SearchMode::Bm25, 3).await;
-    assert_eq!(top(&hits), ("enc_aes256_user-password.pdf".to_string(), Some(1)));
+    assert_eq!(
+        top(&hits),
+        ("enc_aes256_user-password.pdf".to_string(), Some(1))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn changed_file_replaces_its_chunks() {
     let (dir, engine) = temp_engine().await;
     let file = dir.path().join("notes.md");
-    std::fs::write(&file, "# Budget\n\nThe orchard budget for apples is 400 euros.").unwrap();
-    let r = engine.import(&[file.clone()], &ImportOptions::default(), &NoProgress).await.unwrap();
+    std::fs::write(
+        &file,
+        "# Budget\n\nThe orchard budget for apples is 400 euros.",
+    )
+    .unwrap();
+    let r = engine
+        .import(&[file.clone()], &ImportOptions::default(), &NoProgress)
+        .await
+        .unwrap();
     assert_eq!(r[0].outcome, FileOutcome::Imported);
-    let r = engine.import(&[file.clone()], &ImportOptions::default(), &NoProgress).await.unwrap();
+    let r = engine
+        .import(&[file.clone()], &ImportOptions::default(), &NoProgress)
+        .await
+        .unwrap();
     assert_eq!(r[0].outcome, FileOutcome::Unchanged);
 
-    std::fs::write(&file, "# Budget\n\nThe vineyard budget for grapes is 900 euros.").unwrap();
-    let r = engine.import(&[file.clone()], &ImportOptions::default(), &NoProgress).await.unwrap();
+    std::fs::write(
+        &file,
+        "# Budget\n\nThe vineyard budget for grapes is 900 euros.",
+    )
+    .unwrap();
+    let r = engine
+        .import(&[file.clone()], &ImportOptions::default(), &NoProgress)
+        .await
+        .unwrap();
     assert_eq!(r[0].outcome, FileOutcome::Imported);
     let hits = search(&engine, "orchard apples", SearchMode::Bm25, 10).await;
-    assert!(hits.iter().all(|h| !h.text.contains("orchard")), "old text still found");
+    assert!(
+        hits.iter().all(|h| !h.text.contains("orchard")),
+        "old text still found"
+    );
     let hits = search(&engine, "vineyard grapes", SearchMode::Bm25, 10).await;
     assert_eq!(hits.len(), 1);
     assert_eq!(engine.chunk_count().await.unwrap(), 1);

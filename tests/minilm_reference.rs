@@ -15,7 +15,10 @@ struct Reference {
 fn references() -> Vec<Reference> {
     let path = shared().join("fixtures/minilm_reference.jsonl");
     let text = std::fs::read_to_string(&path).expect("reference file");
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("valid line")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("valid line"))
+        .collect()
 }
 
 #[test]
@@ -27,7 +30,12 @@ fn minilm_matches_sentence_transformers() {
     // Embedded as one batch: padding must not change any vector.
     let batch = model.embed(&texts).expect("embeds");
     for (r, v) in refs.iter().zip(&batch) {
-        assert_eq!(model.token_ids(&r.text).unwrap(), r.token_ids, "token ids of {:?}", r.text);
+        assert_eq!(
+            model.token_ids(&r.text).unwrap(),
+            r.token_ids,
+            "token ids of {:?}",
+            r.text
+        );
         let c = cosine(v, &r.embedding);
         assert!(c >= 0.999, "cosine {c} for {:?}", r.text);
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -56,18 +64,29 @@ fn own_bert_forward_matches_candle_transformers_bert() {
     use candle_transformers::models::bert::{BertModel, Config};
     let dir = models_dir().join("all-MiniLM-L6-v2");
     let ours = MiniLm::load(&dir).expect("model loads");
-    let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let config: Config =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let vb = unsafe {
-        candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu).unwrap()
+        candle_nn::VarBuilder::from_mmaped_safetensors(
+            &[dir.join("model.safetensors")],
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap()
     };
     let theirs = BertModel::load(vb, &config).expect("candle BERT loads");
-    let corpus = std::fs::read_to_string(shared().join("eval/scifact/corpus.jsonl")).expect("SciFact corpus");
+    let corpus = std::fs::read_to_string(shared().join("eval/scifact/corpus.jsonl"))
+        .expect("SciFact corpus");
     let texts: Vec<String> = corpus
         .lines()
         .take(48)
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            format!("{}. {}", v["title"].as_str().unwrap_or(""), v["text"].as_str().unwrap_or(""))
+            format!(
+                "{}. {}",
+                v["title"].as_str().unwrap_or(""),
+                v["text"].as_str().unwrap_or("")
+            )
         })
         .chain(["short query".to_string(), "a".to_string()])
         .collect();
@@ -78,9 +97,20 @@ fn own_bert_forward_matches_candle_transformers_bert() {
         let ids = ours.token_ids(text).unwrap();
         let n = ids.len();
         let input = Tensor::from_vec(ids, (1, n), &Device::Cpu).unwrap();
-        let hidden = theirs.forward(&input, &input.zeros_like().unwrap(), None).unwrap();
-        let mean = hidden.mean(1).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+        let hidden = theirs
+            .forward(&input, &input.zeros_like().unwrap(), None)
+            .unwrap();
+        let mean = hidden
+            .mean(1)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         worst = worst.min(cosine(v, &mean));
     }
-    assert!(worst > 0.99999, "worst cosine against candle-transformers' BERT: {worst}");
+    assert!(
+        worst > 0.99999,
+        "worst cosine against candle-transformers' BERT: {worst}"
+    );
 }

@@ -31,12 +31,14 @@ struct Reference {
 }
 
 fn reference() -> Reference {
-    let text = std::fs::read_to_string(shared().join("fixtures/smollm2_reference.json")).expect("fixture");
+    let text =
+        std::fs::read_to_string(shared().join("fixtures/smollm2_reference.json")).expect("fixture");
     serde_json::from_str(&text).expect("fixture parses")
 }
 
 fn generator(r: &Reference) -> LocalGenerator {
-    LocalGenerator::load(&models_dir().join(&r.model_file)).expect("the default GGUF loads (run `npm run fetch-models`)")
+    LocalGenerator::load(&models_dir().join(&r.model_file))
+        .expect("the default GGUF loads (run `npm run fetch-models`)")
 }
 
 #[test]
@@ -46,9 +48,24 @@ fn tokenizer_from_gguf_metadata_matches_llama_cpp() {
     let t = g.tokenizer();
     assert!(r.tokenize.len() >= 10);
     for case in &r.tokenize {
-        assert_eq!(t.encode(&case.text, false).unwrap(), case.ids, "ids of {:?}", case.text);
-        assert_eq!(t.encode(&case.text, true).unwrap(), case.ids_parse_special, "special ids of {:?}", case.text);
-        assert_eq!(t.decode(&case.ids, false).unwrap(), case.text, "round trip of {:?}", case.text);
+        assert_eq!(
+            t.encode(&case.text, false).unwrap(),
+            case.ids,
+            "ids of {:?}",
+            case.text
+        );
+        assert_eq!(
+            t.encode(&case.text, true).unwrap(),
+            case.ids_parse_special,
+            "special ids of {:?}",
+            case.text
+        );
+        assert_eq!(
+            t.decode(&case.ids, false).unwrap(),
+            case.text,
+            "round trip of {:?}",
+            case.text
+        );
     }
     // The case that tells the two modes apart is in the fixture.
     assert!(r.tokenize.iter().any(|c| c.ids != c.ids_parse_special));
@@ -58,10 +75,24 @@ fn tokenizer_from_gguf_metadata_matches_llama_cpp() {
 fn chat_template_from_gguf_renders_byte_for_byte() {
     let r = reference();
     let g = generator(&r);
-    assert!(g.template().from_model, "SmolLM2's GGUF carries its own template");
-    assert_eq!(g.template().render(&r.chat_template_conversation, true).unwrap(), r.chat_template_rendered);
-    assert_eq!(g.template().render(&r.greedy.messages, true).unwrap(), r.greedy.rendered_prompt);
-    assert_eq!(g.prompt_ids(&r.greedy.rendered_prompt).unwrap(), r.greedy.prompt_ids);
+    assert!(
+        g.template().from_model,
+        "SmolLM2's GGUF carries its own template"
+    );
+    assert_eq!(
+        g.template()
+            .render(&r.chat_template_conversation, true)
+            .unwrap(),
+        r.chat_template_rendered
+    );
+    assert_eq!(
+        g.template().render(&r.greedy.messages, true).unwrap(),
+        r.greedy.rendered_prompt
+    );
+    assert_eq!(
+        g.prompt_ids(&r.greedy.rendered_prompt).unwrap(),
+        r.greedy.prompt_ids
+    );
 }
 
 #[test]
@@ -69,19 +100,35 @@ fn greedy_decode_matches_llama_cpp_through_end_of_turn() {
     let r = reference();
     let mut g = generator(&r);
     let expected = &r.greedy.first_24_generated_ids;
-    let eot = expected.iter().position(|id| g.tokenizer().is_stop(*id)).expect("the reference has an end-of-turn");
+    let eot = expected
+        .iter()
+        .position(|id| g.tokenizer().is_stop(*id))
+        .expect("the reference has an end-of-turn");
     let expected = &expected[..=eot];
     assert_eq!(expected.len(), 16);
-    let params = GenerationParams { max_tokens: 24, temperature: 0.0, repeat_penalty: 1.0, ..Default::default() };
+    let params = GenerationParams {
+        max_tokens: 24,
+        temperature: 0.0,
+        repeat_penalty: 1.0,
+        ..Default::default()
+    };
     let mut streamed = Vec::new();
     let out = g
-        .generate_ids(&r.greedy.prompt_ids, &params, &CancelToken::new(), &mut |id, _| streamed.push(id))
+        .generate_ids(
+            &r.greedy.prompt_ids,
+            &params,
+            &CancelToken::new(),
+            &mut |id, _| streamed.push(id),
+        )
         .expect("generation runs");
     assert_eq!(out.ids, expected, "greedy ids");
     assert_eq!(out.stats.stop, StopReason::EndOfTurn);
     // Every token but the end-of-turn was streamed as it came.
     assert_eq!(streamed, expected[..eot]);
-    assert_eq!(out.text, g.tokenizer().decode(&expected[..eot], true).unwrap());
+    assert_eq!(
+        out.text,
+        g.tokenizer().decode(&expected[..eot], true).unwrap()
+    );
 }
 
 #[test]
@@ -89,7 +136,10 @@ fn a_cancelled_generation_stops_at_once() {
     let r = reference();
     let mut g = generator(&r);
     let cancel = CancelToken::new();
-    let params = GenerationParams { max_tokens: 64, ..Default::default() };
+    let params = GenerationParams {
+        max_tokens: 64,
+        ..Default::default()
+    };
     let mut n = 0;
     let c = cancel.clone();
     let out = g
@@ -125,14 +175,41 @@ fn rag_prompt_snapshot() {
         source(1, "Maintenance spending rose sharply in 2023."),
         source(2, "Licensing revenue fell for the third year in a row."),
     ];
-    let history = [Turn { question: "What rose?".into(), query: "What rose?".into(), answer: "Maintenance spending [1].".into() }];
-    let built = build_prompt(&g, SYSTEM_PROMPT.trim(), &history, &sources, "And what fell?", 64).unwrap();
+    let history = [Turn {
+        question: "What rose?".into(),
+        query: "What rose?".into(),
+        answer: "Maintenance spending [1].".into(),
+    }];
+    let built = build_prompt(
+        &g,
+        SYSTEM_PROMPT.trim(),
+        &history,
+        &sources,
+        "And what fell?",
+        64,
+    )
+    .unwrap();
     assert_eq!(built.sources.len(), 2);
     insta::assert_snapshot!(built.prompt);
 
     // A context too small for everything drops the history first, then sources; it never overflows.
-    let long: Vec<Source> = (1..=40).map(|n| source(n, &"The committee reviewed the budget in detail. ".repeat(12))).collect();
-    let built = build_prompt(&g, SYSTEM_PROMPT.trim(), &history, &long, "What did the committee do?", 256).unwrap();
+    let long: Vec<Source> = (1..=40)
+        .map(|n| {
+            source(
+                n,
+                &"The committee reviewed the budget in detail. ".repeat(12),
+            )
+        })
+        .collect();
+    let built = build_prompt(
+        &g,
+        SYSTEM_PROMPT.trim(),
+        &history,
+        &long,
+        "What did the committee do?",
+        256,
+    )
+    .unwrap();
     assert!(built.sources.len() < 40 && !built.sources.is_empty());
     assert!(built.tokens + 256 <= 4096, "{} tokens", built.tokens);
     assert!(!built.prompt.contains("What rose?"), "history went first");

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use quire_engine::{
-    AnswerEvent, AskRequest, Engine, EngineConfig, Error, ErrorReport, ImportEvent, ImportOptions, ImportProgress,
-    RunningAnswers, SearchMode, SearchOptions, Settings,
+    AnswerEvent, AskRequest, Engine, EngineConfig, Error, ErrorReport, ImportEvent, ImportOptions,
+    ImportProgress, RunningAnswers, SearchMode, SearchOptions, Settings,
 };
 use serde_json::{json, Value};
 use tauri::ipc::{Channel, InvokeBody, Request, Response};
@@ -75,7 +75,11 @@ async fn remove_document(app: State<'_, App>, id: String) -> CmdResult<Value> {
 }
 
 #[tauri::command]
-async fn document_text(app: State<'_, App>, id: String, password: Option<String>) -> CmdResult<Value> {
+async fn document_text(
+    app: State<'_, App>,
+    id: String,
+    password: Option<String>,
+) -> CmdResult<Value> {
     Ok(json!({ "text": app.engine()?.document_text(&id, password).await.map_err(report)? }))
 }
 
@@ -83,7 +87,12 @@ async fn document_text(app: State<'_, App>, id: String, password: Option<String>
 #[tauri::command]
 async fn document_bytes(app: State<'_, App>, id: String) -> CmdResult<Response> {
     let doc = app.engine()?.find_document(&id).await.map_err(report)?;
-    let bytes = tokio::fs::read(&doc.path).await.map_err(|e| report(Error::Io { path: doc.path.into(), source: e }))?;
+    let bytes = tokio::fs::read(&doc.path).await.map_err(|e| {
+        report(Error::Io {
+            path: doc.path.into(),
+            source: e,
+        })
+    })?;
     Ok(Response::new(bytes))
 }
 
@@ -113,9 +122,16 @@ async fn import_paths(
     if paths.is_empty() {
         return Err(invalid("no paths to import"));
     }
-    let mut opts = ImportOptions { force: force.unwrap_or(false), ..Default::default() };
+    let mut opts = ImportOptions {
+        force: force.unwrap_or(false),
+        ..Default::default()
+    };
     opts.load.password = password;
-    let results = app.engine()?.import(&paths, &opts, &ChannelProgress(on_event)).await.map_err(report)?;
+    let results = app
+        .engine()?
+        .import(&paths, &opts, &ChannelProgress(on_event))
+        .await
+        .map_err(report)?;
     Ok(json!({ "results": results }))
 }
 
@@ -125,26 +141,50 @@ async fn upload(app: State<'_, App>, request: Request<'_>) -> CmdResult<Value> {
     let InvokeBody::Raw(bytes) = request.body() else {
         return Err(invalid("upload expects the file's bytes"));
     };
-    let name = request.headers().get("x-file-name").and_then(|v| v.to_str().ok())
+    let name = request
+        .headers()
+        .get("x-file-name")
+        .and_then(|v| v.to_str().ok())
         // The UI sends the name URL-encoded (header values are ASCII).
-        .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned());
-    let path = app.engine()?.store_upload(name.as_deref().unwrap_or("upload"), bytes).await.map_err(report)?;
+        .map(|v| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+    let path = app
+        .engine()?
+        .store_upload(name.as_deref().unwrap_or("upload"), bytes)
+        .await
+        .map_err(report)?;
     Ok(json!({ "path": path }))
 }
 
 #[tauri::command]
-async fn search(app: State<'_, App>, q: String, mode: Option<String>, k: Option<usize>) -> CmdResult<Value> {
+async fn search(
+    app: State<'_, App>,
+    q: String,
+    mode: Option<String>,
+    k: Option<usize>,
+) -> CmdResult<Value> {
     let mode: SearchMode = match mode.as_deref() {
         None => SearchMode::Hybrid,
         Some(m) => m.parse().map_err(|e: String| invalid(&e))?,
     };
-    let opts = SearchOptions { mode, limit: k.unwrap_or(10).min(100), doc_ids: None };
+    let opts = SearchOptions {
+        mode,
+        limit: k.unwrap_or(10).min(100),
+        doc_ids: None,
+    };
     Ok(json!({ "hits": app.engine()?.search(&q, &opts).await.map_err(report)? }))
 }
 
 /// Streams `started`, the engine's answer events, then `chat` when saved in a chat.
 #[tauri::command]
-async fn ask(app: State<'_, App>, request: AskRequest, on_event: Channel<Value>) -> CmdResult<Value> {
+async fn ask(
+    app: State<'_, App>,
+    request: AskRequest,
+    on_event: Channel<Value>,
+) -> CmdResult<Value> {
     if request.question.trim().is_empty() {
         return Err(invalid("the question is empty"));
     }
@@ -182,7 +222,10 @@ async fn chat(app: State<'_, App>, id: i64) -> CmdResult<Value> {
 
 #[tauri::command]
 async fn rename_chat(app: State<'_, App>, id: i64, title: String) -> CmdResult<Value> {
-    app.engine()?.rename_chat(id, &title).await.map_err(report)?;
+    app.engine()?
+        .rename_chat(id, &title)
+        .await
+        .map_err(report)?;
     Ok(json!({ "renamed": id }))
 }
 
@@ -220,19 +263,35 @@ async fn collections(app: State<'_, App>) -> CmdResult<Value> {
 }
 
 #[tauri::command]
-async fn add_to_collection(app: State<'_, App>, name: String, documents: Vec<String>) -> CmdResult<Value> {
-    Ok(json!({ "added": app.engine()?.add_to_collection(&name, &documents).await.map_err(report)? }))
+async fn add_to_collection(
+    app: State<'_, App>,
+    name: String,
+    documents: Vec<String>,
+) -> CmdResult<Value> {
+    Ok(
+        json!({ "added": app.engine()?.add_to_collection(&name, &documents).await.map_err(report)? }),
+    )
 }
 
 #[tauri::command]
-async fn remove_from_collection(app: State<'_, App>, name: String, documents: Vec<String>) -> CmdResult<Value> {
-    app.engine()?.remove_from_collection(&name, &documents).await.map_err(report)?;
+async fn remove_from_collection(
+    app: State<'_, App>,
+    name: String,
+    documents: Vec<String>,
+) -> CmdResult<Value> {
+    app.engine()?
+        .remove_from_collection(&name, &documents)
+        .await
+        .map_err(report)?;
     Ok(json!({ "removed": documents }))
 }
 
 #[tauri::command]
 async fn delete_collection(app: State<'_, App>, name: String) -> CmdResult<Value> {
-    app.engine()?.delete_collection(&name).await.map_err(report)?;
+    app.engine()?
+        .delete_collection(&name)
+        .await
+        .map_err(report)?;
     Ok(json!({ "deleted": name }))
 }
 
@@ -244,17 +303,30 @@ async fn pick(window: tauri::Window, kind: String) -> CmdResult<Vec<String>> {
         "files" => Ok(dialog
             .add_filter(
                 "Documents",
-                &["pdf", "docx", "html", "htm", "md", "markdown", "txt", "csv", "json", "xml", "rst", "org", "tex"],
+                &[
+                    "pdf", "docx", "html", "htm", "md", "markdown", "txt", "csv", "json", "xml",
+                    "rst", "org", "tex",
+                ],
             )
             .blocking_pick_files()
             .unwrap_or_default()),
         "folder" => Ok(dialog.blocking_pick_folder().into_iter().collect()),
-        "model" => Ok(dialog.add_filter("GGUF models", &["gguf"]).blocking_pick_file().into_iter().collect()),
-        other => Err(invalid(&format!("unknown picker `{other}` (files, folder, model)"))),
+        "model" => Ok(dialog
+            .add_filter("GGUF models", &["gguf"])
+            .blocking_pick_file()
+            .into_iter()
+            .collect()),
+        other => Err(invalid(&format!(
+            "unknown picker `{other}` (files, folder, model)"
+        ))),
     })
     .await
     .map_err(|e| report(Error::Bug(e.to_string())))??;
-    Ok(picked.into_iter().filter_map(|p| p.into_path().ok()).map(|p| p.display().to_string()).collect())
+    Ok(picked
+        .into_iter()
+        .filter_map(|p| p.into_path().ok())
+        .map(|p| p.display().to_string())
+        .collect())
 }
 
 /// Files and folders dropped on the window arrive on this channel as
@@ -277,7 +349,10 @@ fn bundled_models(handle: &tauri::AppHandle) -> Option<PathBuf> {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     tauri::Builder::default()
@@ -287,19 +362,30 @@ fn main() -> anyhow::Result<()> {
             if let Some(models) = bundled_models(app.handle()) {
                 config.models_dir = models;
             }
-            let engine = tauri::async_runtime::block_on(Engine::open(config.clone())).map(Arc::new).map_err(report);
+            let engine = tauri::async_runtime::block_on(Engine::open(config.clone()))
+                .map(Arc::new)
+                .map_err(report);
             if let Err(e) = &engine {
                 tracing::error!("the engine could not start: {}", e.message);
             }
-            app.manage(App { engine, config, running: RunningAnswers::default(), drops: Mutex::new(None) });
+            app.manage(App {
+                engine,
+                config,
+                running: RunningAnswers::default(),
+                drops: Mutex::new(None),
+            });
             Ok(())
         })
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::DragDrop(drag) = event {
                 let message = match drag {
-                    tauri::DragDropEvent::Enter { .. } | tauri::DragDropEvent::Over { .. } => json!({ "type": "over" }),
+                    tauri::DragDropEvent::Enter { .. } | tauri::DragDropEvent::Over { .. } => {
+                        json!({ "type": "over" })
+                    }
                     tauri::DragDropEvent::Leave => json!({ "type": "leave" }),
-                    tauri::DragDropEvent::Drop { paths, .. } => json!({ "type": "drop", "paths": paths }),
+                    tauri::DragDropEvent::Drop { paths, .. } => {
+                        json!({ "type": "drop", "paths": paths })
+                    }
                     _ => return,
                 };
                 let state = window.state::<App>();

@@ -9,13 +9,22 @@ use quire_engine::{Engine, EngineConfig};
 /// shared between checkouts (`.ci/run` reuses it), and a test binary built for another
 /// checkout would otherwise look for the models and data in that one.
 pub fn repo_root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).join("..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
 }
 
 /// `../shared` beside the checkout, or `$QUIRE_SHARED`. Missing data fails the test loudly.
 pub fn shared() -> PathBuf {
-    let dir = std::env::var_os("QUIRE_SHARED").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared"));
-    assert!(dir.join("fixtures").is_dir(), "shared test data not found at {} (set QUIRE_SHARED)", dir.display());
+    let dir = std::env::var_os("QUIRE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared"));
+    assert!(
+        dir.join("fixtures").is_dir(),
+        "shared test data not found at {} (set QUIRE_SHARED)",
+        dir.display()
+    );
     dir
 }
 
@@ -27,13 +36,23 @@ pub fn corpus(rel: &str) -> PathBuf {
 
 /// `models/` of the checkout, or `$QUIRE_MODELS_DIR`.
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("QUIRE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("models"))
+    std::env::var_os("QUIRE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("models"))
 }
 
 /// A fresh library in a temporary directory (removed when the guard drops).
 pub async fn temp_engine() -> (tempfile::TempDir, Engine) {
-    let dir = tempfile::Builder::new().prefix("quire-test-").tempdir().expect("temp dir");
-    let config = EngineConfig { data_dir: dir.path().to_path_buf(), models_dir: models_dir() };
-    let engine = Engine::open(config).await.expect("engine opens (are the models fetched? `npm run fetch-models`)");
+    let dir = tempfile::Builder::new()
+        .prefix("quire-test-")
+        .tempdir()
+        .expect("temp dir");
+    let config = EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        models_dir: models_dir(),
+    };
+    let engine = Engine::open(config)
+        .await
+        .expect("engine opens (are the models fetched? `npm run fetch-models`)");
     (dir, engine)
 }

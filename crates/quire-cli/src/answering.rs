@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use clap::{Args, Subcommand};
-use quire_engine::{Answer, AnswerEvent, AskOptions, CancelToken, ChatScope, CitationMethod, Engine, Settings, Source};
+use quire_engine::{
+    Answer, AnswerEvent, AskOptions, CancelToken, ChatScope, CitationMethod, Engine, Settings,
+    Source,
+};
 
 /// The answer Ctrl-C stops; with none running, Ctrl-C ends the program.
 static RUNNING: Mutex<Option<CancelToken>> = Mutex::new(None);
@@ -43,7 +46,10 @@ pub struct ScopeArgs {
 
 impl ScopeArgs {
     fn scope(&self) -> ChatScope {
-        ChatScope { documents: self.docs.clone(), collection: self.collection.clone() }
+        ChatScope {
+            documents: self.docs.clone(),
+            collection: self.collection.clone(),
+        }
     }
 }
 
@@ -140,7 +146,10 @@ struct Printer {
 
 impl Printer {
     fn new(json: bool) -> Self {
-        Printer { json, status: !json && std::io::stderr().is_terminal() }
+        Printer {
+            json,
+            status: !json && std::io::stderr().is_terminal(),
+        }
     }
 
     fn event(&self, e: &AnswerEvent) {
@@ -188,7 +197,10 @@ fn print_answer_end(out: &mut impl Write, a: &Answer) {
     let _ = writeln!(out);
     match a.citation_method {
         CitationMethod::None => {
-            let _ = writeln!(out, "The answer cites none of the passages it was given; check them:");
+            let _ = writeln!(
+                out,
+                "The answer cites none of the passages it was given; check them:"
+            );
             for s in &a.sources {
                 let _ = writeln!(out, "  {}", source_line(s));
             }
@@ -217,21 +229,47 @@ async fn answer_once(
     set_running(Some(cancel.clone()));
     let mut sink = |e: &AnswerEvent| printer.event(e);
     let result = match chat {
-        None => engine.ask(question, opts, &cancel, &mut sink).await.map(|a| (None, a)),
-        Some(id) => engine.chat_ask(id, question, opts, &cancel, &mut sink).await.map(|(id, a)| (Some(id), a)),
+        None => engine
+            .ask(question, opts, &cancel, &mut sink)
+            .await
+            .map(|a| (None, a)),
+        Some(id) => engine
+            .chat_ask(id, question, opts, &cancel, &mut sink)
+            .await
+            .map(|(id, a)| (Some(id), a)),
     };
     set_running(None);
     Ok(result?)
 }
 
-pub async fn ask(engine: &Engine, question: &str, scope: &ScopeArgs, settings: &SettingsArgs, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn ask(
+    engine: &Engine,
+    question: &str,
+    scope: &ScopeArgs,
+    settings: &SettingsArgs,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     install_ctrl_c();
-    let opts = AskOptions { settings: Some(settings.apply(engine.settings())), scope: scope.scope(), history: Vec::new() };
+    let opts = AskOptions {
+        settings: Some(settings.apply(engine.settings())),
+        scope: scope.scope(),
+        history: Vec::new(),
+    };
     let (_, answer) = answer_once(engine, None, question, &opts, &Printer::new(json)).await?;
-    Ok(if answer.stopped { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if answer.stopped {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-pub async fn chat(engine: &Engine, resume: Option<i64>, scope: &ScopeArgs, settings: &SettingsArgs, json: bool) -> anyhow::Result<()> {
+pub async fn chat(
+    engine: &Engine,
+    resume: Option<i64>,
+    scope: &ScopeArgs,
+    settings: &SettingsArgs,
+    json: bool,
+) -> anyhow::Result<()> {
     install_ctrl_c();
     let interactive = std::io::stdin().is_terminal();
     let mut chat_id = resume;
@@ -246,9 +284,15 @@ pub async fn chat(engine: &Engine, resume: Option<i64>, scope: &ScopeArgs, setti
             }
         }
     } else if interactive && !json {
-        eprintln!("Ask about your documents. Ctrl-C stops an answer; Ctrl-D or /quit ends the chat.");
+        eprintln!(
+            "Ask about your documents. Ctrl-C stops an answer; Ctrl-D or /quit ends the chat."
+        );
     }
-    let opts = AskOptions { settings: Some(settings.apply(engine.settings())), scope: scope.scope(), history: Vec::new() };
+    let opts = AskOptions {
+        settings: Some(settings.apply(engine.settings())),
+        scope: scope.scope(),
+        history: Vec::new(),
+    };
     let printer = Printer::new(json);
     let stdin = std::io::stdin();
     loop {
@@ -308,7 +352,10 @@ pub async fn chats(engine: &Engine, action: Option<ChatsAction>, json: bool) -> 
         Some(ChatsAction::Show { id }) => {
             let (info, messages) = engine.chat(id).await?;
             if json {
-                println!("{}", serde_json::json!({ "chat": info, "messages": messages }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "chat": info, "messages": messages })
+                );
             } else {
                 println!("# {}", info.title);
                 for m in &messages {
@@ -362,12 +409,19 @@ pub fn models(engine: &Engine, json: bool) {
         );
         return;
     }
-    println!("{:<2}{:<42} {:<8} {:<7} {:>9} {:>8} {:>8} {:>9}", "", "file", "arch", "quant", "params", "size", "context", "RAM");
+    println!(
+        "{:<2}{:<42} {:<8} {:<7} {:>9} {:>8} {:>8} {:>9}",
+        "", "file", "arch", "quant", "params", "size", "context", "RAM"
+    );
     for m in &models {
         match m {
             Ok(i) => {
                 let mark = if i.path == current { "*" } else { " " };
-                let arch = if i.supported { i.architecture.clone() } else { format!("{} (unsupported)", i.architecture) };
+                let arch = if i.supported {
+                    i.architecture.clone()
+                } else {
+                    format!("{} (unsupported)", i.architecture)
+                };
                 println!(
                     "{mark:<2}{:<42} {:<8} {:<7} {:>8.0}M {:>8} {:>8} {:>9}",
                     i.file_name,
@@ -375,7 +429,9 @@ pub fn models(engine: &Engine, json: bool) {
                     i.quantization,
                     i.parameters as f64 / 1e6,
                     mib(i.file_bytes),
-                    i.context_length.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+                    i.context_length
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "?".into()),
                     mib(i.ram_bytes),
                 );
             }
@@ -386,7 +442,11 @@ pub fn models(engine: &Engine, json: bool) {
 }
 
 pub fn config(engine: &Engine, set: &[String], reset: bool, json: bool) -> anyhow::Result<()> {
-    let mut settings = if reset { Settings::default() } else { engine.settings() };
+    let mut settings = if reset {
+        Settings::default()
+    } else {
+        engine.settings()
+    };
     for kv in set {
         let (k, v) = kv
             .split_once('=')
@@ -397,7 +457,10 @@ pub fn config(engine: &Engine, set: &[String], reset: bool, json: bool) -> anyho
         engine.save_settings(settings.clone())?;
     }
     if json {
-        println!("{}", serde_json::json!({ "path": engine.settings_path(), "settings": settings }));
+        println!(
+            "{}",
+            serde_json::json!({ "path": engine.settings_path(), "settings": settings })
+        );
     } else {
         println!("# {}", engine.settings_path().display());
         print!("{}", toml_text(&settings));
@@ -417,7 +480,11 @@ fn toml_text(s: &Settings) -> String {
     out
 }
 
-pub async fn collections(engine: &Engine, action: Option<CollectionAction>, json: bool) -> anyhow::Result<()> {
+pub async fn collections(
+    engine: &Engine,
+    action: Option<CollectionAction>,
+    json: bool,
+) -> anyhow::Result<()> {
     match action {
         None => {
             let cols = engine.collections().await?;
@@ -426,7 +493,9 @@ pub async fn collections(engine: &Engine, action: Option<CollectionAction>, json
                     println!("{}", serde_json::to_string(c)?);
                 }
             } else if cols.is_empty() {
-                println!("no collections: make one with `quire collections add <name> <documents…>`");
+                println!(
+                    "no collections: make one with `quire collections add <name> <documents…>`"
+                );
             } else {
                 for c in &cols {
                     println!("{} ({} documents)", c.name, c.documents.len());
@@ -436,7 +505,10 @@ pub async fn collections(engine: &Engine, action: Option<CollectionAction>, json
         Some(CollectionAction::Add { name, docs }) => {
             let ids = engine.add_to_collection(&name, &docs).await?;
             if json {
-                println!("{}", serde_json::json!({ "collection": name, "added": ids }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "collection": name, "added": ids })
+                );
             } else {
                 println!("added {} documents to {name}", ids.len());
             }

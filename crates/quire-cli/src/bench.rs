@@ -82,7 +82,11 @@ fn ratio(a: f64, b: Option<f64>) -> String {
 fn after(text: &str, line_start: &str, label: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.starts_with(line_start))?;
     let rest = &line[line.find(label)? + label.len()..];
-    let num: String = rest.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let num: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     num.parse().ok()
 }
 
@@ -90,7 +94,12 @@ fn after(text: &str, line_start: &str, label: &str) -> Option<f64> {
 fn before(text: &str, line_start: &str, unit: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.starts_with(line_start))?;
     let head = &line[..line.find(unit)?];
-    let num: String = head.trim_end().chars().rev().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let num: String = head
+        .trim_end()
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     num.chars().rev().collect::<String>().parse().ok()
 }
 
@@ -105,13 +114,23 @@ impl Peers {
         if args.no_peers {
             return None;
         }
-        let venv = args.peers.clone().or_else(|| dirs_home().map(|h| h.join(".cache/quire-peers")))?;
+        let venv = args
+            .peers
+            .clone()
+            .or_else(|| dirs_home().map(|h| h.join(".cache/quire-peers")))?;
         let python = venv.join("bin/python");
         let scripts = args.shared.join("bench");
         if python.is_file() && scripts.join("peer_embed.py").is_file() {
-            Some(Peers { python, venv, scripts })
+            Some(Peers {
+                python,
+                venv,
+                scripts,
+            })
         } else {
-            eprintln!("peers not installed ({}): run `npm run bench`, which sets them up", venv.display());
+            eprintln!(
+                "peers not installed ({}): run `npm run bench`, which sets them up",
+                venv.display()
+            );
             None
         }
     }
@@ -127,7 +146,13 @@ impl Peers {
             .ok()?;
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         if !out.status.success() {
-            eprintln!("the peer {script} failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+            eprintln!(
+                "the peer {script} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
         }
         Some(text)
     }
@@ -144,7 +169,12 @@ fn mb(bytes: u64) -> String {
 pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::Result<()> {
     if args.memory_child {
         let engine = Engine::open(config).await?;
-        let m = bench::answer_memory(&engine, "What do the sources say about the effect of vitamin D on bone density?", 64).await?;
+        let m = bench::answer_memory(
+            &engine,
+            "What do the sources say about the effect of vitamin D on bone density?",
+            64,
+        )
+        .await?;
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
@@ -164,23 +194,48 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         drop(model);
         let peer = peers.as_ref().and_then(|p| {
             let onnx = p.venv.join("minilm-onnx");
-            p.run("peer_embed.py", &[minilm_dir.as_os_str(), onnx.as_os_str(), scifact.as_os_str(), args.abstracts.to_string().as_ref()])
+            p.run(
+                "peer_embed.py",
+                &[
+                    minilm_dir.as_os_str(),
+                    onnx.as_os_str(),
+                    scifact.as_os_str(),
+                    args.abstracts.to_string().as_ref(),
+                ],
+            )
         });
-        let st = peer.as_deref().and_then(|t| before(t, "sentence-transformers:", "tokens/s"));
-        let ort = peer.as_deref().and_then(|t| before(t, "onnxruntime", "tokens/s"));
-        st_chunks_per_s = peer.as_deref().and_then(|t| before(t, "sentence-transformers:", "chunks/s"));
+        let st = peer
+            .as_deref()
+            .and_then(|t| before(t, "sentence-transformers:", "tokens/s"));
+        let ort = peer
+            .as_deref()
+            .and_then(|t| before(t, "onnxruntime", "tokens/s"));
+        st_chunks_per_s = peer
+            .as_deref()
+            .and_then(|t| before(t, "sentence-transformers:", "chunks/s"));
         rows.push(Row {
             what: format!("Embedding, {} abstracts (tokens/s)", b.chunks),
             quire: format!("{:.0} ({:.1} chunks/s)", b.tokens_per_s, b.chunks_per_s),
-            peer: st.map(|v| format!("sentence-transformers {v:.0}")).unwrap_or("–".into()),
+            peer: st
+                .map(|v| format!("sentence-transformers {v:.0}"))
+                .unwrap_or("–".into()),
             ratio: ratio(b.tokens_per_s, st),
         });
-        rows.push(Row { what: String::new(), quire: String::new(), peer: ort.map(|v| format!("ONNX Runtime {v:.0}")).unwrap_or("–".into()), ratio: ratio(b.tokens_per_s, ort) });
+        rows.push(Row {
+            what: String::new(),
+            quire: String::new(),
+            peer: ort
+                .map(|v| format!("ONNX Runtime {v:.0}"))
+                .unwrap_or("–".into()),
+            ratio: ratio(b.tokens_per_s, ort),
+        });
         report.insert("embedding".into(), serde_json::json!({ "quire": b, "sentence_transformers_tokens_per_s": st, "onnxruntime_tokens_per_s": ort }));
     }
 
     if args.wants(Part::Import) {
-        let scratch = tempfile::Builder::new().prefix("quire-bench-import-").tempdir()?;
+        let scratch = tempfile::Builder::new()
+            .prefix("quire-bench-import-")
+            .tempdir()?;
         let files = scratch.path().join("files");
         std::fs::create_dir_all(&files)?;
         for (id, text) in bench::scifact_texts(&scifact, args.import_abstracts)? {
@@ -190,26 +245,41 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         let mut c = config.clone();
         c.data_dir = scratch.path().join("data");
         let engine = Engine::open(c).await?;
-        eprintln!("importing {} and {} SciFact abstracts as files …", docs.display(), args.import_abstracts);
+        eprintln!(
+            "importing {} and {} SciFact abstracts as files …",
+            docs.display(),
+            args.import_abstracts
+        );
         let b = bench::import(&engine, &[docs, files]).await?;
         engine.close().await;
         rows.push(Row {
-            what: format!("Import end to end, {} files ({} failed as expected)", b.files, b.failed),
-            quire: format!("{:.1} files/s, {:.1} chunks/s", b.files_per_s, b.chunks_per_s),
-            peer: st_chunks_per_s.map(|v| format!("ST embedding alone {v:.1} chunks/s")).unwrap_or("–".into()),
+            what: format!(
+                "Import end to end, {} files ({} failed as expected)",
+                b.files, b.failed
+            ),
+            quire: format!(
+                "{:.1} files/s, {:.1} chunks/s",
+                b.files_per_s, b.chunks_per_s
+            ),
+            peer: st_chunks_per_s
+                .map(|v| format!("ST embedding alone {v:.1} chunks/s"))
+                .unwrap_or("–".into()),
             ratio: ratio(b.chunks_per_s, st_chunks_per_s),
         });
         report.insert("import".into(), serde_json::to_value(&b)?);
     }
 
-    let library = tempfile::Builder::new().prefix("quire-bench-library-").tempdir()?;
+    let library = tempfile::Builder::new()
+        .prefix("quire-bench-library-")
+        .tempdir()?;
     if args.wants(Part::Query) || args.wants(Part::Memory) {
         let mut c = config.clone();
         c.data_dir = library.path().to_path_buf();
         let engine = Engine::open(c).await?;
         // Real chunks: every SciFact abstract embedded once (cached between runs).
         let base = scifact_base(&engine, &scifact)?;
-        let queries = bench::beir_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200)?;
+        let queries =
+            bench::beir_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200)?;
         let mut sizes = args.sizes.clone();
         sizes.sort();
         for &size in &sizes {
@@ -234,38 +304,63 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
 
     if args.wants(Part::Generate) {
         let engine = Engine::open(config.clone()).await?;
-        let path = args.model.clone().unwrap_or_else(|| engine.model_path(&engine.settings()));
+        let path = args
+            .model
+            .clone()
+            .unwrap_or_else(|| engine.model_path(&engine.settings()));
         engine.close().await;
         let mut gen = quire_engine::llm::LocalGenerator::load(&path)?;
         eprintln!("generating with {} …", path.display());
         let b = bench::generation(&mut gen, args.runs, args.decode)?;
         drop(gen);
-        let peer = peers.as_ref().and_then(|p| p.run("peer_llm.py", &[path.as_os_str(), b.threads.to_string().as_ref()]));
-        let pf = peer.as_deref().and_then(|t| after(t, "llama.cpp", "prefill"));
+        let peer = peers.as_ref().and_then(|p| {
+            p.run(
+                "peer_llm.py",
+                &[path.as_os_str(), b.threads.to_string().as_ref()],
+            )
+        });
+        let pf = peer
+            .as_deref()
+            .and_then(|t| after(t, "llama.cpp", "prefill"));
         let ttft = peer.as_deref().and_then(|t| after(t, "llama.cpp", "(TTFT"));
-        let dec = peer.as_deref().and_then(|t| after(t, "llama.cpp", "decode"));
+        let dec = peer
+            .as_deref()
+            .and_then(|t| after(t, "llama.cpp", "decode"));
         rows.push(Row {
             what: format!("Prefill, {}-token RAG prompt (tok/s)", b.prompt_tokens),
             quire: format!("{:.0}", b.prefill_tokens_per_s),
-            peer: pf.map(|v| format!("llama.cpp {v:.0}")).unwrap_or("–".into()),
+            peer: pf
+                .map(|v| format!("llama.cpp {v:.0}"))
+                .unwrap_or("–".into()),
             ratio: ratio(b.prefill_tokens_per_s, pf),
         });
         rows.push(Row {
             what: "Time to first token, first answer".into(),
             quire: format!("{:.0} ms", b.ttft_ms),
-            peer: ttft.map(|v| format!("llama.cpp {v:.0} ms")).unwrap_or("–".into()),
-            ratio: ttft.map(|t| format!("{:.2}× faster", t / b.ttft_ms)).unwrap_or("–".into()),
+            peer: ttft
+                .map(|v| format!("llama.cpp {v:.0} ms"))
+                .unwrap_or("–".into()),
+            ratio: ttft
+                .map(|t| format!("{:.2}× faster", t / b.ttft_ms))
+                .unwrap_or("–".into()),
         });
         rows.push(Row {
-            what: format!("Time to first token, repeat case ({} tokens reused)", b.repeat_reused_tokens),
+            what: format!(
+                "Time to first token, repeat case ({} tokens reused)",
+                b.repeat_reused_tokens
+            ),
             quire: format!("{:.0} ms", b.repeat_ttft_ms),
             peer: "target ≤ 1000 ms".into(),
-            ratio: ttft.map(|t| format!("{:.2}× faster", t / b.repeat_ttft_ms)).unwrap_or("–".into()),
+            ratio: ttft
+                .map(|t| format!("{:.2}× faster", t / b.repeat_ttft_ms))
+                .unwrap_or("–".into()),
         });
         rows.push(Row {
             what: format!("Decode, {} tokens (tok/s)", b.decode_tokens),
             quire: format!("{:.1}", b.decode_tokens_per_s),
-            peer: dec.map(|v| format!("llama.cpp {v:.1}")).unwrap_or("–".into()),
+            peer: dec
+                .map(|v| format!("llama.cpp {v:.1}"))
+                .unwrap_or("–".into()),
             ratio: ratio(b.decode_tokens_per_s, dec),
         });
         report.insert("generation".into(), serde_json::json!({ "model": path, "quire": b, "llama_cpp_prefill_tokens_per_s": pf, "llama_cpp_ttft_ms": ttft, "llama_cpp_decode_tokens_per_s": dec }));
@@ -283,7 +378,10 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
             .args(["bench", "--memory-child", "--no-peers"])
             .output()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let m: Option<bench::MemoryBench> = text.lines().last().and_then(|l| serde_json::from_str(l).ok());
+        let m: Option<bench::MemoryBench> = text
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok());
         match m {
             Some(m) => {
                 rows.push(Row {
@@ -294,7 +392,13 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
                 });
                 report.insert("memory".into(), serde_json::to_value(&m)?);
             }
-            None => eprintln!("the memory measurement failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+            None => eprintln!(
+                "the memory measurement failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            ),
         }
     }
 
@@ -302,13 +406,38 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         println!("{}", serde_json::Value::Object(report));
         return Ok(());
     }
-    let w0 = rows.iter().map(|r| r.what.chars().count()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.quire.chars().count()).max().unwrap_or(0).max(5);
-    let w2 = rows.iter().map(|r| r.peer.chars().count()).max().unwrap_or(0).max(4);
-    println!("| {:w0$} | {:w1$} | {:w2$} | Quire/peer |", "Figure", "Quire", "Peer");
-    println!("|{}|{}|{}|------------|", "-".repeat(w0 + 2), "-".repeat(w1 + 2), "-".repeat(w2 + 2));
+    let w0 = rows
+        .iter()
+        .map(|r| r.what.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w1 = rows
+        .iter()
+        .map(|r| r.quire.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let w2 = rows
+        .iter()
+        .map(|r| r.peer.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    println!(
+        "| {:w0$} | {:w1$} | {:w2$} | Quire/peer |",
+        "Figure", "Quire", "Peer"
+    );
+    println!(
+        "|{}|{}|{}|------------|",
+        "-".repeat(w0 + 2),
+        "-".repeat(w1 + 2),
+        "-".repeat(w2 + 2)
+    );
     for r in rows {
-        println!("| {:w0$} | {:w1$} | {:w2$} | {} |", r.what, r.quire, r.peer, r.ratio);
+        println!(
+            "| {:w0$} | {:w1$} | {:w2$} | {} |",
+            r.what, r.quire, r.peer, r.ratio
+        );
     }
     Ok(())
 }
@@ -321,11 +450,16 @@ fn scifact_base(engine: &Engine, corpus: &Path) -> anyhow::Result<Vec<(String, S
     let cache = cache_dir.join(format!("scifact-{}-minilm.f32", texts.len()));
     let dim = engine.embedder().dimension();
     let vectors: Vec<f32> = match std::fs::read(&cache) {
-        Ok(bytes) if bytes.len() == texts.len() * dim * 4 => {
-            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-        }
+        Ok(bytes) if bytes.len() == texts.len() * dim * 4 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
         _ => {
-            eprintln!("embedding all {} SciFact abstracts once for the query figures (cached in {}) …", texts.len(), cache.display());
+            eprintln!(
+                "embedding all {} SciFact abstracts once for the query figures (cached in {}) …",
+                texts.len(),
+                cache.display()
+            );
             let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
             let mut all = Vec::with_capacity(texts.len() * dim);
             for part in refs.chunks(512) {
@@ -334,9 +468,18 @@ fn scifact_base(engine: &Engine, corpus: &Path) -> anyhow::Result<Vec<(String, S
                 }
             }
             std::fs::create_dir_all(&cache_dir)?;
-            std::fs::write(&cache, all.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())?;
+            std::fs::write(
+                &cache,
+                all.iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect::<Vec<u8>>(),
+            )?;
             all
         }
     };
-    Ok(texts.into_iter().zip(vectors.chunks_exact(dim)).map(|((id, t), v)| (id, t, v.to_vec())).collect())
+    Ok(texts
+        .into_iter()
+        .zip(vectors.chunks_exact(dim))
+        .map(|((id, t), v)| (id, t, v.to_vec()))
+        .collect())
 }

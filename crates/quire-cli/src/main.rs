@@ -14,12 +14,16 @@ mod answering;
 mod bench;
 
 use quire_engine::{
-    eval, DocumentInfo, Engine, EngineConfig, Error, FileOutcome, FileResult, ImportEvent, ImportOptions,
-    ImportProgress, SearchHit, SearchMode, SearchOptions, Status,
+    eval, DocumentInfo, Engine, EngineConfig, Error, FileOutcome, FileResult, ImportEvent,
+    ImportOptions, ImportProgress, SearchHit, SearchMode, SearchOptions, Status,
 };
 
 #[derive(Parser)]
-#[command(name = "quire", version, about = "Chat with your documents, offline: import files, search them and ask questions answered with page citations by a language model on this computer.")]
+#[command(
+    name = "quire",
+    version,
+    about = "Chat with your documents, offline: import files, search them and ask questions answered with page citations by a language model on this computer."
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -138,10 +142,16 @@ fn parse_mode(s: &str) -> Result<SearchMode, String> {
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lance=error,lancedb=error,lance_index=error,lopdf=error,pdf_extract=error,html5ever=error"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let json = cli.global.json;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("quire: cannot start: {e}");
@@ -199,20 +209,37 @@ fn config(g: &Global) -> EngineConfig {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
-        Command::Import { paths, password, file_timeout, force } => {
+        Command::Import {
+            paths,
+            password,
+            file_timeout,
+            force,
+        } => {
             let engine = Engine::open(config(g)).await?;
-            let mut opts = ImportOptions { force, time_limit: Duration::from_secs(file_timeout), ..Default::default() };
+            let mut opts = ImportOptions {
+                force,
+                time_limit: Duration::from_secs(file_timeout),
+                ..Default::default()
+            };
             opts.load.password = password;
             let progress = Progress::new(g.json).printing_files();
             let results = engine.import(&paths, &opts, &progress).await?;
             progress.finish();
             if !g.json {
                 let s = quire_engine::ImportSummary::from_results(&results);
-                println!("{} imported, {} unchanged, {} failed; {} chunks", s.imported, s.unchanged, s.failed, s.chunks);
+                println!(
+                    "{} imported, {} unchanged, {} failed; {} chunks",
+                    s.imported, s.unchanged, s.failed, s.chunks
+                );
             }
             engine.close().await;
         }
-        Command::Search { query, mode, limit, docs } => {
+        Command::Search {
+            query,
+            mode,
+            limit,
+            docs,
+        } => {
             let engine = Engine::open(config(g)).await?;
             let doc_ids = if docs.is_empty() {
                 None
@@ -223,7 +250,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Some(ids)
             };
-            let hits = engine.search(&query, &SearchOptions { mode, limit, doc_ids }).await?;
+            let hits = engine
+                .search(
+                    &query,
+                    &SearchOptions {
+                        mode,
+                        limit,
+                        doc_ids,
+                    },
+                )
+                .await?;
             print_hits(&hits, g.json);
             engine.close().await;
         }
@@ -242,13 +278,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             engine.close().await;
         }
-        Command::Ask { question, scope, settings } => {
+        Command::Ask {
+            question,
+            scope,
+            settings,
+        } => {
             let engine = Engine::open(config(g)).await?;
             let code = answering::ask(&engine, &question, &scope, &settings, g.json).await?;
             engine.close().await;
             return Ok(code);
         }
-        Command::Chat { resume, scope, settings } => {
+        Command::Chat {
+            resume,
+            scope,
+            settings,
+        } => {
             let engine = Engine::open(config(g)).await?;
             answering::chat(&engine, resume, &scope, &settings, g.json).await?;
             engine.close().await;
@@ -277,21 +321,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = std::sync::Arc::new(Engine::open(config(g)).await?);
             let ui_dir = ui_dir.or_else(find_ui_dir);
             let token = quire_server::random_token();
-            let (listener, addr) = quire_server::bind(port).await.context("binding 127.0.0.1")?;
+            let (listener, addr) = quire_server::bind(port)
+                .await
+                .context("binding 127.0.0.1")?;
             let url = format!("http://{addr}/?token={token}");
             if g.json {
-                println!("{}", serde_json::json!({ "url": url, "address": addr.to_string(), "token": token }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "url": url, "address": addr.to_string(), "token": token })
+                );
             } else {
                 println!("Quire is serving on {url}");
                 println!("(open it in a browser on this machine; Ctrl-C stops the server)");
             }
             use std::io::Write;
             let _ = std::io::stdout().flush();
-            quire_server::serve(listener, quire_server::AppState::new(engine, token, ui_dir)).await?;
+            quire_server::serve(listener, quire_server::AppState::new(engine, token, ui_dir))
+                .await?;
         }
         Command::Bench(args) => bench::run(config(g), args, g.json).await?,
         Command::Eval { dir, split } => {
-            let scratch = tempfile::Builder::new().prefix("quire-eval-").tempdir().context("creating a scratch library")?;
+            let scratch = tempfile::Builder::new()
+                .prefix("quire-eval-")
+                .tempdir()
+                .context("creating a scratch library")?;
             let mut c = config(g);
             c.data_dir = scratch.path().to_path_buf();
             let engine = Engine::open(c).await?;
@@ -300,7 +353,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             progress.finish();
             if g.json {
                 for s in &report.scores {
-                    println!("{}", serde_json::json!({ "dataset": report.dataset, "split": report.split, "queries": report.queries, "mode": s.mode, "ndcg_at_10": s.ndcg_at_10, "recall_at_10": s.recall_at_10 }));
+                    println!(
+                        "{}",
+                        serde_json::json!({ "dataset": report.dataset, "split": report.split, "queries": report.queries, "mode": s.mode, "ndcg_at_10": s.ndcg_at_10, "recall_at_10": s.recall_at_10 })
+                    );
                 }
             } else {
                 println!(
@@ -309,7 +365,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 println!("{:<8} {:>8} {:>10}", "mode", "nDCG@10", "Recall@10");
                 for s in &report.scores {
-                    println!("{:<8} {:>8.4} {:>10.4}", s.mode.as_str(), s.ndcg_at_10, s.recall_at_10);
+                    println!(
+                        "{:<8} {:>8.4} {:>10.4}",
+                        s.mode.as_str(),
+                        s.ndcg_at_10,
+                        s.recall_at_10
+                    );
                 }
             }
             engine.close().await;
@@ -332,15 +393,29 @@ impl Progress {
     fn new(json: bool) -> Self {
         let visible = !json && std::io::stderr().is_terminal();
         if !visible {
-            return Progress { multi: None, files: ProgressBar::hidden(), chunks: ProgressBar::hidden(), print_files: false, json };
+            return Progress {
+                multi: None,
+                files: ProgressBar::hidden(),
+                chunks: ProgressBar::hidden(),
+                print_files: false,
+                json,
+            };
         }
         let multi = MultiProgress::new();
-        let style = |t: &str| ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = |t: &str| {
+            ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_bar())
+        };
         let files = multi.add(ProgressBar::new(0));
         files.set_style(style("files  [{bar:30}] {pos}/{len} {wide_msg}"));
         let chunks = multi.add(ProgressBar::new(0));
         chunks.set_style(style("chunks [{bar:30}] {pos}/{len} embedded"));
-        Progress { multi: Some(multi), files, chunks, print_files: false, json }
+        Progress {
+            multi: Some(multi),
+            files,
+            chunks,
+            print_files: false,
+            json,
+        }
     }
 
     fn printing_files(mut self) -> Self {
@@ -402,7 +477,11 @@ fn file_line(r: &FileResult, json: bool) -> String {
         }
         FileOutcome::Unchanged => format!("unchanged  {}", r.path),
         FileOutcome::Failed => {
-            let why = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown error");
+            let why = r
+                .error
+                .as_ref()
+                .map(|e| e.message.as_str())
+                .unwrap_or("unknown error");
             format!("FAILED     {why}")
         }
     }
@@ -446,7 +525,10 @@ fn print_docs(docs: &[DocumentInfo], json: bool) {
         println!("the library is empty: add files with `quire import <files or folders>`");
         return;
     }
-    println!("{:<16} {:<9} {:>6} {:>6}  name", "id", "status", "chunks", "pages");
+    println!(
+        "{:<16} {:<9} {:>6} {:>6}  name",
+        "id", "status", "chunks", "pages"
+    );
     for d in docs {
         let status = match d.status {
             Status::Imported => "imported",
@@ -454,7 +536,10 @@ fn print_docs(docs: &[DocumentInfo], json: bool) {
             Status::Importing => "importing",
         };
         let pages = d.pages.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-        println!("{:<16} {:<9} {:>6} {:>6}  {}", d.id, status, d.chunks, pages, d.name);
+        println!(
+            "{:<16} {:<9} {:>6} {:>6}  {}",
+            d.id, status, d.chunks, pages, d.name
+        );
         if let Some(msg) = &d.error_message {
             println!("{:<16} {}", "", msg);
         }

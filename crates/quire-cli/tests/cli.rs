@@ -5,49 +5,85 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn repo() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("../..")
 }
 
 fn shared() -> PathBuf {
-    std::env::var_os("QUIRE_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared"))
+    std::env::var_os("QUIRE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"))
 }
 
 /// `quire --data-dir DATA --models-dir MODELS ARGS…`.
 fn quire_command(data: &std::path::Path, args: &[&str]) -> Command {
-    let models = std::env::var_os("QUIRE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
+    let models = std::env::var_os("QUIRE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models"));
     let mut c = Command::new(env!("CARGO_BIN_EXE_quire"));
-    c.arg("--data-dir").arg(data).arg("--models-dir").arg(models).args(args);
+    c.arg("--data-dir")
+        .arg(data)
+        .arg("--models-dir")
+        .arg(models)
+        .args(args);
     c
 }
 
 fn quire(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = quire_command(data, args).output().expect("quire runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn json_lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 #[test]
 fn import_search_docs_remove_as_json() {
     let data = tempfile::tempdir().unwrap();
     let md = data.path().join("lease.md");
-    std::fs::write(&md, "# Lease\n\nThe notice period for terminating the lease is three months.").unwrap();
+    std::fs::write(
+        &md,
+        "# Lease\n\nThe notice period for terminating the lease is three months.",
+    )
+    .unwrap();
     let bad = data.path().join("broken.pdf");
     std::fs::write(&bad, b"%PDF-1.4\n%%EOF").unwrap();
     let lib = data.path().join("lib");
 
-    let (ok, out, err) = quire(&lib, &["import", "--json", md.to_str().unwrap(), bad.to_str().unwrap()]);
+    let (ok, out, err) = quire(
+        &lib,
+        &[
+            "import",
+            "--json",
+            md.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "{err}");
     let results = json_lines(&out);
     assert_eq!(results.len(), 2);
     assert_eq!(results[0]["outcome"], "imported");
     assert_eq!(results[1]["outcome"], "failed");
     assert_eq!(results[1]["error"]["code"], "damaged");
-    assert!(results[1]["error"]["message"].as_str().unwrap().contains("broken.pdf"));
+    assert!(results[1]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("broken.pdf"));
 
-    let (ok, out, _) = quire(&lib, &["search", "--json", "how long is the notice period?"]);
+    let (ok, out, _) = quire(
+        &lib,
+        &["search", "--json", "how long is the notice period?"],
+    );
     assert!(ok);
     let hits = json_lines(&out);
     assert_eq!(hits[0]["name"], "lease.md");
@@ -58,7 +94,9 @@ fn import_search_docs_remove_as_json() {
     assert!(ok);
     let docs = json_lines(&out);
     assert_eq!(docs.len(), 2);
-    assert!(docs.iter().any(|d| d["status"] == "failed" && d["error_code"] == "damaged"));
+    assert!(docs
+        .iter()
+        .any(|d| d["status"] == "failed" && d["error_code"] == "damaged"));
 
     let (ok, _, err) = quire(&lib, &["remove", "lease.md"]);
     assert!(ok, "{err}");
@@ -74,7 +112,13 @@ fn import_search_docs_remove_as_json() {
 fn missing_models_name_the_fetch_command() {
     let data = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_quire"))
-        .args(["--data-dir", data.path().to_str().unwrap(), "--models-dir", "/nonexistent/models", "docs"])
+        .args([
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--models-dir",
+            "/nonexistent/models",
+            "docs",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -93,7 +137,12 @@ fn eval_reports_every_mode_on_a_beir_folder() {
     let mut qrel_lines = vec!["query-id\tcorpus-id\tscore".to_string()];
     let corpus_ids: std::collections::HashSet<String> = corpus
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     for l in qrels.lines().skip(1).take(30) {
         let c: Vec<&str> = l.split('\t').collect();
@@ -102,13 +151,23 @@ fn eval_reports_every_mode_on_a_beir_folder() {
             qrel_lines.push(l.to_string());
         }
     }
-    let mut lines: Vec<&str> = corpus.lines().filter(|l| keep.iter().any(|k| l.contains(&format!("\"id\": \"{k}\"")))).collect();
+    let mut lines: Vec<&str> = corpus
+        .lines()
+        .filter(|l| keep.iter().any(|k| l.contains(&format!("\"id\": \"{k}\""))))
+        .collect();
     lines.extend(corpus.lines().take(20));
     std::fs::write(dir.path().join("corpus.jsonl"), lines.join("\n")).unwrap();
     std::fs::write(dir.path().join("qrels_train.tsv"), qrel_lines.join("\n")).unwrap();
-    std::fs::copy(src.join("queries_train.jsonl"), dir.path().join("queries_train.jsonl")).unwrap();
+    std::fs::copy(
+        src.join("queries_train.jsonl"),
+        dir.path().join("queries_train.jsonl"),
+    )
+    .unwrap();
 
-    let (ok, out, err) = quire(&dir.path().join("unused"), &["eval", "--json", dir.path().to_str().unwrap()]);
+    let (ok, out, err) = quire(
+        &dir.path().join("unused"),
+        &["eval", "--json", dir.path().to_str().unwrap()],
+    );
     assert!(ok, "{err}");
     let rows = json_lines(&out);
     let modes: Vec<&str> = rows.iter().map(|r| r["mode"].as_str().unwrap()).collect();
@@ -128,9 +187,18 @@ fn quire_stdin(data: &std::path::Path, args: &[&str], stdin: &str) -> (bool, Str
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("quire runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The file that the `n`-th answer's first source comes from (or "not covered").
@@ -151,8 +219,12 @@ fn chat_follow_ups_find_the_document_only_through_the_conversation() {
     let data = tempfile::tempdir().unwrap();
     let lib = data.path().join("lib");
     let corpus = shared().join("corpus");
-    let files = ["pdfs/tracemonkey.pdf", "pdfs/arxiv_dpr_multi-column-2p.pdf", "docs/docx/handbook-1p.docx"]
-        .map(|f| corpus.join(f).display().to_string());
+    let files = [
+        "pdfs/tracemonkey.pdf",
+        "pdfs/arxiv_dpr_multi-column-2p.pdf",
+        "docs/docx/handbook-1p.docx",
+    ]
+    .map(|f| corpus.join(f).display().to_string());
     let mut args = vec!["import", "--json"];
     args.extend(files.iter().map(String::as_str));
     let (ok, _, err) = quire(&lib, &args);
@@ -171,17 +243,40 @@ fn chat_follow_ups_find_the_document_only_through_the_conversation() {
     let events = json_lines(&out);
     assert_eq!(first_source_of_answer(&events, 0), "tracemonkey.pdf");
     assert_eq!(first_source_of_answer(&events, 1), "tracemonkey.pdf");
-    let queries: Vec<&str> = events.iter().filter(|e| e["event"] == "query").map(|e| e["query"].as_str().unwrap()).collect();
+    let queries: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "query")
+        .map(|e| e["query"].as_str().unwrap())
+        .collect();
     assert_eq!(queries[1], format!("{FIRST} {FOLLOW_UP}"));
-    assert!(events.iter().any(|e| e["event"] == "token"), "answers stream token events");
+    assert!(
+        events.iter().any(|e| e["event"] == "token"),
+        "answers stream token events"
+    );
 
     // Both chats are saved; the second resumes with its history.
     let (ok, out, _) = quire(&lib, &["chats", "--json"]);
     assert!(ok);
     let chats = json_lines(&out);
     assert_eq!(chats.len(), 2);
-    let id = chats.iter().find(|c| c["messages"] == 4).expect("the two-question chat")["id"].as_i64().unwrap();
-    let (ok, out, err) = quire_stdin(&lib, &["chat", "--json", "--max-tokens", "8", "--resume", &id.to_string()], "Why?\n");
+    let id = chats
+        .iter()
+        .find(|c| c["messages"] == 4)
+        .expect("the two-question chat")["id"]
+        .as_i64()
+        .unwrap();
+    let (ok, out, err) = quire_stdin(
+        &lib,
+        &[
+            "chat",
+            "--json",
+            "--max-tokens",
+            "8",
+            "--resume",
+            &id.to_string(),
+        ],
+        "Why?\n",
+    );
     assert!(ok, "{err}");
     let resumed = json_lines(&out);
     assert_eq!(first_source_of_answer(&resumed, 0), "tracemonkey.pdf");
@@ -211,14 +306,19 @@ fn models_lists_the_default_gguf() {
     assert_eq!(smol["model"]["quantization"], "Q4_1");
     assert_eq!(smol["model"]["supported"], true);
     assert_eq!(smol["default"], true);
-    assert!(smol["model"]["ram_bytes"].as_u64().unwrap() > smol["model"]["file_bytes"].as_u64().unwrap());
-
+    assert!(
+        smol["model"]["ram_bytes"].as_u64().unwrap()
+            > smol["model"]["file_bytes"].as_u64().unwrap()
+    );
 }
 
 #[test]
 fn config_saves_settings_and_rejects_bad_values() {
     let data = tempfile::tempdir().unwrap();
-    let (ok, _, err) = quire(data.path(), &["config", "--set", "top_k=7", "--set", "temperature=0.5"]);
+    let (ok, _, err) = quire(
+        data.path(),
+        &["config", "--set", "top_k=7", "--set", "temperature=0.5"],
+    );
     assert!(ok, "{err}");
     let (ok, out, _) = quire(data.path(), &["config", "--json"]);
     assert!(ok);
@@ -253,7 +353,10 @@ fn ctrl_c_stops_the_answer_not_the_chat(lib: &std::path::Path) {
             break;
         }
     }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     // Read until the stopped answer is done, then ask again in the same chat.
     for line in lines.by_ref() {
@@ -274,5 +377,10 @@ fn ctrl_c_stops_the_answer_not_the_chat(lib: &std::path::Path) {
     assert_eq!(done.len(), 2, "two answers: {events:?}");
     assert_eq!(done[0]["answer"]["stopped"], true);
     assert_eq!(done[1]["answer"]["stopped"], false);
-    assert!(done[0]["answer"]["stats"]["generated_tokens"].as_u64().unwrap() < 200);
+    assert!(
+        done[0]["answer"]["stats"]["generated_tokens"]
+            .as_u64()
+            .unwrap()
+            < 200
+    );
 }

@@ -126,8 +126,11 @@ impl Answer {
 pub fn question_message(sources: &[Source], question: &str) -> Result<String> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
-    env.add_template("question", QUESTION_TEMPLATE).map_err(|e| Error::Bug(e.to_string()))?;
-    let t = env.get_template("question").map_err(|e| Error::Bug(e.to_string()))?;
+    env.add_template("question", QUESTION_TEMPLATE)
+        .map_err(|e| Error::Bug(e.to_string()))?;
+    let t = env
+        .get_template("question")
+        .map_err(|e| Error::Bug(e.to_string()))?;
     let text = t
         .render(context! { sources => sources, question => question })
         .map_err(|e| Error::Bug(format!("question template: {e}")))?;
@@ -174,7 +177,11 @@ pub fn build_prompt(
         let prompt = generator.render(&messages)?;
         let tokens = generator.count_tokens(&prompt)?;
         if tokens <= budget {
-            return Ok(BuiltPrompt { prompt, sources, tokens });
+            return Ok(BuiltPrompt {
+                prompt,
+                sources,
+                tokens,
+            });
         }
         if !history.is_empty() {
             history.remove(0);
@@ -206,9 +213,17 @@ pub fn cited_numbers(text: &str, count: usize) -> Vec<usize> {
             .or_else(|| inner.strip_prefix("sources"))
             .or_else(|| inner.strip_prefix("source"))
             .unwrap_or(inner);
-        let parts: Vec<&str> =
-            inner.split([',', ';']).flat_map(|p| p.split(" and ")).map(str::trim).filter(|p| !p.is_empty()).collect();
-        if !parts.is_empty() && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit()) && p.len() <= 3) {
+        let parts: Vec<&str> = inner
+            .split([',', ';'])
+            .flat_map(|p| p.split(" and "))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if !parts.is_empty()
+            && parts
+                .iter()
+                .all(|p| p.chars().all(|c| c.is_ascii_digit()) && p.len() <= 3)
+        {
             for p in parts {
                 if let Ok(n) = p.parse::<usize>() {
                     if (1..=count).contains(&n) && !out.contains(&n) {
@@ -244,11 +259,77 @@ pub fn strip_markers(text: &str) -> String {
 }
 
 const STOPWORDS: &[&str] = &[
-    "the", "and", "for", "are", "was", "were", "with", "that", "this", "these", "those", "from", "into", "has", "have",
-    "had", "not", "but", "its", "it's", "they", "them", "their", "there", "which", "what", "when", "where", "who", "how",
-    "why", "can", "could", "would", "should", "will", "may", "also", "than", "then", "such", "been", "being", "about",
-    "source", "sources", "document", "documents", "answer", "question", "you", "your", "our", "all", "any", "each", "more",
-    "most", "some", "very", "other", "over", "only", "does", "did", "one", "two", "use", "used", "using", "out",
+    "the",
+    "and",
+    "for",
+    "are",
+    "was",
+    "were",
+    "with",
+    "that",
+    "this",
+    "these",
+    "those",
+    "from",
+    "into",
+    "has",
+    "have",
+    "had",
+    "not",
+    "but",
+    "its",
+    "it's",
+    "they",
+    "them",
+    "their",
+    "there",
+    "which",
+    "what",
+    "when",
+    "where",
+    "who",
+    "how",
+    "why",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "may",
+    "also",
+    "than",
+    "then",
+    "such",
+    "been",
+    "being",
+    "about",
+    "source",
+    "sources",
+    "document",
+    "documents",
+    "answer",
+    "question",
+    "you",
+    "your",
+    "our",
+    "all",
+    "any",
+    "each",
+    "more",
+    "most",
+    "some",
+    "very",
+    "other",
+    "over",
+    "only",
+    "does",
+    "did",
+    "one",
+    "two",
+    "use",
+    "used",
+    "using",
+    "out",
 ];
 
 fn content_words(text: &str) -> HashSet<String> {
@@ -267,7 +348,10 @@ const OVERLAP_MIN: f32 = 0.5;
 pub fn citations(answer: &str, sources: &[Source]) -> (Vec<Source>, CitationMethod) {
     let numbers = cited_numbers(answer, sources.len());
     if !numbers.is_empty() {
-        let cited = numbers.iter().filter_map(|n| sources.iter().find(|s| s.n == *n).cloned()).collect();
+        let cited = numbers
+            .iter()
+            .filter_map(|n| sources.iter().find(|s| s.n == *n).cloned())
+            .collect();
         return (cited, CitationMethod::Markers);
     }
     let words = content_words(answer);
@@ -278,7 +362,10 @@ pub fn citations(answer: &str, sources: &[Source]) -> (Vec<Source>, CitationMeth
         .iter()
         .map(|s| {
             let sw = content_words(&s.text);
-            (words.iter().filter(|w| sw.contains(*w)).count() as f32 / words.len() as f32, s)
+            (
+                words.iter().filter(|w| sw.contains(*w)).count() as f32 / words.len() as f32,
+                s,
+            )
         })
         .filter(|(f, _)| *f >= OVERLAP_MIN)
         .collect();
@@ -286,7 +373,11 @@ pub fn citations(answer: &str, sources: &[Source]) -> (Vec<Source>, CitationMeth
     let Some(best) = scored.first().map(|(f, _)| *f) else {
         return (Vec::new(), CitationMethod::None);
     };
-    let cited = scored.into_iter().filter(|(f, _)| *f >= best * 0.9).map(|(_, s)| s.clone()).collect();
+    let cited = scored
+        .into_iter()
+        .filter(|(f, _)| *f >= best * 0.9)
+        .map(|(_, s)| s.clone())
+        .collect();
     (cited, CitationMethod::Overlap)
 }
 
@@ -311,19 +402,28 @@ mod tests {
 
     #[test]
     fn markers_are_found_in_order_and_bounded() {
-        assert_eq!(cited_numbers("A [2]. B [1, 3]. C [2][9] [Source 4] [x] [10]", 4), vec![2, 1, 3, 4]);
+        assert_eq!(
+            cited_numbers("A [2]. B [1, 3]. C [2][9] [Source 4] [x] [10]", 4),
+            vec![2, 1, 3, 4]
+        );
         assert_eq!(cited_numbers("no markers here [", 3), Vec::<usize>::new());
         assert_eq!(cited_numbers("see [1 and 2]", 3), vec![1, 2]);
     }
 
     #[test]
     fn markers_are_stripped_from_earlier_answers() {
-        assert_eq!(strip_markers("Costs rose [1]. Revenue fell [2, 3]; see [note]."), "Costs rose. Revenue fell; see [note].");
+        assert_eq!(
+            strip_markers("Costs rose [1]. Revenue fell [2, 3]; see [note]."),
+            "Costs rose. Revenue fell; see [note]."
+        );
     }
 
     #[test]
     fn overlap_credits_the_source_the_answer_copies() {
-        let sources = [src(1, "Maintenance spending rose sharply in 2023."), src(2, "Revenue fell in the north region.")];
+        let sources = [
+            src(1, "Maintenance spending rose sharply in 2023."),
+            src(2, "Revenue fell in the north region."),
+        ];
         let (cited, how) = citations("Maintenance spending rose sharply.", &sources);
         assert_eq!(how, CitationMethod::Overlap);
         assert_eq!(cited.iter().map(|s| s.n).collect::<Vec<_>>(), vec![1]);

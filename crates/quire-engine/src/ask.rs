@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use crate::answer::{self, Answer, AnswerEvent, Source, Turn};
-use crate::chat::{self, ChatInfo, ChatMessage, ChatScope};
 use crate::catalog::Collection;
+use crate::chat::{self, ChatInfo, ChatMessage, ChatScope};
 use crate::error::{Error, Result};
 use crate::llm::{self, CancelToken, Generator, LocalGenerator, ModelInfo};
 use crate::search::{self, SearchHit};
@@ -49,21 +49,33 @@ impl Engine {
 
     /// The model answers use: the configured one, else the default SmolLM2.
     pub fn model_path(&self, settings: &Settings) -> PathBuf {
-        settings.model.clone().unwrap_or_else(|| self.config.models_dir.join(paths::DEFAULT_LLM))
+        settings
+            .model
+            .clone()
+            .unwrap_or_else(|| self.config.models_dir.join(paths::DEFAULT_LLM))
     }
 
     /// GGUF models in the models folder, `<data dir>/models` and the configured folders.
     pub fn models(&self) -> Vec<std::result::Result<ModelInfo, (PathBuf, crate::ErrorReport)>> {
         let settings = self.settings();
-        let mut dirs = vec![self.config.models_dir.clone(), self.config.data_dir.join("models")];
+        let mut dirs = vec![
+            self.config.models_dir.clone(),
+            self.config.data_dir.join("models"),
+        ];
         dirs.extend(settings.model_dirs.iter().cloned());
-        let mut files: Vec<PathBuf> = dirs.iter().flat_map(|d| llm::gguf::find_models(d)).collect();
+        let mut files: Vec<PathBuf> = dirs
+            .iter()
+            .flat_map(|d| llm::gguf::find_models(d))
+            .collect();
         if let Some(m) = settings.model.as_ref().filter(|m| m.is_file()) {
             files.push(m.clone());
         }
         let mut seen = std::collections::HashSet::new();
         files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
-        files.into_iter().map(|f| ModelInfo::read(&f).map_err(|e| (f, e.to_report()))).collect()
+        files
+            .into_iter()
+            .map(|f| ModelInfo::read(&f).map_err(|e| (f, e.to_report())))
+            .collect()
     }
 
     /// How many times a model has been asked to generate (the not-covered path never is).
@@ -89,13 +101,21 @@ impl Engine {
 
     /// Hybrid retrieval for answering: the fused passages and the best cosine
     /// similarity any passage has to the query.
-    pub async fn retrieve(&self, query: &str, k: usize, scope: Option<&[String]>) -> Result<(Vec<SearchHit>, Option<f32>)> {
+    pub async fn retrieve(
+        &self,
+        query: &str,
+        k: usize,
+        scope: Option<&[String]>,
+    ) -> Result<(Vec<SearchHit>, Option<f32>)> {
         if scope.is_some_and(|s| s.is_empty()) || query.trim().is_empty() {
             return Ok((Vec::new(), None));
         }
         let v = self.embed_query(query).await?;
         let dense = self.store.dense(&v, CANDIDATES.max(k), scope).await?;
-        let bm25 = self.store.full_text(query, CANDIDATES.max(k), scope).await?;
+        let bm25 = self
+            .store
+            .full_text(query, CANDIDATES.max(k), scope)
+            .await?;
         let best = dense.first().map(|h| h.score);
         let hits = search::reciprocal_rank_fusion(&[dense.clone(), bm25], k);
         Ok((search::with_similarity(hits, &dense), best))
@@ -111,7 +131,9 @@ impl Engine {
     ) -> Result<Answer> {
         let result = self.ask_inner(question, opts, cancel, sink).await;
         if let Err(e) = &result {
-            sink(&AnswerEvent::Error { error: e.to_report() });
+            sink(&AnswerEvent::Error {
+                error: e.to_report(),
+            });
         }
         result
     }
@@ -130,15 +152,26 @@ impl Engine {
         let settings = opts.settings.clone().unwrap_or_else(|| self.settings());
         settings.validate()?;
         let query = chat::standalone_query(&opts.history, question);
-        sink(&AnswerEvent::Query { question: question.to_string(), query: query.clone() });
+        sink(&AnswerEvent::Query {
+            question: question.to_string(),
+            query: query.clone(),
+        });
         let scope = self.scope_ids(&opts.scope).await?;
-        let (hits, best) = self.retrieve(&query, settings.top_k, scope.as_deref()).await?;
+        let (hits, best) = self
+            .retrieve(&query, settings.top_k, scope.as_deref())
+            .await?;
         if hits.is_empty() || best.is_none_or(|b| b < settings.relevance_threshold) {
             let answer = Answer::not_covered(question, &query, best);
-            sink(&AnswerEvent::Done { answer: Box::new(answer.clone()) });
+            sink(&AnswerEvent::Done {
+                answer: Box::new(answer.clone()),
+            });
             return Ok(answer);
         }
-        let sources: Vec<Source> = hits.iter().enumerate().map(|(i, h)| Source::from_hit(i + 1, h)).collect();
+        let sources: Vec<Source> = hits
+            .iter()
+            .enumerate()
+            .map(|(i, h)| Source::from_hit(i + 1, h))
+            .collect();
         let model_path = self.model_path(&settings);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AnswerEvent>();
         let generator = self.generator.clone();
@@ -146,21 +179,43 @@ impl Engine {
         let history = opts.history.clone();
         let q = question.to_string();
         self.generations.fetch_add(1, Ordering::SeqCst);
-        let task = tokio::task::spawn_blocking(move || -> Result<(llm::Generation, Vec<Source>, String)> {
-            let mut slot = generator.lock().map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
-            let gen = load_generator(&mut slot, &model_path)?;
-            let system = settings.system_prompt.clone().unwrap_or_else(|| answer::SYSTEM_PROMPT.trim().to_string());
-            let answer_tokens = settings.max_tokens.min(gen.context_length() / 2);
-            let built = answer::build_prompt(gen.as_ref(), &system, &history, &sources, &q, answer_tokens)?;
-            let _ = tx.send(AnswerEvent::Sources { sources: built.sources.clone() });
-            let mut params = settings.generation();
-            params.max_tokens = answer_tokens;
-            let generation = gen.generate(&built.prompt, &params, &cancel, &mut |text| {
-                let _ = tx.send(AnswerEvent::Token { text: text.to_string() });
-            })?;
-            let name = gen.info().name.clone().unwrap_or_else(|| gen.info().file_name.clone());
-            Ok((generation, built.sources, name))
-        });
+        let task = tokio::task::spawn_blocking(
+            move || -> Result<(llm::Generation, Vec<Source>, String)> {
+                let mut slot = generator
+                    .lock()
+                    .map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
+                let gen = load_generator(&mut slot, &model_path)?;
+                let system = settings
+                    .system_prompt
+                    .clone()
+                    .unwrap_or_else(|| answer::SYSTEM_PROMPT.trim().to_string());
+                let answer_tokens = settings.max_tokens.min(gen.context_length() / 2);
+                let built = answer::build_prompt(
+                    gen.as_ref(),
+                    &system,
+                    &history,
+                    &sources,
+                    &q,
+                    answer_tokens,
+                )?;
+                let _ = tx.send(AnswerEvent::Sources {
+                    sources: built.sources.clone(),
+                });
+                let mut params = settings.generation();
+                params.max_tokens = answer_tokens;
+                let generation = gen.generate(&built.prompt, &params, &cancel, &mut |text| {
+                    let _ = tx.send(AnswerEvent::Token {
+                        text: text.to_string(),
+                    });
+                })?;
+                let name = gen
+                    .info()
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| gen.info().file_name.clone());
+                Ok((generation, built.sources, name))
+            },
+        );
         while let Some(event) = rx.recv().await {
             sink(&event);
         }
@@ -181,7 +236,9 @@ impl Engine {
             model: Some(model),
             stats: Some(generation.stats),
         };
-        sink(&AnswerEvent::Done { answer: Box::new(answer.clone()) });
+        sink(&AnswerEvent::Done {
+            answer: Box::new(answer.clone()),
+        });
         Ok(answer)
     }
 
@@ -202,14 +259,27 @@ impl Engine {
             }
             None => {
                 let title = chat_title(question);
-                (self.catalog.create_chat(&title, Some(&opts.scope)).await?, opts.scope.clone())
+                (
+                    self.catalog.create_chat(&title, Some(&opts.scope)).await?,
+                    opts.scope.clone(),
+                )
             }
         };
         let history = chat::turns(&self.catalog.messages(id).await?);
-        let scope = if opts.scope.is_empty() { scope } else { opts.scope.clone() };
-        let opts = AskOptions { history, scope, settings: opts.settings.clone() };
+        let scope = if opts.scope.is_empty() {
+            scope
+        } else {
+            opts.scope.clone()
+        };
+        let opts = AskOptions {
+            history,
+            scope,
+            settings: opts.settings.clone(),
+        };
         let answer = self.ask(question, &opts, cancel, sink).await?;
-        self.catalog.add_exchange(id, question.trim(), &answer).await?;
+        self.catalog
+            .add_exchange(id, question.trim(), &answer)
+            .await?;
         Ok((id, answer))
     }
 
@@ -270,14 +340,22 @@ impl Engine {
     }
 }
 
-fn load_generator<'a>(slot: &'a mut Option<LoadedGenerator>, path: &Path) -> Result<&'a mut Box<dyn Generator>> {
+fn load_generator<'a>(
+    slot: &'a mut Option<LoadedGenerator>,
+    path: &Path,
+) -> Result<&'a mut Box<dyn Generator>> {
     let stale = slot.as_ref().is_none_or(|l| l.path != path);
     if stale {
         *slot = None;
         let gen = LocalGenerator::load(path)?;
-        *slot = Some(LoadedGenerator { path: path.to_path_buf(), generator: Box::new(gen) });
+        *slot = Some(LoadedGenerator {
+            path: path.to_path_buf(),
+            generator: Box::new(gen),
+        });
     }
-    slot.as_mut().map(|l| &mut l.generator).ok_or_else(|| Error::Bug("no model loaded".into()))
+    slot.as_mut()
+        .map(|l| &mut l.generator)
+        .ok_or_else(|| Error::Bug("no model loaded".into()))
 }
 
 /// A chat's title: its first question, shortened.
@@ -349,11 +427,19 @@ impl Engine {
         cancel: &CancelToken,
         sink: &mut (dyn FnMut(&AnswerEvent) + Send),
     ) -> Result<Option<i64>> {
-        let opts = AskOptions { settings: req.settings.clone(), scope: req.scope.clone().unwrap_or_default(), history: Vec::new() };
+        let opts = AskOptions {
+            settings: req.settings.clone(),
+            scope: req.scope.clone().unwrap_or_default(),
+            history: Vec::new(),
+        };
         if req.chat_id.is_some() || req.new_chat {
-            self.chat_ask(req.chat_id, &req.question, &opts, cancel, sink).await.map(|(chat, _)| Some(chat))
+            self.chat_ask(req.chat_id, &req.question, &opts, cancel, sink)
+                .await
+                .map(|(chat, _)| Some(chat))
         } else {
-            self.ask(&req.question, &opts, cancel, sink).await.map(|_| None)
+            self.ask(&req.question, &opts, cancel, sink)
+                .await
+                .map(|_| None)
         }
     }
 }

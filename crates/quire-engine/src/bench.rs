@@ -21,10 +21,15 @@ pub fn scifact_texts(corpus_jsonl: &Path, n: usize) -> Result<Vec<(String, Strin
         if out.len() >= n {
             break;
         }
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| Error::InvalidInput(format!("{}: {e}", corpus_jsonl.display())))?;
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::InvalidInput(format!("{}: {e}", corpus_jsonl.display())))?;
         // BEIR files name the id `_id`; the SciFact copy here names it `id`.
-        let id = v.get("_id").or_else(|| v.get("id")).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let id = v
+            .get("_id")
+            .or_else(|| v.get("id"))
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string();
         let title = v.get("title").and_then(|x| x.as_str()).unwrap_or_default();
         let body = v.get("text").and_then(|x| x.as_str()).unwrap_or_default();
         out.push((id, format!("{title}. {body}").trim().to_string()));
@@ -99,7 +104,9 @@ pub struct ImportBench {
 /// indexes included.
 pub async fn import(engine: &crate::Engine, inputs: &[std::path::PathBuf]) -> Result<ImportBench> {
     let t0 = Instant::now();
-    let results = engine.import(inputs, &crate::ImportOptions::default(), &crate::NoProgress).await?;
+    let results = engine
+        .import(inputs, &crate::ImportOptions::default(), &crate::NoProgress)
+        .await?;
     let seconds = t0.elapsed().as_secs_f64();
     let s = crate::ImportSummary::from_results(&results);
     let chunks = engine.chunk_count().await?;
@@ -146,7 +153,9 @@ impl Rng {
     }
     /// Roughly normal (sum of uniforms), mean 0, deviation 1.
     fn normal(&mut self) -> f32 {
-        let s: f32 = (0..4).map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32).sum();
+        let s: f32 = (0..4)
+            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32)
+            .sum();
         (s - 2.0) * 1.732
     }
 }
@@ -155,7 +164,11 @@ impl Rng {
 /// in `base` first, then chunks made from them (the first half of one abstract
 /// and the second half of another, with the vector a normalised mix of theirs
 /// plus a little noise) so the collection keeps the shape of real text.
-pub async fn grow_library(engine: &crate::Engine, base: &[(String, String, Vec<f32>)], target: usize) -> Result<usize> {
+pub async fn grow_library(
+    engine: &crate::Engine,
+    base: &[(String, String, Vec<f32>)],
+    target: usize,
+) -> Result<usize> {
     use crate::store::{ChunkRecord, ChunkRow};
     let have = engine.chunk_count().await?;
     if base.is_empty() || have >= target {
@@ -172,17 +185,37 @@ pub async fn grow_library(engine: &crate::Engine, base: &[(String, String, Vec<f
             } else {
                 let (a, b) = (&base[rng.below(base.len())], &base[rng.below(base.len())]);
                 let (ta, tb) = (&a.1, &b.1);
-                let cut_a = ta.char_indices().nth(ta.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
-                let cut_b = tb.char_indices().nth(tb.chars().count() / 2).map(|(i, _)| i).unwrap_or(0);
+                let cut_a = ta
+                    .char_indices()
+                    .nth(ta.chars().count() / 2)
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
+                let cut_b = tb
+                    .char_indices()
+                    .nth(tb.chars().count() / 2)
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
                 let text = format!("{} {}", &ta[..cut_a], &tb[cut_b..]);
-                let mut v: Vec<f32> = a.2.iter().zip(&b.2).map(|(x, y)| 0.6 * x + 0.4 * y + 0.02 * rng.normal()).collect();
+                let mut v: Vec<f32> =
+                    a.2.iter()
+                        .zip(&b.2)
+                        .map(|(x, y)| 0.6 * x + 0.4 * y + 0.02 * rng.normal())
+                        .collect();
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
                 v.iter_mut().for_each(|x| *x /= norm);
                 (format!("synthetic-{n}"), text, v)
             };
             let len = text.len() as u32;
             rows.push(ChunkRow {
-                record: ChunkRecord { chunk_id: format!("{id}#{n}"), doc_id: id.clone(), path: format!("{id}.txt"), page: None, start: 0, end: len, text },
+                record: ChunkRecord {
+                    chunk_id: format!("{id}#{n}"),
+                    doc_id: id.clone(),
+                    path: format!("{id}.txt"),
+                    page: None,
+                    start: 0,
+                    end: len,
+                    text,
+                },
                 vector,
             });
         }
@@ -230,7 +263,14 @@ pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result
         bm25.push(t0.elapsed().as_secs_f64() * 1e3);
         let approx = engine.store.dense(&v, 10, None).await?;
         let exact = engine.store.dense_exact(&v, 10).await?;
-        let found = exact.iter().filter(|e| approx.iter().any(|a| a.record.chunk_id == e.record.chunk_id)).count();
+        let found = exact
+            .iter()
+            .filter(|e| {
+                approx
+                    .iter()
+                    .any(|a| a.record.chunk_id == e.record.chunk_id)
+            })
+            .count();
         recall += found as f64 / exact.len().max(1) as f64;
     }
     Ok(QueryBench {
@@ -268,15 +308,28 @@ pub struct MemoryBench {
 
 /// Answers one question from the library in `engine` and reports this
 /// process's peak resident memory (run it in a fresh process).
-pub async fn answer_memory(engine: &crate::Engine, question: &str, max_tokens: usize) -> Result<MemoryBench> {
+pub async fn answer_memory(
+    engine: &crate::Engine,
+    question: &str,
+    max_tokens: usize,
+) -> Result<MemoryBench> {
     let mut settings = engine.settings();
     settings.max_tokens = max_tokens;
-    let opts = crate::AskOptions { settings: Some(settings), ..Default::default() };
-    let answer = engine.ask(question, &opts, &crate::CancelToken::new(), &mut |_| {}).await?;
+    let opts = crate::AskOptions {
+        settings: Some(settings),
+        ..Default::default()
+    };
+    let answer = engine
+        .ask(question, &opts, &crate::CancelToken::new(), &mut |_| {})
+        .await?;
     Ok(MemoryBench {
         chunks: engine.chunk_count().await?,
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
-        answer_tokens: answer.stats.as_ref().map(|s| s.generated_tokens).unwrap_or(0),
+        answer_tokens: answer
+            .stats
+            .as_ref()
+            .map(|s| s.generated_tokens)
+            .unwrap_or(0),
     })
 }
 

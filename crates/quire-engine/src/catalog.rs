@@ -62,7 +62,10 @@ pub struct Catalog {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn row_to_doc(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentInfo> {
@@ -104,16 +107,21 @@ impl Catalog {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Catalog { pool })
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM library_meta WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM library_meta WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -126,12 +134,17 @@ impl Catalog {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<DocumentInfo>> {
-        let row = sqlx::query("SELECT * FROM documents WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM documents WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(row_to_doc).transpose()
     }
 
     pub async fn list(&self) -> Result<Vec<DocumentInfo>> {
-        let rows = sqlx::query("SELECT * FROM documents ORDER BY name COLLATE NOCASE, path").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM documents ORDER BY name COLLATE NOCASE, path")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(row_to_doc).collect()
     }
 
@@ -141,11 +154,15 @@ impl Catalog {
         if let Some(d) = docs.iter().find(|d| d.id == key || d.path == key) {
             return Ok(d.clone());
         }
-        let canonical = std::fs::canonicalize(key).ok().map(|p| p.display().to_string());
+        let canonical = std::fs::canonicalize(key)
+            .ok()
+            .map(|p| p.display().to_string());
         let matches: Vec<&DocumentInfo> = docs
             .iter()
             .filter(|d| {
-                Some(&d.path) == canonical.as_ref() || d.name == key || (key.len() >= 4 && d.id.starts_with(key))
+                Some(&d.path) == canonical.as_ref()
+                    || d.name == key
+                    || (key.len() >= 4 && d.id.starts_with(key))
             })
             .collect();
         match matches.as_slice() {
@@ -154,13 +171,23 @@ impl Catalog {
             many => Err(Error::InvalidInput(format!(
                 "`{key}` matches {} documents ({}); give the id or the full path",
                 many.len(),
-                many.iter().map(|d| d.id.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|d| d.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }
 
     /// Records that an import of this file version has begun.
-    pub async fn begin(&self, id: &str, path: &str, name: &str, size: u64, hash: &str) -> Result<()> {
+    pub async fn begin(
+        &self,
+        id: &str,
+        path: &str,
+        name: &str,
+        size: u64,
+        hash: &str,
+    ) -> Result<()> {
         let t = now();
         sqlx::query(
             "INSERT INTO documents (id, path, name, size, hash, status, added_at, updated_at)
@@ -202,7 +229,10 @@ impl Catalog {
     }
 
     pub async fn delete(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM documents WHERE id = ?").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM documents WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -214,15 +244,21 @@ impl Catalog {
 
     pub async fn create_chat(&self, title: &str, scope: Option<&ChatScope>) -> Result<i64> {
         let t = now();
-        let scope = scope.filter(|s| !s.is_empty()).map(serde_json::to_string).transpose().map_err(|e| Error::Bug(e.to_string()))?;
-        let id = sqlx::query("INSERT INTO chats (title, scope, created_at, updated_at) VALUES (?, ?, ?, ?)")
-            .bind(title)
-            .bind(scope)
-            .bind(t)
-            .bind(t)
-            .execute(&self.pool)
-            .await?
-            .last_insert_rowid();
+        let scope = scope
+            .filter(|s| !s.is_empty())
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Bug(e.to_string()))?;
+        let id = sqlx::query(
+            "INSERT INTO chats (title, scope, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(title)
+        .bind(scope)
+        .bind(t)
+        .bind(t)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
         Ok(id)
     }
 
@@ -243,7 +279,10 @@ impl Catalog {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(row_to_chat).transpose()?.ok_or(Error::UnknownChat(id))
+        row.as_ref()
+            .map(row_to_chat)
+            .transpose()?
+            .ok_or(Error::UnknownChat(id))
     }
 
     pub async fn rename_chat(&self, id: i64, title: &str) -> Result<()> {
@@ -261,7 +300,11 @@ impl Catalog {
     }
 
     pub async fn delete_chat(&self, id: i64) -> Result<()> {
-        let n = sqlx::query("DELETE FROM chats WHERE id = ?").bind(id).execute(&self.pool).await?.rows_affected();
+        let n = sqlx::query("DELETE FROM chats WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if n == 0 {
             return Err(Error::UnknownChat(id));
         }
@@ -269,7 +312,10 @@ impl Catalog {
     }
 
     pub async fn messages(&self, chat_id: i64) -> Result<Vec<ChatMessage>> {
-        let rows = sqlx::query("SELECT * FROM messages WHERE chat_id = ? ORDER BY id").bind(chat_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM messages WHERE chat_id = ? ORDER BY id")
+            .bind(chat_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let cited: Option<String> = r.try_get("cited")?;
@@ -278,7 +324,9 @@ impl Catalog {
                     role: r.try_get("role")?,
                     content: r.try_get("content")?,
                     query: r.try_get("query")?,
-                    cited: cited.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
+                    cited: cited
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or_default(),
                     not_covered: r.try_get::<i64, _>("not_covered")? != 0,
                     stopped: r.try_get::<i64, _>("stopped")? != 0,
                     created_at: r.try_get("created_at")?,
@@ -292,12 +340,14 @@ impl Catalog {
         let t = now();
         let cited = serde_json::to_string(&answer.cited).map_err(|e| Error::Bug(e.to_string()))?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO messages (chat_id, role, content, created_at) VALUES (?, 'user', ?, ?)")
-            .bind(chat_id)
-            .bind(question)
-            .bind(t)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO messages (chat_id, role, content, created_at) VALUES (?, 'user', ?, ?)",
+        )
+        .bind(chat_id)
+        .bind(question)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO messages (chat_id, role, content, query, cited, not_covered, stopped, created_at)
              VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?)",
@@ -311,7 +361,11 @@ impl Catalog {
         .bind(t)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE chats SET updated_at = ? WHERE id = ?").bind(t).bind(chat_id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE chats SET updated_at = ? WHERE id = ?")
+            .bind(t)
+            .bind(chat_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -326,11 +380,13 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         for id in doc_ids {
-            sqlx::query("INSERT OR IGNORE INTO collection_documents (collection, doc_id) VALUES (?, ?)")
-                .bind(name)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO collection_documents (collection, doc_id) VALUES (?, ?)",
+            )
+            .bind(name)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -348,7 +404,11 @@ impl Catalog {
     }
 
     pub async fn delete_collection(&self, name: &str) -> Result<()> {
-        let n = sqlx::query("DELETE FROM collections WHERE name = ?").bind(name).execute(&self.pool).await?.rows_affected();
+        let n = sqlx::query("DELETE FROM collections WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if n == 0 {
             return Err(Error::UnknownCollection(name.to_string()));
         }
@@ -357,9 +417,10 @@ impl Catalog {
 
     /// Collections with their document ids.
     pub async fn collections(&self) -> Result<Vec<Collection>> {
-        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM collections ORDER BY name COLLATE NOCASE")
-            .fetch_all(&self.pool)
-            .await?;
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM collections ORDER BY name COLLATE NOCASE")
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = Vec::new();
         for name in names {
             let documents = self.collection_documents(&name).await?;
@@ -370,14 +431,19 @@ impl Catalog {
 
     pub async fn collection_documents(&self, name: &str) -> Result<Vec<String>> {
         let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM collections WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
+            sqlx::query_scalar("SELECT name FROM collections WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
         if exists.is_none() {
             return Err(Error::UnknownCollection(name.to_string()));
         }
-        Ok(sqlx::query_scalar("SELECT doc_id FROM collection_documents WHERE collection = ? ORDER BY doc_id")
-            .bind(name)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT doc_id FROM collection_documents WHERE collection = ? ORDER BY doc_id",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 

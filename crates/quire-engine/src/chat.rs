@@ -13,20 +13,34 @@ use crate::answer::{Source, Turn};
 
 /// Words that point back into the conversation.
 const ANAPHORA: &[&str] = &[
-    "it", "its", "it's", "they", "them", "their", "theirs", "this", "that", "these", "those", "he", "she", "him", "her",
-    "his", "hers", "there", "then", "one", "ones", "same", "former", "latter", "above", "previous", "earlier",
+    "it", "its", "it's", "they", "them", "their", "theirs", "this", "that", "these", "those", "he",
+    "she", "him", "her", "his", "hers", "there", "then", "one", "ones", "same", "former", "latter",
+    "above", "previous", "earlier",
 ];
 
 /// Openers of a follow-up.
-const OPENERS: &[&str] =
-    &["and", "but", "or", "so", "also", "what about", "how about", "and what about", "and how", "why", "same for", "then"];
+const OPENERS: &[&str] = &[
+    "and",
+    "but",
+    "or",
+    "so",
+    "also",
+    "what about",
+    "how about",
+    "and what about",
+    "and how",
+    "why",
+    "same for",
+    "then",
+];
 
 /// Words that carry no topic of their own.
 const FUNCTION_WORDS: &[&str] = &[
-    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was", "were", "be", "been", "do",
-    "does", "did", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "a", "an", "the", "of", "in",
-    "on", "at", "to", "for", "from", "by", "with", "about", "as", "into", "and", "or", "but", "so", "also", "any", "more",
-    "tell", "me", "us", "you", "please", "explain", "describe", "say", "said", "says", "mean", "means", "happen",
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was",
+    "were", "be", "been", "do", "does", "did", "can", "could", "would", "should", "will", "shall",
+    "may", "might", "must", "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by",
+    "with", "about", "as", "into", "and", "or", "but", "so", "also", "any", "more", "tell", "me",
+    "us", "you", "please", "explain", "describe", "say", "said", "says", "mean", "means", "happen",
     "happened", "much", "many", "some", "other", "else", "again",
 ];
 
@@ -44,13 +58,19 @@ pub fn is_follow_up(question: &str) -> bool {
         return false;
     }
     let lower = w.join(" ");
-    if OPENERS.iter().any(|o| lower == *o || lower.starts_with(&format!("{o} "))) {
+    if OPENERS
+        .iter()
+        .any(|o| lower == *o || lower.starts_with(&format!("{o} ")))
+    {
         return true;
     }
     if w.len() <= 12 && w.iter().any(|x| ANAPHORA.contains(&x.as_str())) {
         return true;
     }
-    let topical = w.iter().filter(|x| !FUNCTION_WORDS.contains(&x.as_str()) && !ANAPHORA.contains(&x.as_str())).count();
+    let topical = w
+        .iter()
+        .filter(|x| !FUNCTION_WORDS.contains(&x.as_str()) && !ANAPHORA.contains(&x.as_str()))
+        .count();
     topical <= 1
 }
 
@@ -60,7 +80,9 @@ const CARRY_WORDS: usize = 40;
 /// The stand-alone retrieval query for `question` after `history`.
 pub fn standalone_query(history: &[Turn], question: &str) -> String {
     let question = question.trim();
-    let Some(last) = history.last() else { return question.to_string() };
+    let Some(last) = history.last() else {
+        return question.to_string();
+    };
     if !is_follow_up(question) {
         return question.to_string();
     }
@@ -122,7 +144,11 @@ pub fn turns(messages: &[ChatMessage]) -> Vec<Turn> {
                     out.push(Turn {
                         question: q.content.clone(),
                         query: m.query.clone().unwrap_or_else(|| q.content.clone()),
-                        answer: if m.not_covered { String::new() } else { m.content.clone() },
+                        answer: if m.not_covered {
+                            String::new()
+                        } else {
+                            m.content.clone()
+                        },
                     });
                 }
             }
@@ -137,15 +163,29 @@ mod tests {
     use super::*;
 
     fn turn(q: &str) -> Turn {
-        Turn { question: q.into(), query: q.into(), answer: "…".into() }
+        Turn {
+            question: q.into(),
+            query: q.into(),
+            answer: "…".into(),
+        }
     }
 
     #[test]
     fn follow_ups_are_recognised() {
-        for q in ["and what about 2023?", "What about its speed?", "Why?", "How does it compare?", "and the second one"] {
+        for q in [
+            "and what about 2023?",
+            "What about its speed?",
+            "Why?",
+            "How does it compare?",
+            "and the second one",
+        ] {
             assert!(is_follow_up(q), "{q}");
         }
-        for q in ["How does TraceMonkey record traces?", "What is the capital of Mongolia?", "Dense passage retrieval accuracy"] {
+        for q in [
+            "How does TraceMonkey record traces?",
+            "What is the capital of Mongolia?",
+            "Dense passage retrieval accuracy",
+        ] {
             assert!(!is_follow_up(q), "{q}");
         }
     }
@@ -153,8 +193,14 @@ mod tests {
     #[test]
     fn follow_up_carries_the_previous_query() {
         let h = [turn("maintenance costs in the 2022 report")];
-        assert_eq!(standalone_query(&h, "and in 2023?"), "maintenance costs in the 2022 report and in 2023?");
-        assert_eq!(standalone_query(&h, "Who wrote the handbook?"), "Who wrote the handbook?");
+        assert_eq!(
+            standalone_query(&h, "and in 2023?"),
+            "maintenance costs in the 2022 report and in 2023?"
+        );
+        assert_eq!(
+            standalone_query(&h, "Who wrote the handbook?"),
+            "Who wrote the handbook?"
+        );
         assert_eq!(standalone_query(&[], "and in 2023?"), "and in 2023?");
     }
 }

@@ -60,8 +60,16 @@ impl Chunker {
         let mut chunks = Vec::new();
         for page in &doc.pages {
             let pieces: Box<dyn Iterator<Item = (usize, &str)>> = match doc.format {
-                Format::Markdown => Box::new(self.markdown.chunk_char_indices(&page.text).map(|c| (c.char_offset, c.chunk))),
-                _ => Box::new(self.plain.chunk_char_indices(&page.text).map(|c| (c.char_offset, c.chunk))),
+                Format::Markdown => Box::new(
+                    self.markdown
+                        .chunk_char_indices(&page.text)
+                        .map(|c| (c.char_offset, c.chunk)),
+                ),
+                _ => Box::new(
+                    self.plain
+                        .chunk_char_indices(&page.text)
+                        .map(|c| (c.char_offset, c.chunk)),
+                ),
             };
             for (start, text) in pieces {
                 if !text.chars().any(char::is_alphanumeric) {

@@ -29,14 +29,19 @@ pub enum FileProblem {
     NeedsPassword,
     #[error("encrypted PDF: the password was not accepted; check it, and if it is right, Quire cannot decrypt this file's encryption: save an unencrypted copy and import that")]
     WrongPassword,
-    #[error("encrypted with a scheme Quire cannot open ({0}); save an unencrypted copy and import that")]
+    #[error(
+        "encrypted with a scheme Quire cannot open ({0}); save an unencrypted copy and import that"
+    )]
     UnsupportedEncryption(String),
     #[error("no text layer: this looks like a scanned or image-only document; run OCR on it (e.g. `ocrmypdf in.pdf out.pdf`) and import the result")]
     NoTextLayer,
     #[error("the file is empty: there is no text to import")]
     Empty,
     #[error("damaged {format} file: {detail}; open and re-save it in another program, then import again")]
-    Damaged { format: &'static str, detail: String },
+    Damaged {
+        format: &'static str,
+        detail: String,
+    },
     #[error("too large: {size} bytes (limit {limit}); split it into smaller files")]
     TooLarge { size: u64, limit: u64 },
     #[error("reading took longer than {0} s and was stopped; the file may be damaged or unusually complex")]
@@ -158,7 +163,10 @@ impl Error {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn model(e: impl std::fmt::Display) -> Self {

@@ -70,30 +70,54 @@ fn first_existing(candidates: Vec<PathBuf>) -> Option<PathBuf> {
 impl Beir {
     /// Reads a BEIR folder; `split` defaults to the first of test, dev, train found.
     pub fn read(dir: &Path, split: Option<&str>) -> Result<Self> {
-        let qrels_for = |s: &str| first_existing(vec![dir.join("qrels").join(format!("{s}.tsv")), dir.join(format!("qrels_{s}.tsv"))]);
+        let qrels_for = |s: &str| {
+            first_existing(vec![
+                dir.join("qrels").join(format!("{s}.tsv")),
+                dir.join(format!("qrels_{s}.tsv")),
+            ])
+        };
         let split = match split {
             Some(s) => s.to_string(),
             None => ["test", "dev", "train"]
                 .into_iter()
                 .find(|s| qrels_for(s).is_some())
-                .ok_or_else(|| Error::InvalidInput(format!("{}: no qrels/<split>.tsv or qrels_<split>.tsv", dir.display())))?
+                .ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "{}: no qrels/<split>.tsv or qrels_<split>.tsv",
+                        dir.display()
+                    ))
+                })?
                 .to_string(),
         };
-        let qrels_path = qrels_for(&split)
-            .ok_or_else(|| Error::InvalidInput(format!("{}: no judgments for split `{split}`", dir.display())))?;
-        let queries_path = first_existing(vec![dir.join(format!("queries_{split}.jsonl")), dir.join("queries.jsonl")])
-            .ok_or_else(|| Error::InvalidInput(format!("{}: no queries.jsonl", dir.display())))?;
+        let qrels_path = qrels_for(&split).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "{}: no judgments for split `{split}`",
+                dir.display()
+            ))
+        })?;
+        let queries_path = first_existing(vec![
+            dir.join(format!("queries_{split}.jsonl")),
+            dir.join("queries.jsonl"),
+        ])
+        .ok_or_else(|| Error::InvalidInput(format!("{}: no queries.jsonl", dir.display())))?;
         let corpus_path = dir.join("corpus.jsonl");
 
-        let bad = |p: &Path, n: usize, e: &dyn std::fmt::Display| Error::InvalidInput(format!("{}:{}: {e}", p.display(), n + 1));
+        let bad = |p: &Path, n: usize, e: &dyn std::fmt::Display| {
+            Error::InvalidInput(format!("{}:{}: {e}", p.display(), n + 1))
+        };
         let mut corpus = Vec::new();
         for (n, line) in open_lines(&corpus_path)?.enumerate() {
             let line = line.map_err(|e| Error::io(&corpus_path, e))?;
             if line.trim().is_empty() {
                 continue;
             }
-            let c: CorpusLine = serde_json::from_str(&line).map_err(|e| bad(&corpus_path, n, &e))?;
-            let text = if c.title.trim().is_empty() { c.text } else { format!("{}\n\n{}", c.title, c.text) };
+            let c: CorpusLine =
+                serde_json::from_str(&line).map_err(|e| bad(&corpus_path, n, &e))?;
+            let text = if c.title.trim().is_empty() {
+                c.text
+            } else {
+                format!("{}\n\n{}", c.title, c.text)
+            };
             corpus.push((c.id, text));
         }
         let mut qrels: HashMap<String, HashMap<String, u32>> = HashMap::new();
@@ -103,9 +127,15 @@ impl Beir {
             if cols.len() < 3 || (n == 0 && cols[2].trim().parse::<i64>().is_err()) {
                 continue;
             }
-            let score: i64 = cols[2].trim().parse().map_err(|e| bad(&qrels_path, n, &e))?;
+            let score: i64 = cols[2]
+                .trim()
+                .parse()
+                .map_err(|e| bad(&qrels_path, n, &e))?;
             if score > 0 {
-                qrels.entry(cols[0].to_string()).or_default().insert(cols[1].to_string(), score as u32);
+                qrels
+                    .entry(cols[0].to_string())
+                    .or_default()
+                    .insert(cols[1].to_string(), score as u32);
             }
         }
         let mut queries = Vec::new();
@@ -114,12 +144,18 @@ impl Beir {
             if line.trim().is_empty() {
                 continue;
             }
-            let q: QueryLine = serde_json::from_str(&line).map_err(|e| bad(&queries_path, n, &e))?;
+            let q: QueryLine =
+                serde_json::from_str(&line).map_err(|e| bad(&queries_path, n, &e))?;
             if qrels.contains_key(&q.id) {
                 queries.push((q.id, q.text));
             }
         }
-        Ok(Beir { corpus, queries, qrels, split })
+        Ok(Beir {
+            corpus,
+            queries,
+            qrels,
+            split,
+        })
     }
 }
 
@@ -133,7 +169,12 @@ pub fn ndcg_at(k: usize, ranked: &[String], rels: &HashMap<String, u32>) -> f64 
         .sum();
     let mut ideal: Vec<u32> = rels.values().copied().collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, r)| f64::from(*r) / ((i + 2) as f64).log2()).sum();
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, r)| f64::from(*r) / ((i + 2) as f64).log2())
+        .sum();
     if idcg == 0.0 {
         0.0
     } else {
@@ -145,26 +186,48 @@ pub fn recall_at(k: usize, ranked: &[String], rels: &HashMap<String, u32>) -> f6
     if rels.is_empty() {
         return 0.0;
     }
-    let found = ranked.iter().take(k).filter(|d| rels.contains_key(*d)).count();
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|d| rels.contains_key(*d))
+        .count();
     found as f64 / rels.len() as f64
 }
 
 /// Indexes the corpus into `engine` (which should be empty) and scores every mode.
-pub async fn run(engine: &Engine, dir: &Path, split: Option<&str>, progress: &dyn ImportProgress) -> Result<EvalReport> {
+pub async fn run(
+    engine: &Engine,
+    dir: &Path,
+    split: Option<&str>,
+    progress: &dyn ImportProgress,
+) -> Result<EvalReport> {
     let data = Beir::read(dir, split)?;
     let documents = data.corpus.len();
-    let items = data.corpus.into_iter().map(|(id, text)| (format!("{KEY_PREFIX}{id}"), text)).collect();
+    let items = data
+        .corpus
+        .into_iter()
+        .map(|(id, text)| (format!("{KEY_PREFIX}{id}"), text))
+        .collect();
     let chunks = engine.import_texts(items, progress).await?;
     let mut scores = Vec::new();
     for mode in SearchMode::ALL {
         let (mut ndcg, mut recall) = (0.0, 0.0);
         for (qid, text) in &data.queries {
-            let opts = SearchOptions { mode, limit: CHUNK_DEPTH, doc_ids: None };
+            let opts = SearchOptions {
+                mode,
+                limit: CHUNK_DEPTH,
+                doc_ids: None,
+            };
             let hits = engine.search(text, &opts).await?;
             let mut seen = HashSet::new();
             let ranked: Vec<String> = hits
                 .into_iter()
-                .map(|h| h.path.strip_prefix(KEY_PREFIX).unwrap_or(&h.path).to_string())
+                .map(|h| {
+                    h.path
+                        .strip_prefix(KEY_PREFIX)
+                        .unwrap_or(&h.path)
+                        .to_string()
+                })
                 .filter(|d| seen.insert(d.clone()))
                 .collect();
             let rels = &data.qrels[qid];
@@ -172,7 +235,11 @@ pub async fn run(engine: &Engine, dir: &Path, split: Option<&str>, progress: &dy
             recall += recall_at(K, &ranked, rels);
         }
         let n = data.queries.len().max(1) as f64;
-        scores.push(ModeScores { mode, ndcg_at_10: ndcg / n, recall_at_10: recall / n });
+        scores.push(ModeScores {
+            mode,
+            ndcg_at_10: ndcg / n,
+            recall_at_10: recall / n,
+        });
     }
     Ok(EvalReport {
         dataset: dir.display().to_string(),

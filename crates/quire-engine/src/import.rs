@@ -13,13 +13,29 @@ use crate::loader::LoadOptions;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ImportEvent {
-    Started { files: usize },
-    FileStarted { index: usize, path: String },
-    FileChunked { path: String, chunks: usize },
-    ChunksEmbedded { path: String, done: usize, total: usize },
-    FileFinished { result: FileResult },
+    Started {
+        files: usize,
+    },
+    FileStarted {
+        index: usize,
+        path: String,
+    },
+    FileChunked {
+        path: String,
+        chunks: usize,
+    },
+    ChunksEmbedded {
+        path: String,
+        done: usize,
+        total: usize,
+    },
+    FileFinished {
+        result: FileResult,
+    },
     IndexingStarted,
-    Finished { summary: ImportSummary },
+    Finished {
+        summary: ImportSummary,
+    },
 }
 
 /// Receives [`ImportEvent`]s. Any `Fn(&ImportEvent)` is one.
@@ -117,14 +133,21 @@ pub fn collect_files(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, Error)>
                     .follow_links(false)
                     .sort_by_file_name()
                     .into_iter()
-                    .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+                    .filter_entry(|e| {
+                        e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+                    });
                 for entry in walker {
                     match entry {
                         Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
                         Ok(_) => {}
                         Err(e) => {
-                            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.clone());
-                            let io = e.into_io_error().unwrap_or_else(|| std::io::Error::other("walk error"));
+                            let path = e
+                                .path()
+                                .map(Path::to_path_buf)
+                                .unwrap_or_else(|| input.clone());
+                            let io = e
+                                .into_io_error()
+                                .unwrap_or_else(|| std::io::Error::other("walk error"));
                             missing.push((path.clone(), Error::io(path, io)));
                         }
                     }
@@ -144,5 +167,8 @@ pub fn doc_id_for(canonical_path: &str) -> String {
 }
 
 pub(crate) fn file_error(path: &Path, problem: FileProblem) -> Error {
-    Error::File { path: path.to_path_buf(), problem }
+    Error::File {
+        path: path.to_path_buf(),
+        problem,
+    }
 }

@@ -33,13 +33,15 @@ pub use answer::{Answer, AnswerEvent, CitationMethod, Source, Turn};
 pub use ask::{AskOptions, AskRequest, RunningAnswers};
 pub use catalog::{Collection, DocumentInfo, Status};
 pub use chat::{ChatInfo, ChatMessage, ChatScope};
-pub use llm::{CancelToken, Generator, ModelInfo};
-pub use library::open_in_default_app;
-pub use loader::{Extracted, PageText};
-pub use settings::Settings;
 pub use error::{Error, ErrorReport, FileProblem, Kind, Result};
-pub use import::{FileOutcome, FileResult, ImportEvent, ImportOptions, ImportProgress, ImportSummary, NoProgress};
+pub use import::{
+    FileOutcome, FileResult, ImportEvent, ImportOptions, ImportProgress, ImportSummary, NoProgress,
+};
+pub use library::open_in_default_app;
+pub use llm::{CancelToken, Generator, ModelInfo};
+pub use loader::{Extracted, PageText};
 pub use search::{SearchHit, SearchMode, SearchOptions};
+pub use settings::Settings;
 
 use catalog::{Catalog, Outcome};
 use chunk::{Chunk, Chunker};
@@ -59,13 +61,19 @@ impl EngineConfig {
     pub fn from_env() -> Self {
         let data_dir = paths::default_data_dir();
         let models_dir = paths::default_models_dir(&data_dir);
-        EngineConfig { data_dir, models_dir }
+        EngineConfig {
+            data_dir,
+            models_dir,
+        }
     }
 
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         let models_dir = paths::default_models_dir(&data_dir);
-        EngineConfig { data_dir, models_dir }
+        EngineConfig {
+            data_dir,
+            models_dir,
+        }
     }
 }
 
@@ -101,7 +109,11 @@ impl Engine {
     }
 
     /// Opens the library with a given embedder and chunker (tests, other models).
-    pub async fn with_parts(config: EngineConfig, embedder: Arc<dyn Embedder>, chunker: Chunker) -> Result<Self> {
+    pub async fn with_parts(
+        config: EngineConfig,
+        embedder: Arc<dyn Embedder>,
+        chunker: Chunker,
+    ) -> Result<Self> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let catalog = Catalog::open(&dir.join("quire.sqlite")).await?;
@@ -145,7 +157,9 @@ impl Engine {
         progress: &dyn ImportProgress,
     ) -> Result<Vec<FileResult>> {
         let (files, missing) = collect_files(inputs);
-        progress.event(&ImportEvent::Started { files: files.len() + missing.len() });
+        progress.event(&ImportEvent::Started {
+            files: files.len() + missing.len(),
+        });
         let mut results = Vec::new();
         for (path, err) in missing {
             let r = FileResult {
@@ -162,7 +176,10 @@ impl Engine {
         }
         let mut changed = false;
         for (index, path) in files.iter().enumerate() {
-            progress.event(&ImportEvent::FileStarted { index, path: path.display().to_string() });
+            progress.event(&ImportEvent::FileStarted {
+                index,
+                path: path.display().to_string(),
+            });
             let r = self.import_file(path, opts, progress).await?;
             changed |= r.outcome != FileOutcome::Unchanged;
             progress.event(&ImportEvent::FileFinished { result: r.clone() });
@@ -172,13 +189,20 @@ impl Engine {
             progress.event(&ImportEvent::IndexingStarted);
             self.store.refresh_indexes().await?;
         }
-        progress.event(&ImportEvent::Finished { summary: ImportSummary::from_results(&results) });
+        progress.event(&ImportEvent::Finished {
+            summary: ImportSummary::from_results(&results),
+        });
         Ok(results)
     }
 
     /// One file. Only runtime failures (database, disk) are `Err`; a file's own
     /// problems become a failed [`FileResult`] recorded in the catalog.
-    async fn import_file(&self, path: &Path, opts: &ImportOptions, progress: &dyn ImportProgress) -> Result<FileResult> {
+    async fn import_file(
+        &self,
+        path: &Path,
+        opts: &ImportOptions,
+        progress: &dyn ImportProgress,
+    ) -> Result<FileResult> {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let path_str = canonical.display().to_string();
         let name = search::file_name(&path_str);
@@ -202,9 +226,17 @@ impl Engine {
         };
         let previous = self.catalog.get(&id).await?;
         if size > opts.max_file_bytes {
-            let err = file_error(&canonical, FileProblem::TooLarge { size, limit: opts.max_file_bytes });
+            let err = file_error(
+                &canonical,
+                FileProblem::TooLarge {
+                    size,
+                    limit: opts.max_file_bytes,
+                },
+            );
             self.catalog.begin(&id, &path_str, &name, size, "").await?;
-            return self.record_failure(&id, previous.is_some(), err, result).await;
+            return self
+                .record_failure(&id, previous.is_some(), err, result)
+                .await;
         }
         let bytes = match tokio::fs::read(&canonical).await {
             Ok(b) => b,
@@ -225,7 +257,10 @@ impl Engine {
                     return Ok(result);
                 }
                 // The same bytes would fail the same way; a password may change that.
-                Status::Failed if opts.load.password.is_none() && prev.error_code.as_deref() != Some("timeout") => {
+                Status::Failed
+                    if opts.load.password.is_none()
+                        && prev.error_code.as_deref() != Some("timeout") =>
+                {
                     result.error = Some(ErrorReport {
                         code: prev.error_code.clone().unwrap_or_default(),
                         kind: Kind::User,
@@ -237,24 +272,38 @@ impl Engine {
                 _ => {}
             }
         }
-        self.catalog.begin(&id, &path_str, &name, size, &hash).await?;
+        self.catalog
+            .begin(&id, &path_str, &name, size, &hash)
+            .await?;
 
         let t0 = std::time::Instant::now();
         let load = opts.load.clone();
         let limit = opts.time_limit;
         let extract_path = canonical.clone();
-        let extracted = tokio::task::spawn_blocking(move || loader::extract(&extract_path, bytes, &load, limit))
-            .await
-            .map_err(|e| Error::Bug(e.to_string()))?;
+        let extracted = tokio::task::spawn_blocking(move || {
+            loader::extract(&extract_path, bytes, &load, limit)
+        })
+        .await
+        .map_err(|e| Error::Bug(e.to_string()))?;
         let extracted = match extracted {
             Ok(x) => x,
             Err(problem) => {
-                return self.record_failure(&id, previous.is_some(), file_error(&canonical, problem), result).await
+                return self
+                    .record_failure(
+                        &id,
+                        previous.is_some(),
+                        file_error(&canonical, problem),
+                        result,
+                    )
+                    .await
             }
         };
         let t1 = std::time::Instant::now();
         let chunks = self.chunk(&extracted).await?;
-        progress.event(&ImportEvent::FileChunked { path: path_str.clone(), chunks: chunks.len() });
+        progress.event(&ImportEvent::FileChunked {
+            path: path_str.clone(),
+            chunks: chunks.len(),
+        });
         let t2 = std::time::Instant::now();
         let vectors = self.embed_chunks(&chunks, &path_str, progress).await?;
         let t3 = std::time::Instant::now();
@@ -265,7 +314,10 @@ impl Engine {
             .iter()
             .zip(vectors)
             .enumerate()
-            .map(|(i, (c, v))| ChunkRow { record: c.record(&id, i, &path_str), vector: v })
+            .map(|(i, (c, v))| ChunkRow {
+                record: c.record(&id, i, &path_str),
+                vector: v,
+            })
             .collect();
         self.store.add(rows).await?;
         tracing::debug!(
@@ -303,7 +355,13 @@ impl Engine {
         Ok(result)
     }
 
-    async fn record_failure(&self, id: &str, had_chunks: bool, err: Error, mut result: FileResult) -> Result<FileResult> {
+    async fn record_failure(
+        &self,
+        id: &str,
+        had_chunks: bool,
+        err: Error,
+        mut result: FileResult,
+    ) -> Result<FileResult> {
         if had_chunks {
             // The old text no longer matches the file: it must not answer questions.
             self.store.delete_document(id).await?;
@@ -331,15 +389,26 @@ impl Engine {
     async fn chunk(&self, extracted: &Extracted) -> Result<Vec<Chunk>> {
         let chunker = self.chunker.clone();
         let extracted = extracted.clone();
-        tokio::task::spawn_blocking(move || chunker.chunk(&extracted)).await.map_err(|e| Error::Bug(e.to_string()))
+        tokio::task::spawn_blocking(move || chunker.chunk(&extracted))
+            .await
+            .map_err(|e| Error::Bug(e.to_string()))
     }
 
-    async fn embed_chunks(&self, chunks: &[Chunk], path: &str, progress: &dyn ImportProgress) -> Result<Vec<Vec<f32>>> {
+    async fn embed_chunks(
+        &self,
+        chunks: &[Chunk],
+        path: &str,
+        progress: &dyn ImportProgress,
+    ) -> Result<Vec<Vec<f32>>> {
         let mut vectors = Vec::with_capacity(chunks.len());
         for group in chunks.chunks(EMBED_GROUP) {
             let texts: Vec<String> = group.iter().map(|c| c.text.clone()).collect();
             vectors.extend(self.embed_texts(texts).await?);
-            progress.event(&ImportEvent::ChunksEmbedded { path: path.to_string(), done: vectors.len(), total: chunks.len() });
+            progress.event(&ImportEvent::ChunksEmbedded {
+                path: path.to_string(),
+                done: vectors.len(),
+                total: chunks.len(),
+            });
         }
         Ok(vectors)
     }
@@ -356,7 +425,11 @@ impl Engine {
 
     /// Imports in-memory texts as documents keyed by `key` (used by `eval`).
     /// Texts are embedded across documents in large batches.
-    pub async fn import_texts(&self, items: Vec<(String, String)>, progress: &dyn ImportProgress) -> Result<usize> {
+    pub async fn import_texts(
+        &self,
+        items: Vec<(String, String)>,
+        progress: &dyn ImportProgress,
+    ) -> Result<usize> {
         progress.event(&ImportEvent::Started { files: items.len() });
         let mut total_chunks = 0;
         for batch in items.chunks(256) {
@@ -366,11 +439,22 @@ impl Engine {
                 let id = doc_id_for(key);
                 let extracted = Extracted {
                     format: loader::Format::Text,
-                    pages: vec![loader::PageText { number: None, text: text.clone() }],
+                    pages: vec![loader::PageText {
+                        number: None,
+                        text: text.clone(),
+                    }],
                     encoding: None,
                 };
                 let chunks = self.chunk(&extracted).await?;
-                self.catalog.begin(&id, key, key, text.len() as u64, &blake3::hash(text.as_bytes()).to_hex()).await?;
+                self.catalog
+                    .begin(
+                        &id,
+                        key,
+                        key,
+                        text.len() as u64,
+                        &blake3::hash(text.as_bytes()).to_hex(),
+                    )
+                    .await?;
                 self.catalog
                     .finish(
                         &id,
@@ -388,7 +472,10 @@ impl Engine {
                     .await?;
                 for (i, c) in chunks.into_iter().enumerate() {
                     texts.push(c.text.clone());
-                    rows.push(ChunkRow { record: c.record(&id, i, key), vector: Vec::new() });
+                    rows.push(ChunkRow {
+                        record: c.record(&id, i, key),
+                        vector: Vec::new(),
+                    });
                 }
             }
             let vectors = self.embed_texts(texts).await?;
@@ -396,7 +483,11 @@ impl Engine {
                 row.vector = v;
             }
             total_chunks += rows.len();
-            progress.event(&ImportEvent::ChunksEmbedded { path: String::new(), done: total_chunks, total: 0 });
+            progress.event(&ImportEvent::ChunksEmbedded {
+                path: String::new(),
+                done: total_chunks,
+                total: 0,
+            });
             self.store.add(rows).await?;
         }
         progress.event(&ImportEvent::IndexingStarted);
@@ -418,9 +509,13 @@ impl Engine {
                 let hits = dense.iter().cloned().map(SearchHit::from).collect();
                 Ok(search::with_similarity(hits, &dense))
             }
-            SearchMode::Bm25 => {
-                Ok(self.store.full_text(query, limit, scope).await?.into_iter().map(SearchHit::from).collect())
-            }
+            SearchMode::Bm25 => Ok(self
+                .store
+                .full_text(query, limit, scope)
+                .await?
+                .into_iter()
+                .map(SearchHit::from)
+                .collect()),
             SearchMode::Hybrid => {
                 let candidates = (limit * 5).max(50);
                 // BM25 needs no vector: it runs while the question is embedded
@@ -429,7 +524,8 @@ impl Engine {
                     let v = self.embed_query(query).await?;
                     self.store.dense(&v, candidates, scope).await
                 };
-                let (dense, bm25) = tokio::try_join!(dense, self.store.full_text(query, candidates, scope))?;
+                let (dense, bm25) =
+                    tokio::try_join!(dense, self.store.full_text(query, candidates, scope))?;
                 let hits = search::reciprocal_rank_fusion(&[dense.clone(), bm25], limit);
                 Ok(search::with_similarity(hits, &dense))
             }

@@ -17,7 +17,13 @@ pub fn safe_file_name(name: &str) -> String {
     let cleaned: String = base
         .chars()
         .filter(|c| !c.is_control())
-        .map(|c| if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let trimmed = cleaned.trim().trim_start_matches('.');
     let mut out: String = trimmed.chars().take(120).collect();
@@ -52,7 +58,9 @@ impl Engine {
     pub async fn document_text(&self, key: &str, password: Option<String>) -> Result<Extracted> {
         let doc = self.find_document(key).await?;
         let path = PathBuf::from(&doc.path);
-        let bytes = tokio::fs::read(&path).await.map_err(|e| Error::io(&path, e))?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
         let opts = LoadOptions { password };
         let limit = crate::ImportOptions::default().time_limit;
         let p = path.clone();
@@ -69,10 +77,14 @@ impl Engine {
     pub async fn store_upload(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
         let hash = blake3::hash(bytes).to_hex();
         let dir = self.config().data_dir.join(UPLOADS_DIR).join(&hash[..16]);
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| Error::io(&dir, e))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::io(&dir, e))?;
         let path = dir.join(safe_file_name(name));
         if !path.is_file() {
-            tokio::fs::write(&path, bytes).await.map_err(|e| Error::io(&path, e))?;
+            tokio::fs::write(&path, bytes)
+                .await
+                .map_err(|e| Error::io(&path, e))?;
         }
         Ok(path)
     }
@@ -85,8 +97,18 @@ impl Engine {
             .models()
             .into_iter()
             .map(|m| match m {
-                Ok(info) => ModelChoice { current: info.path == current, model: Some(info), path: None, error: None },
-                Err((path, error)) => ModelChoice { current: false, model: None, path: Some(path), error: Some(error) },
+                Ok(info) => ModelChoice {
+                    current: info.path == current,
+                    model: Some(info),
+                    path: None,
+                    error: None,
+                },
+                Err((path, error)) => ModelChoice {
+                    current: false,
+                    model: None,
+                    path: Some(path),
+                    error: Some(error),
+                },
             })
             .collect();
         ModelChoices { models, current }
@@ -105,7 +127,10 @@ impl Engine {
 /// Opens a file with the desktop's default app (`xdg-open`, `open`, `start`).
 pub fn open_in_default_app(path: &Path) -> Result<()> {
     if !path.exists() {
-        return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        return Err(Error::io(
+            path,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
     }
     let mut cmd = if cfg!(target_os = "macos") {
         std::process::Command::new("open")
@@ -121,7 +146,10 @@ pub fn open_in_default_app(path: &Path) -> Result<()> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().map_err(|e| {
-        Error::System(format!("could not start the default-app opener for {}: {e}", path.display()))
+        Error::System(format!(
+            "could not start the default-app opener for {}: {e}",
+            path.display()
+        ))
     })?;
     // Reap it in the background; the opener returns at once.
     std::thread::spawn(move || child.wait());

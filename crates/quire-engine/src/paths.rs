@@ -16,7 +16,9 @@ pub fn default_data_dir() -> PathBuf {
     if let Some(p) = std::env::var_os(DATA_DIR_ENV).filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("quire")
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("quire")
 }
 
 fn has_manifest(dir: &Path) -> bool {

@@ -34,7 +34,9 @@ impl std::str::FromStr for SearchMode {
             "dense" => Ok(SearchMode::Dense),
             "bm25" => Ok(SearchMode::Bm25),
             "hybrid" => Ok(SearchMode::Hybrid),
-            other => Err(format!("unknown search mode `{other}` (dense, bm25 or hybrid)")),
+            other => Err(format!(
+                "unknown search mode `{other}` (dense, bm25 or hybrid)"
+            )),
         }
     }
 }
@@ -49,7 +51,11 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { mode: SearchMode::Hybrid, limit: 10, doc_ids: None }
+        SearchOptions {
+            mode: SearchMode::Hybrid,
+            limit: 10,
+            doc_ids: None,
+        }
     }
 }
 
@@ -73,7 +79,10 @@ pub struct SearchHit {
 }
 
 pub(crate) fn file_name(path: &str) -> String {
-    Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.to_string())
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
 }
 
 impl From<StoredHit> for SearchHit {
@@ -110,17 +119,26 @@ pub fn reciprocal_rank_fusion(lists: &[Vec<StoredHit>], limit: usize) -> Vec<Sea
         }
     }
     let mut fused: Vec<(f32, StoredHit)> = scores.into_values().collect();
-    fused.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.record.chunk_id.cmp(&b.1.record.chunk_id)));
+    fused.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.record.chunk_id.cmp(&b.1.record.chunk_id))
+    });
     fused
         .into_iter()
         .take(limit)
-        .map(|(score, hit)| SearchHit { score, ..SearchHit::from(hit) })
+        .map(|(score, hit)| SearchHit {
+            score,
+            ..SearchHit::from(hit)
+        })
         .collect()
 }
 
 /// Fills in each hit's cosine similarity from a dense result list.
 pub fn with_similarity(mut hits: Vec<SearchHit>, dense: &[StoredHit]) -> Vec<SearchHit> {
-    let by_id: HashMap<&str, f32> = dense.iter().map(|h| (h.record.chunk_id.as_str(), h.score)).collect();
+    let by_id: HashMap<&str, f32> = dense
+        .iter()
+        .map(|h| (h.record.chunk_id.as_str(), h.score))
+        .collect();
     for h in &mut hits {
         h.similarity = by_id.get(h.chunk_id.as_str()).copied();
     }
@@ -148,7 +166,10 @@ mod tests {
     fn fusion_rewards_agreement() {
         let dense = vec![hit("a"), hit("b"), hit("c")];
         let bm25 = vec![hit("c"), hit("b"), hit("d")];
-        let fused: Vec<String> = reciprocal_rank_fusion(&[dense, bm25], 10).into_iter().map(|h| h.chunk_id).collect();
+        let fused: Vec<String> = reciprocal_rank_fusion(&[dense, bm25], 10)
+            .into_iter()
+            .map(|h| h.chunk_id)
+            .collect();
         // c: 1/63 + 1/61 edges out b: 2/62.
         assert_eq!(fused, ["c", "b", "a", "d"]);
     }

@@ -72,9 +72,17 @@ impl Settings {
     /// Sets one key from text (`quire config --set key=value`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T> {
-            v.trim().parse().map_err(|_| Error::InvalidInput(format!("`{v}` is not a valid value for {key}")))
+            v.trim()
+                .parse()
+                .map_err(|_| Error::InvalidInput(format!("`{v}` is not a valid value for {key}")))
         }
-        let none_if_empty = |v: &str| if v.trim().is_empty() { None } else { Some(v.to_string()) };
+        let none_if_empty = |v: &str| {
+            if v.trim().is_empty() {
+                None
+            } else {
+                Some(v.to_string())
+            }
+        };
         match key {
             "model" => self.model = none_if_empty(value).map(PathBuf::from),
             "top_k" => self.top_k = parse(key, value)?,

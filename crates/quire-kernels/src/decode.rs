@@ -66,6 +66,22 @@ pub fn attend(q: &[f32], keys: &[f32], values: &[f32], scores: &mut Vec<f32>, ou
 /// Separate passes (maximum, exponentials, sum, scale) so each vectorises:
 /// a running sum inside the exponential loop would keep it scalar.
 pub fn softmax_row(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::has_avx512() {
+        // SAFETY: the CPU has AVX-512F (checked at run time).
+        return unsafe { softmax_row_avx512(x) };
+    }
+    softmax_row_body(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn softmax_row_avx512(x: &mut [f32]) {
+    softmax_row_body(x)
+}
+
+#[inline(always)]
+fn softmax_row_body(x: &mut [f32]) {
     let max = max_of(x);
     if max == f32::NEG_INFINITY {
         return;
@@ -76,7 +92,7 @@ pub fn softmax_row(x: &mut [f32]) {
 }
 
 /// In place `x[i] = e^(x[i] − shift)`, with `-inf` giving 0.
-#[inline]
+#[inline(always)]
 fn exp_shifted(x: &mut [f32], shift: f32) {
     for v in x.iter_mut() {
         let e = crate::exp(*v - shift);
@@ -85,7 +101,7 @@ fn exp_shifted(x: &mut [f32], shift: f32) {
 }
 
 /// The largest value (eight running maxima, so the loop vectorises).
-#[inline]
+#[inline(always)]
 fn max_of(x: &[f32]) -> f32 {
     let mut m = [f32::NEG_INFINITY; 8];
     let chunks = x.chunks_exact(8);
@@ -95,12 +111,14 @@ fn max_of(x: &[f32]) -> f32 {
             m[i] = if c[i] > m[i] { c[i] } else { m[i] };
         }
     }
-    rest.iter().chain(m.iter()).fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+    rest.iter()
+        .chain(m.iter())
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
 }
 
 /// The sum (eight running sums, so the loop vectorises).
-#[inline]
-fn sum_of(x: &[f32]) -> f32 {
+#[inline(always)]
+pub(crate) fn sum_of(x: &[f32]) -> f32 {
     let mut s = [0f32; 8];
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
@@ -126,7 +144,10 @@ mod tests {
         attend(&q, &keys, &values, &mut Vec::new(), &mut out);
         let (a, b) = (1f32.exp(), 1.0);
         let want = [10.0 * a / (a + b), 10.0 * b / (a + b)];
-        assert!((out[0] - want[0]).abs() < 1e-5 && (out[1] - want[1]).abs() < 1e-5, "{out:?}");
+        assert!(
+            (out[0] - want[0]).abs() < 1e-5 && (out[1] - want[1]).abs() < 1e-5,
+            "{out:?}"
+        );
     }
 
     #[test]

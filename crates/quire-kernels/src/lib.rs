@@ -4,6 +4,7 @@
 //! even in the dev profile.
 
 pub mod decode;
+pub mod gemm;
 pub mod q8;
 
 /// `e^x` for `x` in roughly [-87, 88], relative error below 2e-7: `2^n · p(f)`
@@ -16,8 +17,11 @@ pub fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let f = (x - n * LN2_HI) - n * LN2_LO; // |f| <= ln2/2
-    // Taylor coefficients of e^f up to f^6.
-    let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
+                                           // Taylor coefficients of e^f up to f^6.
+    let p = 1.0
+        + f * (1.0
+            + f * (0.5
+                + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
     let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
     p * scale
 }
@@ -27,7 +31,9 @@ pub fn exp(x: f32) -> f32 {
 pub fn erf(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
     let r = 1.0 - poly * exp(-a * a);
     r.copysign(x)
 }
@@ -35,6 +41,28 @@ pub fn erf(x: f32) -> f32 {
 /// In place: `x = gelu(x + bias[col])` for a row-major matrix with `bias.len()` columns,
 /// GELU the exact form `x/2 · (1 + erf(x/√2))` BERT uses.
 pub fn bias_gelu(x: &mut [f32], bias: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512F (checked at run time).
+        return unsafe { bias_gelu_avx512(x, bias) };
+    }
+    bias_gelu_body(x, bias)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn bias_gelu_avx512(x: &mut [f32], bias: &[f32]) {
+    bias_gelu_body(x, bias)
+}
+
+/// Whether the loops may use AVX-512F (the CPU has it and `QUIRE_GEMM` does not
+/// ask for less): checked once.
+pub fn has_avx512() -> bool {
+    gemm::Isa::detect() == gemm::Isa::Avx512
+}
+
+#[inline(always)]
+fn bias_gelu_body(x: &mut [f32], bias: &[f32]) {
     let cols = bias.len();
     if cols == 0 {
         return;
@@ -43,6 +71,35 @@ pub fn bias_gelu(x: &mut [f32], bias: &[f32]) {
         for (v, b) in row.iter_mut().zip(bias) {
             let z = *v + b;
             *v = 0.5 * z * (1.0 + erf(z * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+}
+
+/// In place, each row of `w.len()` values: `(x - mean) / sqrt(var + eps) · w + b`.
+pub fn layer_norm(x: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
+    let cols = w.len();
+    if cols == 0 {
+        return;
+    }
+    for row in x.chunks_exact_mut(cols) {
+        let mean = decode::sum_of(row) / cols as f32;
+        // Eight running sums so the loop vectorises.
+        let mut lanes = [0f32; 8];
+        let chunks = row.chunks_exact(8);
+        let rest: f32 = chunks
+            .remainder()
+            .iter()
+            .map(|v| (v - mean) * (v - mean))
+            .sum();
+        for c in chunks {
+            for i in 0..8 {
+                lanes[i] += (c[i] - mean) * (c[i] - mean);
+            }
+        }
+        let var = (lanes.iter().sum::<f32>() + rest) / cols as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((v, w), b) in row.iter_mut().zip(w).zip(b) {
+            *v = (*v - mean) * inv * w + b;
         }
     }
 }
@@ -63,8 +120,29 @@ mod tests {
     #[test]
     fn erf_matches_known_values() {
         // erf values from tables (10 digits).
-        for (x, want) in [(0.0f32, 0.0f32), (0.5, 0.520_499_878), (1.0, 0.842_700_793), (2.0, 0.995_322_265), (-1.5, -0.966_105_146)] {
-            assert!((erf(x) - want).abs() < 3e-7, "erf({x}) = {}, want {want}", erf(x));
+        for (x, want) in [
+            (0.0f32, 0.0f32),
+            (0.5, 0.520_499_878),
+            (1.0, 0.842_700_793),
+            (2.0, 0.995_322_265),
+            (-1.5, -0.966_105_146),
+        ] {
+            assert!(
+                (erf(x) - want).abs() < 3e-7,
+                "erf({x}) = {}, want {want}",
+                erf(x)
+            );
+        }
+    }
+
+    #[test]
+    fn layer_norm_centres_scales_and_shifts_each_row() {
+        let mut x = vec![1.0, 2.0, 3.0, 10.0, 10.0, 10.0];
+        layer_norm(&mut x, &[1.0, 2.0, 1.0], &[0.0, 0.0, 5.0], 1e-6);
+        let s = (2.0f32 / 3.0).sqrt();
+        let want = [-1.0 / s, 0.0, 1.0 / s + 5.0, 0.0, 0.0, 5.0];
+        for (a, b) in x.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{x:?}");
         }
     }
 

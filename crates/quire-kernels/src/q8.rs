@@ -93,7 +93,11 @@ impl Q8Vector {
 /// Dot product of one weight row (`format`, the row's bytes) with `a`.
 #[inline]
 pub fn dot(format: Format, row: &[u8], a: &Q8Vector) -> f32 {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
     {
         // SAFETY: the target features this is compiled for are checked above;
         // `row` holds `a.d.len()` blocks (asserted by the callers' shapes and
@@ -106,7 +110,11 @@ pub fn dot(format: Format, row: &[u8], a: &Q8Vector) -> f32 {
             }
         }
     }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
     {
         dot_scalar(format, row, a)
     }
@@ -125,7 +133,8 @@ pub fn dot_scalar(format: Format, row: &[u8], a: &Q8Vector) -> f32 {
                 let qs = &blk[4..20];
                 let mut isum = 0i32;
                 for i in 0..16 {
-                    isum += (qs[i] & 0x0f) as i32 * aq[i] as i32 + (qs[i] >> 4) as i32 * aq[i + 16] as i32;
+                    isum += (qs[i] & 0x0f) as i32 * aq[i] as i32
+                        + (qs[i] >> 4) as i32 * aq[i + 16] as i32;
                 }
                 total += d * a.d[b] * isum as f32 + m * a.s[b];
             }
@@ -133,13 +142,18 @@ pub fn dot_scalar(format: Format, row: &[u8], a: &Q8Vector) -> f32 {
                 let qs = &blk[2..18];
                 let mut isum = 0i32;
                 for i in 0..16 {
-                    isum += ((qs[i] & 0x0f) as i32 - 8) * aq[i] as i32 + ((qs[i] >> 4) as i32 - 8) * aq[i + 16] as i32;
+                    isum += ((qs[i] & 0x0f) as i32 - 8) * aq[i] as i32
+                        + ((qs[i] >> 4) as i32 - 8) * aq[i + 16] as i32;
                 }
                 total += d * a.d[b] * isum as f32;
             }
             Format::Q8_0 => {
                 let qs = &blk[2..34];
-                let isum: i32 = qs.iter().zip(aq).map(|(&w, &x)| w as i8 as i32 * x as i32).sum();
+                let isum: i32 = qs
+                    .iter()
+                    .zip(aq)
+                    .map(|(&w, &x)| w as i8 as i32 * x as i32)
+                    .sum();
                 total += d * a.d[b] * isum as f32;
             }
         }
@@ -177,14 +191,20 @@ fn block_values(format: Format, blk: &[u8]) -> [f32; BLOCK] {
 
 /// One row's weights as f32 (`out.len()` of them).
 pub fn dequantize_row(format: Format, row: &[u8], out: &mut [f32]) {
-    for (blk, o) in row.chunks_exact(format.block_bytes()).zip(out.chunks_exact_mut(BLOCK)) {
+    for (blk, o) in row
+        .chunks_exact(format.block_bytes())
+        .zip(out.chunks_exact_mut(BLOCK))
+    {
         o.copy_from_slice(&block_values(format, blk));
     }
 }
 
 /// The same into memory not yet initialised (every element is written).
 fn dequantize_row_uninit(format: Format, row: &[u8], out: &mut [std::mem::MaybeUninit<f32>]) {
-    for (blk, o) in row.chunks_exact(format.block_bytes()).zip(out.chunks_exact_mut(BLOCK)) {
+    for (blk, o) in row
+        .chunks_exact(format.block_bytes())
+        .zip(out.chunks_exact_mut(BLOCK))
+    {
         for (dst, v) in o.iter_mut().zip(block_values(format, blk)) {
             dst.write(v);
         }
@@ -207,7 +227,12 @@ const ROWS_PER_TASK: usize = 64;
 impl QMatrix {
     /// `data` must hold exactly `rows` rows of `cols` weights; `cols` a multiple of 32.
     pub fn new(format: Format, rows: usize, cols: usize, data: Vec<u8>) -> Option<Self> {
-        (cols % BLOCK == 0 && data.len() == rows * format.row_bytes(cols)).then_some(QMatrix { format, rows, cols, data })
+        (cols % BLOCK == 0 && data.len() == rows * format.row_bytes(cols)).then_some(QMatrix {
+            format,
+            rows,
+            cols,
+            data,
+        })
     }
 
     pub fn row(&self, r: usize) -> &[u8] {
@@ -217,14 +242,24 @@ impl QMatrix {
 
     /// `out[r] = row r · a` for every row, split across rayon's threads.
     pub fn matvec(&self, a: &Q8Vector, out: &mut [f32]) {
-        assert_eq!(a.len(), self.cols, "input length differs from the matrix width");
-        assert_eq!(out.len(), self.rows, "output length differs from the matrix height");
+        assert_eq!(
+            a.len(),
+            self.cols,
+            "input length differs from the matrix width"
+        );
+        assert_eq!(
+            out.len(),
+            self.rows,
+            "output length differs from the matrix height"
+        );
         let rb = self.format.row_bytes(self.cols);
-        out.par_chunks_mut(ROWS_PER_TASK).zip(self.data.par_chunks(ROWS_PER_TASK * rb)).for_each(|(o, rows)| {
-            for (y, row) in o.iter_mut().zip(rows.chunks_exact(rb)) {
-                *y = dot(self.format, row, a);
-            }
-        });
+        out.par_chunks_mut(ROWS_PER_TASK)
+            .zip(self.data.par_chunks(ROWS_PER_TASK * rb))
+            .for_each(|(o, rows)| {
+                for (y, row) in o.iter_mut().zip(rows.chunks_exact(rb)) {
+                    *y = dot(self.format, row, a);
+                }
+            });
     }
 
     /// All weights as f32, row-major, dequantized across rayon's threads.
@@ -246,7 +281,11 @@ impl QMatrix {
     }
 }
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
 mod avx2 {
     use super::{f16_at, Q8Vector, BLOCK};
     use std::arch::x86_64::*;
@@ -336,14 +375,24 @@ mod tests {
     fn quantize_rows(format: Format, w: &[f32], cols: usize) -> Vec<u8> {
         let mut out = Vec::new();
         for blk in w.chunks_exact(BLOCK) {
-            let put16 = |out: &mut Vec<u8>, v: f32| out.extend_from_slice(&half::f16::from_f32(v).to_bits().to_le_bytes());
+            let put16 = |out: &mut Vec<u8>, v: f32| {
+                out.extend_from_slice(&half::f16::from_f32(v).to_bits().to_le_bytes())
+            };
             match format {
                 Format::Q4_1 => {
-                    let (lo, hi) = blk.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+                    let (lo, hi) = blk
+                        .iter()
+                        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
                     let d = (hi - lo) / 15.0;
                     put16(&mut out, d);
                     put16(&mut out, lo);
-                    let q = |v: f32| if d > 0.0 { ((v - lo) / d).round().clamp(0.0, 15.0) as u8 } else { 0 };
+                    let q = |v: f32| {
+                        if d > 0.0 {
+                            ((v - lo) / d).round().clamp(0.0, 15.0) as u8
+                        } else {
+                            0
+                        }
+                    };
                     for i in 0..16 {
                         out.push(q(blk[i]) | (q(blk[i + 16]) << 4));
                     }
@@ -352,7 +401,13 @@ mod tests {
                     let amax = blk.iter().fold(0f32, |m, v| m.max(v.abs()));
                     let d = amax / 7.0;
                     put16(&mut out, d);
-                    let q = |v: f32| if d > 0.0 { ((v / d).round() + 8.0).clamp(0.0, 15.0) as u8 } else { 8 };
+                    let q = |v: f32| {
+                        if d > 0.0 {
+                            ((v / d).round() + 8.0).clamp(0.0, 15.0) as u8
+                        } else {
+                            8
+                        }
+                    };
                     for i in 0..16 {
                         out.push(q(blk[i]) | (q(blk[i + 16]) << 4));
                     }
@@ -389,28 +444,48 @@ mod tests {
         let mut a = Q8Vector::default();
         a.quantize(&x);
         for format in [Format::Q4_1, Format::Q4_0, Format::Q8_0] {
-            let m = QMatrix::new(format, rows, cols, quantize_rows(format, &w, cols)).expect("shape");
+            let m =
+                QMatrix::new(format, rows, cols, quantize_rows(format, &w, cols)).expect("shape");
             let deq = m.dequantize();
             let mut y = vec![0f32; rows];
             m.matvec(&a, &mut y);
             for r in 0..rows {
                 // Exact in f32 on the dequantized weights and the quantized input.
-                let mut want: f32 = (0..cols).map(|c| deq[r * cols + c] * a.d[c / BLOCK] * a.q[c] as f32).sum();
+                let mut want: f32 = (0..cols)
+                    .map(|c| deq[r * cols + c] * a.d[c / BLOCK] * a.q[c] as f32)
+                    .sum();
                 if format == Format::Q4_1 {
                     // The block sums are stored rounded (f16), as GGML's are: the offset term uses them.
                     for b in 0..cols / BLOCK {
-                        let sum: i32 = a.q[b * BLOCK..(b + 1) * BLOCK].iter().map(|&q| q as i32).sum();
+                        let sum: i32 = a.q[b * BLOCK..(b + 1) * BLOCK]
+                            .iter()
+                            .map(|&q| q as i32)
+                            .sum();
                         want += f16_at(m.row(r), b * 20 + 2) * (a.s[b] - a.d[b] * sum as f32);
                     }
                 }
                 let scalar = dot_scalar(format, m.row(r), &a);
                 let tol = 1e-3 * (1.0 + want.abs());
-                assert!((y[r] - want).abs() < tol, "{format:?} row {r}: {} vs {want}", y[r]);
-                assert!((scalar - want).abs() < tol, "{format:?} row {r} scalar: {scalar} vs {want}");
+                assert!(
+                    (y[r] - want).abs() < tol,
+                    "{format:?} row {r}: {} vs {want}",
+                    y[r]
+                );
+                assert!(
+                    (scalar - want).abs() < tol,
+                    "{format:?} row {r} scalar: {scalar} vs {want}"
+                );
             }
             // The dequantized weights are close to the originals.
-            let err = w.iter().zip(&deq).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(err < if format == Format::Q8_0 { 0.01 } else { 0.15 }, "{format:?}: {err}");
+            let err = w
+                .iter()
+                .zip(&deq)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                err < if format == Format::Q8_0 { 0.01 } else { 0.15 },
+                "{format:?}: {err}"
+            );
         }
     }
 
@@ -420,7 +495,10 @@ mod tests {
         let mut a = Q8Vector::default();
         a.quantize(&x);
         for b in 0..2 {
-            let sum: i32 = a.q[b * BLOCK..(b + 1) * BLOCK].iter().map(|&q| q as i32).sum();
+            let sum: i32 = a.q[b * BLOCK..(b + 1) * BLOCK]
+                .iter()
+                .map(|&q| q as i32)
+                .sum();
             assert!((a.s[b] - a.d[b] * sum as f32).abs() < 1e-2 * (1.0 + a.s[b].abs()));
             for i in b * BLOCK..(b + 1) * BLOCK {
                 assert!((a.d[b] * a.q[i] as f32 - x[i]).abs() <= a.d[b] * 0.51 + 1e-6);

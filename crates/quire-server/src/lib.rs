@@ -19,8 +19,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
 use quire_engine::{
-    AnswerEvent, AskRequest, Engine, Error, ErrorReport, ImportEvent, ImportOptions, ImportProgress, Kind,
-    RunningAnswers, SearchMode, SearchOptions, Settings,
+    AnswerEvent, AskRequest, Engine, Error, ErrorReport, ImportEvent, ImportOptions,
+    ImportProgress, Kind, RunningAnswers, SearchMode, SearchOptions, Settings,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -35,7 +35,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, token: String, ui_dir: Option<PathBuf>) -> Arc<Self> {
-        Arc::new(AppState { engine, token, ui_dir, running: RunningAnswers::default() })
+        Arc::new(AppState {
+            engine,
+            token,
+            ui_dir,
+            running: RunningAnswers::default(),
+        })
     }
 }
 
@@ -91,18 +96,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/documents/{id}/file", get(document_file))
         .route("/documents/{id}/text", get(document_text))
         .route("/documents/{id}/open", post(open_document))
-        .route("/upload", post(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)))
+        .route(
+            "/upload",
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
         .route("/import", post(import))
         .route("/search", get(search))
         .route("/ask", post(ask))
         .route("/answers/{id}/stop", post(stop_answer))
         .route("/chats", get(chats))
-        .route("/chats/{id}", get(chat).patch(rename_chat).delete(delete_chat))
+        .route(
+            "/chats/{id}",
+            get(chat).patch(rename_chat).delete(delete_chat),
+        )
         .route("/models", get(models))
         .route("/models/inspect", get(inspect_model))
         .route("/settings", get(settings).put(save_settings))
         .route("/collections", get(collections))
-        .route("/collections/{name}", post(add_to_collection).delete(delete_collection))
+        .route(
+            "/collections/{name}",
+            post(add_to_collection).delete(delete_collection),
+        )
         .route("/collections/{name}/remove", post(remove_from_collection));
     Router::new()
         .nest("/api", api)
@@ -114,7 +128,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 const COOKIE: &str = "quire_token";
 
 fn presented_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         if let Some(t) = v.strip_prefix("Bearer ") {
             return Some(t.trim().to_string());
         }
@@ -126,15 +143,24 @@ fn presented_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
             }
         }
     }
-    query?.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_string)
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .map(str::to_string)
 }
 
 /// Every request carries the token: a header, the cookie set by the first
 /// page load, or `?token=` in the URL `quire serve` prints.
-async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let query = request.uri().query().map(str::to_string);
     let presented = presented_token(request.headers(), query.as_deref());
-    let ok = presented.as_deref().is_some_and(|t| blake3::hash(t.as_bytes()) == blake3::hash(state.token.as_bytes()));
+    let ok = presented
+        .as_deref()
+        .is_some_and(|t| blake3::hash(t.as_bytes()) == blake3::hash(state.token.as_bytes()));
     if !ok {
         let report = ErrorReport {
             code: "unauthorized".into(),
@@ -147,7 +173,10 @@ async fn require_token(State(state): State<Arc<AppState>>, request: Request, nex
     let from_query = query.as_deref().is_some_and(|q| q.contains("token="));
     let mut response = next.run(request).await;
     if from_query {
-        let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", state.token);
+        let cookie = format!(
+            "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+            state.token
+        );
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -172,12 +201,20 @@ async fn documents(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json:
     Ok(Json(json!({ "documents": s.engine.documents().await? })))
 }
 
-async fn remove_document(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn remove_document(
+    State(s): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(json!({ "removed": s.engine.remove(&id).await? })))
 }
 
 fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("pdf") => "application/pdf",
         Some("html" | "htm") => "text/html; charset=utf-8",
         Some("js" | "mjs") => "text/javascript; charset=utf-8",
@@ -195,10 +232,16 @@ fn content_type(path: &Path) -> &'static str {
 }
 
 /// The original file, for the source viewer. Documents' text is never served as HTML.
-async fn document_file(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
+async fn document_file(
+    State(s): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Response> {
     let doc = s.engine.find_document(&id).await?;
     let path = PathBuf::from(&doc.path);
-    let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Io { path: path.clone(), source: e })?;
+    let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e,
+    })?;
     let ct = match content_type(&path) {
         t if t.starts_with("text/html") => "text/plain; charset=utf-8",
         t => t,
@@ -226,12 +269,17 @@ async fn document_text(
     UrlPath(id): UrlPath<String>,
     Query(q): Query<TextQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(json!({ "text": s.engine.document_text(&id, q.password).await? })))
+    Ok(Json(
+        json!({ "text": s.engine.document_text(&id, q.password).await? }),
+    ))
 }
 
 /// Opens the original file with the default app of the machine the server runs on
 /// (the same machine: the server listens on 127.0.0.1 only).
-async fn open_document(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn open_document(
+    State(s): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let doc = s.engine.find_document(&id).await?;
     quire_engine::open_in_default_app(Path::new(&doc.path))?;
     Ok(Json(json!({ "opened": doc.path })))
@@ -261,7 +309,10 @@ struct InspectQuery {
     path: PathBuf,
 }
 
-async fn inspect_model(State(s): State<Arc<AppState>>, Query(q): Query<InspectQuery>) -> ApiResult<Json<serde_json::Value>> {
+async fn inspect_model(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<InspectQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(json!({ "model": s.engine.inspect_model(&q.path)? })))
 }
 
@@ -293,14 +344,20 @@ fn sse_stream(
 use futures::StreamExt;
 
 /// Imports paths on this machine, streaming progress events; ends with `{"event":"results"}`.
-async fn import(State(s): State<Arc<AppState>>, Json(req): Json<ImportRequest>) -> ApiResult<Response> {
+async fn import(
+    State(s): State<Arc<AppState>>,
+    Json(req): Json<ImportRequest>,
+) -> ApiResult<Response> {
     if req.paths.is_empty() {
         return Err(bad_request("no paths to import"));
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = s.engine.clone();
     tokio::spawn(async move {
-        let mut opts = ImportOptions { force: req.force, ..Default::default() };
+        let mut opts = ImportOptions {
+            force: req.force,
+            ..Default::default()
+        };
         opts.load.password = req.password;
         let progress = ChannelProgress(tx.clone());
         match engine.import(&req.paths, &opts, &progress).await {
@@ -324,12 +381,25 @@ struct SearchQuery {
     k: Option<usize>,
 }
 
-async fn search(State(s): State<Arc<AppState>>, Query(q): Query<SearchQuery>) -> ApiResult<Json<serde_json::Value>> {
+async fn search(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     let mode: SearchMode = match q.mode.as_deref() {
         None => SearchMode::Hybrid,
         Some(m) => m.parse().map_err(|e: String| bad_request(&e))?,
     };
-    let hits = s.engine.search(&q.q, &SearchOptions { mode, limit: q.k.unwrap_or(10).min(100), doc_ids: None }).await?;
+    let hits = s
+        .engine
+        .search(
+            &q.q,
+            &SearchOptions {
+                mode,
+                limit: q.k.unwrap_or(10).min(100),
+                doc_ids: None,
+            },
+        )
+        .await?;
     Ok(Json(json!({ "hits": hits })))
 }
 
@@ -348,7 +418,10 @@ async fn ask(State(s): State<Arc<AppState>>, Json(req): Json<AskRequest>) -> Api
         let stop = cancel.clone();
         let mut sink = move |e: &AnswerEvent| {
             // A closed connection stops the answer: nobody is reading it.
-            if events.send(serde_json::to_value(e).unwrap_or_default()).is_err() {
+            if events
+                .send(serde_json::to_value(e).unwrap_or_default())
+                .is_err()
+            {
                 stop.cancel();
             }
         };
@@ -360,7 +433,10 @@ async fn ask(State(s): State<Arc<AppState>>, Json(req): Json<AskRequest>) -> Api
     Ok(sse_stream(rx).into_response())
 }
 
-async fn stop_answer(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<u64>) -> Json<serde_json::Value> {
+async fn stop_answer(
+    State(s): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<u64>,
+) -> Json<serde_json::Value> {
     Json(json!({ "stopped": s.running.stop(id) }))
 }
 
@@ -368,7 +444,10 @@ async fn chats(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Val
     Ok(Json(json!({ "chats": s.engine.chats().await? })))
 }
 
-async fn chat(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<i64>) -> ApiResult<Json<serde_json::Value>> {
+async fn chat(
+    State(s): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
     let (info, messages) = s.engine.chat(id).await?;
     Ok(Json(json!({ "chat": info, "messages": messages })))
 }
@@ -387,7 +466,10 @@ async fn rename_chat(
     Ok(Json(json!({ "renamed": id })))
 }
 
-async fn delete_chat(State(s): State<Arc<AppState>>, UrlPath(id): UrlPath<i64>) -> ApiResult<Json<serde_json::Value>> {
+async fn delete_chat(
+    State(s): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
     s.engine.delete_chat(id).await?;
     Ok(Json(json!({ "deleted": id })))
 }
@@ -400,13 +482,18 @@ async fn settings(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(json!({ "settings": s.engine.settings() }))
 }
 
-async fn save_settings(State(s): State<Arc<AppState>>, Json(settings): Json<Settings>) -> ApiResult<Json<serde_json::Value>> {
+async fn save_settings(
+    State(s): State<Arc<AppState>>,
+    Json(settings): Json<Settings>,
+) -> ApiResult<Json<serde_json::Value>> {
     s.engine.save_settings(settings)?;
     Ok(Json(json!({ "settings": s.engine.settings() })))
 }
 
 async fn collections(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(json!({ "collections": s.engine.collections().await? })))
+    Ok(Json(
+        json!({ "collections": s.engine.collections().await? }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -419,7 +506,9 @@ async fn add_to_collection(
     UrlPath(name): UrlPath<String>,
     Json(m): Json<Members>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(json!({ "added": s.engine.add_to_collection(&name, &m.documents).await? })))
+    Ok(Json(
+        json!({ "added": s.engine.add_to_collection(&name, &m.documents).await? }),
+    ))
 }
 
 async fn remove_from_collection(
@@ -431,7 +520,10 @@ async fn remove_from_collection(
     Ok(Json(json!({ "removed": m.documents })))
 }
 
-async fn delete_collection(State(s): State<Arc<AppState>>, UrlPath(name): UrlPath<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn delete_collection(
+    State(s): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     s.engine.delete_collection(&name).await?;
     Ok(Json(json!({ "deleted": name })))
 }
@@ -448,7 +540,11 @@ async fn ui(State(s): State<Arc<AppState>>, request: Request) -> Response {
     };
     let rel = request.uri().path().trim_start_matches('/');
     let safe = !rel.split('/').any(|p| p == ".." || p.starts_with('.')) && !rel.contains('\\');
-    let file = if safe && !rel.is_empty() && dir.join(rel).is_file() { dir.join(rel) } else { dir.join("index.html") };
+    let file = if safe && !rel.is_empty() && dir.join(rel).is_file() {
+        dir.join(rel)
+    } else {
+        dir.join("index.html")
+    };
     match tokio::fs::read(&file).await {
         Ok(bytes) => {
             let mut r = Response::new(Body::from(bytes));

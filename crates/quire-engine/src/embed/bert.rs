@@ -5,18 +5,22 @@
 //! - sequences are packed without padding: the dense layers run on one
 //!   `[tokens, hidden]` matrix, attention runs per sequence over its real length
 //!   (so no attention mask and no wasted rows);
-//! - query, key and value are one fused `[hidden, 3·hidden]` product, read
-//!   through strided views (no `contiguous()` copies), with the 1/√d scale folded
-//!   into the query weights at load time;
-//! - softmax and layer norm are candle-nn's fused multi-threaded kernels; bias +
-//!   exact (erf) GELU is one in-place pass ([`quire_kernels::bias_gelu`]) split
-//!   across threads;
-//! - weights are stored transposed once, so every product is a plain GEMM.
+//! - query, key and value are one fused `[hidden, 3·hidden]` product; each
+//!   head's keys and values are packed straight from it (no transposes or
+//!   copies of Q), with the 1/√d scale folded into the query weights at load time;
+//! - the layer runs on plain buffers reused from layer to layer: Quire's own
+//!   layer norm, row softmax and bias + exact (erf) GELU
+//!   ([`quire_kernels`]), split across threads; attention runs sequences in
+//!   parallel;
+//! - the dense layers run Quire's GEMM ([`quire_kernels::gemm`], AVX-512 when
+//!   the CPU has it) on weights packed once at load, with the bias and the
+//!   residual added as the product is stored.
 
 use std::path::Path;
 
-use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use quire_kernels::gemm::{gemm, gemm_serial, Output, PackedMatrix, Panels};
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -39,67 +43,73 @@ fn default_eps() -> f64 {
     1e-12
 }
 
-/// A dense layer with its weight stored as `[in, out]` (transposed once at load).
+/// A dense layer: the weight packed once at load for Quire's GEMM
+/// ([`quire_kernels::gemm`]), the bias kept beside it.
 struct Dense {
-    weight_t: Tensor,
-    bias: Tensor,
+    weight: PackedMatrix,
+    bias: Vec<f32>,
 }
 
 impl Dense {
     fn load(vb: VarBuilder, input: usize, output: usize) -> candle_core::Result<Self> {
-        let w = vb.get((output, input), "weight")?;
-        let b = vb.get(output, "bias")?;
-        Ok(Dense { weight_t: w.t()?.contiguous()?, bias: b })
+        let w = vb
+            .get((output, input), "weight")?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let bias = vb.get(output, "bias")?.to_vec1::<f32>()?;
+        let weight = PackedMatrix::from_out_in(&w, output, input)
+            .ok_or_else(|| candle_core::Error::Msg("dense weight shape".into()))?;
+        Ok(Dense { weight, bias })
     }
 
-    /// `x · W` without the bias.
-    fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight_t)
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.product(x)?.broadcast_add(&self.bias)
+    /// `x · Wᵀ (+ bias)` for `rows` rows of `x`, added to `out` when `accumulate`
+    /// (the residual), else written over it.
+    fn apply(&self, x: &[f32], rows: usize, bias: bool, out: &mut [f32], accumulate: bool) {
+        let output = Output {
+            bias: bias.then_some(&self.bias[..]),
+            accumulate,
+        };
+        gemm(
+            x,
+            self.weight.depth(),
+            rows,
+            &self.weight,
+            out,
+            self.weight.width(),
+            output,
+        );
     }
 }
 
 struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
     eps: f32,
 }
 
 impl LayerNorm {
     fn load(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<Self> {
-        Ok(LayerNorm { weight: vb.get(size, "weight")?, bias: vb.get(size, "bias")?, eps: eps as f32 })
+        Ok(LayerNorm {
+            weight: vb.get(size, "weight")?.to_vec1()?,
+            bias: vb.get(size, "bias")?.to_vec1()?,
+            eps: eps as f32,
+        })
+    }
+
+    /// In place over `[rows, size]`, rows split across threads.
+    fn apply(&self, x: &mut [f32]) {
+        let cols = self.weight.len();
+        x.par_chunks_mut(cols * 16)
+            .for_each(|rows| quire_kernels::layer_norm(rows, &self.weight, &self.bias, self.eps));
     }
 }
 
-impl Module for LayerNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
-    }
-}
-
-/// In place `x = gelu(x + bias)` over a contiguous `[rows, cols]` f32 tensor.
-struct BiasGelu<'a>(&'a [f32]);
-
-impl InplaceOp1 for BiasGelu<'_> {
-    fn name(&self) -> &'static str {
-        "bias-gelu"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let cols = self.0.len();
-        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
-            candle_core::bail!("bias-gelu needs a contiguous f32 tensor");
-        };
-        if cols == 0 || (end - start) % cols != 0 {
-            candle_core::bail!("bias-gelu: {} values are not rows of {cols}", end - start);
-        }
-        // Rows in blocks of 16 so each thread works on a few cache-sized pieces.
-        data[start..end].par_chunks_mut(cols * 16).for_each(|rows| quire_kernels::bias_gelu(rows, self.0));
-        Ok(())
-    }
+/// Work buffers reused across the layers of one forward pass.
+#[derive(Default)]
+struct Buffers {
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    inter: Vec<f32>,
 }
 
 struct Layer {
@@ -107,7 +117,6 @@ struct Layer {
     attn_out: Dense,
     attn_norm: LayerNorm,
     intermediate: Dense,
-    intermediate_bias: Vec<f32>,
     output: Dense,
     out_norm: LayerNorm,
 }
@@ -136,7 +145,11 @@ impl Bert {
         // SAFETY: the weights file is only read; Quire never writes model files while running.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device)? };
         // Checkpoints saved from BertForX prefix every name with `bert.`.
-        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") { vb } else { vb.pp("bert") };
+        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+            vb
+        } else {
+            vb.pp("bert")
+        };
         let (h, inter) = (config.hidden_size, config.intermediate_size);
         let heads = config.num_attention_heads;
         if heads == 0 || h % heads != 0 {
@@ -145,30 +158,45 @@ impl Bert {
         let head_dim = h / heads;
         let emb = vb.pp("embeddings");
         let word = emb.get((config.vocab_size, h), "word_embeddings.weight")?;
-        let position = emb.get((config.max_position_embeddings, h), "position_embeddings.weight")?;
-        let token_type0 = emb.get((2, h), "token_type_embeddings.weight").or_else(|_| emb.get((1, h), "token_type_embeddings.weight"))?.get(0)?;
+        let position = emb.get(
+            (config.max_position_embeddings, h),
+            "position_embeddings.weight",
+        )?;
+        let token_type0 = emb
+            .get((2, h), "token_type_embeddings.weight")
+            .or_else(|_| emb.get((1, h), "token_type_embeddings.weight"))?
+            .get(0)?;
         let emb_norm = LayerNorm::load(emb.pp("LayerNorm"), h, config.layer_norm_eps)?;
         let scale = 1.0 / (head_dim as f64).sqrt();
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let att = l.pp("attention.self");
-            let q = Dense::load(att.pp("query"), h, h)?;
-            let k = Dense::load(att.pp("key"), h, h)?;
-            let v = Dense::load(att.pp("value"), h, h)?;
-            // One [h, 3h] product; the query part carries the softmax scale.
-            let qkv = Dense {
-                weight_t: Tensor::cat(&[&(q.weight_t * scale)?, &k.weight_t, &v.weight_t], 1)?.contiguous()?,
-                bias: Tensor::cat(&[&(q.bias * scale)?, &k.bias, &v.bias], 0)?,
-            };
+            // One [3h, h] product; the query part carries the softmax scale.
+            let (mut w, mut bias) = (Vec::with_capacity(3 * h * h), Vec::with_capacity(3 * h));
+            for (name, s) in [("query", scale), ("key", 1.0), ("value", 1.0)] {
+                let part = att.pp(name);
+                w.extend(
+                    part.get((h, h), "weight")?
+                        .affine(s, 0.0)?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?,
+                );
+                bias.extend(part.get(h, "bias")?.affine(s, 0.0)?.to_vec1::<f32>()?);
+            }
+            let weight = PackedMatrix::from_out_in(&w, 3 * h, h)
+                .ok_or_else(|| candle_core::Error::Msg("qkv weight shape".into()))?;
+            let qkv = Dense { weight, bias };
             let intermediate = Dense::load(l.pp("intermediate.dense"), h, inter)?;
-            let intermediate_bias = intermediate.bias.to_vec1::<f32>()?;
             layers.push(Layer {
                 qkv,
                 attn_out: Dense::load(l.pp("attention.output.dense"), h, h)?,
-                attn_norm: LayerNorm::load(l.pp("attention.output.LayerNorm"), h, config.layer_norm_eps)?,
+                attn_norm: LayerNorm::load(
+                    l.pp("attention.output.LayerNorm"),
+                    h,
+                    config.layer_norm_eps,
+                )?,
                 intermediate,
-                intermediate_bias,
                 output: Dense::load(l.pp("output.dense"), inter, h)?,
                 out_norm: LayerNorm::load(l.pp("output.LayerNorm"), h, config.layer_norm_eps)?,
             });
@@ -200,49 +228,112 @@ impl Bert {
         let mut positions = Vec::with_capacity(total);
         for s in seqs {
             if s.is_empty() || s.len() > self.max_positions {
-                candle_core::bail!("a sequence of {} tokens (1 to {} allowed)", s.len(), self.max_positions);
+                candle_core::bail!(
+                    "a sequence of {} tokens (1 to {} allowed)",
+                    s.len(),
+                    self.max_positions
+                );
             }
             ids.extend_from_slice(s);
             positions.extend(0..s.len() as u32);
         }
         let ids = Tensor::from_vec(ids, total, &device)?;
         let positions = Tensor::from_vec(positions, total, &device)?;
-        let x = self.word.index_select(&ids, 0)?.add(&self.position.index_select(&positions, 0)?)?;
-        let mut x = self.emb_norm.forward(&x.broadcast_add(&self.token_type0)?)?;
+        let x = self
+            .word
+            .index_select(&ids, 0)?
+            .add(&self.position.index_select(&positions, 0)?)?;
+        let mut x = x
+            .broadcast_add(&self.token_type0)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        self.emb_norm.apply(&mut x);
+        let lengths: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let mut buffers = Buffers::default();
         for layer in &self.layers {
-            x = self.layer(layer, &x, seqs)?;
+            self.layer(layer, &mut x, &lengths, &mut buffers);
         }
-        Ok(x)
+        Tensor::from_vec(x, (total, self.hidden), &device)
     }
 
-    fn layer(&self, l: &Layer, x: &Tensor, seqs: &[&[u32]]) -> candle_core::Result<Tensor> {
+    /// One encoder layer in place on `x` (`[tokens, hidden]`).
+    fn layer(&self, l: &Layer, x: &mut Vec<f32>, lengths: &[usize], b: &mut Buffers) {
         let (h, heads, d) = (self.hidden, self.heads, self.head_dim);
-        let qkv = l.qkv.forward(x)?; // [T, 3h]
-        let mut contexts = Vec::with_capacity(seqs.len());
-        let mut offset = 0;
-        for s in seqs {
-            let n = s.len();
-            // [n, 3, heads, d] → three [heads, n, d] strided views of the same buffer.
-            let part = qkv.narrow(0, offset, n)?.reshape((n, 3, heads, d))?;
-            let q = part.narrow(1, 0, 1)?.squeeze(1)?.transpose(0, 1)?;
-            let k = part.narrow(1, 1, 1)?.squeeze(1)?.transpose(0, 1)?;
-            let v = part.narrow(1, 2, 1)?.squeeze(1)?.transpose(0, 1)?;
-            let scores = q.matmul(&k.transpose(1, 2)?)?; // [heads, n, n], already scaled
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs.matmul(&v)?; // [heads, n, d]
-            contexts.push(ctx.transpose(0, 1)?.reshape((n, h))?);
+        let total = x.len() / h;
+        b.qkv.resize(total * 3 * h, 0.0);
+        l.qkv.apply(x, total, true, &mut b.qkv, false); // [T, 3h], the query part pre-scaled
+        b.ctx.resize(total * h, 0.0);
+        // Attention per sequence (in parallel), head after head: scores = q·kᵀ,
+        // softmax by row, context = p·v written at the head's columns.
+        let mut parts = Vec::with_capacity(lengths.len());
+        let (mut rest, mut offset) = (&mut b.ctx[..], 0);
+        for &n in lengths {
+            let (part, tail) = rest.split_at_mut(n * h);
+            parts.push((offset, n, part));
+            rest = tail;
             offset += n;
         }
-        let ctx = Tensor::cat(&contexts, 0)?;
-        let attn = l.attn_norm.forward(&(l.attn_out.forward(&ctx)? + x)?)?;
-        let inter = l.intermediate.product(&attn)?;
-        inter.inplace_op1(&BiasGelu(&l.intermediate_bias))?;
-        l.out_norm.forward(&(l.output.forward(&inter)? + attn)?)
+        let qkv = &b.qkv;
+        parts.into_par_iter().for_each_init(
+            || (PackedMatrix::empty(), Vec::new()),
+            |(packed, scores), (offset, n, ctx)| {
+                let rows = &qkv[offset * 3 * h..(offset + n) * 3 * h];
+                scores.resize(n * n, 0.0);
+                for head in 0..heads {
+                    let (q, k, v) = (head * d, h + head * d, 2 * h + head * d);
+                    packed.pack_out_in(&rows[k..], n, d, 3 * h);
+                    gemm_serial(
+                        &rows[q..],
+                        3 * h,
+                        n,
+                        packed,
+                        scores,
+                        n,
+                        Output {
+                            bias: None,
+                            accumulate: false,
+                        },
+                    );
+                    scores
+                        .chunks_exact_mut(n)
+                        .for_each(quire_kernels::decode::softmax_row);
+                    packed.pack_in_out(&rows[v..], n, d, 3 * h);
+                    gemm_serial(
+                        scores,
+                        n,
+                        n,
+                        packed,
+                        &mut ctx[head * d..],
+                        h,
+                        Output {
+                            bias: None,
+                            accumulate: false,
+                        },
+                    );
+                }
+            },
+        );
+        // x = norm(x + ctx·W + b)
+        l.attn_out.apply(&b.ctx, total, true, x, true);
+        l.attn_norm.apply(x);
+        let inter = l.intermediate.weight.width();
+        b.inter.resize(total * inter, 0.0);
+        l.intermediate.apply(x, total, false, &mut b.inter, false);
+        // Bias + GELU in one pass, rows in blocks of 16 per task.
+        b.inter
+            .par_chunks_mut(inter * 16)
+            .for_each(|rows| quire_kernels::bias_gelu(rows, &l.intermediate.bias));
+        // x = norm(x + inter·W + b)
+        l.output.apply(&b.inter, total, true, x, true);
+        l.out_norm.apply(x);
     }
 
     /// Mean of each sequence's rows of `hidden` (from [`Bert::forward`]),
     /// L2-normalised: the sentence-transformers pooling.
-    pub fn mean_pool_normalized(hidden: &Tensor, lengths: &[usize]) -> candle_core::Result<Vec<Vec<f32>>> {
+    pub fn mean_pool_normalized(
+        hidden: &Tensor,
+        lengths: &[usize],
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
         let cols = hidden.dim(1)?;
         let data = hidden.flatten_all()?.to_vec1::<f32>()?;
         let mut out = Vec::with_capacity(lengths.len());

@@ -33,16 +33,27 @@ impl MiniLm {
             if p.is_file() {
                 Ok(p)
             } else {
-                Err(Error::ModelMissing { what: "all-MiniLM-L6-v2", path: p })
+                Err(Error::ModelMissing {
+                    what: "all-MiniLM-L6-v2",
+                    path: p,
+                })
             }
         };
-        let (config_path, tokenizer_path, weights_path) =
-            (file("config.json")?, file("tokenizer.json")?, file("model.safetensors")?);
-        let config_text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let (config_path, tokenizer_path, weights_path) = (
+            file("config.json")?,
+            file("tokenizer.json")?,
+            file("model.safetensors")?,
+        );
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
         let config: BertConfig = serde_json::from_str(&config_text).map_err(Error::model)?;
         let tokenizer = Self::load_tokenizer(&tokenizer_path)?;
         let model = Bert::load(&weights_path, &config).map_err(Error::model)?;
-        Ok(MiniLm { dimension: model.hidden_size(), model, tokenizer })
+        Ok(MiniLm {
+            dimension: model.hidden_size(),
+            model,
+            tokenizer,
+        })
     }
 
     /// The tokenizer as the embedder uses it: truncated to 256, no padding.
@@ -104,7 +115,10 @@ impl Embedder for MiniLm {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(Error::model)?;
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(Error::model)?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));

@@ -45,11 +45,25 @@ pub struct GenerationBench {
 /// `decode` greedy tokens; then the repeat case.
 pub fn generation(gen: &mut LocalGenerator, runs: usize, decode: usize) -> Result<GenerationBench> {
     let ids = gen.tokenizer().encode(&rag_prompt(), false)?;
-    let repeat_ids = gen.tokenizer().encode(&rag_prompt_asking("What happened to revenue?"), false)?;
-    let params = GenerationParams { max_tokens: decode, ignore_stop: true, ..Default::default() };
+    let repeat_ids = gen
+        .tokenizer()
+        .encode(&rag_prompt_asking("What happened to revenue?"), false)?;
+    let params = GenerationParams {
+        max_tokens: decode,
+        ignore_stop: true,
+        ..Default::default()
+    };
     // Warm-up: page the weights in.
     gen.forget_cache();
-    gen.generate_ids(&ids[..32.min(ids.len())], &GenerationParams { max_tokens: 1, ..params.clone() }, &CancelToken::new(), &mut |_, _| {})?;
+    gen.generate_ids(
+        &ids[..32.min(ids.len())],
+        &GenerationParams {
+            max_tokens: 1,
+            ..params.clone()
+        },
+        &CancelToken::new(),
+        &mut |_, _| {},
+    )?;
     let mut results = Vec::new();
     let mut repeats = Vec::new();
     for _ in 0..runs.max(1) {
@@ -59,14 +73,25 @@ pub fn generation(gen: &mut LocalGenerator, runs: usize, decode: usize) -> Resul
         let g = gen.generate_ids(&ids, &params, &CancelToken::new(), &mut |_, _| {
             first.get_or_insert_with(|| t0.elapsed());
         })?;
-        results.push((g.stats.prefill_tokens_per_s, g.stats.decode_tokens_per_s, first.map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0), g.ids.len()));
+        results.push((
+            g.stats.prefill_tokens_per_s,
+            g.stats.decode_tokens_per_s,
+            first.map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
+            g.ids.len(),
+        ));
         let t0 = Instant::now();
         let mut first = None;
-        let one = GenerationParams { max_tokens: 1, ..params.clone() };
+        let one = GenerationParams {
+            max_tokens: 1,
+            ..params.clone()
+        };
         let g = gen.generate_ids(&repeat_ids, &one, &CancelToken::new(), &mut |_, _| {
             first.get_or_insert_with(|| t0.elapsed());
         })?;
-        repeats.push((first.map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0), g.stats.reused_prompt_tokens));
+        repeats.push((
+            first.map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
+            g.stats.reused_prompt_tokens,
+        ));
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);

@@ -44,13 +44,19 @@ pub const MAX_CONTEXT: u32 = 4096;
 pub fn read_content(path: &Path) -> Result<(Content, BufReader<File>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = BufReader::new(file);
-    let content = Content::read(&mut reader)
-        .map_err(|e| Error::Model(format!("{}: not a readable GGUF file ({e})", path.display())))?;
+    let content = Content::read(&mut reader).map_err(|e| {
+        Error::Model(format!(
+            "{}: not a readable GGUF file ({e})",
+            path.display()
+        ))
+    })?;
     Ok((content, reader))
 }
 
 pub(crate) fn md_str<'a>(md: &'a HashMap<String, Value>, key: &str) -> Option<&'a str> {
-    md.get(key).and_then(|v| v.to_string().ok()).map(String::as_str)
+    md.get(key)
+        .and_then(|v| v.to_string().ok())
+        .map(String::as_str)
 }
 
 pub(crate) fn md_u32(md: &HashMap<String, Value>, key: &str) -> Option<u32> {
@@ -88,13 +94,17 @@ fn file_type_name(t: u32) -> Option<&'static str> {
 impl ModelInfo {
     pub fn read(path: &Path) -> Result<ModelInfo> {
         let (content, _) = read_content(path)?;
-        let file_bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+        let file_bytes = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
         Ok(Self::from_content(path, &content, file_bytes))
     }
 
     pub(crate) fn from_content(path: &Path, content: &Content, file_bytes: u64) -> ModelInfo {
         let md = &content.metadata;
-        let arch = md_str(md, "general.architecture").unwrap_or("unknown").to_string();
+        let arch = md_str(md, "general.architecture")
+            .unwrap_or("unknown")
+            .to_string();
         let key = |k: &str| format!("{arch}.{k}");
         let context_length = md_u32(md, &key("context_length"));
         let layers = md_u32(md, &key("block_count"));
@@ -104,7 +114,11 @@ impl ModelInfo {
         // A hostile file may say anything: no division by zero, no overflow.
         let head_dim = md_u32(md, &key("attention.key_length"))
             .or_else(|| embedding_length?.checked_div(heads?));
-        let parameters: u64 = content.tensor_infos.values().map(|t| t.shape.elem_count() as u64).sum();
+        let parameters: u64 = content
+            .tensor_infos
+            .values()
+            .map(|t| t.shape.elem_count() as u64)
+            .sum();
         let quantization = md_u32(md, "general.file_type")
             .and_then(file_type_name)
             .map(str::to_string)
@@ -112,12 +126,18 @@ impl ModelInfo {
         let ram_context = context_length.unwrap_or(MAX_CONTEXT).min(MAX_CONTEXT);
         // Keys and values, f32, for every layer; plus attention scores and buffers.
         let kv = match (layers, kv_heads, head_dim) {
-            (Some(l), Some(h), Some(d)) => [l, h, d, ram_context].iter().fold(8u64, |acc, x| acc.saturating_mul(u64::from(*x))),
+            (Some(l), Some(h), Some(d)) => [l, h, d, ram_context]
+                .iter()
+                .fold(8u64, |acc, x| acc.saturating_mul(u64::from(*x))),
             _ => 0,
         };
-        let work = (64u64 << 20).saturating_add(u64::from(embedding_length.unwrap_or(0)) * u64::from(ram_context) * 32);
+        let work = (64u64 << 20)
+            .saturating_add(u64::from(embedding_length.unwrap_or(0)) * u64::from(ram_context) * 32);
         ModelInfo {
-            file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            file_name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             path: path.to_path_buf(),
             name: md_str(md, "general.name").map(str::to_string),
             supported: SUPPORTED_ARCHITECTURES.contains(&arch.as_str()),
@@ -140,15 +160,27 @@ fn dominant_dtype(content: &Content) -> String {
     for t in content.tensor_infos.values() {
         *counts.entry(format!("{:?}", t.ggml_dtype)).or_default() += t.shape.elem_count() as u64;
     }
-    counts.into_iter().max_by_key(|(_, n)| *n).map(|(d, _)| d.to_uppercase()).unwrap_or_else(|| "unknown".into())
+    counts
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(d, _)| d.to_uppercase())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The GGUF files in a folder and its direct subfolders, sorted by name.
 pub fn find_models(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).max_depth(2).follow_links(true).into_iter().flatten() {
+    for entry in walkdir::WalkDir::new(dir)
+        .max_depth(2)
+        .follow_links(true)
+        .into_iter()
+        .flatten()
+    {
         let p = entry.path();
-        if entry.file_type().is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+        if entry.file_type().is_file()
+            && p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        {
             out.push(p.to_path_buf());
         }
     }

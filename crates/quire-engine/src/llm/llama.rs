@@ -70,7 +70,10 @@ impl Linear {
         let fast = if prepare_keeps(exact.dtype()) {
             QMatMul::QTensor(exact.clone())
         } else {
-            QMatMul::from_qtensor(QTensor::quantize(&exact.dequantize(device)?, GgmlDType::Q8_0)?)?
+            QMatMul::from_qtensor(QTensor::quantize(
+                &exact.dequantize(device)?,
+                GgmlDType::Q8_0,
+            )?)?
         };
         Ok(Linear::Candle { exact, fast })
     }
@@ -125,7 +128,10 @@ impl Linear {
                 m.matvec(q, out);
             }
             Linear::Candle { fast, .. } => {
-                let y = fast.forward(&Tensor::from_slice(x, (1, x.len()), &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?;
+                let y = fast
+                    .forward(&Tensor::from_slice(x, (1, x.len()), &Device::Cpu)?)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
                 out.copy_from_slice(&y);
             }
         }
@@ -159,7 +165,11 @@ struct Cache {
 impl Cache {
     fn new(kv_heads: usize, context: usize, head_dim: usize) -> Self {
         // Zeroed allocation: pages are only touched as positions fill.
-        Cache { data: vec![0f32; kv_heads * context * head_dim], context, head_dim }
+        Cache {
+            data: vec![0f32; kv_heads * context * head_dim],
+            context,
+            head_dim,
+        }
     }
 
     fn at(&self, head: usize, pos: usize) -> usize {
@@ -239,25 +249,38 @@ fn md_f32(content: &gguf_file::Content, key: &str) -> Option<f32> {
 impl LlamaConfig {
     pub fn from_gguf(content: &gguf_file::Content, max_context: usize) -> Result<Self> {
         let get = |k: &str| md_u32(content, &format!("llama.{k}")).map(|v| v as usize);
-        let dim = get("embedding_length").ok_or_else(|| Error::Model("llama.embedding_length missing".into()))?;
-        let layers = get("block_count").ok_or_else(|| Error::Model("llama.block_count missing".into()))?;
-        let heads = get("attention.head_count").filter(|&h| h > 0).ok_or_else(|| Error::Model("llama.attention.head_count missing".into()))?;
+        let dim = get("embedding_length")
+            .ok_or_else(|| Error::Model("llama.embedding_length missing".into()))?;
+        let layers =
+            get("block_count").ok_or_else(|| Error::Model("llama.block_count missing".into()))?;
+        let heads = get("attention.head_count")
+            .filter(|&h| h > 0)
+            .ok_or_else(|| Error::Model("llama.attention.head_count missing".into()))?;
         let kv_heads = get("attention.head_count_kv").unwrap_or(heads);
-        if kv_heads == 0 || heads % kv_heads != 0 || dim % heads != 0 || dim > 1 << 16 || layers > 1024 {
+        if kv_heads == 0
+            || heads % kv_heads != 0
+            || dim % heads != 0
+            || dim > 1 << 16
+            || layers > 1024
+        {
             return Err(Error::Model(format!("inconsistent shapes: {dim} wide, {heads} heads, {kv_heads} key/value heads, {layers} layers")));
         }
         let head_dim = get("attention.key_length").unwrap_or(dim / heads);
         if head_dim % 2 != 0 || head_dim > 1024 {
             return Err(Error::Model(format!("unsupported head size {head_dim}")));
         }
-        let context = get("context_length").unwrap_or(2048).min(max_context).max(16);
+        let context = get("context_length")
+            .unwrap_or(2048)
+            .min(max_context)
+            .max(16);
         Ok(LlamaConfig {
             dim,
             layers,
             heads,
             kv_heads,
             head_dim,
-            rms_eps: md_f32(content, "llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5) as f64,
+            rms_eps: md_f32(content, "llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5)
+                as f64,
             rope_base: md_f32(content, "llama.rope.freq_base").unwrap_or(10_000.0),
             context,
         })
@@ -275,15 +298,25 @@ fn stack(parts: Vec<QTensor>, device: &Device) -> candle_core::Result<QTensor> {
     let dtype = parts[0].dtype();
     let cols = parts[0].shape().dims().get(1).copied().unwrap_or(0);
     let rows: usize = parts.iter().map(|p| p.shape().dims()[0]).sum();
-    if parts.iter().all(|p| p.dtype() == dtype && p.shape().dims().get(1) == Some(&cols)) {
+    if parts
+        .iter()
+        .all(|p| p.dtype() == dtype && p.shape().dims().get(1) == Some(&cols))
+    {
         let mut bytes = Vec::new();
         for p in &parts {
             bytes.extend_from_slice(&p.data()?);
         }
-        let storage = candle_core::quantized::QStorage::from_data(std::borrow::Cow::Owned(bytes), device, dtype)?;
+        let storage = candle_core::quantized::QStorage::from_data(
+            std::borrow::Cow::Owned(bytes),
+            device,
+            dtype,
+        )?;
         return QTensor::new(storage, (rows, cols));
     }
-    let f: Vec<Tensor> = parts.iter().map(|p| p.dequantize(device)).collect::<candle_core::Result<_>>()?;
+    let f: Vec<Tensor> = parts
+        .iter()
+        .map(|p| p.dequantize(device))
+        .collect::<candle_core::Result<_>>()?;
     QTensor::quantize(&Tensor::cat(&f, 0)?, GgmlDType::Q8_0)
 }
 
@@ -301,7 +334,11 @@ impl Llama {
         Self::load(content, reader, cfg).map_err(|e| Error::Model(e.to_string()))
     }
 
-    fn load<R: std::io::Read + std::io::Seek>(content: &gguf_file::Content, r: &mut R, cfg: LlamaConfig) -> candle_core::Result<Self> {
+    fn load<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        r: &mut R,
+        cfg: LlamaConfig,
+    ) -> candle_core::Result<Self> {
         let dev = Device::Cpu;
         let mut get = |name: &str| content.tensor(r, name, &dev);
         let vector = |t: QTensor| t.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>();
@@ -325,7 +362,11 @@ impl Llama {
             let gate_up = Linear::new(stack(vec![gate, up], &dev)?, &dev)?;
             let wo = Linear::new(get(&format!("{p}.attn_output.weight"))?, &dev)?;
             let down = Linear::new(get(&format!("{p}.ffn_down.weight"))?, &dev)?;
-            if qkv.rows() != (h + 2 * kvh) * d || wo.rows() != dim || gate_up.rows() != 2 * hidden || down.rows() != dim {
+            if qkv.rows() != (h + 2 * kvh) * d
+                || wo.rows() != dim
+                || gate_up.rows() != 2 * hidden
+                || down.rows() != dim
+            {
                 candle_core::bail!("layer {i}: weight shapes do not match the metadata");
             }
             layers.push(Layer {
@@ -349,10 +390,16 @@ impl Llama {
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| {
                 let f = 1.0 / cfg.rope_base.powf(2.0 * i as f32 / d as f32);
-                f / factors.as_ref().and_then(|v| v.get(i).copied()).unwrap_or(1.0)
+                f / factors
+                    .as_ref()
+                    .and_then(|v| v.get(i).copied())
+                    .unwrap_or(1.0)
             })
             .collect();
-        let (mut cos, mut sin) = (Vec::with_capacity(cfg.context * half), Vec::with_capacity(cfg.context * half));
+        let (mut cos, mut sin) = (
+            Vec::with_capacity(cfg.context * half),
+            Vec::with_capacity(cfg.context * half),
+        );
         for p in 0..cfg.context {
             for f in &inv_freq {
                 let angle = p as f32 * f;
@@ -360,7 +407,16 @@ impl Llama {
                 sin.push(angle.sin());
             }
         }
-        Ok(Llama { embeddings, layers, norm, output, cos, sin, scratch: Scratch::default(), cfg })
+        Ok(Llama {
+            embeddings,
+            layers,
+            norm,
+            output,
+            cos,
+            sin,
+            scratch: Scratch::default(),
+            cfg,
+        })
     }
 
     pub fn config(&self) -> &LlamaConfig {
@@ -373,12 +429,22 @@ impl Llama {
         let c = &self.cfg;
         let n = tokens.len();
         if n == 0 || pos + n > c.context {
-            candle_core::bail!("positions {pos}..{} are outside the context of {}", pos + n, c.context);
+            candle_core::bail!(
+                "positions {pos}..{} are outside the context of {}",
+                pos + n,
+                c.context
+            );
         }
         // On one of rayon's threads, so the parallel loops inside hand work to
         // the other threads directly instead of waking them from outside for
         // each product.
-        rayon::scope(|_| if n == 1 { self.step(tokens[0], pos) } else { self.prompt(tokens, pos) })
+        rayon::scope(|_| {
+            if n == 1 {
+                self.step(tokens[0], pos)
+            } else {
+                self.prompt(tokens, pos)
+            }
+        })
     }
 
     /// Several tokens at once, on tensors: GEMMs for the products.
@@ -412,9 +478,23 @@ impl Llama {
             let attn_norm = Tensor::from_slice(&l.attn_norm, c.dim, &dev)?;
             let xn = candle_nn::ops::rms_norm(&x, &attn_norm, c.rms_eps as f32)?;
             let qkv = l.qkv.forward(&xn, q8)?; // [n, (h + 2 kvh) d]
-            let q = qkv.narrow(1, 0, h * d)?.reshape((n, h, d))?.transpose(0, 1)?.contiguous()?.unsqueeze(0)?;
-            let k = qkv.narrow(1, h * d, kvh * d)?.reshape((n, kvh, d))?.transpose(0, 1)?.contiguous()?.unsqueeze(0)?;
-            let v = qkv.narrow(1, (h + kvh) * d, kvh * d)?.reshape((n, kvh, d))?.transpose(0, 1)?.contiguous()?;
+            let q = qkv
+                .narrow(1, 0, h * d)?
+                .reshape((n, h, d))?
+                .transpose(0, 1)?
+                .contiguous()?
+                .unsqueeze(0)?;
+            let k = qkv
+                .narrow(1, h * d, kvh * d)?
+                .reshape((n, kvh, d))?
+                .transpose(0, 1)?
+                .contiguous()?
+                .unsqueeze(0)?;
+            let v = qkv
+                .narrow(1, (h + kvh) * d, kvh * d)?
+                .reshape((n, kvh, d))?
+                .transpose(0, 1)?
+                .contiguous()?;
             let q = (candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?.squeeze(0)? * scale)?; // [h, n, d]
             let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?.squeeze(0)?; // [kvh, n, d]
             l.keys.write(&k, pos)?;
@@ -427,7 +507,10 @@ impl Llama {
             let probs = scores;
             probs.inplace_op1(&SoftmaxRows(total))?;
             let ctx = probs.matmul(&values)?; // [kvh, rep·n, d] = [h, n, d]
-            let ctx = ctx.reshape((h, n, d))?.transpose(0, 1)?.reshape((n, h * d))?;
+            let ctx = ctx
+                .reshape((h, n, d))?
+                .transpose(0, 1)?
+                .reshape((n, h * d))?;
             x = (l.wo.forward(&ctx, q8)? + x)?;
             let ffn_norm = Tensor::from_slice(&l.ffn_norm, c.dim, &dev)?;
             let xn = candle_nn::ops::rms_norm(&x, &ffn_norm, c.rms_eps as f32)?;
@@ -454,7 +537,10 @@ impl Llama {
         s.ctx.resize(h * d, 0.0);
         s.out.resize(dim, 0.0);
         self.embeddings.row_into(token as usize, &mut s.x)?;
-        let (cos, sin) = (&self.cos[pos * half..(pos + 1) * half], &self.sin[pos * half..(pos + 1) * half]);
+        let (cos, sin) = (
+            &self.cos[pos * half..(pos + 1) * half],
+            &self.sin[pos * half..(pos + 1) * half],
+        );
         for l in self.layers.iter_mut() {
             s.xn.copy_from_slice(&s.x);
             kernels::rms_norm(&mut s.xn, &l.attn_norm, eps);
@@ -477,7 +563,14 @@ impl Llama {
             let (keys, values) = (&l.keys, &l.values);
             let q: &[f32] = q;
             s.ctx.par_chunks_mut(d).enumerate().for_each(|(head, out)| {
-                attend(&q[head * d..(head + 1) * d], keys, values, head / rep, pos + 1, out);
+                attend(
+                    &q[head * d..(head + 1) * d],
+                    keys,
+                    values,
+                    head / rep,
+                    pos + 1,
+                    out,
+                );
             });
             l.wo.matvec(&s.ctx, &mut s.q8, &mut s.out)?;
             kernels::add_assign(&mut s.x, &s.out);
@@ -510,13 +603,19 @@ impl InplaceOp1 for SoftmaxRows {
 
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
         let cols = self.0;
-        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
+        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
             candle_core::bail!("softmax-rows needs a contiguous f32 tensor");
         };
         if cols == 0 || (end - start) % cols != 0 {
-            candle_core::bail!("softmax-rows: {} values are not rows of {cols}", end - start);
+            candle_core::bail!(
+                "softmax-rows: {} values are not rows of {cols}",
+                end - start
+            );
         }
-        data[start..end].par_chunks_mut(cols).for_each(kernels::softmax_row);
+        data[start..end]
+            .par_chunks_mut(cols)
+            .for_each(kernels::softmax_row);
         Ok(())
     }
 }
@@ -531,7 +630,9 @@ fn swiglu(gu: &Tensor, hidden: usize) -> candle_core::Result<Tensor> {
     let mut act = vec![0f32; n * hidden];
     {
         let (storage, layout) = gu.storage_and_layout();
-        let (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) = (&*storage, layout.contiguous_offsets()) else {
+        let (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) =
+            (&*storage, layout.contiguous_offsets())
+        else {
             candle_core::bail!("swiglu needs a contiguous f32 tensor on the CPU");
         };
         act.par_chunks_mut(hidden)
@@ -546,5 +647,11 @@ fn attend(q: &[f32], keys: &Cache, values: &Cache, g: usize, len: usize, out: &m
     let d = q.len();
     let (k0, v0) = (keys.at(g, 0), values.at(g, 0));
     let mut scores = Vec::with_capacity(len);
-    kernels::attend(q, &keys.data[k0..k0 + len * d], &values.data[v0..v0 + len * d], &mut scores, out);
+    kernels::attend(
+        q,
+        &keys.data[k0..k0 + len * d],
+        &values.data[v0..v0 + len * d],
+        &mut scores,
+        out,
+    );
 }

@@ -10,7 +10,9 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use super::model::Model;
 use super::template::{ChatTemplate, Message};
 use super::tokenizer::GgufTokenizer;
-use super::{CancelToken, Generation, GenerationParams, GenerationStats, Generator, ModelInfo, StopReason};
+use super::{
+    CancelToken, Generation, GenerationParams, GenerationStats, Generator, ModelInfo, StopReason,
+};
 use crate::error::{Error, Result};
 
 /// Prompt tokens per forward pass: bounds memory and lets a Stop land during a long prompt.
@@ -30,9 +32,17 @@ impl LocalGenerator {
         let model = Model::load(path)?;
         let tokenizer = model.tokenizer.clone();
         let token_text = |id: Option<u32>| id.and_then(|i| tokenizer.token(i)).unwrap_or_default();
-        let template =
-            ChatTemplate::new(model.chat_template.as_deref(), &token_text(tokenizer.bos_id), &token_text(tokenizer.eos_id))?;
-        Ok(LocalGenerator { model, tokenizer, template, cached: Vec::new() })
+        let template = ChatTemplate::new(
+            model.chat_template.as_deref(),
+            &token_text(tokenizer.bos_id),
+            &token_text(tokenizer.eos_id),
+        )?;
+        Ok(LocalGenerator {
+            model,
+            tokenizer,
+            template,
+            cached: Vec::new(),
+        })
     }
 
     /// Forgets the cached prompt: the next generation runs its whole prompt.
@@ -80,9 +90,14 @@ impl LocalGenerator {
         let sampling = if params.temperature <= 0.0 {
             Sampling::ArgMax
         } else if params.top_p > 0.0 && params.top_p < 1.0 {
-            Sampling::TopP { p: params.top_p, temperature: params.temperature }
+            Sampling::TopP {
+                p: params.top_p,
+                temperature: params.temperature,
+            }
         } else {
-            Sampling::All { temperature: params.temperature }
+            Sampling::All {
+                temperature: params.temperature,
+            }
         };
         let mut sampler = LogitsProcessor::from_sampling(params.seed, sampling);
         let t0 = Instant::now();
@@ -92,7 +107,12 @@ impl LocalGenerator {
         // prompt and sources as the last question): only the rest is run. At least
         // one token is always run, for its logits.
         let reuse = if self.model.reuses_prefix() {
-            let same = self.cached.iter().zip(prompt_ids).take_while(|(a, b)| a == b).count();
+            let same = self
+                .cached
+                .iter()
+                .zip(prompt_ids)
+                .take_while(|(a, b)| a == b)
+                .count();
             same.min(prompt_ids.len() - 1)
         } else {
             0
@@ -101,9 +121,19 @@ impl LocalGenerator {
         let mut pos = reuse;
         for batch in prompt_ids[reuse..].chunks(PREFILL_BATCH) {
             if cancel.is_cancelled() {
-                return Ok(self.finish(Vec::new(), String::new(), prompt_ids.len(), t0, t0, StopReason::Cancelled));
+                return Ok(self.finish(
+                    Vec::new(),
+                    String::new(),
+                    prompt_ids.len(),
+                    t0,
+                    t0,
+                    StopReason::Cancelled,
+                ));
             }
-            logits = self.model.forward(batch, pos).inspect_err(|_| self.cached.clear())?;
+            logits = self
+                .model
+                .forward(batch, pos)
+                .inspect_err(|_| self.cached.clear())?;
             self.cached.extend_from_slice(batch);
             pos += batch.len();
         }
@@ -129,17 +159,26 @@ impl LocalGenerator {
                 let start = out.len().saturating_sub(params.repeat_last_n);
                 apply_repeat_penalty(&mut logits, params.repeat_penalty, &out[start..]);
             }
-            let t = Tensor::new(logits.as_slice(), &Device::Cpu).map_err(|e| Error::Model(e.to_string()))?;
-            let next = sampler.sample(&t).map_err(|e| Error::Model(e.to_string()))?;
+            let t = Tensor::new(logits.as_slice(), &Device::Cpu)
+                .map_err(|e| Error::Model(e.to_string()))?;
+            let next = sampler
+                .sample(&t)
+                .map_err(|e| Error::Model(e.to_string()))?;
             out.push(next);
             if !params.ignore_stop && self.tokenizer.is_stop(next) {
                 stop = StopReason::EndOfTurn;
                 break;
             }
-            let piece = decoder.step(next).map_err(|e| Error::Model(e.to_string()))?.unwrap_or_default();
+            let piece = decoder
+                .step(next)
+                .map_err(|e| Error::Model(e.to_string()))?
+                .unwrap_or_default();
             text.push_str(&piece);
             on_token(next, &piece);
-            logits = self.model.forward(&[next], pos).inspect_err(|_| self.cached.clear())?;
+            logits = self
+                .model
+                .forward(&[next], pos)
+                .inspect_err(|_| self.cached.clear())?;
             self.cached.push(next);
             pos += 1;
         }
@@ -148,7 +187,15 @@ impl LocalGenerator {
         Ok(g)
     }
 
-    fn finish(&self, ids: Vec<u32>, text: String, prompt_tokens: usize, t0: Instant, t_first: Instant, stop: StopReason) -> Generation {
+    fn finish(
+        &self,
+        ids: Vec<u32>,
+        text: String,
+        prompt_tokens: usize,
+        t0: Instant,
+        t_first: Instant,
+        stop: StopReason,
+    ) -> Generation {
         let prefill = (t_first - t0).as_secs_f64();
         let decode = t_first.elapsed().as_secs_f64();
         let n = ids.len();
@@ -160,9 +207,17 @@ impl LocalGenerator {
                 generated_tokens: n,
                 prefill_ms: prefill * 1e3,
                 decode_ms: decode * 1e3,
-                prefill_tokens_per_s: if prefill > 0.0 { prompt_tokens as f64 / prefill } else { 0.0 },
+                prefill_tokens_per_s: if prefill > 0.0 {
+                    prompt_tokens as f64 / prefill
+                } else {
+                    0.0
+                },
                 // The first token comes from the prefill's logits.
-                decode_tokens_per_s: if decode > 0.0 && n > 1 { (n - 1) as f64 / decode } else { 0.0 },
+                decode_tokens_per_s: if decode > 0.0 && n > 1 {
+                    (n - 1) as f64 / decode
+                } else {
+                    0.0
+                },
                 reused_prompt_tokens: 0,
                 stop,
             },
@@ -175,7 +230,11 @@ fn apply_repeat_penalty(logits: &mut [f32], penalty: f32, recent: &[u32]) {
     for &id in recent {
         if seen.insert(id) {
             if let Some(l) = logits.get_mut(id as usize) {
-                *l = if *l >= 0.0 { *l / penalty } else { *l * penalty };
+                *l = if *l >= 0.0 {
+                    *l / penalty
+                } else {
+                    *l * penalty
+                };
             }
         }
     }

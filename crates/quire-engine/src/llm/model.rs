@@ -34,10 +34,15 @@ fn model_err(path: &Path, e: candle_core::Error) -> Error {
 impl Model {
     pub fn load(path: &Path) -> Result<Model> {
         if !path.is_file() {
-            return Err(Error::ModelMissing { what: "the language model (GGUF)", path: path.to_path_buf() });
+            return Err(Error::ModelMissing {
+                what: "the language model (GGUF)",
+                path: path.to_path_buf(),
+            });
         }
         let (content, mut reader) = read_content(path)?;
-        let file_bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+        let file_bytes = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
         let info = ModelInfo::from_content(path, &content, file_bytes);
         if !SUPPORTED_ARCHITECTURES.contains(&info.architecture.as_str()) {
             return Err(Error::UnsupportedModel {
@@ -46,9 +51,13 @@ impl Model {
             });
         }
         let tokenizer = GgufTokenizer::from_content(&content)?;
-        let chat_template = super::gguf::md_str(&content.metadata, "tokenizer.chat_template").map(str::to_string);
+        let chat_template =
+            super::gguf::md_str(&content.metadata, "tokenizer.chat_template").map(str::to_string);
         let device = Device::Cpu;
-        let mut context = info.context_length.unwrap_or(2048).min(super::gguf::MAX_CONTEXT) as usize;
+        let mut context = info
+            .context_length
+            .unwrap_or(2048)
+            .min(super::gguf::MAX_CONTEXT) as usize;
         let weights = match info.architecture.as_str() {
             "llama" => {
                 let m = super::llama::Llama::from_gguf(&content, &mut reader, context)
@@ -57,14 +66,28 @@ impl Model {
                 Weights::Llama(m)
             }
             "qwen2" => Weights::Qwen2(
-                quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| model_err(path, e))?,
+                quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device)
+                    .map_err(|e| model_err(path, e))?,
             ),
             "qwen3" => Weights::Qwen3(
-                quantized_qwen3::ModelWeights::from_gguf(content, &mut reader, &device).map_err(|e| model_err(path, e))?,
+                quantized_qwen3::ModelWeights::from_gguf(content, &mut reader, &device)
+                    .map_err(|e| model_err(path, e))?,
             ),
-            other => return Err(Error::UnsupportedModel { path: path.to_path_buf(), architecture: other.to_string() }),
+            other => {
+                return Err(Error::UnsupportedModel {
+                    path: path.to_path_buf(),
+                    architecture: other.to_string(),
+                })
+            }
         };
-        Ok(Model { weights, info, tokenizer, chat_template, context, device })
+        Ok(Model {
+            weights,
+            info,
+            tokenizer,
+            chat_template,
+            context,
+            device,
+        })
     }
 
     /// Whether [`Model::forward`] at `pos > 0` may follow a cache that holds
@@ -77,7 +100,9 @@ impl Model {
     /// positions `..pos` (cleared when `pos == 0`); returns the logits of the last position.
     pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>> {
         let path = self.info.path.clone();
-        let input = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(|e| model_err(&path, e))?;
+        let input = Tensor::new(tokens, &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(|e| model_err(&path, e))?;
         if pos == 0 {
             self.clear();
         }
@@ -114,7 +139,12 @@ mod tests {
         let mut f = std::fs::File::create(&path).unwrap();
         let arch_v = Value::String(arch.to_string());
         let name = Value::String("tiny test".to_string());
-        gguf_file::write(&mut f, &[("general.architecture", &arch_v), ("general.name", &name)], &[]).unwrap();
+        gguf_file::write(
+            &mut f,
+            &[("general.architecture", &arch_v), ("general.name", &name)],
+            &[],
+        )
+        .unwrap();
         path
     }
 
@@ -123,7 +153,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = gguf_with_arch(dir.path(), "mamba");
         let info = ModelInfo::read(&path).unwrap();
-        assert_eq!((info.architecture.as_str(), info.supported), ("mamba", false));
+        assert_eq!(
+            (info.architecture.as_str(), info.supported),
+            ("mamba", false)
+        );
         let err = Model::load(&path).err().expect("refused");
         assert_eq!(err.code(), "unsupported_model");
         assert!(err.to_string().contains("`mamba`"), "{err}");
@@ -160,8 +193,13 @@ mod tests {
         let path = dir.path().join("notes.gguf");
         std::fs::write(&path, b"hello, this is not a model").unwrap();
         let err = Model::load(&path).err().expect("refused");
-        assert!(err.to_string().contains("not a readable GGUF file"), "{err}");
-        let missing = Model::load(&dir.path().join("absent.gguf")).err().expect("refused");
+        assert!(
+            err.to_string().contains("not a readable GGUF file"),
+            "{err}"
+        );
+        let missing = Model::load(&dir.path().join("absent.gguf"))
+            .err()
+            .expect("refused");
         assert_eq!(missing.code(), "model_missing");
     }
 }

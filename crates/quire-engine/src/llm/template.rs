@@ -20,7 +20,10 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: impl Into<String>) -> Self {
-        Message { role: role.to_string(), content: content.into() }
+        Message {
+            role: role.to_string(),
+            content: content.into(),
+        }
     }
     pub fn system(content: impl Into<String>) -> Self {
         Self::new("system", content)
@@ -48,10 +51,25 @@ fn raise_exception(msg: String) -> std::result::Result<String, minijinja::Error>
 fn strftime_now(format: String) -> String {
     // Templates use it for "today's date" in system prompts; no clock crate is
     // needed for the few formats they use.
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    const MONTHS: [&str; 12] =
-        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
     format
         .replace("%Y", &y.to_string())
         .replace("%m", &format!("{m:02}"))
@@ -87,13 +105,21 @@ impl ChatTemplate {
         let source = source.unwrap_or(DEFAULT_TEMPLATE).to_string();
         env.add_template_owned("chat", source)
             .map_err(|e| Error::Model(format!("the model's chat template does not parse: {e}")))?;
-        Ok(ChatTemplate { env, from_model, bos: bos.to_string(), eos: eos.to_string() })
+        Ok(ChatTemplate {
+            env,
+            from_model,
+            bos: bos.to_string(),
+            eos: eos.to_string(),
+        })
     }
 
     /// The prompt text for `messages`, ending with the assistant's turn opener
     /// when `add_generation_prompt`.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let t = self.env.get_template("chat").map_err(|e| Error::Bug(e.to_string()))?;
+        let t = self
+            .env
+            .get_template("chat")
+            .map_err(|e| Error::Bug(e.to_string()))?;
         t.render(context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -111,7 +137,9 @@ mod tests {
     #[test]
     fn default_template_is_chatml() {
         let t = ChatTemplate::new(None, "", "").unwrap();
-        let s = t.render(&[Message::system("S"), Message::user("Q")], true).unwrap();
+        let s = t
+            .render(&[Message::system("S"), Message::user("Q")], true)
+            .unwrap();
         assert_eq!(s, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n");
     }
 

@@ -62,14 +62,26 @@ fn tk<E: std::fmt::Display>(e: E) -> Error {
 }
 
 fn string_array(md: &HashMap<String, Value>, key: &str) -> Result<Vec<String>> {
-    let v = md.get(key).ok_or_else(|| err(format!("the file has no `{key}`")))?;
+    let v = md
+        .get(key)
+        .ok_or_else(|| err(format!("the file has no `{key}`")))?;
     let items = v.to_vec().map_err(tk)?;
-    items.iter().map(|x| x.to_string().cloned().map_err(tk)).collect()
+    items
+        .iter()
+        .map(|x| x.to_string().cloned().map_err(tk))
+        .collect()
 }
 
 fn i32_array(md: &HashMap<String, Value>, key: &str) -> Option<Vec<i32>> {
     let items = md.get(key)?.to_vec().ok()?;
-    items.iter().map(|x| x.to_i32().ok().or_else(|| x.to_u32().ok().map(|u| u as i32))).collect()
+    items
+        .iter()
+        .map(|x| {
+            x.to_i32()
+                .ok()
+                .or_else(|| x.to_u32().ok().map(|u| u as i32))
+        })
+        .collect()
 }
 
 fn f32_array(md: &HashMap<String, Value>, key: &str) -> Option<Vec<f32>> {
@@ -82,18 +94,31 @@ impl GgufTokenizer {
         let md = &content.metadata;
         let model = md_str(md, "tokenizer.ggml.model").unwrap_or("gpt2");
         let tokens = string_array(md, "tokenizer.ggml.tokens")?;
-        let types = i32_array(md, "tokenizer.ggml.token_type").unwrap_or_else(|| vec![1; tokens.len()]);
+        let types =
+            i32_array(md, "tokenizer.ggml.token_type").unwrap_or_else(|| vec![1; tokens.len()]);
         let mut tokenizer = match model {
             "gpt2" => {
                 let merges = string_array(md, "tokenizer.ggml.merges")?;
-                byte_level_bpe(&tokens, &merges, md_str(md, "tokenizer.ggml.pre").unwrap_or("default"))?
+                byte_level_bpe(
+                    &tokens,
+                    &merges,
+                    md_str(md, "tokenizer.ggml.pre").unwrap_or("default"),
+                )?
             }
             "llama" => {
-                let scores = f32_array(md, "tokenizer.ggml.scores").ok_or_else(|| err("no token scores"))?;
-                let add_space = md.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.to_bool().ok()).unwrap_or(true);
+                let scores =
+                    f32_array(md, "tokenizer.ggml.scores").ok_or_else(|| err("no token scores"))?;
+                let add_space = md
+                    .get("tokenizer.ggml.add_space_prefix")
+                    .and_then(|v| v.to_bool().ok())
+                    .unwrap_or(true);
                 sentencepiece_bpe(&tokens, &scores, &types, add_space)?
             }
-            other => return Err(err(format!("vocabulary type `{other}` is not supported (gpt2 and llama are)"))),
+            other => {
+                return Err(err(format!(
+                    "vocabulary type `{other}` is not supported (gpt2 and llama are)"
+                )))
+            }
         };
         let mut added = Vec::new();
         for (tok, ty) in tokens.iter().zip(&types) {
@@ -109,22 +134,43 @@ impl GgufTokenizer {
 
         let bos_id = md_u32(md, "tokenizer.ggml.bos_token_id");
         let eos_id = md_u32(md, "tokenizer.ggml.eos_token_id");
-        let add_bos = md.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(model == "llama");
+        let add_bos = md
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(model == "llama");
         let mut stop_ids: Vec<u32> = eos_id.into_iter().collect();
         stop_ids.extend(md_u32(md, "tokenizer.ggml.eot_token_id"));
-        for marker in ["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>"] {
+        for marker in [
+            "<|im_end|>",
+            "<|eot_id|>",
+            "<|end|>",
+            "<end_of_turn>",
+            "<|endoftext|>",
+            "</s>",
+        ] {
             if let Some(id) = tokenizer.token_to_id(marker) {
                 stop_ids.push(id);
             }
         }
         stop_ids.sort_unstable();
         stop_ids.dedup();
-        Ok(GgufTokenizer { plain, special: tokenizer, bos_id, eos_id, add_bos, stop_ids })
+        Ok(GgufTokenizer {
+            plain,
+            special: tokenizer,
+            bos_id,
+            eos_id,
+            add_bos,
+            stop_ids,
+        })
     }
 
     /// Token ids of `text`; control tokens written in it are parsed only when `parse_special`.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
-        let t = if parse_special { &self.special } else { &self.plain };
+        let t = if parse_special {
+            &self.special
+        } else {
+            &self.plain
+        };
         Ok(t.encode_fast(text, false).map_err(tk)?.get_ids().to_vec())
     }
 
@@ -152,13 +198,20 @@ impl GgufTokenizer {
 }
 
 fn vocab_map(tokens: &[String]) -> Vocab {
-    tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect()
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect()
 }
 
 fn byte_level_bpe(tokens: &[String], merges: &[String], pre: &str) -> Result<Tokenizer> {
     let merges: Vec<(String, String)> = merges
         .iter()
-        .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect();
     let bpe = BPE::builder()
         .vocab_and_merges(vocab_map(tokens), merges)
@@ -166,16 +219,30 @@ fn byte_level_bpe(tokens: &[String], merges: &[String], pre: &str) -> Result<Tok
         .build()
         .map_err(tk)?;
     let split = |pattern: &str| -> Result<PreTokenizerWrapper> {
-        Ok(Split::new(SplitPattern::Regex(pattern.into()), SplitDelimiterBehavior::Isolated, false).map_err(tk)?.into())
+        Ok(Split::new(
+            SplitPattern::Regex(pattern.into()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(tk)?
+        .into())
     };
     let pre_tokenizer: PreTokenizerWrapper = match pre {
-        "smollm" => PreSequence::new(vec![Digits::new(true).into(), ByteLevel::new(false, true, true).into()]).into(),
-        "llama-bpe" | "llama3" | "dbrx" | "smaug-bpe" => {
-            PreSequence::new(vec![split(LLAMA3_PATTERN)?, ByteLevel::new(false, true, false).into()]).into()
-        }
-        "qwen2" | "deepseek-r1-qwen" => {
-            PreSequence::new(vec![split(QWEN2_PATTERN)?, ByteLevel::new(false, true, false).into()]).into()
-        }
+        "smollm" => PreSequence::new(vec![
+            Digits::new(true).into(),
+            ByteLevel::new(false, true, true).into(),
+        ])
+        .into(),
+        "llama-bpe" | "llama3" | "dbrx" | "smaug-bpe" => PreSequence::new(vec![
+            split(LLAMA3_PATTERN)?,
+            ByteLevel::new(false, true, false).into(),
+        ])
+        .into(),
+        "qwen2" | "deepseek-r1-qwen" => PreSequence::new(vec![
+            split(QWEN2_PATTERN)?,
+            ByteLevel::new(false, true, false).into(),
+        ])
+        .into(),
         // GPT-2's own pattern lives inside the byte-level pre-tokenizer.
         _ => ByteLevel::new(false, true, true).into(),
     };
@@ -187,7 +254,12 @@ fn byte_level_bpe(tokens: &[String], merges: &[String], pre: &str) -> Result<Tok
 
 /// SentencePiece BPE: merges are every split of a vocabulary piece into two
 /// pieces, ranked by the merged piece's score (as HF's converter does).
-fn sentencepiece_bpe(tokens: &[String], scores: &[f32], types: &[i32], add_space_prefix: bool) -> Result<Tokenizer> {
+fn sentencepiece_bpe(
+    tokens: &[String],
+    scores: &[f32],
+    types: &[i32],
+    add_space_prefix: bool,
+) -> Result<Tokenizer> {
     let vocab = vocab_map(tokens);
     let mut ranked: Vec<(f32, u32, u32, u32)> = Vec::new();
     for (id, piece) in tokens.iter().enumerate() {
@@ -201,13 +273,25 @@ fn sentencepiece_bpe(tokens: &[String], scores: &[f32], types: &[i32], add_space
             }
         }
     }
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    ranked.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+    });
     let merges = ranked
         .into_iter()
         .map(|(_, _, l, r)| (tokens[l as usize].clone(), tokens[r as usize].clone()))
         .collect();
-    let unk = tokens.iter().zip(types).find(|(_, t)| **t == TYPE_UNKNOWN).map(|(t, _)| t.clone());
-    let mut builder = BPE::builder().vocab_and_merges(vocab, merges).byte_fallback(true).fuse_unk(true);
+    let unk = tokens
+        .iter()
+        .zip(types)
+        .find(|(_, t)| **t == TYPE_UNKNOWN)
+        .map(|(t, _)| t.clone());
+    let mut builder = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .byte_fallback(true)
+        .fuse_unk(true);
     if let Some(unk) = unk {
         builder = builder.unk_token(unk);
     }
@@ -218,7 +302,8 @@ fn sentencepiece_bpe(tokens: &[String], scores: &[f32], types: &[i32], add_space
         norms.push(Prepend::new("▁".into()).into());
     }
     norms.push(Replace::new(" ", "▁").map_err(tk)?.into());
-    t.with_normalizer(Some(NormalizerSequence::new(norms))).map_err(tk)?;
+    t.with_normalizer(Some(NormalizerSequence::new(norms)))
+        .map_err(tk)?;
     let decoders: Vec<DecoderWrapper> = vec![
         Replace::new("▁", " ").map_err(tk)?.into(),
         ByteFallback::new().into(),
@@ -235,10 +320,12 @@ mod tests {
 
     #[test]
     fn sentencepiece_merges_follow_scores() {
-        let tokens: Vec<String> = ["<unk>", "<s>", "</s>", "▁", "h", "i", "▁h", "hi", "▁hi", "<0x21>"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let tokens: Vec<String> = [
+            "<unk>", "<s>", "</s>", "▁", "h", "i", "▁h", "hi", "▁hi", "<0x21>",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let scores = [0.0, 0.0, 0.0, -1.0, -2.0, -2.0, -3.0, -4.0, -0.5, 0.0];
         let types = [2, 3, 3, 1, 1, 1, 1, 1, 1, 6];
         let t = sentencepiece_bpe(&tokens, &scores, &types, true).unwrap();

@@ -16,7 +16,10 @@ const MAX_XML_BYTES: u64 = 256 * 1024 * 1024;
 const OLE_MAGIC: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
 fn damaged(detail: impl Into<String>) -> FileProblem {
-    FileProblem::Damaged { format: "DOCX", detail: detail.into() }
+    FileProblem::Damaged {
+        format: "DOCX",
+        detail: detail.into(),
+    }
 }
 
 impl Loader for DocxLoader {
@@ -41,12 +44,17 @@ impl Loader for DocxLoader {
             .read_to_end(&mut xml)
             .map_err(|e| damaged(format!("cannot decompress word/document.xml: {e}")))?;
         if xml.len() as u64 > MAX_XML_BYTES {
-            return Err(damaged("word/document.xml decompresses to more than 256 MiB"));
+            return Err(damaged(
+                "word/document.xml decompresses to more than 256 MiB",
+            ));
         }
         let text = document_xml_to_text(&xml).map_err(damaged)?;
         Ok(Extracted {
             format: Format::Docx,
-            pages: vec![PageText { number: None, text: tidy(&text) }],
+            pages: vec![PageText {
+                number: None,
+                text: tidy(&text),
+            }],
             encoding: None,
         })
     }
@@ -72,12 +80,20 @@ fn document_xml_to_text(xml: &[u8]) -> Result<String, String> {
             },
             Event::Text(t) if in_text => {
                 let raw = String::from_utf8_lossy(t.as_ref()).into_owned();
-                out.push_str(&quick_xml::escape::unescape(&raw).map(|s| s.into_owned()).unwrap_or(raw));
+                out.push_str(
+                    &quick_xml::escape::unescape(&raw)
+                        .map(|s| s.into_owned())
+                        .unwrap_or(raw),
+                );
             }
             Event::GeneralRef(r) if in_text => {
                 let name = String::from_utf8_lossy(r.as_ref()).into_owned();
                 let entity = format!("&{name};");
-                out.push_str(&quick_xml::escape::unescape(&entity).map(|s| s.into_owned()).unwrap_or_default());
+                out.push_str(
+                    &quick_xml::escape::unescape(&entity)
+                        .map(|s| s.into_owned())
+                        .unwrap_or_default(),
+                );
             }
             Event::End(e) => match e.local_name().as_ref() {
                 b"t" => in_text = false,
@@ -101,12 +117,17 @@ mod tests {
     #[test]
     fn paragraphs_tabs_and_entities() {
         let xml = br#"<w:document xmlns:w="x"><w:body><w:p><w:r><w:t>Fish &amp; chips</w:t><w:tab/><w:t xml:space="preserve"> ok</w:t></w:r></w:p><w:p><w:r><w:t>Next</w:t></w:r></w:p></w:body></w:document>"#;
-        assert_eq!(document_xml_to_text(xml).unwrap(), "Fish & chips\t ok\nNext\n");
+        assert_eq!(
+            document_xml_to_text(xml).unwrap(),
+            "Fish & chips\t ok\nNext\n"
+        );
     }
 
     #[test]
     fn not_a_zip_is_damaged() {
-        let err = DocxLoader.load(b"hello", &LoadOptions::default()).unwrap_err();
+        let err = DocxLoader
+            .load(b"hello", &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged");
     }
 }

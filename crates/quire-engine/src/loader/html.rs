@@ -32,7 +32,10 @@ fn declared_charset(bytes: &[u8]) -> Option<&'static Encoding> {
     let lower: Vec<u8> = head.iter().map(|b| b.to_ascii_lowercase()).collect();
     let pos = lower.windows(8).position(|w| w == b"charset=")?;
     let rest = &head[pos + 8..];
-    let rest = rest.strip_prefix(b"\"").or_else(|| rest.strip_prefix(b"'")).unwrap_or(rest);
+    let rest = rest
+        .strip_prefix(b"\"")
+        .or_else(|| rest.strip_prefix(b"'"))
+        .unwrap_or(rest);
     let end = rest
         .iter()
         .position(|b| matches!(b, b'"' | b'\'' | b';' | b'>' | b' ' | b'/'))
@@ -41,13 +44,40 @@ fn declared_charset(bytes: &[u8]) -> Option<&'static Encoding> {
 }
 
 const SKIPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "head", "svg", "canvas", "iframe", "object", "button",
-    "select", "nav",
+    "script", "style", "noscript", "template", "head", "svg", "canvas", "iframe", "object",
+    "button", "select", "nav",
 ];
 const BLOCKS: &[&str] = &[
-    "p", "div", "section", "article", "header", "footer", "main", "aside", "h1", "h2", "h3", "h4",
-    "h5", "h6", "li", "ul", "ol", "table", "tr", "pre", "blockquote", "br", "hr", "dd", "dt", "dl",
-    "figcaption", "form", "title", "center",
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "main",
+    "aside",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "pre",
+    "blockquote",
+    "br",
+    "hr",
+    "dd",
+    "dt",
+    "dl",
+    "figcaption",
+    "form",
+    "title",
+    "center",
 ];
 
 /// The visible text of an HTML document, one block per line.
@@ -90,7 +120,11 @@ pub fn html_to_text(source: &str) -> String {
                         continue;
                     }
                     if BLOCKS.contains(&name) || matches!(name, "td" | "th") {
-                        steps.push(Step::Leave(if matches!(name, "td" | "th") { "td" } else { "block" }));
+                        steps.push(Step::Leave(if matches!(name, "td" | "th") {
+                            "td"
+                        } else {
+                            "block"
+                        }));
                     }
                     for child in node.children().rev() {
                         steps.push(Step::Enter(child));
@@ -105,7 +139,10 @@ pub fn html_to_text(source: &str) -> String {
             },
         }
     }
-    let lines: Vec<&str> = out.lines().map(|l| l.trim().trim_end_matches('|').trim()).collect();
+    let lines: Vec<&str> = out
+        .lines()
+        .map(|l| l.trim().trim_end_matches('|').trim())
+        .collect();
     tidy(&lines.join("\n"))
 }
 
@@ -124,7 +161,8 @@ mod tests {
 
     #[test]
     fn meta_charset_is_honoured() {
-        let bytes = b"<html><head><meta charset=\"windows-1252\"></head><body>caf\xe9 \x80</body></html>";
+        let bytes =
+            b"<html><head><meta charset=\"windows-1252\"></head><body>caf\xe9 \x80</body></html>";
         let ex = HtmlLoader.load(bytes, &LoadOptions::default()).unwrap();
         assert_eq!(ex.pages[0].text, "café €");
     }

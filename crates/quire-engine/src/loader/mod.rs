@@ -72,7 +72,9 @@ impl Extracted {
     }
 
     fn has_text(&self) -> bool {
-        self.pages.iter().any(|p| p.text.chars().any(|c| c.is_alphanumeric()))
+        self.pages
+            .iter()
+            .any(|p| p.text.chars().any(|c| c.is_alphanumeric()))
     }
 }
 
@@ -96,7 +98,9 @@ const TEXT_EXTENSIONS: &[&str] = &[
 ];
 
 fn extension(path: &Path) -> Option<String> {
-    path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase())
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
 }
 
 /// Picks the loader for a file from its extension and first bytes.
@@ -118,7 +122,9 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
 /// Whether a path has an extension Quire reads (used when walking folders).
 pub fn is_supported_extension(path: &Path) -> bool {
     match extension(path).as_deref() {
-        Some("pdf" | "docx" | "html" | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd") => true,
+        Some("pdf" | "docx" | "html" | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd") => {
+            true
+        }
         Some(e) => TEXT_EXTENSIONS.contains(&e),
         None => false,
     }
@@ -148,14 +154,20 @@ pub fn extract(
             let _ = tx.send(result);
         });
     if let Err(e) = spawned {
-        return Err(FileProblem::ReaderCrashed(format!("could not start a reader thread: {e}")));
+        return Err(FileProblem::ReaderCrashed(format!(
+            "could not start a reader thread: {e}"
+        )));
     }
     let extracted = match rx.recv_timeout(time_limit) {
         Ok(Ok(result)) => result?,
         Ok(Err(panic)) => return Err(FileProblem::ReaderCrashed(panic_message(&panic))),
-        Err(mpsc::RecvTimeoutError::Timeout) => return Err(FileProblem::Timeout(time_limit.as_secs())),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            return Err(FileProblem::Timeout(time_limit.as_secs()))
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
-            return Err(FileProblem::ReaderCrashed("the reader stopped without an answer".into()))
+            return Err(FileProblem::ReaderCrashed(
+                "the reader stopped without an answer".into(),
+            ))
         }
     };
     if !extracted.has_text() {
@@ -258,7 +270,12 @@ mod tests {
 
     #[test]
     fn empty_file_is_reported_empty() {
-        let r = extract(Path::new("e.txt"), Vec::new(), &LoadOptions::default(), Duration::from_secs(5));
+        let r = extract(
+            Path::new("e.txt"),
+            Vec::new(),
+            &LoadOptions::default(),
+            Duration::from_secs(5),
+        );
         assert_eq!(r.err(), Some(FileProblem::Empty));
     }
 

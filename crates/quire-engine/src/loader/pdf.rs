@@ -14,16 +14,21 @@ use crate::error::FileProblem;
 pub struct PdfLoader;
 
 fn damaged(detail: impl Into<String>) -> FileProblem {
-    FileProblem::Damaged { format: "PDF", detail: detail.into() }
+    FileProblem::Damaged {
+        format: "PDF",
+        detail: detail.into(),
+    }
 }
 
 fn password_problem(e: &PdfError, given: bool) -> Option<FileProblem> {
     match e {
-        PdfError::Decryption(DecryptionError::IncorrectPassword) | PdfError::InvalidPassword => Some(if given {
-            FileProblem::WrongPassword
-        } else {
-            FileProblem::NeedsPassword
-        }),
+        PdfError::Decryption(DecryptionError::IncorrectPassword) | PdfError::InvalidPassword => {
+            Some(if given {
+                FileProblem::WrongPassword
+            } else {
+                FileProblem::NeedsPassword
+            })
+        }
         PdfError::Decryption(
             d @ (DecryptionError::UnsupportedEncryption
             | DecryptionError::UnsupportedVersion
@@ -40,14 +45,17 @@ impl Loader for PdfLoader {
 
     fn load(&self, bytes: &[u8], opts: &LoadOptions) -> Result<Extracted, FileProblem> {
         let given = opts.password.is_some();
-        let load_opts = PdfLoadOptions { password: opts.password.clone(), ..Default::default() };
-        let mut doc = Document::load_mem_with_options(bytes, load_opts).map_err(|e| {
-            password_problem(&e, given).unwrap_or_else(|| damaged(e.to_string()))
-        })?;
+        let load_opts = PdfLoadOptions {
+            password: opts.password.clone(),
+            ..Default::default()
+        };
+        let mut doc = Document::load_mem_with_options(bytes, load_opts)
+            .map_err(|e| password_problem(&e, given).unwrap_or_else(|| damaged(e.to_string())))?;
         if doc.is_encrypted() {
             let password = opts.password.as_deref().unwrap_or("");
             doc.decrypt(password).map_err(|e| {
-                password_problem(&e, given).unwrap_or_else(|| damaged(format!("cannot decrypt: {e}")))
+                password_problem(&e, given)
+                    .unwrap_or_else(|| damaged(format!("cannot decrypt: {e}")))
             })?;
         }
         let page_ids = doc.get_pages();
@@ -55,7 +63,11 @@ impl Loader for PdfLoader {
             // Some encryption dictionaries lopdf cannot parse leave it with
             // no pages and no idea the file was encrypted.
             if declares_encryption(bytes) {
-                return Err(if given { FileProblem::WrongPassword } else { FileProblem::NeedsPassword });
+                return Err(if given {
+                    FileProblem::WrongPassword
+                } else {
+                    FileProblem::NeedsPassword
+                });
             }
             return Err(damaged("it has no readable pages"));
         }
@@ -63,7 +75,10 @@ impl Loader for PdfLoader {
         let mut failures = Vec::new();
         for &number in page_ids.keys() {
             match page_text(&doc, number) {
-                Ok(text) => pages.push(PageText { number: Some(number), text: tidy(&text) }),
+                Ok(text) => pages.push(PageText {
+                    number: Some(number),
+                    text: tidy(&text),
+                }),
                 Err(reason) => {
                     tracing::debug!("page {number}: {reason}");
                     failures.push(reason);
@@ -74,7 +89,11 @@ impl Loader for PdfLoader {
             let first = failures.into_iter().next().unwrap_or_default();
             return Err(damaged(format!("no page could be read ({first})")));
         }
-        Ok(Extracted { format: Format::Pdf, pages, encoding: None })
+        Ok(Extracted {
+            format: Format::Pdf,
+            pages,
+            encoding: None,
+        })
     }
 }
 

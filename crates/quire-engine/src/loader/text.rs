@@ -13,10 +13,14 @@ pub struct TextLoader {
 
 impl TextLoader {
     pub fn plain() -> Self {
-        TextLoader { format: Format::Text }
+        TextLoader {
+            format: Format::Text,
+        }
     }
     pub fn markdown() -> Self {
-        TextLoader { format: Format::Markdown }
+        TextLoader {
+            format: Format::Markdown,
+        }
     }
 }
 
@@ -35,7 +39,10 @@ impl Loader for TextLoader {
         }
         Ok(Extracted {
             format: self.format,
-            pages: vec![PageText { number: None, text: tidy(&text) }],
+            pages: vec![PageText {
+                number: None,
+                text: tidy(&text),
+            }],
             encoding: Some(encoding.name()),
         })
     }
@@ -48,7 +55,10 @@ pub fn decode(bytes: &[u8]) -> (String, &'static Encoding) {
 
 /// Like [`decode`], with a declared encoding (e.g. an HTML `<meta charset>`)
 /// that is trusted after a byte-order mark and before guessing.
-pub fn decode_with_hint(bytes: &[u8], declared: Option<&'static Encoding>) -> (String, &'static Encoding) {
+pub fn decode_with_hint(
+    bytes: &[u8],
+    declared: Option<&'static Encoding>,
+) -> (String, &'static Encoding) {
     if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
         let (text, _) = enc.decode_without_bom_handling(&bytes[bom_len..]);
         return (text.into_owned(), enc);
@@ -59,7 +69,11 @@ pub fn decode_with_hint(bytes: &[u8], declared: Option<&'static Encoding>) -> (S
     }
     if let Some(enc) = declared {
         // A page that declares UTF-16 in ASCII-compatible bytes is lying.
-        let enc = if enc == UTF_16LE || enc == UTF_16BE { UTF_8 } else { enc };
+        let enc = if enc == UTF_16LE || enc == UTF_16BE {
+            UTF_8
+        } else {
+            enc
+        };
         let (text, _) = enc.decode_without_bom_handling(bytes);
         return (text.into_owned(), enc);
     }
@@ -81,7 +95,12 @@ fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
     }
     let pairs = sample.len() / 2;
     let even_nul = sample.iter().step_by(2).filter(|b| **b == 0).count();
-    let odd_nul = sample.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
+    let odd_nul = sample
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter(|b| **b == 0)
+        .count();
     let (even, odd) = (even_nul * 100 / pairs, odd_nul * 100 / pairs);
     if odd >= 30 && even <= 5 {
         Some(UTF_16LE)
@@ -117,7 +136,10 @@ mod tests {
 
     #[test]
     fn utf16le_without_bom() {
-        let bytes: Vec<u8> = "Hello, Quire".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let bytes: Vec<u8> = "Hello, Quire"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
         let (text, enc) = decode(&bytes);
         assert_eq!((text.as_str(), enc), ("Hello, Quire", UTF_16LE));
     }
@@ -131,7 +153,8 @@ mod tests {
 
     #[test]
     fn cp1252_euro_and_quotes() {
-        let bytes = b"Der Preis betr\xe4gt 20 \x80 \x93 \x84gut\x93 f\xfcr alle Kunden und Kundinnen.";
+        let bytes =
+            b"Der Preis betr\xe4gt 20 \x80 \x93 \x84gut\x93 f\xfcr alle Kunden und Kundinnen.";
         let (text, enc) = decode(bytes);
         assert!(text.contains("beträgt 20 €"), "{text}");
         assert_eq!(enc.name(), "windows-1252");

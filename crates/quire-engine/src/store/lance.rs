@@ -5,9 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::types::Float32Type;
-use arrow_array::{
-    Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array,
-};
+use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -54,7 +52,10 @@ fn schema(dimension: usize) -> SchemaRef {
         Field::new("text", DataType::Utf8, false),
         Field::new(
             "vector",
-            DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), dimension as i32),
+            DataType::FixedSizeList(
+                Arc::new(Field::new("item", DataType::Float32, true)),
+                dimension as i32,
+            ),
             false,
         ),
     ]))
@@ -62,29 +63,46 @@ fn schema(dimension: usize) -> SchemaRef {
 
 /// Doc ids are hex digests made by the engine, but quote them safely anyway.
 fn in_filter(doc_ids: &[String]) -> String {
-    let list: Vec<String> = doc_ids.iter().map(|d| format!("'{}'", d.replace('\'', "''"))).collect();
+    let list: Vec<String> = doc_ids
+        .iter()
+        .map(|d| format!("'{}'", d.replace('\'', "''")))
+        .collect();
     format!("doc_id IN ({})", list.join(", "))
 }
 
 impl LanceStore {
     pub async fn open(dir: &Path, dimension: usize) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let uri = dir.to_str().ok_or_else(|| Error::InvalidInput(format!("data directory is not UTF-8: {}", dir.display())))?;
+        let uri = dir.to_str().ok_or_else(|| {
+            Error::InvalidInput(format!("data directory is not UTF-8: {}", dir.display()))
+        })?;
         let db = lancedb::connect(uri).execute().await?;
         let names = db.table_names().execute().await?;
         let table = if names.iter().any(|n| n == TABLE) {
             db.open_table(TABLE).execute().await?
         } else {
-            db.create_empty_table(TABLE, schema(dimension)).execute().await?
+            db.create_empty_table(TABLE, schema(dimension))
+                .execute()
+                .await?
         };
-        Ok(LanceStore { table, dimension, indexed: std::sync::Mutex::new(None) })
+        Ok(LanceStore {
+            table,
+            dimension,
+            indexed: std::sync::Mutex::new(None),
+        })
     }
 
-    async fn collect(&self, batches: Vec<RecordBatch>, score_col: &str, higher_is_better: bool) -> Result<Vec<StoredHit>> {
+    async fn collect(
+        &self,
+        batches: Vec<RecordBatch>,
+        score_col: &str,
+        higher_is_better: bool,
+    ) -> Result<Vec<StoredHit>> {
         let mut hits = Vec::new();
         for b in batches {
             let col = |name: &str| {
-                b.column_by_name(name).ok_or_else(|| Error::Bug(format!("search result lacks column {name}")))
+                b.column_by_name(name)
+                    .ok_or_else(|| Error::Bug(format!("search result lacks column {name}")))
             };
             let strs = |name: &str| -> Result<StringArray> {
                 col(name)?
@@ -100,7 +118,12 @@ impl LanceStore {
                     .cloned()
                     .ok_or_else(|| Error::Bug(format!("column {name} is not u32")))
             };
-            let (chunk_id, doc_id, path, text) = (strs("chunk_id")?, strs("doc_id")?, strs("path")?, strs("text")?);
+            let (chunk_id, doc_id, path, text) = (
+                strs("chunk_id")?,
+                strs("doc_id")?,
+                strs("path")?,
+                strs("text")?,
+            );
             let (page, start, end) = (u32s("page")?, u32s("start")?, u32s("end")?);
             let score = col(score_col)?
                 .as_any()
@@ -114,7 +137,11 @@ impl LanceStore {
                         chunk_id: chunk_id.value(i).to_string(),
                         doc_id: doc_id.value(i).to_string(),
                         path: path.value(i).to_string(),
-                        page: if page.is_null(i) { None } else { Some(page.value(i)) },
+                        page: if page.is_null(i) {
+                            None
+                        } else {
+                            Some(page.value(i))
+                        },
                         start: start.value(i),
                         end: end.value(i),
                         text: text.value(i).to_string(),
@@ -131,8 +158,15 @@ impl LanceStore {
             return Ok(known);
         }
         let indices = self.table.list_indices().await?;
-        let on = |column: &str| indices.iter().any(|i| i.columns.iter().any(|c| c == column));
-        let known = Indexed { vector: on("vector"), text: on("text") };
+        let on = |column: &str| {
+            indices
+                .iter()
+                .any(|i| i.columns.iter().any(|c| c == column))
+        };
+        let known = Indexed {
+            vector: on("vector"),
+            text: on("text"),
+        };
         *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = Some(known);
         Ok(known)
     }
@@ -150,23 +184,42 @@ impl Store for LanceStore {
             return Ok(());
         }
         if let Some(bad) = rows.iter().find(|r| r.vector.len() != self.dimension) {
-            return Err(Error::Bug(format!("vector of {} dims for a {}-dim store", bad.vector.len(), self.dimension)));
+            return Err(Error::Bug(format!(
+                "vector of {} dims for a {}-dim store",
+                bad.vector.len(),
+                self.dimension
+            )));
         }
         let dim = self.dimension as i32;
         let batch = RecordBatch::try_new(
             schema(self.dimension),
             vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.record.chunk_id.as_str()))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.record.doc_id.as_str()))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.record.path.as_str()))),
-                Arc::new(UInt32Array::from_iter(rows.iter().map(|r| r.record.page))),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.record.start))),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.record.end))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.record.text.as_str()))),
-                Arc::new(FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
-                    rows.iter().map(|r| Some(r.vector.iter().copied().map(Some).collect::<Vec<_>>())),
-                    dim,
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r.record.chunk_id.as_str()),
                 )),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r.record.doc_id.as_str()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r.record.path.as_str()),
+                )),
+                Arc::new(UInt32Array::from_iter(rows.iter().map(|r| r.record.page))),
+                Arc::new(UInt32Array::from_iter_values(
+                    rows.iter().map(|r| r.record.start),
+                )),
+                Arc::new(UInt32Array::from_iter_values(
+                    rows.iter().map(|r| r.record.end),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r.record.text.as_str()),
+                )),
+                Arc::new(
+                    FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+                        rows.iter()
+                            .map(|r| Some(r.vector.iter().copied().map(Some).collect::<Vec<_>>())),
+                        dim,
+                    ),
+                ),
             ],
         )
         .map_err(|e| Error::Bug(format!("building a record batch: {e}")))?;
@@ -176,12 +229,19 @@ impl Store for LanceStore {
     }
 
     async fn delete_document(&self, doc_id: &str) -> Result<()> {
-        self.table.delete(in_filter(&[doc_id.to_string()]).as_str()).await?;
+        self.table
+            .delete(in_filter(&[doc_id.to_string()]).as_str())
+            .await?;
         self.written();
         Ok(())
     }
 
-    async fn dense(&self, vector: &[f32], limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>> {
+    async fn dense(
+        &self,
+        vector: &[f32],
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<StoredHit>> {
         let mut q = self
             .table
             .query()
@@ -200,7 +260,13 @@ impl Store for LanceStore {
     }
 
     async fn dense_exact(&self, vector: &[f32], limit: usize) -> Result<Vec<StoredHit>> {
-        let q = self.table.query().nearest_to(vector)?.distance_type(DistanceType::Cosine).bypass_vector_index().limit(limit);
+        let q = self
+            .table
+            .query()
+            .nearest_to(vector)?
+            .distance_type(DistanceType::Cosine)
+            .bypass_vector_index()
+            .limit(limit);
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
         self.collect(batches, "_distance", false).await
     }
@@ -209,7 +275,12 @@ impl Store for LanceStore {
         Ok(self.indexed().await?.vector)
     }
 
-    async fn full_text(&self, query: &str, limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>> {
+    async fn full_text(
+        &self,
+        query: &str,
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<StoredHit>> {
         if query.trim().is_empty() {
             return Ok(Vec::new());
         }
@@ -260,24 +331,40 @@ impl LanceStore {
             // `optimize` below folds new rows into every index.
         } else if rows >= VECTOR_INDEX_MIN_ROWS {
             let params = IvfHnswSqIndexBuilder::default().distance_type(DistanceType::Cosine);
-            self.table.create_index(&["vector"], Index::IvfHnswSq(params)).execute().await?;
+            self.table
+                .create_index(&["vector"], Index::IvfHnswSq(params))
+                .execute()
+                .await?;
         }
         if self.indexed().await?.text {
-            self.table.optimize(OptimizeAction::Index(Default::default())).await?;
+            self.table
+                .optimize(OptimizeAction::Index(Default::default()))
+                .await?;
         } else {
-            let params = FtsIndexBuilder::default().stem(true).remove_stop_words(true).ascii_folding(true);
-            self.table.create_index(&["text"], Index::FTS(params)).execute().await?;
+            let params = FtsIndexBuilder::default()
+                .stem(true)
+                .remove_stop_words(true)
+                .ascii_folding(true);
+            self.table
+                .create_index(&["text"], Index::FTS(params))
+                .execute()
+                .await?;
         }
         Ok(())
     }
 
     async fn compact_and_prune(&self) -> Result<()> {
         self.table
-            .optimize(OptimizeAction::Compact { options: Default::default(), remap_options: None })
+            .optimize(OptimizeAction::Compact {
+                options: Default::default(),
+                remap_options: None,
+            })
             .await?;
         if self.count().await? > 0 {
             if self.indexed().await?.text {
-                self.table.optimize(OptimizeAction::Index(Default::default())).await?;
+                self.table
+                    .optimize(OptimizeAction::Index(Default::default()))
+                    .await?;
             } else {
                 self.refresh_indexes().await?;
             }

@@ -42,7 +42,12 @@ pub trait Store: Send + Sync {
     /// Removes every chunk of a document.
     async fn delete_document(&self, doc_id: &str) -> Result<()>;
     /// Nearest chunks by cosine similarity; `doc_ids` limits the search when given.
-    async fn dense(&self, vector: &[f32], limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>>;
+    async fn dense(
+        &self,
+        vector: &[f32],
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<StoredHit>>;
     /// Nearest chunks by an exhaustive scan, bypassing any vector index (benchmarks: recall).
     async fn dense_exact(&self, vector: &[f32], limit: usize) -> Result<Vec<StoredHit>> {
         self.dense(vector, limit, None).await
@@ -52,7 +57,12 @@ pub trait Store: Send + Sync {
         Ok(false)
     }
     /// Best chunks by BM25.
-    async fn full_text(&self, query: &str, limit: usize, doc_ids: Option<&[String]>) -> Result<Vec<StoredHit>>;
+    async fn full_text(
+        &self,
+        query: &str,
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<StoredHit>>;
     /// Brings indexes up to date after adds.
     async fn refresh_indexes(&self) -> Result<()>;
     /// Rewrites storage so deleted text is physically gone (old versions pruned).

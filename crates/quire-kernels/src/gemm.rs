@@ -1,0 +1,622 @@
+//! `C = A · B (+ bias) (+ C)` in f32 for the dense layers of both models, with
+//! the weight `B` supplied in column panels: the BERT weights are packed once
+//! at load ([`PackedMatrix`]), the language model's quantized weights are
+//! dequantized panel by panel as the product needs them ([`crate::q8::QMatrix`]
+//! implements [`Panels`]), so no full f32 copy of a quantized matrix is made.
+//!
+//! Blocking: `A` is packed once per call into row blocks of [`MR`] rows
+//! interleaved by `k`; the work is split into tiles of up to [`MC`] rows × one
+//! [`NR`]-column panel, run on rayon's pool; each tile walks `k` in blocks of
+//! [`KC`] so the panel block (KC × NR) stays in L1 while the tile's row blocks
+//! stream past it.
+//!
+//! Kernels: AVX-512F (12 × 32 register tile), chosen at run time when the CPU
+//! has it; AVX2/FMA (3 × 32, four times per row block) otherwise on x86-64; a
+//! portable loop elsewhere. All three accumulate in f32 in the same order of
+//! `k`, so they agree to rounding.
+
+use rayon::prelude::*;
+
+/// Columns per panel.
+pub const NR: usize = 32;
+/// Rows per packed row block.
+pub const MR: usize = 12;
+/// Depth of one k block (a multiple of 32, the quantized block size).
+pub const KC: usize = 256;
+/// Rows per tile.
+pub const MC: usize = 96;
+
+/// A weight supplied as panels of [`NR`] output columns.
+pub trait Panels: Sync {
+    /// Inner dimension.
+    fn depth(&self) -> usize;
+    /// Output columns.
+    fn width(&self) -> usize;
+    /// Columns `j·NR .. j·NR+NR` for inner indices `k0 .. k0+kc` (`k0` a
+    /// multiple of [`KC`]) as `kc` rows of `NR` values, zero past [`Panels::width`].
+    /// Either a view into stored panels or written into `buf` (`kc · NR` long).
+    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, buf: &'a mut [f32]) -> &'a [f32];
+}
+
+/// An f32 weight stored as column panels: panel `j` is `depth` rows of `NR` values.
+#[derive(Debug, Clone)]
+pub struct PackedMatrix {
+    depth: usize,
+    width: usize,
+    data: Vec<f32>,
+}
+
+impl PackedMatrix {
+    /// From a `[width, depth]` row-major matrix (a PyTorch `Linear` weight:
+    /// one row per output), so that the product is `x · Wᵀ`.
+    pub fn from_out_in(w: &[f32], width: usize, depth: usize) -> Option<Self> {
+        if w.len() != width * depth {
+            return None;
+        }
+        let panels = width.div_ceil(NR);
+        let mut data = vec![0f32; panels * depth * NR];
+        if depth == 0 {
+            return Some(PackedMatrix { depth, width, data });
+        }
+        data.par_chunks_mut(depth * NR)
+            .enumerate()
+            .for_each(|(j, panel)| {
+                for c in 0..NR.min(width - j * NR) {
+                    let row = &w[(j * NR + c) * depth..(j * NR + c + 1) * depth];
+                    for (p, v) in row.iter().enumerate() {
+                        panel[p * NR + c] = *v;
+                    }
+                }
+            });
+        Some(PackedMatrix { depth, width, data })
+    }
+
+    /// Repacks in place (reusing the allocation) from `width` rows of `depth`
+    /// values at row stride `ld`: the keys of one attention head, for `q · Kᵀ`.
+    pub fn pack_out_in(&mut self, w: &[f32], width: usize, depth: usize, ld: usize) {
+        self.reset(width, depth);
+        for (j, panel) in self.data.chunks_exact_mut(depth * NR).enumerate() {
+            for c in 0..NR.min(width - j * NR) {
+                let row = &w[(j * NR + c) * ld..(j * NR + c) * ld + depth];
+                for (p, v) in row.iter().enumerate() {
+                    panel[p * NR + c] = *v;
+                }
+            }
+        }
+    }
+
+    /// Repacks in place from `depth` rows of `width` values at row stride `ld`
+    /// (a `[in, out]` matrix): the values of one attention head, for `p · V`.
+    pub fn pack_in_out(&mut self, w: &[f32], depth: usize, width: usize, ld: usize) {
+        self.reset(width, depth);
+        for (j, panel) in self.data.chunks_exact_mut(depth * NR).enumerate() {
+            let cols = NR.min(width - j * NR);
+            for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                dst[..cols].copy_from_slice(&w[p * ld + j * NR..p * ld + j * NR + cols]);
+            }
+        }
+    }
+
+    /// An empty matrix to repack into.
+    pub fn empty() -> Self {
+        PackedMatrix {
+            depth: 0,
+            width: 0,
+            data: Vec::new(),
+        }
+    }
+
+    fn reset(&mut self, width: usize, depth: usize) {
+        self.data.clear();
+        self.data.resize(width.div_ceil(NR) * depth * NR, 0.0);
+        (self.width, self.depth) = (width, depth);
+    }
+
+    /// Multiplies every weight of output column `c` by `scale[c]` (fold a scale into the weight).
+    pub fn scale_columns(&mut self, scale: impl Fn(usize) -> f32) {
+        for (j, panel) in self.data.chunks_exact_mut(self.depth * NR).enumerate() {
+            for row in panel.chunks_exact_mut(NR) {
+                for (c, v) in row.iter_mut().enumerate() {
+                    *v *= scale(j * NR + c);
+                }
+            }
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+}
+
+impl Panels for PackedMatrix {
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, _buf: &'a mut [f32]) -> &'a [f32] {
+        let start = j * self.depth * NR + k0 * NR;
+        &self.data[start..start + kc * NR]
+    }
+}
+
+/// Where the product lands.
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    /// Added to every row (one value per output column).
+    pub bias: Option<&'a [f32]>,
+    /// Add to what `C` holds (a residual) instead of overwriting it.
+    pub accumulate: bool,
+}
+
+/// `c[m × width] = a[m × depth] · B (+ bias) (+ c)`, row-major with row
+/// strides `lda`, `ldc`.
+///
+/// # Panics
+/// When a slice is too short for its shape, or the bias is not `width` long.
+pub fn gemm(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &dyn Panels,
+    c: &mut [f32],
+    ldc: usize,
+    out: Output<'_>,
+) {
+    gemm_isa(Isa::detect(), true, a, lda, m, b, c, ldc, out)
+}
+
+/// [`gemm`] on the calling thread only: for many small products that the
+/// caller already runs in parallel (attention heads).
+pub fn gemm_serial(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &dyn Panels,
+    c: &mut [f32],
+    ldc: usize,
+    out: Output<'_>,
+) {
+    gemm_isa(Isa::detect(), false, a, lda, m, b, c, ldc, out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_isa(
+    isa: Isa,
+    parallel: bool,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &dyn Panels,
+    c: &mut [f32],
+    ldc: usize,
+    out: Output<'_>,
+) {
+    let (k, n) = (b.depth(), b.width());
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        lda >= k && a.len() >= (m - 1) * lda + k,
+        "gemm: A is too short"
+    );
+    assert!(
+        ldc >= n && c.len() >= (m - 1) * ldc + n,
+        "gemm: C is too short"
+    );
+    if let Some(bias) = out.bias {
+        assert_eq!(bias.len(), n, "gemm: bias length");
+    }
+    if k == 0 {
+        for row in c.chunks_mut(ldc).take(m) {
+            for (j, v) in row[..n].iter_mut().enumerate() {
+                let base = if out.accumulate { *v } else { 0.0 };
+                *v = base + out.bias.map_or(0.0, |bias| bias[j]);
+            }
+        }
+        return;
+    }
+    let blocks = m.div_ceil(MR);
+    // Packed A: block `r` is `k` steps of MR values (rows past m are zero).
+    // The packing buffer is reused from call to call (taken out of the thread's
+    // slot, so a nested call on this thread gets its own). Rows past `m` keep
+    // whatever they held: they only reach accumulators that are never stored.
+    let mut packed = PACKED.with(|p| p.take());
+    if packed.len() < blocks * k * MR {
+        packed.resize(blocks * k * MR, 0.0);
+    }
+    let pack = |(blk, dst): (usize, &mut [f32])| {
+        for r in 0..MR.min(m - blk * MR) {
+            let row = &a[(blk * MR + r) * lda..(blk * MR + r) * lda + k];
+            for (p, v) in row.iter().enumerate() {
+                dst[p * MR + r] = *v;
+            }
+        }
+    };
+    if parallel {
+        packed[..blocks * k * MR]
+            .par_chunks_mut(k * MR)
+            .enumerate()
+            .for_each(pack);
+    } else {
+        packed[..blocks * k * MR]
+            .chunks_mut(k * MR)
+            .enumerate()
+            .for_each(pack);
+    }
+    let panels = n.div_ceil(NR);
+    let row_tiles = m.div_ceil(MC);
+    let c_ptr = SendPtr(c.as_mut_ptr());
+    let packed_ref = &packed;
+    let run = |buf: &mut Vec<f32>, tile: usize| {
+        let (rt, j) = (tile / panels, tile % panels);
+        let cols = NR.min(n - j * NR);
+        let bias = out.bias.map(|bias| &bias[j * NR..j * NR + cols]);
+        let (r0, r1) = (rt * MC, (rt * MC + MC).min(m));
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = KC.min(k - k0);
+            let panel = b.panel(j, k0, kc, &mut buf[..kc * NR]);
+            let first = k0 == 0;
+            for blk in (r0 / MR)..r1.div_ceil(MR) {
+                let rows = MR.min(m - blk * MR);
+                let a_blk = &packed_ref[blk * k * MR + k0 * MR..blk * k * MR + (k0 + kc) * MR];
+                let tile_out = TileOut {
+                    // SAFETY: tiles cover disjoint rows × columns of C; the
+                    // offset is inside C (checked against its length above).
+                    c: unsafe { c_ptr.get().add(blk * MR * ldc + j * NR) },
+                    ldc,
+                    rows,
+                    cols,
+                    load: !first || out.accumulate,
+                    bias: if first { bias } else { None },
+                };
+                // SAFETY: `a_blk` is kc·MR long, `panel` kc·NR long, and
+                // `tile_out` addresses rows × cols inside C.
+                unsafe { isa.kernel(kc, a_blk, panel, &tile_out) };
+            }
+            k0 += kc;
+        }
+    };
+    if parallel {
+        (0..row_tiles * panels)
+            .into_par_iter()
+            .for_each_init(|| vec![0f32; KC * NR], run);
+    } else {
+        let mut buf = vec![0f32; KC * NR];
+        (0..row_tiles * panels).for_each(|tile| run(&mut buf, tile));
+    }
+    PACKED.with(|p| p.set(packed));
+}
+
+thread_local! {
+    static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only to write disjoint tiles of one C from rayon's threads.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// One register tile's destination.
+struct TileOut<'a> {
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    /// Add the tile to C's current values.
+    load: bool,
+    bias: Option<&'a [f32]>,
+}
+
+impl TileOut<'_> {
+    /// Writes a full MR × NR accumulator block (row-major) into C.
+    ///
+    /// # Safety
+    /// `c` must address `rows × cols` values with stride `ldc`.
+    unsafe fn store(&self, acc: &[f32; MR * NR]) {
+        for r in 0..self.rows {
+            let dst = self.c.add(r * self.ldc);
+            for col in 0..self.cols {
+                let mut v = acc[r * NR + col];
+                if let Some(bias) = self.bias {
+                    v += bias[col];
+                }
+                if self.load {
+                    v += *dst.add(col);
+                }
+                *dst.add(col) = v;
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+impl Isa {
+    /// The best kernel this CPU runs (`QUIRE_GEMM=avx2|portable` forces a lesser one).
+    pub fn detect() -> Isa {
+        static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *ISA.get_or_init(|| {
+            let best = Isa::best();
+            match std::env::var("QUIRE_GEMM").as_deref() {
+                Ok("portable") => Isa::Portable,
+                Ok("avx2") if best != Isa::Portable => Isa::Avx2,
+                _ => best,
+            }
+        })
+    }
+
+    fn best() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// # Safety
+    /// `a` holds kc·MR values, `b` kc·NR, and `out` addresses its tile inside C.
+    unsafe fn kernel(self, kc: usize, a: &[f32], b: &[f32], out: &TileOut<'_>) {
+        debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86::kernel_avx512(kc, a.as_ptr(), b.as_ptr(), out),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::kernel_avx2(kc, a.as_ptr(), b.as_ptr(), out),
+            _ => kernel_portable(kc, a, b, out),
+        }
+    }
+}
+
+unsafe fn kernel_portable(kc: usize, a: &[f32], b: &[f32], out: &TileOut<'_>) {
+    let mut acc = [0f32; MR * NR];
+    for p in 0..kc {
+        let bp = &b[p * NR..p * NR + NR];
+        for r in 0..MR {
+            let av = a[p * MR + r];
+            for (acc, bv) in acc[r * NR..r * NR + NR].iter_mut().zip(bp) {
+                *acc = av.mul_add(*bv, *acc);
+            }
+        }
+    }
+    out.store(&acc);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{TileOut, MR, NR};
+    use std::arch::x86_64::*;
+
+    /// 12 rows × 32 columns in 24 zmm accumulators.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn kernel_avx512(kc: usize, a: *const f32, b: *const f32, out: &TileOut<'_>) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            let b0 = _mm512_loadu_ps(b.add(p * NR));
+            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            let ap = a.add(p * MR);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(r));
+                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+            }
+        }
+        if out.rows == MR && out.cols == NR {
+            let bias = out.bias.map(|b| {
+                (
+                    _mm512_loadu_ps(b.as_ptr()),
+                    _mm512_loadu_ps(b.as_ptr().add(16)),
+                )
+            });
+            for (r, acc) in acc.iter().enumerate() {
+                let dst = out.c.add(r * out.ldc);
+                let (mut v0, mut v1) = (acc[0], acc[1]);
+                if let Some((b0, b1)) = bias {
+                    v0 = _mm512_add_ps(v0, b0);
+                    v1 = _mm512_add_ps(v1, b1);
+                }
+                if out.load {
+                    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(dst));
+                    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(dst.add(16)));
+                }
+                _mm512_storeu_ps(dst, v0);
+                _mm512_storeu_ps(dst.add(16), v1);
+            }
+        } else {
+            let mut tmp = [0f32; MR * NR];
+            for (r, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR), acc[0]);
+                _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR + 16), acc[1]);
+            }
+            out.store(&tmp);
+        }
+    }
+
+    /// 6 rows × 16 columns in 12 ymm accumulators, four times per 12 × 32 tile.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn kernel_avx2(kc: usize, a: *const f32, b: *const f32, out: &TileOut<'_>) {
+        let mut tmp = [0f32; MR * NR];
+        for half in 0..2 {
+            for r0 in [0, 6] {
+                let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+                let (mut ap, mut bp) = (a.add(r0), b.add(half * 16));
+                for _ in 0..kc {
+                    let b0 = _mm256_loadu_ps(bp);
+                    let b1 = _mm256_loadu_ps(bp.add(8));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let av = _mm256_broadcast_ss(&*ap.add(r));
+                        acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                    }
+                    ap = ap.add(MR);
+                    bp = bp.add(NR);
+                }
+                for (r, acc) in acc.iter().enumerate() {
+                    let dst = tmp.as_mut_ptr().add((r0 + r) * NR + half * 16);
+                    _mm256_storeu_ps(dst, acc[0]);
+                    _mm256_storeu_ps(dst.add(8), acc[1]);
+                }
+            }
+        }
+        out.store(&tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    fn naive(
+        a: &[f32],
+        m: usize,
+        k: usize,
+        w: &[f32],
+        n: usize,
+        bias: Option<&[f32]>,
+        c0: Option<&[f32]>,
+    ) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for p in 0..k {
+                    s += a[i * k + p] as f64 * w[j * k + p] as f64;
+                }
+                c[i * n + j] =
+                    s as f32 + bias.map_or(0.0, |b| b[j]) + c0.map_or(0.0, |c0| c0[i * n + j]);
+            }
+        }
+        c
+    }
+
+    fn check(isa: Isa, m: usize, k: usize, n: usize, with_bias: bool, accumulate: bool) {
+        let mut seed = (m * 31 + k * 7 + n) as u64;
+        let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
+        let w: Vec<f32> = (0..n * k).map(|_| lcg(&mut seed)).collect();
+        let bias: Vec<f32> = (0..n).map(|_| lcg(&mut seed)).collect();
+        let c0: Vec<f32> = (0..m * n).map(|_| lcg(&mut seed)).collect();
+        let b = PackedMatrix::from_out_in(&w, n, k).unwrap();
+        let mut c = if accumulate {
+            c0.clone()
+        } else {
+            vec![f32::NAN; m * n]
+        };
+        let out = Output {
+            bias: with_bias.then_some(&bias[..]),
+            accumulate,
+        };
+        gemm_isa(isa, m % 2 == 0, &a, k, m, &b, &mut c, n, out);
+        let want = naive(
+            &a,
+            m,
+            k,
+            &w,
+            n,
+            with_bias.then_some(&bias[..]),
+            accumulate.then_some(&c0[..]),
+        );
+        for (i, (x, y)) in c.iter().zip(&want).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * (k as f32).sqrt(),
+                "{isa:?} {m}×{k}×{n} at {i}: {x} vs {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_the_plain_product_on_ragged_shapes() {
+        let mut kernels = vec![Isa::Portable];
+        if Isa::best() != Isa::Portable {
+            kernels.push(Isa::Avx2);
+        }
+        if Isa::best() == Isa::Avx512 {
+            kernels.push(Isa::Avx512);
+        }
+        for isa in kernels {
+            for &(m, k, n) in &[
+                (1, 1, 1),
+                (5, 7, 3),
+                (12, 32, 32),
+                (13, 300, 33),
+                (97, 384, 64),
+                (200, 600, 96),
+                (30, 520, 70),
+            ] {
+                check(isa, m, k, n, false, false);
+                check(isa, m, k, n, true, false);
+                check(isa, m, k, n, true, true);
+            }
+        }
+    }
+
+    #[test]
+    fn strided_repacking_matches_packing_a_copy() {
+        let ld = 90;
+        let buf: Vec<f32> = (0..5 * ld).map(|i| i as f32).collect();
+        let rows: Vec<f32> = (0..5)
+            .flat_map(|r| buf[r * ld..r * ld + 70].to_vec())
+            .collect();
+        let mut p = PackedMatrix::empty();
+        p.pack_out_in(&buf, 5, 70, ld);
+        assert_eq!(
+            p.data,
+            PackedMatrix::from_out_in(&rows, 5, 70).unwrap().data
+        );
+        let mut t = vec![0f32; 70 * 5];
+        for r in 0..5 {
+            for c in 0..70 {
+                t[c * 5 + r] = rows[r * 70 + c];
+            }
+        }
+        p.pack_in_out(&buf, 5, 70, ld);
+        assert_eq!((p.depth, p.width), (5, 70));
+        assert_eq!(p.data, PackedMatrix::from_out_in(&t, 70, 5).unwrap().data);
+    }
+
+    #[test]
+    fn an_empty_inner_dimension_gives_the_bias() {
+        let b = PackedMatrix::from_out_in(&[], 3, 0).unwrap();
+        let mut c = vec![1.0; 6];
+        gemm(
+            &[],
+            0,
+            2,
+            &b,
+            &mut c,
+            3,
+            Output {
+                bias: Some(&[1.0, 2.0, 3.0]),
+                accumulate: true,
+            },
+        );
+        assert_eq!(c, vec![2.0, 3.0, 4.0, 2.0, 3.0, 4.0]);
+    }
+}
