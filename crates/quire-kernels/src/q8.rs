@@ -281,6 +281,41 @@ impl QMatrix {
     }
 }
 
+/// The prompt pass's GEMM reads the weight panel by panel, dequantizing
+/// each block of `NR` output rows × `kc` inputs as it is needed: no f32 copy
+/// of the whole matrix.
+impl crate::gemm::Panels for QMatrix {
+    fn depth(&self) -> usize {
+        self.cols
+    }
+
+    fn width(&self) -> usize {
+        self.rows
+    }
+
+    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, buf: &'a mut [f32]) -> &'a [f32] {
+        use crate::gemm::NR;
+        let bb = self.format.block_bytes();
+        let buf = &mut buf[..kc * NR];
+        // k0 and kc are multiples of the block size (KC is, and so is `cols`).
+        let (b0, b1) = (k0 / BLOCK, (k0 + kc).div_ceil(BLOCK));
+        for c in 0..NR {
+            let r = j * NR + c;
+            if r >= self.rows {
+                (0..kc).for_each(|p| buf[p * NR + c] = 0.0);
+                continue;
+            }
+            let row = &self.row(r)[b0 * bb..b1 * bb];
+            for (bi, blk) in row.chunks_exact(bb).enumerate() {
+                for (t, v) in block_values(self.format, blk).iter().enumerate() {
+                    buf[(bi * BLOCK + t) * NR + c] = *v;
+                }
+            }
+        }
+        buf
+    }
+}
+
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
@@ -424,6 +459,27 @@ mod tests {
         }
         assert_eq!(out.len(), w.len() / cols * format.row_bytes(cols));
         out
+    }
+
+    #[test]
+    fn gemm_over_quantized_panels_matches_gemm_over_the_dequantized_weight() {
+        use crate::gemm::{gemm, Output, PackedMatrix};
+        // 320 columns is not a multiple of the k block; 45 rows not of the panel.
+        let (rows, cols, m) = (45, 320, 37);
+        for format in [Format::Q4_0, Format::Q4_1, Format::Q8_0] {
+            let w = values(rows * cols, 7);
+            let q = QMatrix::new(format, rows, cols, quantize_rows(format, &w, cols)).unwrap();
+            let dense = PackedMatrix::from_out_in(&q.dequantize(), rows, cols).unwrap();
+            let a = values(m * cols, 11);
+            let (mut c1, mut c2) = (vec![0f32; m * rows], vec![0f32; m * rows]);
+            let out = Output {
+                bias: None,
+                accumulate: false,
+            };
+            gemm(&a, cols, m, &q, &mut c1, rows, out);
+            gemm(&a, cols, m, &dense, &mut c2, rows, out);
+            assert_eq!(c1, c2, "{format:?}");
+        }
     }
 
     fn values(n: usize, seed: u32) -> Vec<f32> {

@@ -8,9 +8,10 @@
 //! - Decoding (one token) is plain loops over preallocated buffers: norms,
 //!   rotary embedding and attention in place, matrix–vector products split
 //!   across threads. No tensor graph, no allocation per operation.
-//! - Prompts (32+ tokens) dequantize each weight matrix once per pass and run
-//!   candle's f32 GEMM; Q, K and V are one fused matrix, and so are the gate
-//!   and up projections: fewer, larger products per layer.
+//! - Prompts (32+ tokens) run Quire's f32 GEMM ([`quire_kernels::gemm`]), which
+//!   dequantizes each weight panel by panel as it goes (no f32 copy of a whole
+//!   matrix); Q, K and V are one fused matrix, and so are the gate and up
+//!   projections: fewer, larger products per layer.
 //! - The key/value cache is preallocated for the whole context and written in
 //!   place; a new prompt that starts with the tokens already in the cache
 //!   ([`Llama::forward`] at `pos > 0`) only runs its new tokens.
@@ -103,6 +104,17 @@ impl Linear {
     fn forward(&self, x: &Tensor, q: &mut Q8Vector) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
         if n >= GEMM_ROWS {
+            if let Linear::Own(m) = self {
+                // Quire's GEMM, dequantizing the weight panel by panel.
+                let input = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+                let mut out = vec![0f32; n * m.rows];
+                let output = quire_kernels::gemm::Output {
+                    bias: None,
+                    accumulate: false,
+                };
+                quire_kernels::gemm::gemm(&input, m.cols, n, m, &mut out, m.rows, output);
+                return Tensor::from_vec(out, (n, m.rows), &Device::Cpu);
+            }
             let (w, rows, cols) = self.dequantize()?;
             return x.matmul(&Tensor::from_vec(w, (rows, cols), &Device::Cpu)?.t()?);
         }
