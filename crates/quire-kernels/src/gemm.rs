@@ -23,8 +23,10 @@ pub const NR: usize = 32;
 pub const MR: usize = 12;
 /// Depth of one k block (a multiple of 32, the quantized block size).
 pub const KC: usize = 256;
-/// Rows per tile.
-pub const MC: usize = 96;
+/// Most rows per tile (a KC-deep block of them, 768 KB, stays in L2). Tiles are
+/// as tall as this allows while there are enough of them for the threads:
+/// each tile fetches (or dequantizes) its panel once per k block.
+pub const MC: usize = 768;
 
 /// A weight supplied as panels of [`NR`] output columns.
 pub trait Panels: Sync {
@@ -249,14 +251,21 @@ fn gemm_isa(
             .for_each(pack);
     }
     let panels = n.div_ceil(NR);
-    let row_tiles = m.div_ceil(MC);
+    let want = if parallel {
+        rayon::current_num_threads() * 4
+    } else {
+        1
+    };
+    let row_tiles = m.div_ceil(MC).max(want.div_ceil(panels)).min(blocks);
+    let mc = m.div_ceil(row_tiles).next_multiple_of(MR);
+    let row_tiles = m.div_ceil(mc);
     let c_ptr = SendPtr(c.as_mut_ptr());
     let packed_ref = &packed;
     let run = |buf: &mut Vec<f32>, tile: usize| {
         let (rt, j) = (tile / panels, tile % panels);
         let cols = NR.min(n - j * NR);
         let bias = out.bias.map(|bias| &bias[j * NR..j * NR + cols]);
-        let (r0, r1) = (rt * MC, (rt * MC + MC).min(m));
+        let (r0, r1) = (rt * mc, (rt * mc + mc).min(m));
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);

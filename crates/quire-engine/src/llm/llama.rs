@@ -21,11 +21,12 @@
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use quire_kernels::decode as kernels;
+use quire_kernels::gemm::{gemm_serial, Output, PackedMatrix};
 use quire_kernels::q8::{self, Q8Vector, QMatrix};
 use rayon::prelude::*;
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, Device, InplaceOp1, Layout, Module, Storage, Tensor};
+use candle_core::{CpuStorage, Device, Module, Storage, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -199,15 +200,10 @@ impl Cache {
         Ok(())
     }
 
-    /// Positions `0..total` as a `[kv_heads, total, head_dim]` tensor.
-    fn read(&self, kv_heads: usize, total: usize) -> candle_core::Result<Tensor> {
-        let d = self.head_dim;
-        let mut out = Vec::with_capacity(kv_heads * total * d);
-        for g in 0..kv_heads {
-            let at = self.at(g, 0);
-            out.extend_from_slice(&self.data[at..at + total * d]);
-        }
-        Tensor::from_vec(out, (kv_heads, total, d), &Device::Cpu)
+    /// Positions `0..total` of key/value head `head`: `[total, head_dim]`.
+    fn head(&self, head: usize, total: usize) -> &[f32] {
+        let at = self.at(head, 0);
+        &self.data[at..at + total * self.head_dim]
     }
 }
 
@@ -476,15 +472,6 @@ impl Llama {
         let rep = h / kvh;
         let total = pos + n;
         let scale = 1.0 / (d as f64).sqrt();
-        // Causal mask for the rows of one key/value head group: row r is token r % n.
-        let mut m = vec![0f32; rep * n * total];
-        for r in 0..rep * n {
-            let i = r % n;
-            for j in pos + i + 1..total {
-                m[r * total + j] = f32::NEG_INFINITY;
-            }
-        }
-        let mask = Tensor::from_vec(m, (rep * n, total), &dev)?;
         let q8 = &mut self.scratch.q8;
         for l in self.layers.iter_mut() {
             let attn_norm = Tensor::from_slice(&l.attn_norm, c.dim, &dev)?;
@@ -511,18 +498,49 @@ impl Llama {
             let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?.squeeze(0)?; // [kvh, n, d]
             l.keys.write(&k, pos)?;
             l.values.write(&v, pos)?;
-            let keys = l.keys.read(kvh, total)?; // [kvh, total, d]
-            let values = l.values.read(kvh, total)?;
-            // Heads h = g·rep + r share key/value head g: [kvh, rep·n, d].
-            let q = q.reshape((kvh, rep * n, d))?;
-            let scores = q.matmul(&keys.transpose(1, 2)?)?.broadcast_add(&mask)?; // [kvh, rep·n, total]
-            let probs = scores;
-            probs.inplace_op1(&SoftmaxRows(total))?;
-            let ctx = probs.matmul(&values)?; // [kvh, rep·n, d] = [h, n, d]
-            let ctx = ctx
-                .reshape((h, n, d))?
-                .transpose(0, 1)?
-                .reshape((n, h * d))?;
+            // Attention head by head (in parallel): scores = q·kᵀ over the
+            // cached positions, causal softmax by row, context = p·v.
+            let q = q.flatten_all()?.to_vec1::<f32>()?; // [h, n, d]
+            let (keys, values) = (&l.keys, &l.values);
+            let heads: Vec<Vec<f32>> = (0..h)
+                .into_par_iter()
+                .map(|head| {
+                    let g = head / rep;
+                    let mut packed = PackedMatrix::empty();
+                    let mut scores = vec![0f32; n * total];
+                    let mut ctx = vec![0f32; n * d];
+                    let none = Output {
+                        bias: None,
+                        accumulate: false,
+                    };
+                    packed.pack_out_in(keys.head(g, total), total, d, d);
+                    gemm_serial(
+                        &q[head * n * d..(head + 1) * n * d],
+                        d,
+                        n,
+                        &packed,
+                        &mut scores,
+                        total,
+                        none,
+                    );
+                    for (i, row) in scores.chunks_exact_mut(total).enumerate() {
+                        // Token i sees positions 0..=pos + i.
+                        let (seen, future) = row.split_at_mut(pos + i + 1);
+                        kernels::softmax_row(seen);
+                        future.iter_mut().for_each(|v| *v = 0.0);
+                    }
+                    packed.pack_in_out(values.head(g, total), total, d, d);
+                    gemm_serial(&scores, total, n, &packed, &mut ctx, d, none);
+                    ctx
+                })
+                .collect();
+            let mut ctx = vec![0f32; n * h * d];
+            for (head, part) in heads.iter().enumerate() {
+                for (i, row) in part.chunks_exact(d).enumerate() {
+                    ctx[i * h * d + head * d..i * h * d + (head + 1) * d].copy_from_slice(row);
+                }
+            }
+            let ctx = Tensor::from_vec(ctx, (n, h * d), &dev)?;
             x = (l.wo.forward(&ctx, q8)? + x)?;
             let ffn_norm = Tensor::from_slice(&l.ffn_norm, c.dim, &dev)?;
             let xn = candle_nn::ops::rms_norm(&x, &ffn_norm, c.rms_eps as f32)?;
@@ -601,34 +619,6 @@ impl Llama {
         let mut logits = vec![0f32; self.output.rows()];
         self.output.matvec(&s.xn, &mut s.q8, &mut logits)?;
         Ok(logits)
-    }
-}
-
-/// In place: softmax over each row of `.0` values of a contiguous f32
-/// tensor, rows split across threads (masked `-inf` entries become 0).
-struct SoftmaxRows(usize);
-
-impl InplaceOp1 for SoftmaxRows {
-    fn name(&self) -> &'static str {
-        "softmax-rows"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let cols = self.0;
-        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
-        else {
-            candle_core::bail!("softmax-rows needs a contiguous f32 tensor");
-        };
-        if cols == 0 || (end - start) % cols != 0 {
-            candle_core::bail!(
-                "softmax-rows: {} values are not rows of {cols}",
-                end - start
-            );
-        }
-        data[start..end]
-            .par_chunks_mut(cols)
-            .for_each(kernels::softmax_row);
-        Ok(())
     }
 }
 
