@@ -36,8 +36,13 @@ pub trait Panels: Sync {
     fn width(&self) -> usize;
     /// Columns `j·NR .. j·NR+NR` for inner indices `k0 .. k0+kc` (`k0` a
     /// multiple of [`KC`]) as `kc` rows of `NR` values, zero past [`Panels::width`].
-    /// Either a view into stored panels or written into `buf` (`kc · NR` long).
+    /// Either a view into stored panels or written into `buf` (`kc · NR` long
+    /// when [`Panels::fills`], else empty).
     fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, buf: &'a mut [f32]) -> &'a [f32];
+    /// Whether [`Panels::panel`] writes into the buffer (stored panels do not).
+    fn fills(&self) -> bool {
+        true
+    }
 }
 
 /// An f32 weight stored as column panels: panel `j` is `depth` rows of `NR` values.
@@ -138,6 +143,10 @@ impl Panels for PackedMatrix {
 
     fn width(&self) -> usize {
         self.width
+    }
+
+    fn fills(&self) -> bool {
+        false
     }
 
     fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, _buf: &'a mut [f32]) -> &'a [f32] {
@@ -269,7 +278,11 @@ fn gemm_isa(
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);
-            let panel = b.panel(j, k0, kc, &mut buf[..kc * NR]);
+            let need = if b.fills() { kc * NR } else { 0 };
+            if buf.len() < need {
+                buf.resize(need, 0.0);
+            }
+            let panel = b.panel(j, k0, kc, &mut buf[..need]);
             let first = k0 == 0;
             for blk in (r0 / MR)..r1.div_ceil(MR) {
                 let rows = MR.min(m - blk * MR);
@@ -294,9 +307,9 @@ fn gemm_isa(
     if parallel {
         (0..row_tiles * panels)
             .into_par_iter()
-            .for_each_init(|| vec![0f32; KC * NR], run);
+            .for_each_init(Vec::new, run);
     } else {
-        let mut buf = vec![0f32; KC * NR];
+        let mut buf = Vec::new();
         (0..row_tiles * panels).for_each(|tile| run(&mut buf, tile));
     }
     PACKED.with(|p| p.set(packed));

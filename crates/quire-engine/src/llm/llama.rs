@@ -21,7 +21,7 @@
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use quire_kernels::decode as kernels;
-use quire_kernels::gemm::{gemm_serial, Output, PackedMatrix};
+use quire_kernels::gemm::{gemm_serial, Output, Panels, NR};
 use quire_kernels::q8::{self, Q8Vector, QMatrix};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -167,43 +167,106 @@ impl Linear {
     }
 }
 
-/// Keys or values of one layer for every position of the context:
-/// `[kv_heads][context][head_dim]`, written in place.
-struct Cache {
-    data: Vec<f32>,
+/// Keys and values of one layer for every position of the context, stored
+/// as the GEMM's column panels ([`quire_kernels::gemm::Panels`]) so attention
+/// multiplies them where they are, for a prompt and for one token alike:
+/// - keys, per key/value head: panels of 32 positions, each `[head_dim][32]`
+///   (`q · Kᵀ` has one column per position);
+/// - values, per key/value head: panels of 32 dimensions, each `[context][32]`
+///   (`p · V` has one column per dimension).
+struct KvCache {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    /// Positions, rounded up to whole panels.
     context: usize,
     head_dim: usize,
+    /// `head_dim` rounded up to whole panels.
+    dims: usize,
 }
 
-impl Cache {
+impl KvCache {
     fn new(kv_heads: usize, context: usize, head_dim: usize) -> Self {
-        // Zeroed allocation: pages are only touched as positions fill.
-        Cache {
-            data: vec![0f32; kv_heads * context * head_dim],
+        let (context, dims) = (context.next_multiple_of(NR), head_dim.next_multiple_of(NR));
+        // Zeroed allocations: pages are only touched as positions fill.
+        KvCache {
+            keys: vec![0f32; kv_heads * context * head_dim],
+            values: vec![0f32; kv_heads * context * dims],
             context,
             head_dim,
+            dims,
         }
     }
 
-    fn at(&self, head: usize, pos: usize) -> usize {
-        (head * self.context + pos) * self.head_dim
-    }
-
-    /// Stores `t` (`[kv_heads, n, head_dim]`) at positions `pos..pos + n`.
-    fn write(&mut self, t: &Tensor, pos: usize) -> candle_core::Result<()> {
-        let (kvh, n, d) = t.dims3()?;
-        let values = t.flatten_all()?.to_vec1::<f32>()?;
-        for g in 0..kvh {
-            let at = self.at(g, pos);
-            self.data[at..at + n * d].copy_from_slice(&values[g * n * d..(g + 1) * n * d]);
+    /// Stores key `k` and value `v` of key/value head `g` at position `pos`.
+    fn put(&mut self, g: usize, pos: usize, k: &[f32], v: &[f32]) {
+        let d = self.head_dim;
+        let kb = g * self.context * d + (pos / NR) * d * NR + pos % NR;
+        for (p, x) in k.iter().enumerate() {
+            self.keys[kb + p * NR] = *x;
         }
-        Ok(())
+        let vb = g * self.context * self.dims + pos * NR;
+        for (p, x) in v.iter().enumerate() {
+            self.values[vb + (p / NR) * self.context * NR + p % NR] = *x;
+        }
     }
 
-    /// Positions `0..total` of key/value head `head`: `[total, head_dim]`.
-    fn head(&self, head: usize, total: usize) -> &[f32] {
-        let at = self.at(head, 0);
-        &self.data[at..at + total * self.head_dim]
+    /// Keys of head `g` at positions `0..len`: depth `head_dim`, one column per position.
+    fn keys(&self, g: usize, len: usize) -> CacheView<'_> {
+        let size = self.context * self.head_dim;
+        CacheView {
+            data: &self.keys[g * size..(g + 1) * size],
+            depth: self.head_dim,
+            width: len,
+            stride: self.head_dim * NR,
+        }
+    }
+
+    /// Values of head `g` at positions `0..len`: depth `len`, one column per dimension.
+    fn values(&self, g: usize, len: usize) -> CacheView<'_> {
+        let size = self.context * self.dims;
+        CacheView {
+            data: &self.values[g * size..(g + 1) * size],
+            depth: len,
+            width: self.head_dim,
+            stride: self.context * NR,
+        }
+    }
+}
+
+/// Part of the cache seen as a GEMM operand.
+struct CacheView<'a> {
+    data: &'a [f32],
+    depth: usize,
+    width: usize,
+    /// Distance between panels.
+    stride: usize,
+}
+
+impl Panels for CacheView<'_> {
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn fills(&self) -> bool {
+        false
+    }
+
+    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, _buf: &'a mut [f32]) -> &'a [f32] {
+        let start = j * self.stride + k0 * NR;
+        &self.data[start..start + kc * NR]
+    }
+}
+
+/// `scores[i]` ← softmax over the positions row `i` sees (`0..=first + i`), zero after.
+fn causal_softmax(scores: &mut [f32], len: usize, first: usize) {
+    for (i, row) in scores.chunks_exact_mut(len).enumerate() {
+        let (seen, future) = row.split_at_mut((first + i + 1).min(len));
+        kernels::softmax_row(seen);
+        future.iter_mut().for_each(|v| *v = 0.0);
     }
 }
 
@@ -215,8 +278,7 @@ struct Layer {
     gate_up: Linear,
     down: Linear,
     hidden: usize,
-    keys: Cache,
-    values: Cache,
+    cache: KvCache,
 }
 
 /// Buffers of the decode step, allocated once.
@@ -385,8 +447,7 @@ impl Llama {
                 gate_up,
                 down,
                 hidden,
-                keys: Cache::new(kvh, cfg.context, d),
-                values: Cache::new(kvh, cfg.context, d),
+                cache: KvCache::new(kvh, cfg.context, d),
             });
         }
         // Rotary tables; Llama 3 GGUFs carry per-frequency factors in `rope_freqs.weight`.
@@ -496,41 +557,43 @@ impl Llama {
                 .contiguous()?;
             let q = (candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?.squeeze(0)? * scale)?; // [h, n, d]
             let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?.squeeze(0)?; // [kvh, n, d]
-            l.keys.write(&k, pos)?;
-            l.values.write(&v, pos)?;
+            let (kf, vf) = (
+                k.flatten_all()?.to_vec1::<f32>()?,
+                v.flatten_all()?.to_vec1::<f32>()?,
+            );
+            for g in 0..kvh {
+                for i in 0..n {
+                    let at = (g * n + i) * d;
+                    l.cache.put(g, pos + i, &kf[at..at + d], &vf[at..at + d]);
+                }
+            }
             // Attention head by head (in parallel): scores = q·kᵀ over the
             // cached positions, causal softmax by row, context = p·v.
             let q = q.flatten_all()?.to_vec1::<f32>()?; // [h, n, d]
-            let (keys, values) = (&l.keys, &l.values);
+            let cache = &l.cache;
             let heads: Vec<Vec<f32>> = (0..h)
                 .into_par_iter()
                 .map(|head| {
                     let g = head / rep;
-                    let mut packed = PackedMatrix::empty();
                     let mut scores = vec![0f32; n * total];
                     let mut ctx = vec![0f32; n * d];
                     let none = Output {
                         bias: None,
                         accumulate: false,
                     };
-                    packed.pack_out_in(keys.head(g, total), total, d, d);
+                    let q = &q[head * n * d..(head + 1) * n * d];
+                    gemm_serial(q, d, n, &cache.keys(g, total), &mut scores, total, none);
+                    // Token i sees positions 0..=pos + i.
+                    causal_softmax(&mut scores, total, pos);
                     gemm_serial(
-                        &q[head * n * d..(head + 1) * n * d],
-                        d,
-                        n,
-                        &packed,
-                        &mut scores,
+                        &scores,
                         total,
+                        n,
+                        &cache.values(g, total),
+                        &mut ctx,
+                        d,
                         none,
                     );
-                    for (i, row) in scores.chunks_exact_mut(total).enumerate() {
-                        // Token i sees positions 0..=pos + i.
-                        let (seen, future) = row.split_at_mut(pos + i + 1);
-                        kernels::softmax_row(seen);
-                        future.iter_mut().for_each(|v| *v = 0.0);
-                    }
-                    packed.pack_in_out(values.head(g, total), total, d, d);
-                    gemm_serial(&scores, total, n, &packed, &mut ctx, d, none);
                     ctx
                 })
                 .collect();
@@ -586,22 +649,35 @@ impl Llama {
                 kernels::rope_interleaved(head, cos, sin);
             }
             for g in 0..kvh {
-                let (ka, va) = (l.keys.at(g, pos), l.values.at(g, pos));
-                l.keys.data[ka..ka + d].copy_from_slice(&k[g * d..(g + 1) * d]);
-                l.values.data[va..va + d].copy_from_slice(&v[g * d..(g + 1) * d]);
+                l.cache
+                    .put(g, pos, &k[g * d..(g + 1) * d], &v[g * d..(g + 1) * d]);
             }
-            let (keys, values) = (&l.keys, &l.values);
+            let cache = &l.cache;
             let q: &[f32] = q;
-            s.ctx.par_chunks_mut(d).enumerate().for_each(|(head, out)| {
-                attend(
-                    &q[head * d..(head + 1) * d],
-                    keys,
-                    values,
-                    head / rep,
-                    pos + 1,
-                    out,
-                );
-            });
+            // The `rep` query heads of one key/value head are consecutive rows
+            // of q: one small product per key/value head, heads in parallel.
+            let len = pos + 1;
+            s.ctx
+                .par_chunks_mut(rep * d)
+                .enumerate()
+                .for_each(|(g, out)| {
+                    let mut scores = vec![0f32; rep * len];
+                    let none = Output {
+                        bias: None,
+                        accumulate: false,
+                    };
+                    gemm_serial(
+                        &q[g * rep * d..(g + 1) * rep * d],
+                        d,
+                        rep,
+                        &cache.keys(g, len),
+                        &mut scores,
+                        len,
+                        none,
+                    );
+                    scores.chunks_exact_mut(len).for_each(kernels::softmax_row);
+                    gemm_serial(&scores, len, rep, &cache.values(g, len), out, d, none);
+                });
             l.wo.matvec(&s.ctx, &mut s.q8, &mut s.out)?;
             kernels::add_assign(&mut s.x, &s.out);
             s.xn.copy_from_slice(&s.x);
@@ -642,18 +718,4 @@ fn swiglu(gu: &Tensor, hidden: usize) -> candle_core::Result<Tensor> {
             .for_each(|(a, row)| kernels::silu_mul(&row[..hidden], &row[hidden..], a));
     }
     Tensor::from_vec(act, (n, hidden), &Device::Cpu)
-}
-
-/// One query head over the first `len` cached positions of key/value head `g`.
-fn attend(q: &[f32], keys: &Cache, values: &Cache, g: usize, len: usize, out: &mut [f32]) {
-    let d = q.len();
-    let (k0, v0) = (keys.at(g, 0), values.at(g, 0));
-    let mut scores = Vec::with_capacity(len);
-    kernels::attend(
-        q,
-        &keys.data[k0..k0 + len * d],
-        &values.data[v0..v0 + len * d],
-        &mut scores,
-        out,
-    );
 }
