@@ -231,6 +231,10 @@ fn gemm_isa(
         }
         return;
     }
+    if m <= SKINNY {
+        skinny(isa, parallel, a, lda, m, b, c, ldc, out);
+        return;
+    }
     let blocks = m.div_ceil(MR);
     // Packed A: block `r` is `k` steps of MR values (rows past m are zero).
     // The packing buffer is reused from call to call (taken out of the thread's
@@ -317,6 +321,92 @@ fn gemm_isa(
 
 thread_local! {
     static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Most rows for the skinny path: a product of a few rows (one decode step's
+/// query heads) reads each panel once with that many rows in registers,
+/// without packing A or computing the 12-row tile.
+const SKINNY: usize = 4;
+
+#[allow(clippy::too_many_arguments)]
+fn skinny(
+    isa: Isa,
+    parallel: bool,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    b: &dyn Panels,
+    c: &mut [f32],
+    ldc: usize,
+    out: Output<'_>,
+) {
+    let (k, n) = (b.depth(), b.width());
+    let panels = n.div_ceil(NR);
+    let c_ptr = SendPtr(c.as_mut_ptr());
+    let run = |buf: &mut Vec<f32>, j: usize| {
+        let mut acc = [0f32; SKINNY * NR];
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = KC.min(k - k0);
+            let need = if b.fills() { kc * NR } else { 0 };
+            if buf.len() < need {
+                buf.resize(need, 0.0);
+            }
+            let panel = b.panel(j, k0, kc, &mut buf[..need]);
+            let rows: [&[f32]; SKINNY] = std::array::from_fn(|r| {
+                if r < m {
+                    &a[r * lda + k0..r * lda + k0 + kc]
+                } else {
+                    &[]
+                }
+            });
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the CPU has AVX-512F (detected); rows are kc long, the panel kc·NR.
+                Isa::Avx512 => unsafe { x86::skinny_avx512(m, kc, &rows, panel, &mut acc) },
+                _ => skinny_portable(m, kc, &rows, panel, &mut acc),
+            }
+            k0 += kc;
+        }
+        let cols = NR.min(n - j * NR);
+        let tile = TileOut {
+            // SAFETY: each task writes its own panel's columns of the m rows.
+            c: unsafe { c_ptr.get().add(j * NR) },
+            ldc,
+            rows: m,
+            cols,
+            load: out.accumulate,
+            bias: out.bias.map(|bias| &bias[j * NR..j * NR + cols]),
+        };
+        let mut full = [0f32; MR * NR];
+        full[..SKINNY * NR].copy_from_slice(&acc);
+        // SAFETY: `tile` addresses m × cols values inside C (checked by the caller).
+        unsafe { tile.store(&full) };
+    };
+    if parallel && panels > 1 {
+        (0..panels).into_par_iter().for_each_init(Vec::new, run);
+    } else {
+        let mut buf = Vec::new();
+        (0..panels).for_each(|j| run(&mut buf, j));
+    }
+}
+
+fn skinny_portable(
+    m: usize,
+    kc: usize,
+    rows: &[&[f32]; SKINNY],
+    panel: &[f32],
+    acc: &mut [f32; SKINNY * NR],
+) {
+    for p in 0..kc {
+        let bp = &panel[p * NR..p * NR + NR];
+        for r in 0..m {
+            let av = rows[r][p];
+            for (acc, bv) in acc[r * NR..r * NR + NR].iter_mut().zip(bp) {
+                *acc = av.mul_add(*bv, *acc);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -427,7 +517,7 @@ unsafe fn kernel_portable(kc: usize, a: &[f32], b: &[f32], out: &TileOut<'_>) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{TileOut, MR, NR};
+    use super::{TileOut, MR, NR, SKINNY};
     use std::arch::x86_64::*;
 
     /// 12 rows × 32 columns in 24 zmm accumulators.
@@ -472,6 +562,51 @@ mod x86 {
                 _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR + 16), acc[1]);
             }
             out.store(&tmp);
+        }
+    }
+
+    /// Up to 4 rows × 32 columns, accumulated into `acc` over one k block.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn skinny_avx512(
+        m: usize,
+        kc: usize,
+        rows: &[&[f32]; SKINNY],
+        panel: &[f32],
+        acc: &mut [f32; SKINNY * NR],
+    ) {
+        match m {
+            1 => skinny_rows::<1>(kc, rows, panel, acc),
+            2 => skinny_rows::<2>(kc, rows, panel, acc),
+            3 => skinny_rows::<3>(kc, rows, panel, acc),
+            _ => skinny_rows::<4>(kc, rows, panel, acc),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn skinny_rows<const M: usize>(
+        kc: usize,
+        rows: &[&[f32]; SKINNY],
+        panel: &[f32],
+        acc: &mut [f32; SKINNY * NR],
+    ) {
+        let mut v = [[_mm512_setzero_ps(); 2]; M];
+        for (r, v) in v.iter_mut().enumerate() {
+            v[0] = _mm512_loadu_ps(acc.as_ptr().add(r * NR));
+            v[1] = _mm512_loadu_ps(acc.as_ptr().add(r * NR + 16));
+        }
+        let b = panel.as_ptr();
+        for p in 0..kc {
+            let b0 = _mm512_loadu_ps(b.add(p * NR));
+            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            for (r, v) in v.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*rows[r].get_unchecked(p));
+                v[0] = _mm512_fmadd_ps(av, b0, v[0]);
+                v[1] = _mm512_fmadd_ps(av, b1, v[1]);
+            }
+        }
+        for (r, v) in v.iter().enumerate() {
+            _mm512_storeu_ps(acc.as_mut_ptr().add(r * NR), v[0]);
+            _mm512_storeu_ps(acc.as_mut_ptr().add(r * NR + 16), v[1]);
         }
     }
 
