@@ -9,12 +9,24 @@ bash scripts/setup.sh
 shared="${QUIRE_SHARED_DIR:-../shared}"
 venv="${QUIRE_PEERS:-$HOME/.cache/quire-peers}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-# llama.cpp is built for AVX2/FMA/F16C rather than for the exact CPU: a
-# GGML_NATIVE build stops with an illegal instruction on some virtual machines.
-if ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
-  echo "building llama.cpp (llama-cpp-python) for the peer figures …"
-  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
-    "$venv/bin/pip" install -q llama-cpp-python
+# llama.cpp is built for the instruction sets Quire itself uses on this CPU
+# (AVX2/FMA/F16C, plus AVX-512 when the CPU has it: Quire's GEMM picks its
+# AVX-512 kernel at run time, so the peer gets its AVX-512 code too), rather
+# than with GGML_NATIVE: a native build stops with an illegal instruction on
+# some virtual machines. The flags are stamped in the venv; a change rebuilds.
+llama_args="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  llama_args="$llama_args -DGGML_AVX512=ON"
+  grep -qw avx512_vnni /proc/cpuinfo && llama_args="$llama_args -DGGML_AVX512_VNNI=ON"
+  grep -qw avx512_bf16 /proc/cpuinfo && llama_args="$llama_args -DGGML_AVX512_BF16=ON"
+  grep -qw avx512vbmi /proc/cpuinfo && llama_args="$llama_args -DGGML_AVX512_VBMI=ON"
+fi
+stamp="$venv/.llama-cmake-args"
+if ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null || [ "$(cat "$stamp" 2>/dev/null)" != "$llama_args" ]; then
+  echo "building llama.cpp (llama-cpp-python) for the peer figures: $llama_args …"
+  CMAKE_ARGS="$llama_args" "$venv/bin/pip" install -q --no-cache-dir --force-reinstall --no-deps llama-cpp-python==0.3.36
+  "$venv/bin/pip" install -q llama-cpp-python==0.3.36
+  echo "$llama_args" > "$stamp"
 fi
 QUIRE_PEERS="$venv" bash "$shared/bench/setup-peers.sh" models/all-MiniLM-L6-v2
 cargo build --workspace --bin quire
