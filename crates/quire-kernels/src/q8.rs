@@ -103,6 +103,14 @@ pub fn dot(format: Format, row: &[u8], a: &Q8Vector) -> f32 {
         // `row` holds `a.d.len()` blocks (asserted by the callers' shapes and
         // re-checked by the slice bounds inside).
         unsafe {
+            if vnni() {
+                // Q8_0 (the default model's embeddings and output projection):
+                // 1.5× the AVX2 product on one thread here. Q4_1 measured no
+                // faster (its cost is unpacking nibbles and scales, not the sum).
+                if format == Format::Q8_0 {
+                    return avx512::dot_q8_0(row, a);
+                }
+            }
             match format {
                 Format::Q4_1 => avx2::dot_q4_1(row, a),
                 Format::Q4_0 => avx2::dot_q4_0(row, a),
@@ -118,6 +126,24 @@ pub fn dot(format: Format, row: &[u8], a: &Q8Vector) -> f32 {
     {
         dot_scalar(format, row, a)
     }
+}
+
+/// Whether the AVX-512 VNNI products may run (the CPU has them and
+/// `QUIRE_GEMM` does not ask for less): checked once.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+fn vnni() -> bool {
+    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VNNI.get_or_init(|| {
+        crate::has_avx512()
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni")
+    })
 }
 
 /// The same products in plain Rust: the reference for the SIMD versions.
@@ -402,6 +428,81 @@ mod avx2 {
     }
 }
 
+/// Q8_0 rows two blocks per step with AVX-512 VNNI (`vpdpbusd`: u8 × i8
+/// summed into i32 lanes in one instruction); an odd last block in 256 bits.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod avx512 {
+    use super::{f16_at, Q8Vector, BLOCK};
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    unsafe fn pair(lo: __m256i, hi: __m256i) -> __m512i {
+        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+    }
+
+    #[inline(always)]
+    unsafe fn scales(lo: f32, hi: f32) -> __m512 {
+        _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1)
+    }
+
+    /// Σ over 32 pairs of u8 `w` × i8 `x` of one block, as f32 lanes.
+    #[inline(always)]
+    unsafe fn one(w: __m256i, x: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x))
+    }
+
+    #[inline(always)]
+    unsafe fn hsum256(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")]
+    pub unsafe fn dot_q8_0(row: &[u8], a: &Q8Vector) -> f32 {
+        let blocks = a.d.len();
+        assert!(row.len() >= blocks * 34 && a.q.len() >= blocks * BLOCK);
+        let (r, q) = (row.as_ptr(), a.q.as_ptr());
+        let mut acc = _mm512_setzero_ps();
+        let mut b = 0;
+        while b + 2 <= blocks {
+            let (b0, b1) = (&row[b * 34..b * 34 + 34], &row[b * 34 + 34..b * 34 + 68]);
+            let w = pair(
+                _mm256_loadu_si256(r.add(b * 34 + 2) as *const __m256i),
+                _mm256_loadu_si256(r.add(b * 34 + 36) as *const __m256i),
+            );
+            let x = _mm512_loadu_si512(q.add(b * BLOCK) as *const __m512i);
+            // w·x as |w| · (x with w's sign): u8 × i8 for vpdpbusd.
+            let neg = _mm512_movepi8_mask(w);
+            let xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+            let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(
+                _mm512_setzero_si512(),
+                _mm512_abs_epi8(w),
+                xs,
+            ));
+            acc = _mm512_fmadd_ps(
+                p,
+                scales(f16_at(b0, 0) * a.d[b], f16_at(b1, 0) * a.d[b + 1]),
+                acc,
+            );
+            b += 2;
+        }
+        let mut total = _mm512_reduce_add_ps(acc);
+        if b < blocks {
+            let blk = &row[b * 34..b * 34 + 34];
+            let w = _mm256_loadu_si256(r.add(b * 34 + 2) as *const __m256i);
+            let x = _mm256_loadu_si256(q.add(b * BLOCK) as *const __m256i);
+            let p = one(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+            total += hsum256(p) * f16_at(blk, 0) * a.d[b];
+        }
+        total
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,7 +595,14 @@ mod tests {
 
     #[test]
     fn simd_and_scalar_products_agree_with_the_dequantized_weights() {
-        let (rows, cols) = (70, 256);
+        // An even and an odd number of blocks (the AVX-512 products take two at a time).
+        for cols in [256, 288] {
+            products_agree(cols);
+        }
+    }
+
+    fn products_agree(cols: usize) {
+        let rows = 70;
         let w = values(rows * cols, 7);
         let x = values(cols, 11);
         let mut a = Q8Vector::default();
