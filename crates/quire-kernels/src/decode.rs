@@ -45,23 +45,6 @@ pub fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
     }
 }
 
-/// One query head `q` (already scaled) over `keys` and `values`, each the
-/// rows of `q.len()` values of the positions to attend to; the softmax-weighted
-/// sum of the values goes to `out`. `scores` is scratch.
-pub fn attend(q: &[f32], keys: &[f32], values: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
-    let d = q.len();
-    scores.clear();
-    scores.extend(keys.chunks_exact(d).map(|k| dot(q, k)));
-    let max = max_of(scores);
-    exp_shifted(scores, max);
-    out.iter_mut().for_each(|o| *o = 0.0);
-    let inv = 1.0 / sum_of(scores);
-    for (p, row) in scores.iter().zip(values.chunks_exact(d)) {
-        let w = p * inv;
-        out.iter_mut().zip(row).for_each(|(o, v)| *o += w * v);
-    }
-}
-
 /// In place: `x` replaced by its softmax; `-inf` (masked) entries get exactly 0.
 /// Separate passes (maximum, exponentials, sum, scale) so each vectorises:
 /// a running sum inside the exponential loop would keep it scalar.
@@ -133,22 +116,6 @@ pub(crate) fn sum_of(x: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attention_weights_the_values_by_softmax_of_the_scores() {
-        // Two positions, head size 2: scores 1 and 0.
-        let q = [1.0, 0.0];
-        let keys = [1.0, 0.0, 0.0, 1.0];
-        let values = [10.0, 0.0, 0.0, 10.0];
-        let mut out = [0.0; 2];
-        attend(&q, &keys, &values, &mut Vec::new(), &mut out);
-        let (a, b) = (1f32.exp(), 1.0);
-        let want = [10.0 * a / (a + b), 10.0 * b / (a + b)];
-        assert!(
-            (out[0] - want[0]).abs() < 1e-5 && (out[1] - want[1]).abs() < 1e-5,
-            "{out:?}"
-        );
-    }
 
     #[test]
     fn rms_norm_and_rope() {
