@@ -282,11 +282,7 @@ fn gemm_isa(
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);
-            let need = if b.fills() { kc * NR } else { 0 };
-            if buf.len() < need {
-                buf.resize(need, 0.0);
-            }
-            let panel = b.panel(j, k0, kc, &mut buf[..need]);
+            let panel = fetch(b, j, k0, kc, buf);
             let first = k0 == 0;
             for blk in (r0 / MR)..r1.div_ceil(MR) {
                 let rows = MR.min(m - blk * MR);
@@ -348,11 +344,7 @@ fn skinny(
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);
-            let need = if b.fills() { kc * NR } else { 0 };
-            if buf.len() < need {
-                buf.resize(need, 0.0);
-            }
-            let panel = b.panel(j, k0, kc, &mut buf[..need]);
+            let panel = fetch(b, j, k0, kc, buf);
             let rows: [&[f32]; SKINNY] = std::array::from_fn(|r| {
                 if r < m {
                     &a[r * lda + k0..r * lda + k0 + kc]
@@ -407,6 +399,22 @@ fn skinny_portable(
             }
         }
     }
+}
+
+/// Panel `j` over `k0..k0 + kc`, using `buf` (grown as needed) when the
+/// weight writes its panels rather than storing them.
+fn fetch<'a>(
+    b: &'a dyn Panels,
+    j: usize,
+    k0: usize,
+    kc: usize,
+    buf: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    let need = if b.fills() { kc * NR } else { 0 };
+    if buf.len() < need {
+        buf.resize(need, 0.0);
+    }
+    b.panel(j, k0, kc, &mut buf[..need])
 }
 
 #[derive(Clone, Copy)]
