@@ -155,6 +155,34 @@ impl Panels for PackedMatrix {
     }
 }
 
+/// Panels stored elsewhere (a key/value cache): panel `j` starts at
+/// `j · stride` and holds `depth` rows of `NR` values.
+pub struct PanelView<'a> {
+    pub data: &'a [f32],
+    pub depth: usize,
+    pub width: usize,
+    pub stride: usize,
+}
+
+impl Panels for PanelView<'_> {
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn fills(&self) -> bool {
+        false
+    }
+
+    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, _buf: &'a mut [f32]) -> &'a [f32] {
+        let start = j * self.stride + k0 * NR;
+        &self.data[start..start + kc * NR]
+    }
+}
+
 /// Where the product lands.
 #[derive(Debug, Clone, Copy)]
 pub struct Output<'a> {

@@ -21,7 +21,7 @@
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use quire_kernels::decode as kernels;
-use quire_kernels::gemm::{gemm_serial, Output, Panels, NR};
+use quire_kernels::gemm::{gemm_serial, Output, PanelView, NR};
 use quire_kernels::q8::{self, Q8Vector, QMatrix};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -211,9 +211,9 @@ impl KvCache {
     }
 
     /// Keys of head `g` at positions `0..len`: depth `head_dim`, one column per position.
-    fn keys(&self, g: usize, len: usize) -> CacheView<'_> {
+    fn keys(&self, g: usize, len: usize) -> PanelView<'_> {
         let size = self.context * self.head_dim;
-        CacheView {
+        PanelView {
             data: &self.keys[g * size..(g + 1) * size],
             depth: self.head_dim,
             width: len,
@@ -222,42 +222,14 @@ impl KvCache {
     }
 
     /// Values of head `g` at positions `0..len`: depth `len`, one column per dimension.
-    fn values(&self, g: usize, len: usize) -> CacheView<'_> {
+    fn values(&self, g: usize, len: usize) -> PanelView<'_> {
         let size = self.context * self.dims;
-        CacheView {
+        PanelView {
             data: &self.values[g * size..(g + 1) * size],
             depth: len,
             width: self.head_dim,
             stride: self.context * NR,
         }
-    }
-}
-
-/// Part of the cache seen as a GEMM operand.
-struct CacheView<'a> {
-    data: &'a [f32],
-    depth: usize,
-    width: usize,
-    /// Distance between panels.
-    stride: usize,
-}
-
-impl Panels for CacheView<'_> {
-    fn depth(&self) -> usize {
-        self.depth
-    }
-
-    fn width(&self) -> usize {
-        self.width
-    }
-
-    fn fills(&self) -> bool {
-        false
-    }
-
-    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, _buf: &'a mut [f32]) -> &'a [f32] {
-        let start = j * self.stride + k0 * NR;
-        &self.data[start..start + kc * NR]
     }
 }
 
