@@ -109,8 +109,15 @@ fn own_bert_forward_matches_candle_transformers_bert() {
             .unwrap();
         worst = worst.min(cosine(v, &mean));
     }
+    // f32 products agree to rounding; bfloat16 products on AMX tiles (see
+    // `quire_kernels::amx`) to 2·10⁻⁵ on these abstracts.
+    let floor = if quire_kernels::amx::available() {
+        0.9999
+    } else {
+        0.99999
+    };
     assert!(
-        worst > 0.99999,
-        "worst cosine against candle-transformers' BERT: {worst}"
+        worst > floor,
+        "worst cosine against candle-transformers' BERT: {worst} (floor {floor})"
     );
 }

@@ -3,6 +3,7 @@
 //! products of the language model's decode step ([`q8`]). Built optimised
 //! even in the dev profile.
 
+pub mod amx;
 pub mod decode;
 pub mod gemm;
 pub mod q8;

@@ -54,6 +54,11 @@ pub struct Q8Vector {
     pub d: Vec<f32>,
     pub s: Vec<f32>,
     pub q: Vec<i8>,
+    /// `d[b]·Σq` unrounded (the offset of Q4_0 weights held as tiles).
+    pub e: Vec<f32>,
+    /// `q + 128` as unsigned bytes (the u8 operand of `vpdpbusd` against
+    /// signed Q8_0 weights held as tiles).
+    pub u: Vec<u8>,
 }
 
 impl Q8Vector {
@@ -63,6 +68,7 @@ impl Q8Vector {
         let blocks = x.len() / BLOCK;
         self.d.clear();
         self.s.clear();
+        self.e.clear();
         self.q.clear();
         self.q.resize(blocks * BLOCK, 0);
         for (b, chunk) in x.chunks_exact(BLOCK).enumerate() {
@@ -78,7 +84,10 @@ impl Q8Vector {
             let d16 = half::f16::from_f32(d).to_f32();
             self.d.push(d16);
             self.s.push(half::f16::from_f32(d * sum as f32).to_f32());
+            self.e.push(d16 * sum as f32);
         }
+        self.u.clear();
+        self.u.extend(self.q.iter().map(|&q| (q as u8) ^ 0x80));
     }
 
     pub fn len(&self) -> usize {
@@ -225,45 +234,119 @@ pub fn dequantize_row(format: Format, row: &[u8], out: &mut [f32]) {
     }
 }
 
-/// The same into memory not yet initialised (every element is written).
-fn dequantize_row_uninit(format: Format, row: &[u8], out: &mut [std::mem::MaybeUninit<f32>]) {
-    for (blk, o) in row
-        .chunks_exact(format.block_bytes())
-        .zip(out.chunks_exact_mut(BLOCK))
-    {
-        for (dst, v) in o.iter_mut().zip(block_values(format, blk)) {
-            dst.write(v);
-        }
-    }
+/// How a [`QMatrix`] holds its blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// The file's own layout: row after row, each row block after block.
+    Rows,
+    /// Tiles of [`TILE_ROWS`] rows interleaved block by block, so one
+    /// AVX-512 VNNI instruction multiplies four weights of sixteen rows by
+    /// the same four inputs (llama.cpp "repacks" weights the same way).
+    /// Per tile and block of 32 columns:
+    /// - Q4_0 and Q4_1: `d: [f16; 16]`, `m: [f16; 16]` (Q4_0 as `m = −8·d`),
+    ///   then 4 parts of 64 bytes; byte `4r + j` of part `t` is byte
+    ///   `4t + j` of row `r`'s nibbles (weights `4t + j` and `16 + 4t + j`).
+    /// - Q8_0: `d: [f16; 16]`, `Σw: [i16; 16]` per row, then 8 parts of 64
+    ///   bytes; byte `4r + j` of part `t` is weight `4t + j` of row `r`.
+    Tiles,
 }
 
-/// A weight matrix in a block format: `rows` rows of `cols` weights, row-major.
+/// Rows per tile of [`Layout::Tiles`]: one AVX-512 register of sums.
+pub const TILE_ROWS: usize = 16;
+
+/// A weight matrix in a block format: `rows` rows of `cols` weights.
 #[derive(Debug, Clone)]
 pub struct QMatrix {
     pub format: Format,
     pub rows: usize,
     pub cols: usize,
-    pub data: Vec<u8>,
+    layout: Layout,
+    data: Vec<u8>,
 }
 
 /// Rows per parallel task: enough work per task to amortise scheduling,
 /// enough tasks to balance the threads.
 const ROWS_PER_TASK: usize = 64;
 
+impl Format {
+    /// Bytes of one block of one tile (16 rows × 32 weights) in [`Layout::Tiles`].
+    const fn tile_block_bytes(self) -> usize {
+        match self {
+            Format::Q4_0 | Format::Q4_1 => 64 + 16 * 16,
+            Format::Q8_0 => 64 + 16 * 32,
+        }
+    }
+}
+
 impl QMatrix {
-    /// `data` must hold exactly `rows` rows of `cols` weights; `cols` a multiple of 32.
+    /// `data` (the file's layout) must hold exactly `rows` rows of `cols`
+    /// weights; `cols` a multiple of 32. Held as tiles when this CPU has
+    /// the instructions that multiply them and the rows fill whole tiles.
     pub fn new(format: Format, rows: usize, cols: usize, data: Vec<u8>) -> Option<Self> {
-        (cols % BLOCK == 0 && data.len() == rows * format.row_bytes(cols)).then_some(QMatrix {
+        let layout = if tiles_supported() && rows.is_multiple_of(TILE_ROWS) {
+            Layout::Tiles
+        } else {
+            Layout::Rows
+        };
+        Self::with_layout(format, rows, cols, data, layout)
+    }
+
+    /// As [`QMatrix::new`], in the layout asked for (tiles need `rows` a
+    /// multiple of [`TILE_ROWS`]).
+    pub fn with_layout(
+        format: Format,
+        rows: usize,
+        cols: usize,
+        data: Vec<u8>,
+        layout: Layout,
+    ) -> Option<Self> {
+        if !cols.is_multiple_of(BLOCK) || data.len() != rows * format.row_bytes(cols) {
+            return None;
+        }
+        let data = match layout {
+            Layout::Rows => data,
+            Layout::Tiles if rows.is_multiple_of(TILE_ROWS) => to_tiles(format, rows, cols, &data),
+            Layout::Tiles => return None,
+        };
+        Some(QMatrix {
             format,
             rows,
             cols,
+            layout,
             data,
         })
     }
 
-    pub fn row(&self, r: usize) -> &[u8] {
-        let rb = self.format.row_bytes(self.cols);
-        &self.data[r * rb..(r + 1) * rb]
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    fn blocks(&self) -> usize {
+        self.cols / BLOCK
+    }
+
+    /// The 32 weights of block `b` of row `r`, as f32.
+    #[inline]
+    fn block(&self, r: usize, b: usize) -> [f32; BLOCK] {
+        match self.layout {
+            Layout::Rows => {
+                let bb = self.format.block_bytes();
+                let at = r * self.format.row_bytes(self.cols) + b * bb;
+                block_values(self.format, &self.data[at..at + bb])
+            }
+            Layout::Tiles => {
+                let tb = self.format.tile_block_bytes();
+                let at = ((r / TILE_ROWS) * self.blocks() + b) * tb;
+                tile_block_values(self.format, &self.data[at..at + tb], r % TILE_ROWS)
+            }
+        }
+    }
+
+    /// Row `r`'s weights as f32 (`out.len()` = `cols`).
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        for (b, o) in out.chunks_exact_mut(BLOCK).enumerate() {
+            o.copy_from_slice(&self.block(r, b));
+        }
     }
 
     /// `out[r] = row r · a` for every row, split across rayon's threads.
@@ -278,32 +361,186 @@ impl QMatrix {
             self.rows,
             "output length differs from the matrix height"
         );
-        let rb = self.format.row_bytes(self.cols);
-        out.par_chunks_mut(ROWS_PER_TASK)
-            .zip(self.data.par_chunks(ROWS_PER_TASK * rb))
-            .for_each(|(o, rows)| {
-                for (y, row) in o.iter_mut().zip(rows.chunks_exact(rb)) {
-                    *y = dot(self.format, row, a);
-                }
-            });
+        match self.layout {
+            Layout::Rows => {
+                let rb = self.format.row_bytes(self.cols);
+                out.par_chunks_mut(ROWS_PER_TASK)
+                    .zip(self.data.par_chunks(ROWS_PER_TASK * rb))
+                    .for_each(|(o, rows)| {
+                        for (y, row) in o.iter_mut().zip(rows.chunks_exact(rb)) {
+                            *y = dot(self.format, row, a);
+                        }
+                    });
+            }
+            Layout::Tiles => {
+                let tile = self.blocks() * self.format.tile_block_bytes();
+                let per_task = ROWS_PER_TASK / TILE_ROWS;
+                out.par_chunks_mut(ROWS_PER_TASK)
+                    .zip(self.data.par_chunks(per_task * tile))
+                    .for_each(|(o, tiles)| {
+                        for (y, t) in o.chunks_exact_mut(TILE_ROWS).zip(tiles.chunks_exact(tile)) {
+                            tile_dot(self.format, t, a, y);
+                        }
+                    });
+            }
+        }
     }
 
     /// All weights as f32, row-major, dequantized across rayon's threads.
     pub fn dequantize(&self) -> Vec<f32> {
-        let n = self.rows * self.cols;
-        // Written once, not zeroed first: these are large and made per prompt pass.
-        let mut out: Vec<f32> = Vec::with_capacity(n);
-        let rb = self.format.row_bytes(self.cols);
+        let mut out = vec![0f32; self.rows * self.cols];
         if self.cols > 0 {
-            out.spare_capacity_mut()[..n]
-                .par_chunks_mut(self.cols)
-                .zip(self.data.par_chunks(rb))
-                .for_each(|(o, row)| dequantize_row_uninit(self.format, row, o));
+            out.par_chunks_mut(self.cols)
+                .enumerate()
+                .for_each(|(r, o)| self.row_into(r, o));
         }
-        // SAFETY: the loop above wrote all `rows` rows of `cols` values (the
-        // data holds exactly `rows` rows, checked by `new`).
-        unsafe { out.set_len(n) };
         out
+    }
+}
+
+/// Whether [`Layout::Tiles`] products run on this CPU (AVX-512 with VNNI,
+/// and `QUIRE_GEMM` does not ask for less): checked once.
+pub fn tiles_supported() -> bool {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        vnni()
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    {
+        false
+    }
+}
+
+/// Rows of the file's layout regrouped as [`Layout::Tiles`].
+fn to_tiles(format: Format, rows: usize, cols: usize, data: &[u8]) -> Vec<u8> {
+    let (bb, tb, blocks) = (
+        format.block_bytes(),
+        format.tile_block_bytes(),
+        cols / BLOCK,
+    );
+    let rb = format.row_bytes(cols);
+    let mut out = vec![0u8; rows / TILE_ROWS * blocks * tb];
+    out.par_chunks_mut(blocks * tb)
+        .zip(data.par_chunks(TILE_ROWS * rb))
+        .for_each(|(tile, src)| {
+            for (b, dst) in tile.chunks_exact_mut(tb).enumerate() {
+                for r in 0..TILE_ROWS {
+                    let blk = &src[r * rb + b * bb..r * rb + (b + 1) * bb];
+                    let (scale, rest) = dst.split_at_mut(64);
+                    scale[2 * r..2 * r + 2].copy_from_slice(&blk[0..2]);
+                    let (second, qs) = match format {
+                        Format::Q4_1 => ([blk[2], blk[3]], &blk[4..20]),
+                        Format::Q4_0 => {
+                            let m = -8.0 * f16_at(blk, 0);
+                            (half::f16::from_f32(m).to_bits().to_le_bytes(), &blk[2..18])
+                        }
+                        Format::Q8_0 => {
+                            let sum: i32 = blk[2..34].iter().map(|&w| w as i8 as i32).sum();
+                            ((sum as i16).to_le_bytes(), &blk[2..34])
+                        }
+                    };
+                    scale[32 + 2 * r..32 + 2 * r + 2].copy_from_slice(&second);
+                    for (t, word) in qs.chunks_exact(4).enumerate() {
+                        rest[t * 64 + 4 * r..t * 64 + 4 * r + 4].copy_from_slice(word);
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// Row `i` of one tile block as f32 (the same values as [`block_values`]
+/// gives for the block it was made from).
+#[inline]
+fn tile_block_values(format: Format, tb: &[u8], i: usize) -> [f32; BLOCK] {
+    let mut o = [0f32; BLOCK];
+    let d = f16_at(tb, 2 * i);
+    match format {
+        Format::Q4_0 | Format::Q4_1 => {
+            let m = f16_at(tb, 32 + 2 * i);
+            for t in 0..4 {
+                for j in 0..4 {
+                    let q = tb[64 + t * 64 + 4 * i + j];
+                    o[4 * t + j] = d * (q & 0x0f) as f32 + m;
+                    o[16 + 4 * t + j] = d * (q >> 4) as f32 + m;
+                }
+            }
+        }
+        Format::Q8_0 => {
+            for t in 0..8 {
+                for j in 0..4 {
+                    o[4 * t + j] = d * tb[64 + t * 64 + 4 * i + j] as i8 as f32;
+                }
+            }
+        }
+    }
+    o
+}
+
+/// `y[i] = row i of the tile · a` for the 16 rows of one tile.
+fn tile_dot(format: Format, tile: &[u8], a: &Q8Vector, y: &mut [f32]) {
+    let blocks = a.d.len();
+    assert!(tile.len() >= blocks * format.tile_block_bytes() && y.len() >= TILE_ROWS);
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    if vnni() {
+        // SAFETY: the CPU has AVX-512 VNNI (checked at run time); the tile
+        // holds `blocks` blocks and `y` 16 values (asserted above).
+        unsafe {
+            match format {
+                Format::Q4_1 => avx512::tile_q4(tile, a, &a.s, y),
+                Format::Q4_0 => avx512::tile_q4(tile, a, &a.e, y),
+                Format::Q8_0 => avx512::tile_q8(tile, a, y),
+            }
+        }
+        return;
+    }
+    tile_dot_scalar(format, tile, a, y)
+}
+
+/// The same in plain Rust: the reference for the SIMD version.
+pub fn tile_dot_scalar(format: Format, tile: &[u8], a: &Q8Vector, y: &mut [f32]) {
+    let tb = format.tile_block_bytes();
+    let offsets = if format == Format::Q4_0 { &a.e } else { &a.s };
+    for (i, out) in y.iter_mut().enumerate().take(TILE_ROWS) {
+        let mut total = 0f32;
+        for (b, blk) in tile.chunks_exact(tb).enumerate().take(a.d.len()) {
+            let x = &a.q[b * BLOCK..(b + 1) * BLOCK];
+            let d = f16_at(blk, 2 * i);
+            let mut isum = 0i32;
+            match format {
+                Format::Q4_0 | Format::Q4_1 => {
+                    for t in 0..4 {
+                        for j in 0..4 {
+                            let q = blk[64 + t * 64 + 4 * i + j];
+                            isum += (q & 0x0f) as i32 * x[4 * t + j] as i32
+                                + (q >> 4) as i32 * x[16 + 4 * t + j] as i32;
+                        }
+                    }
+                    total += f16_at(blk, 32 + 2 * i) * offsets[b];
+                }
+                Format::Q8_0 => {
+                    for t in 0..8 {
+                        for j in 0..4 {
+                            isum += blk[64 + t * 64 + 4 * i + j] as i8 as i32 * x[4 * t + j] as i32;
+                        }
+                    }
+                }
+            }
+            total += d * a.d[b] * isum as f32;
+        }
+        *out = total;
     }
 }
 
@@ -321,7 +558,6 @@ impl crate::gemm::Panels for QMatrix {
 
     fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, buf: &'a mut [f32]) -> &'a [f32] {
         use crate::gemm::NR;
-        let bb = self.format.block_bytes();
         let buf = &mut buf[..kc * NR];
         // k0 and kc are multiples of the block size (KC is, and so is `cols`).
         let (b0, b1) = (k0 / BLOCK, (k0 + kc).div_ceil(BLOCK));
@@ -331,9 +567,8 @@ impl crate::gemm::Panels for QMatrix {
                 (0..kc).for_each(|p| buf[p * NR + c] = 0.0);
                 continue;
             }
-            let row = &self.row(r)[b0 * bb..b1 * bb];
-            for (bi, blk) in row.chunks_exact(bb).enumerate() {
-                for (t, v) in block_values(self.format, blk).iter().enumerate() {
+            for (bi, b) in (b0..b1).enumerate() {
+                for (t, v) in self.block(r, b).iter().enumerate() {
                     buf[(bi * BLOCK + t) * NR + c] = *v;
                 }
             }
@@ -501,6 +736,71 @@ mod avx512 {
         }
         total
     }
+
+    #[inline(always)]
+    unsafe fn word(p: *const u8) -> __m512i {
+        _mm512_set1_epi32(std::ptr::read_unaligned(p as *const i32))
+    }
+
+    /// Sixteen rows of Q4_0/Q4_1 weights held as one tile ([`super::Layout::Tiles`])
+    /// times `a`: per block 8 `vpdpbusd` (nibbles u8 × inputs i8) for all
+    /// sixteen rows, scales and offsets as whole vectors.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub unsafe fn tile_q4(tile: &[u8], a: &Q8Vector, offsets: &[f32], y: &mut [f32]) {
+        let blocks = a.d.len();
+        assert!(tile.len() >= blocks * 320 && offsets.len() >= blocks && y.len() >= 16);
+        assert!(a.q.len() >= blocks * BLOCK);
+        let (t, x) = (tile.as_ptr(), a.q.as_ptr() as *const u8);
+        let low = _mm512_set1_epi8(0x0f);
+        let (mut acc, mut off) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        for b in 0..blocks {
+            let p = t.add(b * 320);
+            let xb = x.add(b * BLOCK);
+            let d = _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i));
+            let m = _mm512_cvtph_ps(_mm256_loadu_si256(p.add(32) as *const __m256i));
+            let (mut lo, mut hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for k in 0..4 {
+                let v = _mm512_loadu_si512(p.add(64 + 64 * k) as *const _);
+                lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low), word(xb.add(4 * k)));
+                let h = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+                hi = _mm512_dpbusd_epi32(hi, h, word(xb.add(16 + 4 * k)));
+            }
+            let sum = _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi));
+            acc = _mm512_fmadd_ps(sum, _mm512_mul_ps(d, _mm512_set1_ps(a.d[b])), acc);
+            off = _mm512_fmadd_ps(m, _mm512_set1_ps(offsets[b]), off);
+        }
+        _mm512_storeu_ps(y.as_mut_ptr(), _mm512_add_ps(acc, off));
+    }
+
+    /// Sixteen rows of Q8_0 weights held as one tile times `a`: inputs as
+    /// `q + 128` (u8) × weights (i8), less `128·Σw` per row and block.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub unsafe fn tile_q8(tile: &[u8], a: &Q8Vector, y: &mut [f32]) {
+        let blocks = a.d.len();
+        assert!(tile.len() >= blocks * 576 && a.u.len() >= blocks * BLOCK && y.len() >= 16);
+        let (t, x) = (tile.as_ptr(), a.u.as_ptr());
+        let mut acc = _mm512_setzero_ps();
+        for b in 0..blocks {
+            let p = t.add(b * 576);
+            let xb = x.add(b * BLOCK);
+            let d = _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i));
+            let ws = _mm512_cvtepi16_epi32(_mm256_loadu_si256(p.add(32) as *const __m256i));
+            let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for k in 0..4 {
+                let v0 = _mm512_loadu_si512(p.add(64 + 128 * k) as *const _);
+                let v1 = _mm512_loadu_si512(p.add(128 + 128 * k) as *const _);
+                s0 = _mm512_dpbusd_epi32(s0, word(xb.add(8 * k)), v0);
+                s1 = _mm512_dpbusd_epi32(s1, word(xb.add(8 * k + 4)), v1);
+            }
+            let sum = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_slli_epi32(ws, 7));
+            acc = _mm512_fmadd_ps(
+                _mm512_cvtepi32_ps(sum),
+                _mm512_mul_ps(d, _mm512_set1_ps(a.d[b])),
+                acc,
+            );
+        }
+        _mm512_storeu_ps(y.as_mut_ptr(), acc);
+    }
 }
 
 #[cfg(test)]
@@ -565,22 +865,42 @@ mod tests {
     #[test]
     fn gemm_over_quantized_panels_matches_gemm_over_the_dequantized_weight() {
         use crate::gemm::{gemm, Output, PackedMatrix};
-        // 320 columns is not a multiple of the k block; 45 rows not of the panel.
-        let (rows, cols, m) = (45, 320, 37);
-        for format in [Format::Q4_0, Format::Q4_1, Format::Q8_0] {
-            let w = values(rows * cols, 7);
-            let q = QMatrix::new(format, rows, cols, quantize_rows(format, &w, cols)).unwrap();
-            let dense = PackedMatrix::from_out_in(&q.dequantize(), rows, cols).unwrap();
-            let a = values(m * cols, 11);
-            let (mut c1, mut c2) = (vec![0f32; m * rows], vec![0f32; m * rows]);
-            let out = Output {
-                bias: None,
-                accumulate: false,
-            };
-            gemm(&a, cols, m, &q, &mut c1, rows, out);
-            gemm(&a, cols, m, &dense, &mut c2, rows, out);
-            assert_eq!(c1, c2, "{format:?}");
+        // 320 columns is not a multiple of the k block; 45 and 48 rows not
+        // of the panel (48: whole tiles).
+        for (rows, layout) in [(45, Layout::Rows), (48, Layout::Rows), (48, Layout::Tiles)] {
+            let (cols, m) = (320, 37);
+            for format in [Format::Q4_0, Format::Q4_1, Format::Q8_0] {
+                let w = values(rows * cols, 7);
+                let data = quantize_rows(format, &w, cols);
+                let q = QMatrix::with_layout(format, rows, cols, data, layout).unwrap();
+                let dense = PackedMatrix::from_out_in(&q.dequantize(), rows, cols).unwrap();
+                let a = values(m * cols, 11);
+                let (mut c1, mut c2) = (vec![0f32; m * rows], vec![0f32; m * rows]);
+                let out = Output {
+                    bias: None,
+                    accumulate: false,
+                };
+                gemm(&a, cols, m, &q, &mut c1, rows, out);
+                gemm(&a, cols, m, &dense, &mut c2, rows, out);
+                assert_eq!(c1, c2, "{format:?} {layout:?}");
+            }
         }
+    }
+
+    #[test]
+    fn tiles_hold_the_same_weights_as_rows() {
+        let (rows, cols) = (48, 96);
+        for format in [Format::Q4_0, Format::Q4_1, Format::Q8_0] {
+            let data = quantize_rows(format, &values(rows * cols, 5), cols);
+            let by_rows = QMatrix::with_layout(format, rows, cols, data.clone(), Layout::Rows);
+            let tiles = QMatrix::with_layout(format, rows, cols, data, Layout::Tiles);
+            let (by_rows, tiles) = (by_rows.unwrap(), tiles.unwrap());
+            assert_eq!(tiles.layout(), Layout::Tiles);
+            assert_eq!(by_rows.dequantize(), tiles.dequantize(), "{format:?}");
+        }
+        // Tiles need whole tiles of rows.
+        let data = quantize_rows(Format::Q4_1, &values(40 * 32, 5), 32);
+        assert!(QMatrix::with_layout(Format::Q4_1, 40, 32, data, Layout::Tiles).is_none());
     }
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -602,17 +922,42 @@ mod tests {
     }
 
     fn products_agree(cols: usize) {
-        let rows = 70;
+        for (rows, layout) in [(70, Layout::Rows), (80, Layout::Tiles)] {
+            products_agree_in(cols, rows, layout);
+        }
+    }
+
+    fn products_agree_in(cols: usize, rows: usize, layout: Layout) {
         let w = values(rows * cols, 7);
         let x = values(cols, 11);
         let mut a = Q8Vector::default();
         a.quantize(&x);
         for format in [Format::Q4_1, Format::Q4_0, Format::Q8_0] {
-            let m =
-                QMatrix::new(format, rows, cols, quantize_rows(format, &w, cols)).expect("shape");
+            let data = quantize_rows(format, &w, cols);
+            let rows_bytes = data.clone();
+            let m = QMatrix::with_layout(format, rows, cols, data, layout).expect("shape");
             let deq = m.dequantize();
             let mut y = vec![0f32; rows];
             m.matvec(&a, &mut y);
+            let mut reference = vec![0f32; rows];
+            let rb = format.row_bytes(cols);
+            for (r, v) in reference.iter_mut().enumerate() {
+                *v = dot_scalar(format, &rows_bytes[r * rb..(r + 1) * rb], &a);
+            }
+            if layout == Layout::Tiles {
+                let tile = cols / BLOCK * format.tile_block_bytes();
+                for (t, o) in reference.chunks_exact_mut(TILE_ROWS).enumerate() {
+                    let mut y = [0f32; TILE_ROWS];
+                    tile_dot_scalar(format, &m.data[t * tile..(t + 1) * tile], &a, &mut y);
+                    for (i, (want, got)) in o.iter().zip(y).enumerate() {
+                        let tol = 1e-3 * (1.0 + want.abs());
+                        assert!(
+                            (want - got).abs() < tol,
+                            "{format:?} row {i}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
             for r in 0..rows {
                 // Exact in f32 on the dequantized weights and the quantized input.
                 let mut want: f32 = (0..cols)
@@ -625,19 +970,20 @@ mod tests {
                             .iter()
                             .map(|&q| q as i32)
                             .sum();
-                        want += f16_at(m.row(r), b * 20 + 2) * (a.s[b] - a.d[b] * sum as f32);
+                        let m = f16_at(&rows_bytes, r * rb + b * 20 + 2);
+                        want += m * (a.s[b] - a.d[b] * sum as f32);
                     }
                 }
-                let scalar = dot_scalar(format, m.row(r), &a);
                 let tol = 1e-3 * (1.0 + want.abs());
                 assert!(
                     (y[r] - want).abs() < tol,
-                    "{format:?} row {r}: {} vs {want}",
+                    "{format:?} {layout:?} row {r}: {} vs {want}",
                     y[r]
                 );
                 assert!(
-                    (scalar - want).abs() < tol,
-                    "{format:?} row {r} scalar: {scalar} vs {want}"
+                    (reference[r] - want).abs() < tol,
+                    "{format:?} row {r} scalar: {} vs {want}",
+                    reference[r]
                 );
             }
             // The dequantized weights are close to the originals.

@@ -14,12 +14,15 @@
 //!   parallel;
 //! - the dense layers run Quire's GEMM ([`quire_kernels::gemm`], AVX-512 when
 //!   the CPU has it) on weights packed once at load, with the bias and the
-//!   residual added as the product is stored.
+//!   residual added as the product is stored; on CPUs with AMX they run on
+//!   its tiles in bfloat16 ([`quire_kernels::amx`]; `QUIRE_GEMM` set to any
+//!   kernel keeps them in f32).
 
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use quire_kernels::amx::{self, Bf16Matrix};
 use quire_kernels::gemm::{gemm, gemm_serial, Output, PackedMatrix, Panels};
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -44,10 +47,16 @@ fn default_eps() -> f64 {
 }
 
 /// A dense layer: the weight packed once at load for Quire's GEMM
-/// ([`quire_kernels::gemm`]), the bias kept beside it.
+/// ([`quire_kernels::gemm`]), or in bfloat16 for AMX tiles
+/// ([`quire_kernels::amx`]) when the CPU has them; the bias kept beside it.
 struct Dense {
-    weight: PackedMatrix,
+    weight: Weight,
     bias: Vec<f32>,
+}
+
+enum Weight {
+    F32(PackedMatrix),
+    Bf16(Bf16Matrix),
 }
 
 impl Dense {
@@ -57,9 +66,25 @@ impl Dense {
             .flatten_all()?
             .to_vec1::<f32>()?;
         let bias = vb.get(output, "bias")?.to_vec1::<f32>()?;
-        let weight = PackedMatrix::from_out_in(&w, output, input)
-            .ok_or_else(|| candle_core::Error::Msg("dense weight shape".into()))?;
+        Self::new(&w, output, input, bias)
+    }
+
+    /// From a `[output, input]` row-major weight.
+    fn new(w: &[f32], output: usize, input: usize, bias: Vec<f32>) -> candle_core::Result<Self> {
+        let shape = || candle_core::Error::Msg(format!("dense weight of {output} × {input}"));
+        let weight = if quire_kernels::amx::available() {
+            Weight::Bf16(Bf16Matrix::from_out_in(w, output, input).ok_or_else(shape)?)
+        } else {
+            Weight::F32(PackedMatrix::from_out_in(w, output, input).ok_or_else(shape)?)
+        };
         Ok(Dense { weight, bias })
+    }
+
+    fn width(&self) -> usize {
+        match &self.weight {
+            Weight::F32(w) => w.width(),
+            Weight::Bf16(w) => w.width(),
+        }
     }
 
     /// `x · Wᵀ (+ bias)` for `rows` rows of `x`, added to `out` when `accumulate`
@@ -69,15 +94,10 @@ impl Dense {
             bias: bias.then_some(&self.bias[..]),
             accumulate,
         };
-        gemm(
-            x,
-            self.weight.depth(),
-            rows,
-            &self.weight,
-            out,
-            self.weight.width(),
-            output,
-        );
+        match &self.weight {
+            Weight::F32(w) => gemm(x, w.depth(), rows, w, out, w.width(), output),
+            Weight::Bf16(w) => amx::gemm(x, w.depth(), rows, w, out, w.width(), output),
+        }
     }
 }
 
@@ -184,9 +204,7 @@ impl Bert {
                 );
                 bias.extend(part.get(h, "bias")?.affine(s, 0.0)?.to_vec1::<f32>()?);
             }
-            let weight = PackedMatrix::from_out_in(&w, 3 * h, h)
-                .ok_or_else(|| candle_core::Error::Msg("qkv weight shape".into()))?;
-            let qkv = Dense { weight, bias };
+            let qkv = Dense::new(&w, 3 * h, h, bias)?;
             let intermediate = Dense::load(l.pp("intermediate.dense"), h, inter)?;
             layers.push(Layer {
                 qkv,
@@ -316,7 +334,7 @@ impl Bert {
         // x = norm(x + ctx·W + b)
         l.attn_out.apply(&b.ctx, total, true, x, true);
         l.attn_norm.apply(x);
-        let inter = l.intermediate.weight.width();
+        let inter = l.intermediate.width();
         b.inter.resize(total * inter, 0.0);
         l.intermediate.apply(x, total, false, &mut b.inter, false);
         // Bias + GELU in one pass, rows in blocks of 16 per task.

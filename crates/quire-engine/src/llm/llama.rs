@@ -157,7 +157,7 @@ impl Linear {
             candle_core::bail!("token {r} is outside the vocabulary of {}", self.rows());
         }
         match self {
-            Linear::Own(m) => q8::dequantize_row(m.format, m.row(r), out),
+            Linear::Own(m) => m.row_into(r, out),
             Linear::Candle { exact, .. } => {
                 let ids = Tensor::new(&[r as u32], &Device::Cpu)?;
                 out.copy_from_slice(&exact.embedding(&ids)?.flatten_all()?.to_vec1::<f32>()?);
