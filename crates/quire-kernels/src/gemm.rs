@@ -183,6 +183,33 @@ impl Panels for PanelView<'_> {
     }
 }
 
+/// [`PanelView`] over half-precision values (IEEE f16 bits): each panel is
+/// widened to f32 as the product fetches it, so the stored panels take half
+/// the memory and half the reading (a language model's key/value cache).
+pub struct HalfPanelView<'a> {
+    pub data: &'a [u16],
+    pub depth: usize,
+    pub width: usize,
+    pub stride: usize,
+}
+
+impl Panels for HalfPanelView<'_> {
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, buf: &'a mut [f32]) -> &'a [f32] {
+        let start = j * self.stride + k0 * NR;
+        let buf = &mut buf[..kc * NR];
+        crate::f16_to_f32(&self.data[start..start + kc * NR], buf);
+        buf
+    }
+}
+
 /// Where the product lands.
 #[derive(Debug, Clone, Copy)]
 pub struct Output<'a> {

@@ -56,6 +56,39 @@ unsafe fn bias_gelu_avx512(x: &mut [f32], bias: &[f32]) {
     bias_gelu_body(x, bias)
 }
 
+/// IEEE half-precision bits to f32 (`dst.len()` values), eight or sixteen
+/// per instruction where the CPU converts them (F16C).
+pub fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
+    assert!(src.len() >= dst.len(), "fewer halves than floats asked for");
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "f16c",
+        target_feature = "avx"
+    ))]
+    {
+        use std::arch::x86_64::*;
+        let n = dst.len() / 8 * 8;
+        for i in (0..n).step_by(8) {
+            // SAFETY: i + 8 <= n <= both lengths; F16C and AVX are compiled in.
+            unsafe {
+                let h = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+            }
+        }
+        for (d, s) in dst[n..].iter_mut().zip(&src[n..]) {
+            *d = half::f16::from_bits(*s).to_f32();
+        }
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "f16c",
+        target_feature = "avx"
+    )))]
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = half::f16::from_bits(*s).to_f32();
+    }
+}
+
 /// Whether the loops may use AVX-512F (the CPU has it and `QUIRE_GEMM` does not
 /// ask for less): checked once.
 pub fn has_avx512() -> bool {
