@@ -129,22 +129,43 @@ pub fn gemm(
     if let Some(b) = out.bias {
         assert_eq!(b.len(), n, "bias length differs from the width");
     }
-    // Inputs as bfloat16 rows of `kp`, zero rows up to a whole block.
+    // Inputs as bfloat16 rows of `kp`, zero rows up to a whole block, in a
+    // buffer kept per thread (every value is written: no zeroing pass).
     let rows = m.next_multiple_of(BLOCK);
-    let mut ab = vec![0u16; rows * kp];
-    ab.par_chunks_mut(kp * 64)
-        .zip(a.par_chunks(lda * 64))
-        .for_each(|(dst, src)| {
-            for (d, s) in dst.chunks_exact_mut(kp).zip(src.chunks(lda)) {
-                for (x, y) in d.iter_mut().zip(&s[..k]) {
-                    *x = bf16(*y);
+    INPUT.with_borrow_mut(|ab| {
+        if ab.len() < rows * kp {
+            ab.resize(rows * kp, 0);
+        }
+        ab[..rows * kp]
+            .par_chunks_mut(kp * 64)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                for (r, d) in dst.chunks_exact_mut(kp).enumerate() {
+                    let row = i * 64 + r;
+                    if row < m {
+                        // SAFETY: AMX is available, and with it AVX512-BF16 (`enable`).
+                        unsafe { imp::to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
+                        d[k..].fill(0);
+                    } else {
+                        d.fill(0);
+                    }
                 }
-            }
-        });
+            });
+        products(&ab[..rows * kp], m, w, c, ldc, out)
+    })
+}
+
+thread_local! {
+    static INPUT: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out: Output<'_>) {
+    let (n, kp) = (w.width, w.padded);
+    let rows = ab.len() / kp;
     let col_blocks = n.div_ceil(BLOCK);
     let row_blocks = rows / BLOCK;
     let cp = SendPtr(c.as_mut_ptr());
-    let (ab, wd) = (&ab, &w.data);
+    let wd = &w.data;
     // Tasks: a run of row blocks against one column block.
     (0..row_blocks.div_ceil(4) * col_blocks)
         .into_par_iter()
@@ -210,6 +231,10 @@ mod imp {
         if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
             return false;
         }
+        // Inputs are rounded to bfloat16 with AVX512-BF16 (every AMX CPU has it).
+        if !is_x86_feature_detected!("avx512f") || !is_x86_feature_detected!("avx512bf16") {
+            return false;
+        }
         const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
         const XFEATURE_XTILEDATA: libc::c_long = 18;
         // SAFETY: a plain system call with integer arguments.
@@ -219,6 +244,27 @@ mod imp {
                 ARCH_REQ_XCOMP_PERM,
                 XFEATURE_XTILEDATA,
             ) == 0
+        }
+    }
+
+    /// `dst[i] = bfloat16(src[i])`, rounded to nearest even, 32 per instruction.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-BF16 ([`enable`] returned true).
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn to_bf16(src: &[f32], dst: &mut [u16]) {
+        use std::arch::x86_64::*;
+        let n = src.len().min(dst.len());
+        let mut i = 0;
+        while i + 32 <= n {
+            let lo = _mm512_loadu_ps(src.as_ptr().add(i));
+            let hi = _mm512_loadu_ps(src.as_ptr().add(i + 16));
+            let h: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+            _mm512_storeu_si512(dst.as_mut_ptr().add(i) as *mut _, h);
+            i += 32;
+        }
+        for j in i..n {
+            dst[j] = super::bf16(src[j]);
         }
     }
 
@@ -302,6 +348,10 @@ mod imp {
     }
 
     pub unsafe fn configure() {}
+
+    pub unsafe fn to_bf16(_: &[f32], _: &mut [u16]) {
+        unreachable!("AMX is never available here")
+    }
 
     pub unsafe fn block(_: *const u16, _: usize, _: *const u16, _: &mut [f32; BLOCK * BLOCK]) {
         unreachable!("AMX is never available here")

@@ -83,11 +83,15 @@ impl PackedMatrix {
     pub fn pack_out_in(&mut self, w: &[f32], width: usize, depth: usize, ld: usize) {
         self.reset(width, depth);
         for (j, panel) in self.data.chunks_exact_mut(depth * NR).enumerate() {
-            for c in 0..NR.min(width - j * NR) {
+            let cols = NR.min(width - j * NR);
+            for c in 0..cols {
                 let row = &w[(j * NR + c) * ld..(j * NR + c) * ld + depth];
                 for (p, v) in row.iter().enumerate() {
                     panel[p * NR + c] = *v;
                 }
+            }
+            if cols < NR {
+                panel.chunks_exact_mut(NR).for_each(|r| r[cols..].fill(0.0));
             }
         }
     }
@@ -100,6 +104,7 @@ impl PackedMatrix {
             let cols = NR.min(width - j * NR);
             for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
                 dst[..cols].copy_from_slice(&w[p * ld + j * NR..p * ld + j * NR + cols]);
+                dst[cols..].fill(0.0);
             }
         }
     }
@@ -113,8 +118,9 @@ impl PackedMatrix {
         }
     }
 
+    /// Sized for `width × depth`; the values are left for the packing to
+    /// overwrite (padding columns included), not zeroed first.
     fn reset(&mut self, width: usize, depth: usize) {
-        self.data.clear();
         self.data.resize(width.div_ceil(NR) * depth * NR, 0.0);
         (self.width, self.depth) = (width, depth);
     }
@@ -819,6 +825,12 @@ mod tests {
         p.pack_in_out(&buf, 5, 70, ld);
         assert_eq!((p.depth, p.width), (5, 70));
         assert_eq!(p.data, PackedMatrix::from_out_in(&t, 70, 5).unwrap().data);
+        // Repacking into a used matrix leaves no earlier values in the padding.
+        p.pack_out_in(&buf, 5, 70, ld);
+        assert_eq!(
+            p.data,
+            PackedMatrix::from_out_in(&rows, 5, 70).unwrap().data
+        );
     }
 
     #[test]

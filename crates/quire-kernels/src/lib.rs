@@ -9,12 +9,16 @@ pub mod gemm;
 pub mod q8;
 
 /// `e^x` for `x` in roughly [-87, 88], relative error below 2e-7: `2^n · p(f)`
-/// with a degree-6 polynomial; branch-free so a loop over it vectorises.
+/// with a degree-6 polynomial. Branch-free and without float-to-int casts
+/// (`n` is rounded by adding 1.5·2²³ and read back from the bits), so a loop
+/// over it vectorises.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.3, 88.7);
-    let n = (x * std::f32::consts::LOG2_E).round();
-    // x - n·ln2 in two steps (Cody–Waite): ln2 split so n·LN2_HI is exact.
+    const SHIFTER: f32 = 12_582_912.0; // 1.5 · 2^23
+    let x = x.max(-87.3).min(88.7);
+    let t = x * std::f32::consts::LOG2_E + SHIFTER;
+    let n = t - SHIFTER; // x·log2(e) rounded to the nearest integer
+                         // x - n·ln2 in two steps (Cody–Waite): ln2 split so n·LN2_HI is exact.
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let f = (x - n * LN2_HI) - n * LN2_LO; // |f| <= ln2/2
@@ -23,7 +27,8 @@ pub fn exp(x: f32) -> f32 {
         + f * (1.0
             + f * (0.5
                 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
-    let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    // The low bits of t hold n + 0x400000: 2^n is (n + 127) << 23.
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
     p * scale
 }
 
