@@ -179,8 +179,38 @@ fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out
             for rb in rb0..(rb0 + 4).min(row_blocks) {
                 let ap = ab[rb * BLOCK * kp..].as_ptr();
                 let bp = wd[cb * 2 * kp * PANEL..].as_ptr();
+                let (r0, c0) = (rb * BLOCK, cb * BLOCK);
+                if r0 + BLOCK <= m && c0 + BLOCK <= n {
+                    // A whole block: the tiles start from C (and/or the bias)
+                    // and are stored straight into it.
+                    // SAFETY: rows r0..r0 + 32 and columns c0..c0 + 32 lie
+                    // inside `c` (asserted) and belong to this task alone.
+                    let cb_ptr = unsafe { cp.get().add(r0 * ldc + c0) };
+                    let stride = ldc * 4;
+                    let init = match (out.bias, out.accumulate) {
+                        (None, false) => None,
+                        (None, true) => Some((cb_ptr as *const f32, stride)),
+                        // Every row of the tile loads the same 64 bytes of bias.
+                        (Some(b), false) => Some((b[c0..].as_ptr(), 0)),
+                        (Some(b), true) => {
+                            for i in 0..BLOCK {
+                                // SAFETY: as above.
+                                let row = unsafe {
+                                    std::slice::from_raw_parts_mut(cb_ptr.add(i * ldc), BLOCK)
+                                };
+                                row.iter_mut()
+                                    .zip(&b[c0..c0 + BLOCK])
+                                    .for_each(|(d, b)| *d += b);
+                            }
+                            Some((cb_ptr as *const f32, stride))
+                        }
+                    };
+                    // SAFETY: as above.
+                    unsafe { imp::block(ap, kp, bp, init, cb_ptr, stride) };
+                    continue;
+                }
                 // SAFETY: as above; `tile` holds 32 × 32 f32.
-                unsafe { imp::block(ap, kp, bp, &mut tile) };
+                unsafe { imp::block(ap, kp, bp, None, tile.as_mut_ptr(), BLOCK * 4) };
                 let (r0, c0) = (rb * BLOCK, cb * BLOCK);
                 for i in 0..BLOCK.min(m.saturating_sub(r0)) {
                     let cols = BLOCK.min(n - c0);
@@ -220,7 +250,7 @@ impl SendPtr {
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod imp {
-    use super::{BLOCK, PANEL, STEP};
+    use super::{PANEL, STEP};
     use std::arch::asm;
 
     /// Asks Linux for the tile state; true when the CPU has AMX-TILE and
@@ -285,23 +315,46 @@ mod imp {
     }
 
     /// The 32 × 32 block of C from 32 rows of `a` (bfloat16, `kp` per row)
-    /// and two weight panels at `b` (each `kp / 2` rows of 64 bytes), into
-    /// `out` (32 × 32 f32, row-major).
+    /// and two weight panels at `b` (each `kp / 2` rows of 64 bytes), added
+    /// to the block at `init` (f32 rows `stride` bytes apart; a stride of 0
+    /// repeats one row) or to zero, stored at `out` (rows `out_stride` bytes apart).
     ///
     /// # Safety
     /// [`configure`] ran on this thread; `a` holds 32 rows of `kp`, `b` two
-    /// panels of `kp · 16` values; `kp` a multiple of 32.
-    pub unsafe fn block(a: *const u16, kp: usize, b: *const u16, out: &mut [f32; BLOCK * BLOCK]) {
+    /// panels of `kp · 16` values; `kp` a multiple of 32; `init` and `out`
+    /// address 32 rows of 32 f32 at their strides.
+    pub unsafe fn block(
+        a: *const u16,
+        kp: usize,
+        b: *const u16,
+        init: Option<(*const f32, usize)>,
+        out: *mut f32,
+        out_stride: usize,
+    ) {
         let sa = kp * 2; // bytes per input row
         let a1 = a.add(16 * kp);
         let b1 = b.add(kp * PANEL);
-        asm!(
-            "tilezero tmm0",
-            "tilezero tmm1",
-            "tilezero tmm2",
-            "tilezero tmm3",
-            options(nostack, nomem)
-        );
+        match init {
+            Some((c, stride)) => asm!(
+                "tileloadd tmm0, [{c0} + {s}*1]",
+                "tileloadd tmm1, [{c1} + {s}*1]",
+                "tileloadd tmm2, [{c2} + {s}*1]",
+                "tileloadd tmm3, [{c3} + {s}*1]",
+                c0 = in(reg) c,
+                c1 = in(reg) c.add(16),
+                c2 = in(reg) c.byte_add(16 * stride),
+                c3 = in(reg) c.byte_add(16 * stride).add(16),
+                s = in(reg) stride,
+                options(nostack, readonly)
+            ),
+            None => asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack, nomem)
+            ),
+        }
         for s in 0..kp / STEP {
             let (pa0, pa1) = (a.add(s * STEP), a1.add(s * STEP));
             let (pb0, pb1) = (b.add(s * STEP * PANEL), b1.add(s * STEP * PANEL));
@@ -323,17 +376,16 @@ mod imp {
                 options(nostack, readonly)
             );
         }
-        let o = out.as_mut_ptr();
         asm!(
             "tilestored [{c0} + {s}*1], tmm0",
             "tilestored [{c1} + {s}*1], tmm1",
             "tilestored [{c2} + {s}*1], tmm2",
             "tilestored [{c3} + {s}*1], tmm3",
-            c0 = in(reg) o,
-            c1 = in(reg) o.add(16),
-            c2 = in(reg) o.add(16 * BLOCK),
-            c3 = in(reg) o.add(16 * BLOCK + 16),
-            s = in(reg) BLOCK * 4,
+            c0 = in(reg) out,
+            c1 = in(reg) out.add(16),
+            c2 = in(reg) out.byte_add(16 * out_stride),
+            c3 = in(reg) out.byte_add(16 * out_stride).add(16),
+            s = in(reg) out_stride,
             options(nostack)
         );
     }
@@ -341,7 +393,6 @@ mod imp {
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 mod imp {
-    use super::BLOCK;
 
     pub fn enable() -> bool {
         false
@@ -353,7 +404,14 @@ mod imp {
         unreachable!("AMX is never available here")
     }
 
-    pub unsafe fn block(_: *const u16, _: usize, _: *const u16, _: &mut [f32; BLOCK * BLOCK]) {
+    pub unsafe fn block(
+        _: *const u16,
+        _: usize,
+        _: *const u16,
+        _: Option<(*const f32, usize)>,
+        _: *mut f32,
+        _: usize,
+    ) {
         unreachable!("AMX is never available here")
     }
 }
@@ -399,6 +457,7 @@ mod tests {
             (37, 40, 48, true, false),
             (64, 384, 1152, true, true),
             (5, 96, 20, false, true),
+            (64, 64, 64, false, true),
             (33, 1536, 384, false, false),
         ] {
             let a = values(m * k, 3);
