@@ -737,6 +737,18 @@ mod avx512 {
         total
     }
 
+    /// Bytes ahead of the block being read that each block asks the cache for.
+    const PF: usize = 2048;
+
+    /// Asks for the `LINES` cache lines [`PF`] bytes after `p` (addresses
+    /// past the matrix are harmless: a prefetch never faults).
+    #[inline(always)]
+    unsafe fn ahead<const LINES: usize>(p: *const u8) {
+        for i in 0..LINES {
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PF + 64 * i) as *const i8);
+        }
+    }
+
     #[inline(always)]
     unsafe fn word(p: *const u8) -> __m512i {
         _mm512_set1_epi32(std::ptr::read_unaligned(p as *const i32))
@@ -755,6 +767,8 @@ mod avx512 {
         let (mut acc, mut off) = (_mm512_setzero_ps(), _mm512_setzero_ps());
         for b in 0..blocks {
             let p = t.add(b * 320);
+            // The hardware prefetcher stops at 4 KB pages: ask ahead.
+            ahead::<5>(p);
             let xb = x.add(b * BLOCK);
             let d = _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i));
             let m = _mm512_cvtph_ps(_mm256_loadu_si256(p.add(32) as *const __m256i));
@@ -782,6 +796,7 @@ mod avx512 {
         let mut acc = _mm512_setzero_ps();
         for b in 0..blocks {
             let p = t.add(b * 576);
+            ahead::<9>(p);
             let xb = x.add(b * BLOCK);
             let d = _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i));
             let ws = _mm512_cvtepi16_epi32(_mm256_loadu_si256(p.add(32) as *const __m256i));
