@@ -29,6 +29,13 @@ if ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null || [ "$(cat "$stamp" 2
   echo "$llama_args" > "$stamp"
 fi
 QUIRE_PEERS="$venv" bash "$shared/bench/setup-peers.sh" models/all-MiniLM-L6-v2
-cargo build --workspace --bin quire
+# QUIRE_BENCH_PROFILE=release measures the packaged app's profile (LanceDB,
+# Arrow and DataFusion optimised: the query figures depend on it); the first
+# release build is long (over an hour on 2 cores), later ones take minutes.
 target="${CARGO_TARGET_DIR:-target}"
+if [ "${QUIRE_BENCH_PROFILE:-}" = release ]; then
+  cargo build --release --bin quire
+  exec "$target/release/quire" bench --shared "$shared" --peers "$venv" "$@"
+fi
+cargo build --workspace --bin quire
 exec "$target/debug/quire" bench --shared "$shared" --peers "$venv" "$@"
