@@ -20,7 +20,7 @@
 //! intrinsics); the operating system must grant the process the tile state
 //! (`arch_prctl(ARCH_REQ_XCOMP_PERM)` on Linux), asked once.
 
-use crate::gemm::Output;
+use crate::gemm::{Output, SendPtr};
 use rayon::prelude::*;
 
 /// Output columns per weight panel (one tile's width in f32).
@@ -237,17 +237,6 @@ fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out
         });
 }
 
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: the tasks write disjoint parts of the output through it.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod imp {
     use super::{PANEL, STEP};
@@ -420,15 +409,7 @@ mod imp {
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_values as values;
 
     fn from_bf16(h: u16) -> f32 {
         f32::from_bits((h as u32) << 16)

@@ -478,13 +478,15 @@ fn fetch<'a>(
     b.panel(j, k0, kc, &mut buf[..need])
 }
 
+/// The output pointer shared by the tasks of one product (here and in
+/// [`crate::amx`]).
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(pub(crate) *mut f32);
 // SAFETY: used only to write disjoint tiles of one C from rayon's threads.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 impl SendPtr {
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }

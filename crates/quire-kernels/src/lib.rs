@@ -8,6 +8,18 @@ pub mod decode;
 pub mod gemm;
 pub mod q8;
 
+/// `n` values in [-1, 1) from a linear congruential generator: test inputs.
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect()
+}
+
 /// `e^x` for `x` in roughly [-87, 88], relative error below 2e-7: `2^n · p(f)`
 /// with a degree-6 polynomial. Branch-free and without float-to-int casts
 /// (`n` is rounded by adding 1.5·2²³ and read back from the bits), so a loop

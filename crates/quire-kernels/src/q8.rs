@@ -918,15 +918,7 @@ mod tests {
         assert!(QMatrix::with_layout(Format::Q4_1, 40, 32, data, Layout::Tiles).is_none());
     }
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_values as values;
 
     #[test]
     fn simd_and_scalar_products_agree_with_the_dequantized_weights() {
