@@ -27,7 +27,7 @@ pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const SHIFTER: f32 = 12_582_912.0; // 1.5 · 2^23
-    let x = x.max(-87.3).min(88.7);
+    let x = x.clamp(-87.3, 88.7);
     let t = x * std::f32::consts::LOG2_E + SHIFTER;
     let n = t - SHIFTER; // x·log2(e) rounded to the nearest integer
                          // x - n·ln2 in two steps (Cody–Waite): ln2 split so n·LN2_HI is exact.
