@@ -20,11 +20,12 @@ let driver;
 let session;
 let dataDir;
 
-async function wd(method, path, body) {
+async function wd(method, path, body, timeout = 600_000) {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeout),
   });
   const json = await res.json();
   if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value ?? json)}`);
@@ -65,9 +66,12 @@ async function screenshot(name) {
 
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'quire-window-'));
+  // Its own process group: WebKitWebDriver, the app and WebKit's helper
+  // processes are all stopped with it at the end.
   driver = spawn('tauri-driver', ['--port', String(PORT)], {
     env: { ...process.env, QUIRE_DATA_DIR: dataDir, QUIRE_MODELS_DIR: join(root, 'models') },
     stdio: ['ignore', 'inherit', 'inherit'],
+    detached: true,
   });
   await waitFor('tauri-driver', async () => (await fetch(`${base}/status`)).ok, 30_000);
   const created = await wd('POST', '/session', {
@@ -76,9 +80,30 @@ before(async () => {
   session = created.sessionId;
 });
 
+// Stops the driver's whole process group: SIGTERM, then SIGKILL for whatever
+// is still running after five seconds.
+async function stopDriver() {
+  if (!driver || driver.exitCode !== null || driver.signalCode !== null) return;
+  const exited = new Promise((r) => driver.once('exit', r));
+  const group = (signal) => {
+    try {
+      process.kill(-driver.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  };
+  group('SIGTERM');
+  if ((await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)])) === false) {
+    group('SIGKILL');
+    await Promise.race([exited, sleep(5_000)]);
+  }
+  group('SIGKILL'); // helpers that outlived the driver
+  driver.unref();
+}
+
 after(async () => {
-  if (session) await wd('DELETE', `/session/${session}`).catch(() => {});
-  driver?.kill('SIGTERM');
+  if (session) await wd('DELETE', `/session/${session}`, undefined, 15_000).catch(() => {});
+  await stopDriver();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 

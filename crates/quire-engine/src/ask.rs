@@ -9,7 +9,7 @@ use crate::catalog::Collection;
 use crate::chat::{self, ChatInfo, ChatMessage, ChatScope};
 use crate::error::{Error, Result};
 use crate::llm::{self, CancelToken, Generator, LocalGenerator, ModelInfo};
-use crate::search::{self, SearchHit};
+use crate::search::SearchHit;
 use crate::settings::Settings;
 use crate::{paths, Engine, LoadedGenerator};
 
@@ -110,15 +110,7 @@ impl Engine {
         if scope.is_some_and(|s| s.is_empty()) || query.trim().is_empty() {
             return Ok((Vec::new(), None));
         }
-        let v = self.embed_query(query).await?;
-        let dense = self.store.dense(&v, CANDIDATES.max(k), scope).await?;
-        let bm25 = self
-            .store
-            .full_text(query, CANDIDATES.max(k), scope)
-            .await?;
-        let best = dense.first().map(|h| h.score);
-        let hits = search::reciprocal_rank_fusion(&[dense.clone(), bm25], k);
-        Ok((search::with_similarity(hits, &dense), best))
+        self.hybrid(query, k, CANDIDATES.max(k), scope).await
     }
 
     /// Answers `question` from the library, streaming [`AnswerEvent`]s to `sink`.

@@ -130,12 +130,15 @@ pub struct QueryBench {
     pub p95_ms: f64,
     /// Top-10 of the dense search as run, against exact (brute-force) search.
     pub recall_at_10: f64,
-    pub vector_index: bool,
+    /// How the dense search ran (in-memory scan, ANN index, exact scan).
+    pub dense_method: String,
     /// Medians of the parts, each timed alone: embedding the question, the
-    /// dense search and the BM25 search (50 candidates each, as hybrid asks).
+    /// dense and the BM25 search for candidate rows (50 each, as hybrid asks),
+    /// reading the records of the ten best.
     pub embed_p50_ms: f64,
     pub dense_p50_ms: f64,
     pub bm25_p50_ms: f64,
+    pub records_p50_ms: f64,
 }
 
 /// A tiny deterministic generator for the synthetic chunks (xorshift).
@@ -249,18 +252,23 @@ pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result
     };
     let (p50_ms, p95_ms) = (percentile(&mut times, 0.5), percentile(&mut times, 0.95));
     let candidates = (opts.limit * 5).max(50);
-    let (mut embed, mut dense, mut bm25) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut embed, mut dense, mut bm25, mut records) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut recall = 0.0;
     for q in queries {
         let t0 = Instant::now();
         let v = engine.embed_query(q).await?;
         embed.push(t0.elapsed().as_secs_f64() * 1e3);
         let t0 = Instant::now();
-        engine.store.dense(&v, candidates, None).await?;
+        let rows = engine.store.dense_rows(&v, candidates, None).await?;
         dense.push(t0.elapsed().as_secs_f64() * 1e3);
         let t0 = Instant::now();
-        engine.store.full_text(q, candidates, None).await?;
+        engine.store.full_text_rows(q, candidates, None).await?;
         bm25.push(t0.elapsed().as_secs_f64() * 1e3);
+        let top: Vec<u64> = rows.iter().take(opts.limit).map(|c| c.row).collect();
+        let t0 = Instant::now();
+        engine.store.records(&top, Some(&v)).await?;
+        records.push(t0.elapsed().as_secs_f64() * 1e3);
         let approx = engine.store.dense(&v, 10, None).await?;
         let exact = engine.store.dense_exact(&v, 10).await?;
         let found = exact
@@ -279,10 +287,11 @@ pub async fn query_latency(engine: &crate::Engine, queries: &[String]) -> Result
         p50_ms,
         p95_ms,
         recall_at_10: recall / queries.len().max(1) as f64,
-        vector_index: engine.store.has_vector_index().await?,
+        dense_method: engine.store.dense_method().await?.to_string(),
         embed_p50_ms: percentile(&mut embed, 0.5),
         dense_p50_ms: percentile(&mut dense, 0.5),
         bm25_p50_ms: percentile(&mut bm25, 0.5),
+        records_p50_ms: percentile(&mut records, 0.5),
     })
 }
 

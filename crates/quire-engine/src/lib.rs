@@ -516,20 +516,62 @@ impl Engine {
                 .into_iter()
                 .map(SearchHit::from)
                 .collect()),
-            SearchMode::Hybrid => {
-                let candidates = (limit * 5).max(50);
-                // BM25 needs no vector: it runs while the question is embedded
-                // and searched by vector.
-                let dense = async {
-                    let v = self.embed_query(query).await?;
-                    self.store.dense(&v, candidates, scope).await
-                };
-                let (dense, bm25) =
-                    tokio::try_join!(dense, self.store.full_text(query, candidates, scope))?;
-                let hits = search::reciprocal_rank_fusion(&[dense.clone(), bm25], limit);
-                Ok(search::with_similarity(hits, &dense))
-            }
+            SearchMode::Hybrid => Ok(self
+                .hybrid(query, limit, (limit * 5).max(50), scope)
+                .await?
+                .0),
         }
+    }
+
+    /// Hybrid search: the dense and BM25 candidate rows (`candidates` each)
+    /// fused by rank, then the records of the best `limit` read; also the best
+    /// cosine similarity any chunk has to the query.
+    pub(crate) async fn hybrid(
+        &self,
+        query: &str,
+        limit: usize,
+        candidates: usize,
+        scope: Option<&[String]>,
+    ) -> Result<(Vec<SearchHit>, Option<f32>)> {
+        // BM25 needs no vector: it runs while the question is embedded and
+        // searched by vector.
+        let dense = async {
+            let v = self.embed_query(query).await?;
+            let rows = self.store.dense_rows(&v, candidates, scope).await?;
+            Ok::<_, Error>((v, rows))
+        };
+        let ((v, dense), bm25) =
+            tokio::try_join!(dense, self.store.full_text_rows(query, candidates, scope))?;
+        let rows = |list: &[store::Candidate]| list.iter().map(|c| c.row).collect::<Vec<u64>>();
+        let fused = search::fuse_ranks(&[rows(&dense), rows(&bm25)], limit);
+        // The records of the fused rows, and of the best dense row for its
+        // exact similarity.
+        let mut wanted: Vec<u64> = fused.iter().map(|f| f.0).collect();
+        let top = dense.first().map(|c| c.row);
+        if let Some(t) = top.filter(|t| !wanted.contains(t)) {
+            wanted.push(t);
+        }
+        let records: std::collections::HashMap<u64, store::StoredHit> = self
+            .store
+            .records(&wanted, Some(&v))
+            .await?
+            .into_iter()
+            .collect();
+        let in_dense: std::collections::HashSet<u64> = dense.iter().map(|c| c.row).collect();
+        let best = top.and_then(|t| records.get(&t)).map(|h| h.score);
+        let hits = fused
+            .into_iter()
+            .filter_map(|(row, score)| {
+                let hit = records.get(&row)?.clone();
+                let similarity = in_dense.contains(&row).then_some(hit.score);
+                Some(SearchHit {
+                    score,
+                    similarity,
+                    ..SearchHit::from(hit)
+                })
+            })
+            .collect();
+        Ok((hits, best))
     }
 
     async fn embed_query(&self, query: &str) -> Result<Vec<f32>> {

@@ -106,31 +106,22 @@ impl From<StoredHit> for SearchHit {
 /// The usual RRF constant: damps the head of each list.
 pub const RRF_K: f32 = 60.0;
 
-/// Reciprocal-rank fusion: each list adds 1/(k + rank) to its items.
-pub fn reciprocal_rank_fusion(lists: &[Vec<StoredHit>], limit: usize) -> Vec<SearchHit> {
-    let mut scores: HashMap<String, (f32, StoredHit)> = HashMap::new();
+/// Reciprocal-rank fusion of ranked lists of keys: each list adds
+/// 1/(k + rank) to its keys; best first, ties by key.
+pub fn fuse_ranks<K: Clone + Eq + std::hash::Hash + Ord>(
+    lists: &[Vec<K>],
+    limit: usize,
+) -> Vec<(K, f32)> {
+    let mut scores: HashMap<K, f32> = HashMap::new();
     for list in lists {
-        for (rank, hit) in list.iter().enumerate() {
-            let add = 1.0 / (RRF_K + rank as f32 + 1.0);
-            scores
-                .entry(hit.record.chunk_id.clone())
-                .and_modify(|(s, _)| *s += add)
-                .or_insert_with(|| (add, hit.clone()));
+        for (rank, key) in list.iter().enumerate() {
+            *scores.entry(key.clone()).or_insert(0.0) += 1.0 / (RRF_K + rank as f32 + 1.0);
         }
     }
-    let mut fused: Vec<(f32, StoredHit)> = scores.into_values().collect();
-    fused.sort_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then_with(|| a.1.record.chunk_id.cmp(&b.1.record.chunk_id))
-    });
+    let mut fused: Vec<(K, f32)> = scores.into_iter().collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    fused.truncate(limit);
     fused
-        .into_iter()
-        .take(limit)
-        .map(|(score, hit)| SearchHit {
-            score,
-            ..SearchHit::from(hit)
-        })
-        .collect()
 }
 
 /// Fills in each hit's cosine similarity from a dense result list.
@@ -166,11 +157,20 @@ mod tests {
     fn fusion_rewards_agreement() {
         let dense = vec![hit("a"), hit("b"), hit("c")];
         let bm25 = vec![hit("c"), hit("b"), hit("d")];
-        let fused: Vec<String> = reciprocal_rank_fusion(&[dense, bm25], 10)
+        let ids = |l: Vec<StoredHit>| l.into_iter().map(|h| h.record.chunk_id).collect::<Vec<_>>();
+        let fused: Vec<String> = fuse_ranks(&[ids(dense), ids(bm25)], 10)
             .into_iter()
-            .map(|h| h.chunk_id)
+            .map(|h| h.0)
             .collect();
         // c: 1/63 + 1/61 edges out b: 2/62.
         assert_eq!(fused, ["c", "b", "a", "d"]);
+    }
+
+    #[test]
+    fn fusing_row_keys_agrees_with_fusing_hits() {
+        let fused = fuse_ranks(&[vec![1u64, 2, 3], vec![3, 2, 4]], 3);
+        let keys: Vec<u64> = fused.iter().map(|f| f.0).collect();
+        assert_eq!(keys, [3, 2, 1]);
+        assert!((fused[0].1 - (1.0 / 63.0 + 1.0 / 61.0)).abs() < 1e-7);
     }
 }

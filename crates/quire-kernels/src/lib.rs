@@ -7,6 +7,7 @@ pub mod amx;
 pub mod decode;
 pub mod gemm;
 pub mod q8;
+pub mod vectors;
 
 /// `n` values in [-1, 1) from a linear congruential generator: test inputs.
 #[cfg(test)]

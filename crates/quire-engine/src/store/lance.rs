@@ -13,16 +13,23 @@ use lancedb::index::scalar::{FtsIndexBuilder, FullTextSearchQuery};
 use lancedb::index::vector::IvfHnswSqIndexBuilder;
 use lancedb::index::Index;
 
-/// Below this many chunks a brute-force vector scan is fast (a few ms); from
-/// here on an IVF-HNSW index with 8-bit scalar quantization is built.
-const VECTOR_INDEX_MIN_ROWS: usize = 20_000;
+/// Up to this many chunks the dense search scans the vectors held in memory in
+/// 8 bits (384 bytes a chunk with MiniLM: ≈ 115 MB at the limit, ≈ 2 ms a
+/// query per 100k chunks) and re-scores the best with the stored f32 vectors.
+const MEMORY_SCAN_MAX_ROWS: usize = 300_000;
+/// From here on (libraries too large to hold in memory) LanceDB searches an
+/// IVF-HNSW index with 8-bit scalar quantization.
+const VECTOR_INDEX_MIN_ROWS: usize = MEMORY_SCAN_MAX_ROWS;
+/// Fragments (one or more per add) past which the table is rewritten as one.
+const MAX_FRAGMENTS: usize = 8;
 /// Index candidates re-ranked with the full vectors, per result wanted.
 const REFINE_FACTOR: u32 = 4;
-use lancedb::query::{ExecutableQuery, QueryBase};
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::table::{Duration, OptimizeAction};
 use lancedb::{DistanceType, Table};
 
-use super::{ChunkRecord, ChunkRow, Store, StoredHit};
+use super::memory::{CacheSlot, VectorCache};
+use super::{Candidate, ChunkRecord, ChunkRow, Store, StoredHit};
 use crate::error::{Error, Result};
 
 const TABLE: &str = "chunks";
@@ -33,7 +40,16 @@ pub struct LanceStore {
     /// Which columns carry an index, as last listed: listing reads the table's
     /// manifest, too slow to repeat on every query. Cleared by every write.
     indexed: std::sync::Mutex<Option<Indexed>>,
+    /// The vectors in memory for the dense search (small libraries); dropped by every write.
+    vectors: CacheSlot,
+    /// Bumped by every write: a cache loaded across a write is not kept.
+    generation: std::sync::atomic::AtomicU64,
+    /// One load of the vector cache at a time.
+    loading: tokio::sync::Mutex<()>,
 }
+
+/// The columns of a [`ChunkRecord`], as stored.
+const RECORD_COLUMNS: [&str; 7] = ["chunk_id", "doc_id", "path", "page", "start", "end", "text"];
 
 #[derive(Debug, Clone, Copy)]
 struct Indexed {
@@ -59,6 +75,59 @@ fn schema(dimension: usize) -> SchemaRef {
             false,
         ),
     ]))
+}
+
+/// The values of a vector column (`dimension` floats a row), row after row.
+fn vector_values(column: &dyn Array, dimension: usize) -> Result<&[f32]> {
+    let list = column
+        .as_any()
+        .downcast_ref::<FixedSizeListArray>()
+        .ok_or_else(|| Error::Bug("the vector column is not a fixed-size list".into()))?;
+    if list.value_length() as usize != dimension {
+        return Err(Error::Bug(format!(
+            "stored vectors have {} dims, the store {dimension}",
+            list.value_length()
+        )));
+    }
+    let values = list
+        .values()
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .ok_or_else(|| Error::Bug("the vector column is not f32".into()))?;
+    let start = list.offset() * dimension;
+    values
+        .values()
+        .get(start..start + list.len() * dimension)
+        .ok_or_else(|| Error::Bug("the vector column is shorter than its rows".into()))
+}
+
+/// `(_rowid, score)` of search results, the score mapped so higher is better.
+fn candidates(
+    batches: &[RecordBatch],
+    score_col: &str,
+    score: impl Fn(f32) -> f32,
+) -> Result<Vec<Candidate>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let rows = b
+            .column_by_name("_rowid")
+            .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt64Array>())
+            .ok_or_else(|| Error::Bug("search result lacks its row ids".into()))?;
+        let scores = b
+            .column_by_name(score_col)
+            .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+            .ok_or_else(|| Error::Bug(format!("search result lacks {score_col}")))?;
+        out.extend(
+            rows.values()
+                .iter()
+                .zip(scores.values())
+                .map(|(&row, &s)| Candidate {
+                    row,
+                    score: score(s),
+                }),
+        );
+    }
+    Ok(out)
 }
 
 /// Doc ids are hex digests made by the engine, but quote them safely anyway.
@@ -89,13 +158,16 @@ impl LanceStore {
             table,
             dimension,
             indexed: std::sync::Mutex::new(None),
+            vectors: std::sync::Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            loading: tokio::sync::Mutex::new(()),
         })
     }
 
     async fn collect(
         &self,
         batches: Vec<RecordBatch>,
-        score_col: &str,
+        score_col: Option<&str>,
         higher_is_better: bool,
     ) -> Result<Vec<StoredHit>> {
         let mut hits = Vec::new();
@@ -125,13 +197,18 @@ impl LanceStore {
                 strs("text")?,
             );
             let (page, start, end) = (u32s("page")?, u32s("start")?, u32s("end")?);
-            let score = col(score_col)?
-                .as_any()
-                .downcast_ref::<Float32Array>()
-                .cloned()
-                .ok_or_else(|| Error::Bug(format!("column {score_col} is not f32")))?;
+            let score = match score_col {
+                Some(name) => Some(
+                    col(name)?
+                        .as_any()
+                        .downcast_ref::<Float32Array>()
+                        .cloned()
+                        .ok_or_else(|| Error::Bug(format!("column {name} is not f32")))?,
+                ),
+                None => None,
+            };
             for i in 0..b.num_rows() {
-                let s = score.value(i);
+                let s = score.as_ref().map_or(0.0, |s| s.value(i));
                 hits.push(StoredHit {
                     record: ChunkRecord {
                         chunk_id: chunk_id.value(i).to_string(),
@@ -171,9 +248,132 @@ impl LanceStore {
         Ok(known)
     }
 
-    /// Forgets the listed indexes: the next query lists them again.
+    /// Whether there is a full-text index to search, building it when rows
+    /// were added without one; false for an empty table.
+    async fn full_text_ready(&self) -> Result<bool> {
+        if !self.indexed().await?.text {
+            if self.count().await? == 0 {
+                return Ok(false);
+            }
+            self.refresh_indexes().await?;
+        }
+        Ok(true)
+    }
+
+    /// Forgets the listed indexes and the vectors in memory: the next query
+    /// lists and loads them again.
     fn written(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.vectors.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The vectors in memory, loaded from the current table version when
+    /// missing; `None` when the library is too large to hold them.
+    async fn vector_cache(&self) -> Result<Option<Arc<VectorCache>>> {
+        let cached = || {
+            self.vectors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
+        if let Some(c) = cached() {
+            return Ok(Some(c));
+        }
+        let _gate = self.loading.lock().await;
+        if let Some(c) = cached() {
+            return Ok(Some(c));
+        }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let Some(wrapper) = self.table.dataset() else {
+            return Ok(None);
+        };
+        let dataset = wrapper.get().await?;
+        let rows = dataset
+            .count_rows(None)
+            .await
+            .map_err(lancedb::Error::from)?;
+        if rows > MEMORY_SCAN_MAX_ROWS {
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let mut cache = VectorCache::new(self.dimension);
+        let mut scan = dataset.scan();
+        scan.project(&["doc_id", "vector"])
+            .map_err(lancedb::Error::from)?
+            .with_row_id();
+        let mut stream = scan.try_into_stream().await.map_err(lancedb::Error::from)?;
+        while let Some(batch) = stream.try_next().await.map_err(lancedb::Error::from)? {
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .ok_or_else(|| Error::Bug(format!("vector scan lacks column {name}")))
+            };
+            let doc_ids = col("doc_id")?
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Bug("column doc_id is not text".into()))?;
+            let row_ids = col("_rowid")?
+                .as_any()
+                .downcast_ref::<arrow_array::UInt64Array>()
+                .ok_or_else(|| Error::Bug("column _rowid is not u64".into()))?;
+            let vectors = vector_values(col("vector")?.as_ref(), self.dimension)?;
+            for i in 0..batch.num_rows() {
+                let v = &vectors[i * self.dimension..(i + 1) * self.dimension];
+                cache.push(row_ids.value(i), doc_ids.value(i), v);
+            }
+        }
+        cache.shrink_to_fit();
+        tracing::debug!(
+            rows = cache.len(),
+            bytes = cache.memory_bytes(),
+            ms = started.elapsed().as_millis() as u64,
+            "vectors loaded into memory"
+        );
+        let cache = Arc::new(cache);
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            *self.vectors.lock().unwrap_or_else(|p| p.into_inner()) = Some(cache.clone());
+        }
+        Ok(Some(cache))
+    }
+
+    /// The dense candidates from the vectors in memory (approximate scores),
+    /// or from LanceDB's search for libraries too large to hold.
+    async fn dense_candidates(
+        &self,
+        vector: &[f32],
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<Candidate>> {
+        if let Some(cache) = self.vector_cache().await? {
+            let (query, ids) = (vector.to_vec(), doc_ids.map(<[String]>::to_vec));
+            let found =
+                tokio::task::spawn_blocking(move || cache.nearest(&query, limit, ids.as_deref()))
+                    .await
+                    .map_err(|e| Error::Bug(format!("the vector scan failed: {e}")))?;
+            return Ok(found
+                .into_iter()
+                .map(|(row, score)| Candidate { row, score })
+                .collect());
+        }
+        let mut q = self
+            .table
+            .query()
+            .nearest_to(vector)?
+            .distance_type(DistanceType::Cosine)
+            .select(Select::columns(&["chunk_id"]))
+            .with_row_id()
+            .limit(limit);
+        if let Some(ids) = doc_ids {
+            q = q.only_if(in_filter(ids));
+        }
+        if self.indexed().await?.vector {
+            // Re-rank the index's candidates with the full vectors.
+            q = q.refine_factor(REFINE_FACTOR);
+        }
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
+        candidates(&batches, "_distance", |d| 1.0 - d)
     }
 }
 
@@ -242,21 +442,116 @@ impl Store for LanceStore {
         limit: usize,
         doc_ids: Option<&[String]>,
     ) -> Result<Vec<StoredHit>> {
+        // A few more candidates than asked, re-ranked by their exact cosine.
+        let found = self
+            .dense_candidates(vector, limit + limit / 2 + 8, doc_ids)
+            .await?;
+        let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
+        let mut hits: Vec<StoredHit> = self
+            .records(&rows, Some(vector))
+            .await?
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.record.chunk_id.cmp(&b.record.chunk_id))
+        });
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    async fn dense_rows(
+        &self,
+        vector: &[f32],
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<Candidate>> {
+        self.dense_candidates(vector, limit, doc_ids).await
+    }
+
+    async fn full_text_rows(
+        &self,
+        query: &str,
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<Candidate>> {
+        if query.trim().is_empty() || !self.full_text_ready().await? {
+            return Ok(Vec::new());
+        }
         let mut q = self
             .table
             .query()
-            .nearest_to(vector)?
-            .distance_type(DistanceType::Cosine)
+            .full_text_search(FullTextSearchQuery::new(query.to_string()))
+            .select(Select::columns(&["chunk_id"]))
+            .with_row_id()
             .limit(limit);
         if let Some(ids) = doc_ids {
             q = q.only_if(in_filter(ids));
         }
-        if self.indexed().await?.vector {
-            // Re-rank the index's candidates with the full vectors.
-            q = q.refine_factor(REFINE_FACTOR);
-        }
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
-        self.collect(batches, "_distance", false).await
+        candidates(&batches, "_score", |s| s)
+    }
+
+    async fn records(&self, rows: &[u64], vector: Option<&[f32]>) -> Result<Vec<(u64, StoredHit)>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(wrapper) = self.table.dataset() else {
+            return Err(Error::Bug(
+                "the LanceDB table is not a local dataset".into(),
+            ));
+        };
+        let dataset = wrapper.get().await?;
+        let mut columns: Vec<&str> = RECORD_COLUMNS.to_vec();
+        if vector.is_some() {
+            columns.push("vector");
+        }
+        let projection = dataset
+            .schema()
+            .project(&columns)
+            .map_err(lancedb::Error::from)?;
+        let batch = dataset
+            .take_builder(rows, projection)
+            .map_err(lancedb::Error::from)?
+            .with_row_address(true)
+            .execute()
+            .await
+            .map_err(lancedb::Error::from)?;
+        // Row addresses are the row ids of a table without stable row ids
+        // (Quire's); when every row came back, they came back in order.
+        let found: Vec<u64> = if batch.num_rows() == rows.len() {
+            rows.to_vec()
+        } else {
+            batch
+                .column_by_name("_rowaddr")
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt64Array>())
+                .ok_or_else(|| Error::Bug("taken rows lack their addresses".into()))?
+                .values()
+                .to_vec()
+        };
+        let mut hits = self.collect(vec![batch.clone()], None, false).await?;
+        if let Some(query) = vector {
+            let vectors = vector_values(
+                batch
+                    .column_by_name("vector")
+                    .ok_or_else(|| Error::Bug("taken rows lack their vectors".into()))?
+                    .as_ref(),
+                self.dimension,
+            )?;
+            let norm = quire_kernels::decode::dot(query, query)
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
+            for (i, h) in hits.iter_mut().enumerate() {
+                let v = &vectors[i * self.dimension..(i + 1) * self.dimension];
+                let vn = quire_kernels::decode::dot(v, v)
+                    .sqrt()
+                    .max(f32::MIN_POSITIVE);
+                h.score = quire_kernels::decode::dot(query, v) / (norm * vn);
+            }
+        }
+        Ok(found.into_iter().zip(hits).collect())
     }
 
     async fn dense_exact(&self, vector: &[f32], limit: usize) -> Result<Vec<StoredHit>> {
@@ -268,11 +563,17 @@ impl Store for LanceStore {
             .bypass_vector_index()
             .limit(limit);
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
-        self.collect(batches, "_distance", false).await
+        self.collect(batches, Some("_distance"), false).await
     }
 
-    async fn has_vector_index(&self) -> Result<bool> {
-        Ok(self.indexed().await?.vector)
+    async fn dense_method(&self) -> Result<&'static str> {
+        Ok(if self.vector_cache().await?.is_some() {
+            "8-bit vectors in memory, f32 re-rank"
+        } else if self.indexed().await?.vector {
+            "IVF-HNSW-SQ index"
+        } else {
+            "exact scan"
+        })
     }
 
     async fn full_text(
@@ -281,14 +582,8 @@ impl Store for LanceStore {
         limit: usize,
         doc_ids: Option<&[String]>,
     ) -> Result<Vec<StoredHit>> {
-        if query.trim().is_empty() {
+        if query.trim().is_empty() || !self.full_text_ready().await? {
             return Ok(Vec::new());
-        }
-        if !self.indexed().await?.text {
-            if self.count().await? == 0 {
-                return Ok(Vec::new());
-            }
-            self.refresh_indexes().await?;
         }
         let mut q = self
             .table
@@ -299,7 +594,7 @@ impl Store for LanceStore {
             q = q.only_if(in_filter(ids));
         }
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
-        self.collect(batches, "_score", true).await
+        self.collect(batches, Some("_score"), true).await
     }
 
     async fn refresh_indexes(&self) -> Result<()> {
@@ -327,6 +622,7 @@ impl LanceStore {
         if rows == 0 {
             return Ok(());
         }
+        self.merge_fragments().await?;
         if self.indexed().await?.vector {
             // `optimize` below folds new rows into every index.
         } else if rows >= VECTOR_INDEX_MIN_ROWS {
@@ -337,9 +633,7 @@ impl LanceStore {
                 .await?;
         }
         if self.indexed().await?.text {
-            self.table
-                .optimize(OptimizeAction::Index(Default::default()))
-                .await?;
+            self.optimize_indexes().await?;
         } else {
             let params = FtsIndexBuilder::default()
                 .stem(true)
@@ -353,6 +647,42 @@ impl LanceStore {
         Ok(())
     }
 
+    /// Every add writes at least one fragment (file set) and every read visits
+    /// each: past [`MAX_FRAGMENTS`], rewrites them as one and drops the old
+    /// files.
+    async fn merge_fragments(&self) -> Result<()> {
+        let Some(wrapper) = self.table.dataset() else {
+            return Ok(());
+        };
+        if wrapper.get().await?.get_fragments().len() <= MAX_FRAGMENTS {
+            return Ok(());
+        }
+        self.table
+            .optimize(OptimizeAction::Compact {
+                options: Default::default(),
+                remap_options: None,
+            })
+            .await?;
+        self.table
+            .optimize(OptimizeAction::Prune {
+                older_than: Some(Duration::zero()),
+                delete_unverified: Some(false),
+                error_if_tagged_old_versions: Some(false),
+            })
+            .await?;
+        self.written();
+        Ok(())
+    }
+
+    /// Folds new rows into the indexes, merging all of an index's parts into
+    /// one (the full-text search visits each part).
+    async fn optimize_indexes(&self) -> Result<()> {
+        let mut options = lancedb::table::OptimizeOptions::default();
+        options.num_indices_to_merge = Some(usize::MAX);
+        self.table.optimize(OptimizeAction::Index(options)).await?;
+        Ok(())
+    }
+
     async fn compact_and_prune(&self) -> Result<()> {
         self.table
             .optimize(OptimizeAction::Compact {
@@ -362,9 +692,7 @@ impl LanceStore {
             .await?;
         if self.count().await? > 0 {
             if self.indexed().await?.text {
-                self.table
-                    .optimize(OptimizeAction::Index(Default::default()))
-                    .await?;
+                self.optimize_indexes().await?;
             } else {
                 self.refresh_indexes().await?;
             }

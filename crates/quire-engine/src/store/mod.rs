@@ -2,6 +2,7 @@
 //! implementation (vector search + BM25 full-text index in one table).
 
 mod lance;
+mod memory;
 
 pub use lance::LanceStore;
 
@@ -36,6 +37,14 @@ pub struct StoredHit {
     pub score: f32,
 }
 
+/// A row found by a search, before its record is read: the store's row key
+/// (valid until the next write) and the search's score, higher is better.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub row: u64,
+    pub score: f32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn add(&self, rows: Vec<ChunkRow>) -> Result<()>;
@@ -52,10 +61,29 @@ pub trait Store: Send + Sync {
     async fn dense_exact(&self, vector: &[f32], limit: usize) -> Result<Vec<StoredHit>> {
         self.dense(vector, limit, None).await
     }
-    /// Whether an approximate vector index is in use.
-    async fn has_vector_index(&self) -> Result<bool> {
-        Ok(false)
+    /// How [`Store::dense`] searches, in a few words (benchmark reports).
+    async fn dense_method(&self) -> Result<&'static str> {
+        Ok("exact scan")
     }
+    /// Like [`Store::dense`] without reading the records: candidates for fusion.
+    /// Scores may be approximate (read [`Store::records`] for exact ones).
+    async fn dense_rows(
+        &self,
+        vector: &[f32],
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<Candidate>>;
+    /// Like [`Store::full_text`] without reading the records.
+    async fn full_text_rows(
+        &self,
+        query: &str,
+        limit: usize,
+        doc_ids: Option<&[String]>,
+    ) -> Result<Vec<Candidate>>;
+    /// The records of rows found by the `_rows` searches, in the order asked
+    /// (rows deleted since are left out); each score is the cosine similarity
+    /// to `vector` when given, else 0.
+    async fn records(&self, rows: &[u64], vector: Option<&[f32]>) -> Result<Vec<(u64, StoredHit)>>;
     /// Best chunks by BM25.
     async fn full_text(
         &self,
