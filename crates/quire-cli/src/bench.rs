@@ -390,6 +390,9 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
                     peer: "target ≤ 400 MB".into(),
                     ratio: "–".into(),
                 });
+                for (stage, bytes) in &m.stages {
+                    eprintln!("  resident {stage}: {}", mb(*bytes));
+                }
                 report.insert("memory".into(), serde_json::to_value(&m)?);
             }
             None => eprintln!(

@@ -78,6 +78,21 @@ impl Engine {
             .collect()
     }
 
+    /// Loads the chosen language model now (it is otherwise loaded by the
+    /// first question), so the first answer does not wait for it.
+    pub async fn load_model(&self) -> Result<()> {
+        let model_path = self.model_path(&self.settings());
+        let generator = self.generator.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut slot = generator
+                .lock()
+                .map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
+            load_generator(&mut slot, &model_path).map(|_| ())
+        })
+        .await
+        .map_err(|e| Error::Bug(e.to_string()))?
+    }
+
     /// How many times a model has been asked to generate (the not-covered path never is).
     pub fn generation_count(&self) -> usize {
         self.generations.load(Ordering::SeqCst)
@@ -340,6 +355,7 @@ fn load_generator<'a>(
     if stale {
         *slot = None;
         let gen = LocalGenerator::load(path)?;
+        crate::heap::release_free();
         *slot = Some(LoadedGenerator {
             path: path.to_path_buf(),
             generator: Box::new(gen),

@@ -313,6 +313,21 @@ pub struct MemoryBench {
     /// language model loaded, one question searched and answered.
     pub peak_rss_bytes: u64,
     pub answer_tokens: usize,
+    /// Resident memory at each stage, in bytes: the engine open (embedder
+    /// loaded), after one search (the library's vectors loaded), after the answer.
+    #[serde(default)]
+    pub stages: Vec<(String, u64)>,
+}
+
+/// Resident memory split as `(anonymous, file-backed)` bytes (Linux).
+pub fn rss_split_bytes() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    };
+    let (rss, anon) = (field("Rss:")?, field("Anonymous:")?);
+    Some((anon, rss.saturating_sub(anon)))
 }
 
 /// Answers one question from the library in `engine` and reports this
@@ -322,6 +337,20 @@ pub async fn answer_memory(
     question: &str,
     max_tokens: usize,
 ) -> Result<MemoryBench> {
+    let mut stages = Vec::new();
+    let mut stage = |name: &str| {
+        if let Some((anon, file)) = rss_split_bytes() {
+            stages.push((format!("{name} (anonymous)"), anon));
+            stages.push((format!("{name} (file-backed)"), file));
+        }
+    };
+    stage("engine open");
+    engine
+        .search(question, &crate::SearchOptions::default())
+        .await?;
+    stage("after one search");
+    engine.load_model().await?;
+    stage("language model loaded");
     let mut settings = engine.settings();
     settings.max_tokens = max_tokens;
     let opts = crate::AskOptions {
@@ -331,7 +360,9 @@ pub async fn answer_memory(
     let answer = engine
         .ask(question, &opts, &crate::CancelToken::new(), &mut |_| {})
         .await?;
+    stage("after the answer");
     Ok(MemoryBench {
+        stages,
         chunks: engine.chunk_count().await?,
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
         answer_tokens: answer

@@ -16,6 +16,7 @@ pub mod chunk;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod heap;
 pub mod import;
 pub mod library;
 pub mod llm;
@@ -104,6 +105,7 @@ impl Engine {
         let embedder = tokio::task::spawn_blocking(move || MiniLm::load(&minilm_dir))
             .await
             .map_err(|e| Error::Bug(e.to_string()))??;
+        heap::release_free();
         let chunker = Chunker::new(embedder.sizing_tokenizer(), chunk::DEFAULT_MAX_TOKENS)?;
         Self::with_parts(config, Arc::new(embedder), chunker).await
     }

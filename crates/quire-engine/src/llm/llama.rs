@@ -19,6 +19,7 @@
 //!   heads without copying; only the last position goes through the output
 //!   norm and the vocabulary projection.
 
+use crate::heap::Zeroed;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use quire_kernels::decode as kernels;
 use quire_kernels::gemm::{gemm_serial, HalfPanelView, Output, PanelView, NR};
@@ -179,8 +180,8 @@ struct KvCache {
     /// default): half the memory and reading of f32 for `q · Kᵀ`. Values
     /// stay f32: in f16 too, decode measured no faster, and the default
     /// model's answer in `tests/answer.rs` turned from right to wrong.
-    keys: Vec<u16>,
-    values: Vec<f32>,
+    keys: Zeroed<u16>,
+    values: Zeroed<f32>,
     /// Positions, rounded up to whole panels.
     context: usize,
     head_dim: usize,
@@ -191,10 +192,10 @@ struct KvCache {
 impl KvCache {
     fn new(kv_heads: usize, context: usize, head_dim: usize) -> Self {
         let (context, dims) = (context.next_multiple_of(NR), head_dim.next_multiple_of(NR));
-        // Zeroed allocations: pages are only touched as positions fill.
+        // Mapped zeroed: pages become resident only as positions fill.
         KvCache {
-            keys: vec![0u16; kv_heads * context * head_dim],
-            values: vec![0f32; kv_heads * context * dims],
+            keys: Zeroed::new(kv_heads * context * head_dim),
+            values: Zeroed::new(kv_heads * context * dims),
             context,
             head_dim,
             dims,

@@ -325,6 +325,8 @@ impl LanceStore {
             }
         }
         cache.shrink_to_fit();
+        drop(stream);
+        crate::heap::release_free();
         tracing::debug!(
             rows = cache.len(),
             bytes = cache.memory_bytes(),

@@ -1,0 +1,137 @@
+//! Giving freed memory back to the system after the large, short-lived
+//! allocations of loading a model or the library's vectors (glibc keeps freed
+//! heap memory mapped; the process would stay at its loading peak).
+
+/// Returns the allocator's free memory to the system where it can (glibc's
+/// `malloc_trim`); a no-op elsewhere.
+pub fn release_free() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only inspects and trims the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Element types a [`Zeroed`] buffer may hold: all-zero bytes are a valid value.
+pub(crate) trait ZeroIsValid: Copy {}
+impl ZeroIsValid for u16 {}
+impl ZeroIsValid for f32 {}
+
+/// A zero-filled buffer whose pages become resident only when written:
+/// mapped directly from the system (Linux), not carved from the heap, where a
+/// zeroed allocation may reuse freed memory and be filled with zeros at once.
+/// Preallocated caches sized for a whole context (the key/value cache) then
+/// cost memory only for the positions used.
+pub(crate) struct Zeroed<T: ZeroIsValid> {
+    ptr: std::ptr::NonNull<T>,
+    len: usize,
+    /// Not mapped (another system, or the mapping failed): a plain vector.
+    fallback: Vec<T>,
+}
+
+// SAFETY: the buffer is owned memory like a Vec's; access goes through &/&mut.
+unsafe impl<T: ZeroIsValid + Send> Send for Zeroed<T> {}
+// SAFETY: shared access only reads.
+unsafe impl<T: ZeroIsValid + Sync> Sync for Zeroed<T> {}
+
+impl<T: ZeroIsValid> Zeroed<T> {
+    pub fn new(len: usize) -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            let bytes = len.saturating_mul(std::mem::size_of::<T>());
+            if bytes > 0 && len.checked_mul(std::mem::size_of::<T>()).is_some() {
+                // SAFETY: a fresh private anonymous mapping; checked for failure.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        bytes,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    )
+                };
+                if p != libc::MAP_FAILED {
+                    if let Some(ptr) = std::ptr::NonNull::new(p as *mut T) {
+                        return Zeroed {
+                            ptr,
+                            len,
+                            fallback: Vec::new(),
+                        };
+                    }
+                }
+            }
+        }
+        let mut fallback = vec![unsafe_zero::<T>(); len];
+        let ptr =
+            std::ptr::NonNull::new(fallback.as_mut_ptr()).unwrap_or(std::ptr::NonNull::dangling());
+        Zeroed { ptr, len, fallback }
+    }
+
+    fn mapped(&self) -> bool {
+        self.fallback.is_empty() && self.len > 0
+    }
+}
+
+/// The all-zero value of `T`.
+fn unsafe_zero<T: ZeroIsValid>() -> T {
+    // SAFETY: ZeroIsValid types are plain numbers, for which all-zero bytes are a value.
+    unsafe { std::mem::zeroed() }
+}
+
+impl<T: ZeroIsValid> std::ops::Deref for Zeroed<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        if self.mapped() {
+            // SAFETY: ptr maps len elements, zero-initialised by the system.
+            unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        } else {
+            &self.fallback
+        }
+    }
+}
+
+impl<T: ZeroIsValid> std::ops::DerefMut for Zeroed<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        if self.mapped() {
+            // SAFETY: as in deref, and &mut self makes the access exclusive.
+            unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        } else {
+            &mut self.fallback
+        }
+    }
+}
+
+impl<T: ZeroIsValid> Drop for Zeroed<T> {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.mapped() {
+            // SAFETY: unmaps exactly the mapping made in `new`.
+            unsafe {
+                libc::munmap(
+                    self.ptr.as_ptr() as *mut libc::c_void,
+                    self.len * std::mem::size_of::<T>(),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zeroed_buffer_reads_zeros_and_keeps_writes() {
+        for len in [0usize, 1, 4097, 1 << 20] {
+            let mut b = Zeroed::<f32>::new(len);
+            assert_eq!(b.len(), len);
+            assert!(b.iter().all(|&x| x == 0.0));
+            if len > 1 {
+                b[len - 1] = 2.5;
+                b[0] = 1.0;
+                assert_eq!((b[0], b[1], b[len - 1]), (1.0, 0.0, 2.5));
+            }
+        }
+    }
+}
