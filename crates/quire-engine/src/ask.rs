@@ -220,6 +220,8 @@ impl Engine {
                     .name
                     .clone()
                     .unwrap_or_else(|| gen.info().file_name.clone());
+                // The prompt's activations are freed: give the memory back.
+                crate::heap::release_free();
                 Ok((generation, built.sources, name))
             },
         );

@@ -159,6 +159,10 @@ thread_local! {
     static INPUT: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+pub(crate) fn release_thread_buffer() {
+    INPUT.with_borrow_mut(|b| *b = Vec::new());
+}
+
 fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out: Output<'_>) {
     let (n, kp) = (w.width, w.padded);
     let rows = ab.len() / kp;

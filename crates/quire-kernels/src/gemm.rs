@@ -380,6 +380,10 @@ thread_local! {
     static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
+pub(crate) fn release_thread_buffer() {
+    PACKED.with(|p| drop(p.take()));
+}
+
 /// Most rows for the skinny path: a product of a few rows (one decode step's
 /// query heads) reads each panel once with that many rows in registers,
 /// without packing A or computing the 12-row tile.

@@ -9,6 +9,14 @@ pub mod gemm;
 pub mod q8;
 pub mod vectors;
 
+/// Frees the work buffers this thread's products keep between calls (packed
+/// inputs, bfloat16 inputs): they grow to the largest product run, which
+/// for a large embedding batch is tens of megabytes. Call after a batch.
+pub fn release_thread_buffers() {
+    gemm::release_thread_buffer();
+    amx::release_thread_buffer();
+}
+
 /// `n` values in [-1, 1) from a linear congruential generator: test inputs.
 #[cfg(test)]
 pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {

@@ -143,6 +143,7 @@ struct Layer {
 
 /// The encoder: token ids in, last hidden states (one row per real token) out.
 pub struct Bert {
+    /// `[vocabulary, hidden]` in f16.
     word: Tensor,
     position: Tensor,
     token_type0: Tensor,
@@ -177,7 +178,11 @@ impl Bert {
         }
         let head_dim = h / heads;
         let emb = vb.pp("embeddings");
-        let word = emb.get((config.vocab_size, h), "word_embeddings.weight")?;
+        // Word embeddings in f16: half the memory (47 → 23 MB for MiniLM's
+        // 30,522 × 384), rows widened to f32 on lookup.
+        let word = emb
+            .get((config.vocab_size, h), "word_embeddings.weight")?
+            .to_dtype(DType::F16)?;
         let position = emb.get(
             (config.max_position_embeddings, h),
             "position_embeddings.weight",
@@ -260,6 +265,7 @@ impl Bert {
         let x = self
             .word
             .index_select(&ids, 0)?
+            .to_dtype(DType::F32)?
             .add(&self.position.index_select(&positions, 0)?)?;
         let mut x = x
             .broadcast_add(&self.token_type0)?
@@ -271,6 +277,7 @@ impl Bert {
         for layer in &self.layers {
             self.layer(layer, &mut x, &lengths, &mut buffers);
         }
+        quire_kernels::release_thread_buffers();
         Tensor::from_vec(x, (total, self.hidden), &device)
     }
 

@@ -367,6 +367,9 @@ fn stack(parts: Vec<QTensor>, device: &Device) -> candle_core::Result<QTensor> {
     QTensor::quantize(&Tensor::cat(&f, 0)?, GgmlDType::Q8_0)
 }
 
+/// Prompt tokens run through the layers at once (longer prompts go in parts).
+const PROMPT_PART: usize = 256;
+
 /// Rows from which a product dequantizes the weight and runs an f32 GEMM
 /// instead of one quantized dot product per row and column.
 const GEMM_ROWS: usize = 32;
@@ -486,10 +489,16 @@ impl Llama {
         // each product.
         rayon::scope(|_| {
             if n == 1 {
-                self.step(tokens[0], pos)
-            } else {
-                self.prompt(tokens, pos)
+                return self.step(tokens[0], pos);
             }
+            // A long prompt in parts: each part's activations (attention
+            // scores grow with part × context) are freed before the next.
+            let mut logits = Vec::new();
+            for (i, part) in tokens.chunks(PROMPT_PART).enumerate() {
+                logits = self.prompt(part, pos + i * PROMPT_PART)?;
+            }
+            quire_kernels::release_thread_buffers();
+            Ok(logits)
         })
     }
 
