@@ -506,6 +506,17 @@ impl Store for LanceStore {
             ));
         };
         let dataset = wrapper.get().await?;
+        // Rows of fragments rewritten since the search (a merge after an
+        // import running meanwhile) are gone: leave them out rather than fail.
+        let rows: Vec<u64> = rows
+            .iter()
+            .copied()
+            .filter(|r| dataset.get_fragment((r >> 32) as usize).is_some())
+            .collect();
+        let rows = rows.as_slice();
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut columns: Vec<&str> = RECORD_COLUMNS.to_vec();
         if vector.is_some() {
             columns.push("vector");
@@ -707,5 +718,71 @@ impl LanceStore {
             })
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(doc: &str, i: usize, v: [f32; 4]) -> ChunkRow {
+        ChunkRow {
+            record: ChunkRecord {
+                chunk_id: format!("{doc}#{i}"),
+                doc_id: doc.into(),
+                path: format!("/x/{doc}.txt"),
+                page: None,
+                start: 0,
+                end: 4,
+                text: format!("text of {doc} {i}"),
+            },
+            vector: v.to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn regression_rows_found_before_a_merge_are_read_or_left_out_not_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LanceStore::open(dir.path(), 4).await.expect("store");
+        store
+            .add(vec![
+                row("a", 0, [1.0, 0.0, 0.0, 0.0]),
+                row("a", 1, [0.9, 0.1, 0.0, 0.0]),
+            ])
+            .await
+            .expect("add a");
+        store
+            .add(vec![row("b", 0, [0.0, 1.0, 0.0, 0.0])])
+            .await
+            .expect("add b");
+        let found = store
+            .dense_rows(&[1.0, 0.0, 0.0, 0.0], 3, None)
+            .await
+            .expect("search");
+        assert_eq!(found.len(), 3);
+        let read = store
+            .records(&[found[0].row], Some(&[1.0, 0.0, 0.0, 0.0]))
+            .await
+            .expect("read");
+        assert_eq!(read[0].1.record.chunk_id, "a#0");
+        assert!((read[0].1.score - 1.0).abs() < 1e-6);
+        // Another import's merge rewrites the fragments the rows were found in.
+        store.delete_document("b").await.expect("delete");
+        store.purge_deleted().await.expect("merge");
+        let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
+        let read = store
+            .records(&rows, None)
+            .await
+            .expect("rows of merged fragments");
+        assert!(read.len() < rows.len(), "{read:?}");
+        // A new search sees the merged table.
+        let again = store
+            .dense_rows(&[1.0, 0.0, 0.0, 0.0], 3, None)
+            .await
+            .expect("search again");
+        assert_eq!(again.len(), 2);
+        let ids: Vec<u64> = again.iter().map(|c| c.row).collect();
+        let read = store.records(&ids, None).await.expect("read again");
+        assert_eq!(read.len(), 2);
     }
 }
