@@ -339,44 +339,6 @@ impl LanceStore {
         }
         Ok(Some(cache))
     }
-
-    /// The dense candidates from the vectors in memory (approximate scores),
-    /// or from LanceDB's search for libraries too large to hold.
-    async fn dense_candidates(
-        &self,
-        vector: &[f32],
-        limit: usize,
-        doc_ids: Option<&[String]>,
-    ) -> Result<Vec<Candidate>> {
-        if let Some(cache) = self.vector_cache().await? {
-            let (query, ids) = (vector.to_vec(), doc_ids.map(<[String]>::to_vec));
-            let found =
-                tokio::task::spawn_blocking(move || cache.nearest(&query, limit, ids.as_deref()))
-                    .await
-                    .map_err(|e| Error::Bug(format!("the vector scan failed: {e}")))?;
-            return Ok(found
-                .into_iter()
-                .map(|(row, score)| Candidate { row, score })
-                .collect());
-        }
-        let mut q = self
-            .table
-            .query()
-            .nearest_to(vector)?
-            .distance_type(DistanceType::Cosine)
-            .select(Select::columns(&["chunk_id"]))
-            .with_row_id()
-            .limit(limit);
-        if let Some(ids) = doc_ids {
-            q = q.only_if(in_filter(ids));
-        }
-        if self.indexed().await?.vector {
-            // Re-rank the index's candidates with the full vectors.
-            q = q.refine_factor(REFINE_FACTOR);
-        }
-        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
-        candidates(&batches, "_distance", |d| 1.0 - d)
-    }
 }
 
 #[async_trait]
@@ -446,7 +408,7 @@ impl Store for LanceStore {
     ) -> Result<Vec<StoredHit>> {
         // A few more candidates than asked, re-ranked by their exact cosine.
         let found = self
-            .dense_candidates(vector, limit + limit / 2 + 8, doc_ids)
+            .dense_rows(vector, limit + limit / 2 + 8, doc_ids)
             .await?;
         let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
         let mut hits: Vec<StoredHit> = self
@@ -470,7 +432,36 @@ impl Store for LanceStore {
         limit: usize,
         doc_ids: Option<&[String]>,
     ) -> Result<Vec<Candidate>> {
-        self.dense_candidates(vector, limit, doc_ids).await
+        // The vectors in memory (approximate scores), or LanceDB's search for
+        // libraries too large to hold them.
+        if let Some(cache) = self.vector_cache().await? {
+            let (query, ids) = (vector.to_vec(), doc_ids.map(<[String]>::to_vec));
+            let found =
+                tokio::task::spawn_blocking(move || cache.nearest(&query, limit, ids.as_deref()))
+                    .await
+                    .map_err(|e| Error::Bug(format!("the vector scan failed: {e}")))?;
+            return Ok(found
+                .into_iter()
+                .map(|(row, score)| Candidate { row, score })
+                .collect());
+        }
+        let mut q = self
+            .table
+            .query()
+            .nearest_to(vector)?
+            .distance_type(DistanceType::Cosine)
+            .select(Select::columns(&["chunk_id"]))
+            .with_row_id()
+            .limit(limit);
+        if let Some(ids) = doc_ids {
+            q = q.only_if(in_filter(ids));
+        }
+        if self.indexed().await?.vector {
+            // Re-rank the index's candidates with the full vectors.
+            q = q.refine_factor(REFINE_FACTOR);
+        }
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
+        candidates(&batches, "_distance", |d| 1.0 - d)
     }
 
     async fn full_text_rows(
