@@ -586,19 +586,18 @@ impl Store for LanceStore {
         limit: usize,
         doc_ids: Option<&[String]>,
     ) -> Result<Vec<StoredHit>> {
-        if query.trim().is_empty() || !self.full_text_ready().await? {
-            return Ok(Vec::new());
-        }
-        let mut q = self
-            .table
-            .query()
-            .full_text_search(FullTextSearchQuery::new(query.to_string()))
-            .limit(limit);
-        if let Some(ids) = doc_ids {
-            q = q.only_if(in_filter(ids));
-        }
-        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
-        self.collect(batches, Some("_score"), true).await
+        let found = self.full_text_rows(query, limit, doc_ids).await?;
+        let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
+        let mut records: std::collections::HashMap<u64, StoredHit> =
+            self.records(&rows, None).await?.into_iter().collect();
+        Ok(found
+            .into_iter()
+            .filter_map(|c| {
+                let mut hit = records.remove(&c.row)?;
+                hit.score = c.score;
+                Some(hit)
+            })
+            .collect())
     }
 
     async fn refresh_indexes(&self) -> Result<()> {
