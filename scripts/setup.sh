@@ -4,12 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# protobuf-compiler: lance (LanceDB) compiles .proto files at build time.
+# protobuf-compiler: lance (LanceDB) compiles .proto files at build time;
+# libprotobuf-dev holds the well-known types they import (google/protobuf/empty.proto),
+# only "recommended" by protobuf-compiler, so not installed with --no-install-recommends.
 # webkit2gtk/gtk/rsvg/appindicator: the Tauri desktop window.
 # xvfb, webkit2gtk-driver: the real-window test (tauri-driver drives WebKitWebDriver).
 # chromium: the browser tests (playwright-core drives Debian's Chromium; nothing downloads a browser).
 APT_PACKAGES=(
-  protobuf-compiler pkg-config
+  protobuf-compiler libprotobuf-dev pkg-config
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
   xvfb xauth webkit2gtk-driver
   chromium fonts-dejavu-core
