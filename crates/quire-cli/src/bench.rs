@@ -55,6 +55,10 @@ pub struct BenchArgs {
     /// Internal: answer one question in this process and print its peak memory
     #[arg(long, hide = true)]
     pub memory_child: bool,
+    /// Grow the query/memory library in this folder and keep it (reused, and
+    /// grown only as needed, by the next run) instead of a temporary one.
+    #[arg(long)]
+    pub library: Option<PathBuf>,
 }
 
 impl BenchArgs {
@@ -269,12 +273,22 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         report.insert("import".into(), serde_json::to_value(&b)?);
     }
 
-    let library = tempfile::Builder::new()
-        .prefix("quire-bench-library-")
-        .tempdir()?;
+    // A temporary library, deleted at the end, unless `--library` names one.
+    let mut temporary = None;
+    let library: PathBuf = match &args.library {
+        Some(dir) => dir.clone(),
+        None => temporary
+            .insert(
+                tempfile::Builder::new()
+                    .prefix("quire-bench-library-")
+                    .tempdir()?,
+            )
+            .path()
+            .to_path_buf(),
+    };
     if args.wants(Part::Query) || args.wants(Part::Memory) {
         let mut c = config.clone();
-        c.data_dir = library.path().to_path_buf();
+        c.data_dir = library.clone();
         let engine = Engine::open(c).await?;
         // Real chunks: every SciFact abstract embedded once (cached between runs).
         let base = scifact_base(&engine, &scifact)?;
@@ -372,7 +386,7 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         eprintln!("answering in a fresh process over the largest library …");
         let out = Command::new(exe)
             .arg("--data-dir")
-            .arg(library.path())
+            .arg(&library)
             .arg("--models-dir")
             .arg(&config.models_dir)
             .args(["bench", "--memory-child", "--no-peers"])
@@ -385,7 +399,10 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         match m {
             Some(m) => {
                 rows.push(Row {
-                    what: format!("Peak RSS answering, {} chunks, both models", m.chunks),
+                    what: format!(
+                        "Peak RSS answering, {} chunks, both models ({}-token prompt)",
+                        m.chunks, m.prompt_tokens
+                    ),
                     quire: mb(m.peak_rss_bytes),
                     peer: "target ≤ 400 MB".into(),
                     ratio: "–".into(),

@@ -313,6 +313,9 @@ pub struct MemoryBench {
     /// language model loaded, one question searched and answered.
     pub peak_rss_bytes: u64,
     pub answer_tokens: usize,
+    /// Tokens of the prompt answered (system prompt, sources, question).
+    #[serde(default)]
+    pub prompt_tokens: usize,
     /// Resident memory at each stage, in bytes: the engine open (embedder
     /// loaded), after one search (the library's vectors loaded), after the answer.
     #[serde(default)]
@@ -343,6 +346,14 @@ pub async fn answer_memory(
             stages.push((format!("{name} (anonymous)"), anon));
             stages.push((format!("{name} (file-backed)"), file));
         }
+        if let Some((used, free, mapped)) = crate::heap::allocator_bytes() {
+            stages.push((format!("{name} (heap in use, from arenas)"), used));
+            stages.push((format!("{name} (heap free, held by arenas)"), free));
+            stages.push((format!("{name} (heap in use, mapped directly)"), mapped));
+        }
+        let (caches, vectors) = engine.store.memory_bytes();
+        stages.push((format!("{name} (of which LanceDB caches)"), caches));
+        stages.push((format!("{name} (of which vectors in memory)"), vectors));
     };
     stage("engine open");
     engine
@@ -370,6 +381,7 @@ pub async fn answer_memory(
             .as_ref()
             .map(|s| s.generated_tokens)
             .unwrap_or(0),
+        prompt_tokens: answer.stats.as_ref().map(|s| s.prompt_tokens).unwrap_or(0),
     })
 }
 

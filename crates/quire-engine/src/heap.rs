@@ -2,6 +2,31 @@
 //! allocations of loading a model or the library's vectors (glibc keeps freed
 //! heap memory mapped; the process would stay at its loading peak).
 
+/// Allocations from this size up are mapped directly and unmapped when freed.
+const MMAP_THRESHOLD: usize = 4 << 20;
+
+/// Sets the allocator for a long-running process that loads large weights
+/// once and then serves many short requests (glibc; a no-op elsewhere).
+///
+/// glibc raises its mmap threshold each time a mapped block is freed, up to
+/// 32 MB: after the first large load (a model's weights, the library's
+/// vectors), blocks of several megabytes (prompt activations, Arrow batches)
+/// come from the heap arenas instead, and long-lived allocations land between
+/// them, so the freed space stays resident. A fixed 4 MB threshold keeps
+/// those blocks out of the arenas: 45 MB less resident after an answer over a
+/// 100k-chunk library (BENCHMARKS.md). Blocks up to 4 MB (a layer's
+/// activations) are still reused from the arenas, not mapped per use.
+pub fn configure() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes the allocator's parameters.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
+        }
+    });
+}
+
 /// Returns the allocator's free memory to the system where it can (glibc's
 /// `malloc_trim`); a no-op elsewhere.
 pub fn release_free() {
@@ -10,6 +35,19 @@ pub fn release_free() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The allocator's view, in bytes: `(in use, free but held, mapped directly)`
+/// (glibc's `mallinfo2`; `None` elsewhere). Benchmarks report it by stage.
+pub fn allocator_bytes() -> Option<(u64, u64, u64)> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's statistics.
+        let m = unsafe { libc::mallinfo2() };
+        Some((m.uordblks as u64, m.fordblks as u64, m.hblkhd as u64))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
 }
 
 /// Element types a [`Zeroed`] buffer may hold: all-zero bytes are a valid value.

@@ -101,6 +101,7 @@ pub(crate) struct LoadedGenerator {
 impl Engine {
     /// Opens (or creates) the library in `config.data_dir` with the default embedder.
     pub async fn open(config: EngineConfig) -> Result<Self> {
+        heap::configure();
         let minilm_dir = config.models_dir.join(paths::MINILM_DIR);
         let embedder = tokio::task::spawn_blocking(move || MiniLm::load(&minilm_dir))
             .await

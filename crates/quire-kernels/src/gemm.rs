@@ -161,6 +161,53 @@ impl Panels for PackedMatrix {
     }
 }
 
+/// A [`PackedMatrix`] held in half precision (IEEE f16 bits): half the
+/// memory; each panel block is widened to f32 as a tile fetches it, once per
+/// tile of up to [`MC`] rows, so the product runs at the f32 kernel's speed.
+#[derive(Debug, Clone)]
+pub struct HalfPackedMatrix {
+    depth: usize,
+    width: usize,
+    data: Vec<u16>,
+}
+
+impl HalfPackedMatrix {
+    /// The same panels as `m`, each value rounded to the nearest f16.
+    pub fn from_packed(m: &PackedMatrix) -> Self {
+        HalfPackedMatrix {
+            depth: m.depth,
+            width: m.width,
+            data: m
+                .data
+                .iter()
+                .map(|&v| half::f16::from_f32(v).to_bits())
+                .collect(),
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 2
+    }
+}
+
+impl Panels for HalfPackedMatrix {
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, buf: &'a mut [f32]) -> &'a [f32] {
+        let start = j * self.depth * NR + k0 * NR;
+        let buf = &mut buf[..kc * NR];
+        crate::f16_to_f32(&self.data[start..start + kc * NR], buf);
+        buf
+    }
+}
+
 /// Panels stored elsewhere (a key/value cache): panel `j` starts at
 /// `j · stride` and holds `depth` rows of `NR` values.
 pub struct PanelView<'a> {
@@ -806,6 +853,30 @@ mod tests {
                 check(isa, m, k, n, true, false);
                 check(isa, m, k, n, true, true);
             }
+        }
+    }
+
+    #[test]
+    fn half_precision_panels_give_the_product_of_the_rounded_weight() {
+        let (m, k, n) = (40, 600, 70);
+        let mut seed = 7u64;
+        let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
+        let w: Vec<f32> = (0..n * k).map(|_| lcg(&mut seed)).collect();
+        let half = HalfPackedMatrix::from_packed(&PackedMatrix::from_out_in(&w, n, k).unwrap());
+        assert_eq!(half.bytes(), n.div_ceil(NR) * k * NR * 2);
+        let rounded: Vec<f32> = w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+        let mut c = vec![f32::NAN; m * n];
+        let out = Output {
+            bias: None,
+            accumulate: false,
+        };
+        gemm(&a, k, m, &half, &mut c, n, out);
+        let want = naive(&a, m, k, &rounded, n, None, None);
+        for (i, (x, y)) in c.iter().zip(&want).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * (k as f32).sqrt(),
+                "at {i}: {x} vs {y}"
+            );
         }
     }
 

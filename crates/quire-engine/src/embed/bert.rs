@@ -13,17 +13,18 @@
 //!   ([`quire_kernels`]), split across threads; attention runs sequences in
 //!   parallel;
 //! - the dense layers run Quire's GEMM ([`quire_kernels::gemm`], AVX-512 when
-//!   the CPU has it) on weights packed once at load, with the bias and the
+//!   the CPU has it) on weights packed once at load in half precision
+//!   (widened panel by panel as the product runs), with the bias and the
 //!   residual added as the product is stored; on CPUs with AMX they run on
 //!   its tiles in bfloat16 ([`quire_kernels::amx`]; `QUIRE_GEMM` set to any
-//!   kernel keeps them in f32).
+//!   kernel runs that kernel instead).
 
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use quire_kernels::amx::{self, Bf16Matrix};
-use quire_kernels::gemm::{gemm, gemm_serial, Output, PackedMatrix, Panels};
+use quire_kernels::gemm::{gemm, gemm_serial, HalfPackedMatrix, Output, PackedMatrix, Panels};
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -55,7 +56,8 @@ struct Dense {
 }
 
 enum Weight {
-    F32(PackedMatrix),
+    /// Panels in half precision, widened as the product fetches them.
+    F16(HalfPackedMatrix),
     Bf16(Bf16Matrix),
 }
 
@@ -75,14 +77,17 @@ impl Dense {
         let weight = if quire_kernels::amx::available() {
             Weight::Bf16(Bf16Matrix::from_out_in(w, output, input).ok_or_else(shape)?)
         } else {
-            Weight::F32(PackedMatrix::from_out_in(w, output, input).ok_or_else(shape)?)
+            // Half precision: 42 → 21 MB for MiniLM's dense layers, the same
+            // speed (a tile widens each panel block once for up to 768 rows).
+            let packed = PackedMatrix::from_out_in(w, output, input).ok_or_else(shape)?;
+            Weight::F16(HalfPackedMatrix::from_packed(&packed))
         };
         Ok(Dense { weight, bias })
     }
 
     fn width(&self) -> usize {
         match &self.weight {
-            Weight::F32(w) => w.width(),
+            Weight::F16(w) => w.width(),
             Weight::Bf16(w) => w.width(),
         }
     }
@@ -95,9 +100,164 @@ impl Dense {
             accumulate,
         };
         match &self.weight {
-            Weight::F32(w) => gemm(x, w.depth(), rows, w, out, w.width(), output),
+            Weight::F16(w) => gemm(x, w.depth(), rows, w, out, w.width(), output),
             Weight::Bf16(w) => amx::gemm(x, w.depth(), rows, w, out, w.width(), output),
         }
+    }
+}
+
+/// A `[rows, width]` embedding table left in a safetensors file and read
+/// row by row (positioned reads; the file is opened once): a batch costs a
+/// read per distinct token, and none of the table is resident in the process.
+struct WordTable {
+    file: std::fs::File,
+    /// Byte offset of row 0 in the file.
+    offset: u64,
+    rows: usize,
+    width: usize,
+    dtype: RowType,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RowType {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl RowType {
+    fn bytes(self) -> usize {
+        match self {
+            RowType::F32 => 4,
+            RowType::F16 | RowType::Bf16 => 2,
+        }
+    }
+}
+
+impl WordTable {
+    /// Finds tensor `name` (`[rows, width]`, F32, F16 or BF16) in the
+    /// safetensors file at `path` from its header.
+    fn open(path: &Path, name: &str, rows: usize, width: usize) -> candle_core::Result<Self> {
+        use std::io::Read;
+        let bad = |why: String| candle_core::Error::Msg(format!("{}: {why}", path.display()));
+        let mut file = std::fs::File::open(path)?;
+        let file_len = file.metadata()?.len();
+        let mut n = [0u8; 8];
+        file.read_exact(&mut n)?;
+        let n = u64::from_le_bytes(n);
+        if n > 100 << 20 || 8 + n > file_len {
+            return Err(bad(format!("a safetensors header of {n} bytes")));
+        }
+        let mut header = vec![0u8; n as usize];
+        file.read_exact(&mut header)?;
+        let header: serde_json::Value = serde_json::from_slice(&header)
+            .map_err(|e| bad(format!("unreadable safetensors header ({e})")))?;
+        let info = header
+            .get(name)
+            .ok_or_else(|| bad(format!("no tensor `{name}`")))?;
+        let dtype = match info.get("dtype").and_then(|d| d.as_str()) {
+            Some("F32") => RowType::F32,
+            Some("F16") => RowType::F16,
+            Some("BF16") => RowType::Bf16,
+            other => return Err(bad(format!("`{name}` has dtype {other:?}"))),
+        };
+        let shape: Vec<u64> = info
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        let offsets: Vec<u64> = info
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        let want = (rows * width * dtype.bytes()) as u64;
+        match (shape.as_slice(), offsets.as_slice()) {
+            ([r, w], [start, end])
+                if *r == rows as u64
+                    && *w == width as u64
+                    && end.checked_sub(*start) == Some(want)
+                    && 8 + n + end <= file_len =>
+            {
+                Ok(WordTable {
+                    file,
+                    offset: 8 + n + start,
+                    rows,
+                    width,
+                    dtype,
+                })
+            }
+            _ => Err(bad(format!(
+                "`{name}` is not a {rows} × {width} table (shape {shape:?}, bytes {offsets:?})"
+            ))),
+        }
+    }
+
+    /// Rows `ids` as f32 into `out` (`ids.len() × width`): each distinct
+    /// row is read once.
+    fn rows_into(&self, ids: &[u32], out: &mut [f32]) -> candle_core::Result<()> {
+        let w = self.width;
+        let row_bytes = w * self.dtype.bytes();
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by_key(|&i| ids[i]);
+        let mut bytes = vec![0u8; row_bytes];
+        let mut row = vec![0f32; w];
+        let mut last = None;
+        for i in order {
+            let id = ids[i];
+            if last != Some(id) {
+                if id as usize >= self.rows {
+                    candle_core::bail!("token {id} is outside the vocabulary of {}", self.rows);
+                }
+                read_at(
+                    &self.file,
+                    &mut bytes,
+                    self.offset + id as u64 * row_bytes as u64,
+                )?;
+                match self.dtype {
+                    RowType::F32 => {
+                        for (v, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
+                            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        }
+                    }
+                    RowType::F16 => {
+                        for (v, b) in row.iter_mut().zip(bytes.chunks_exact(2)) {
+                            *v = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+                        }
+                    }
+                    RowType::Bf16 => {
+                        for (v, b) in row.iter_mut().zip(bytes.chunks_exact(2)) {
+                            *v = half::bf16::from_le_bytes([b[0], b[1]]).to_f32();
+                        }
+                    }
+                }
+                last = Some(id);
+            }
+            out[i * w..(i + 1) * w].copy_from_slice(&row);
+        }
+        Ok(())
+    }
+}
+
+/// Fills `buf` from `file` at byte `offset`, without moving a shared cursor.
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut done, mut buf) = (0u64, buf);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(file, buf, offset + done)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    done += n as u64;
+                    buf = &mut buf[n..];
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -143,10 +303,11 @@ struct Layer {
 
 /// The encoder: token ids in, last hidden states (one row per real token) out.
 pub struct Bert {
-    /// `[vocabulary, hidden]` in f16.
-    word: Tensor,
-    position: Tensor,
-    token_type0: Tensor,
+    /// `[vocabulary, hidden]`, read from the weights file as batches need rows.
+    word: WordTable,
+    /// `[positions, hidden]`, row-major.
+    position: Vec<f32>,
+    token_type0: Vec<f32>,
     emb_norm: LayerNorm,
     layers: Vec<Layer>,
     heads: usize,
@@ -166,11 +327,8 @@ impl Bert {
         // SAFETY: the weights file is only read; Quire never writes model files while running.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device)? };
         // Checkpoints saved from BertForX prefix every name with `bert.`.
-        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
-            vb
-        } else {
-            vb.pp("bert")
-        };
+        let prefixed = !vb.contains_tensor("embeddings.word_embeddings.weight");
+        let vb = if prefixed { vb.pp("bert") } else { vb };
         let (h, inter) = (config.hidden_size, config.intermediate_size);
         let heads = config.num_attention_heads;
         if heads == 0 || h % heads != 0 {
@@ -178,19 +336,26 @@ impl Bert {
         }
         let head_dim = h / heads;
         let emb = vb.pp("embeddings");
-        // Word embeddings in f16: half the memory (47 → 23 MB for MiniLM's
-        // 30,522 × 384), rows widened to f32 on lookup.
-        let word = emb
-            .get((config.vocab_size, h), "word_embeddings.weight")?
-            .to_dtype(DType::F16)?;
-        let position = emb.get(
-            (config.max_position_embeddings, h),
-            "position_embeddings.weight",
-        )?;
+        // Word embeddings stay in the file (47 MB in f32 for MiniLM's
+        // 30,522 × 384): a batch reads only the rows of its tokens.
+        let word_name = if prefixed {
+            "bert.embeddings.word_embeddings.weight"
+        } else {
+            "embeddings.word_embeddings.weight"
+        };
+        let word = WordTable::open(weights, word_name, config.vocab_size, h)?;
+        let position = emb
+            .get(
+                (config.max_position_embeddings, h),
+                "position_embeddings.weight",
+            )?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         let token_type0 = emb
             .get((2, h), "token_type_embeddings.weight")
             .or_else(|_| emb.get((1, h), "token_type_embeddings.weight"))?
-            .get(0)?;
+            .get(0)?
+            .to_vec1::<f32>()?;
         let emb_norm = LayerNorm::load(emb.pp("LayerNorm"), h, config.layer_norm_eps)?;
         let scale = 1.0 / (head_dim as f64).sqrt();
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
@@ -260,17 +425,16 @@ impl Bert {
             ids.extend_from_slice(s);
             positions.extend(0..s.len() as u32);
         }
-        let ids = Tensor::from_vec(ids, total, &device)?;
-        let positions = Tensor::from_vec(positions, total, &device)?;
-        let x = self
-            .word
-            .index_select(&ids, 0)?
-            .to_dtype(DType::F32)?
-            .add(&self.position.index_select(&positions, 0)?)?;
-        let mut x = x
-            .broadcast_add(&self.token_type0)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        // Word + position + token type embeddings, row by row.
+        let h = self.hidden;
+        let mut x = vec![0f32; total * h];
+        self.word.rows_into(&ids, &mut x)?;
+        for (row, &p) in x.chunks_exact_mut(h).zip(&positions) {
+            let pos = &self.position[p as usize * h..(p as usize + 1) * h];
+            for ((v, a), b) in row.iter_mut().zip(pos).zip(&self.token_type0) {
+                *v += a + b;
+            }
+        }
         self.emb_norm.apply(&mut x);
         let lengths: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
         let mut buffers = Buffers::default();

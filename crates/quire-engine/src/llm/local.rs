@@ -2,6 +2,7 @@
 //! chat template; sampling, stop tokens and streaming detokenisation.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -20,7 +21,8 @@ const PREFILL_BATCH: usize = 256;
 
 pub struct LocalGenerator {
     model: Model,
-    tokenizer: GgufTokenizer,
+    /// The model's tokenizer (shared, not a copy).
+    tokenizer: Arc<GgufTokenizer>,
     template: ChatTemplate,
     /// The tokens whose keys and values are in the model's cache, in order
     /// (only kept for models that can reuse a cached prefix).
@@ -141,7 +143,8 @@ impl LocalGenerator {
         let t_first = Instant::now();
         let mut out: Vec<u32> = Vec::new();
         let mut text = String::new();
-        let mut decoder = self.tokenizer.inner().decode_stream(true);
+        let tokenizer = self.tokenizer.inner();
+        let mut decoder = tokenizer.decode_stream(true);
         loop {
             if cancel.is_cancelled() {
                 stop = StopReason::Cancelled;
@@ -182,6 +185,8 @@ impl LocalGenerator {
             self.cached.push(next);
             pos += 1;
         }
+        drop(decoder);
+        drop(tokenizer);
         let mut g = self.finish(out, text, prompt_ids.len(), t0, t_first, stop);
         g.stats.reused_prompt_tokens = reused_tokens;
         Ok(g)

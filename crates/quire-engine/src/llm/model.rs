@@ -20,7 +20,7 @@ enum Weights {
 pub struct Model {
     weights: Weights,
     pub info: ModelInfo,
-    pub tokenizer: GgufTokenizer,
+    pub tokenizer: std::sync::Arc<GgufTokenizer>,
     pub chat_template: Option<String>,
     /// The context Quire will use: the model's, capped by the implementation and [`super::gguf::MAX_CONTEXT`].
     pub context: usize,
@@ -83,7 +83,7 @@ impl Model {
         Ok(Model {
             weights,
             info,
-            tokenizer,
+            tokenizer: std::sync::Arc::new(tokenizer),
             chat_template,
             context,
             device,

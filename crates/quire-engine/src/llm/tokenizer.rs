@@ -9,6 +9,7 @@
 //!   whose merges are derived from the token scores.
 
 use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use candle_core::quantized::gguf_file::{Content, Value};
 use tokenizers::decoders::byte_fallback::ByteFallback;
@@ -40,17 +41,34 @@ const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p
 const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// The tokenizer of one GGUF model.
-#[derive(Clone)]
 pub struct GgufTokenizer {
-    /// Control tokens in the text are plain text (user input).
-    plain: Tokenizer,
-    /// Control tokens in the text are parsed as such (rendered chat templates).
-    special: Tokenizer,
+    /// One tokenizer for both ways of encoding (a copy costs ≈ 6 MB for a
+    /// 49k-token vocabulary): control tokens written in the text are parsed
+    /// as such (rendered chat templates), or, while a plain encoding holds
+    /// the write lock, encoded as the text they are (user input).
+    tokenizer: RwLock<Tokenizer>,
     pub bos_id: Option<u32>,
     pub eos_id: Option<u32>,
     pub add_bos: bool,
     /// Tokens that end a turn: EOS, EOT and the usual end-of-turn markers.
     pub stop_ids: Vec<u32>,
+}
+
+/// The tokenizer set to encode control tokens as plain text for as long as
+/// this lives; dropping it (unwinding included) sets parsing back.
+struct PlainMode<'a>(RwLockWriteGuard<'a, Tokenizer>);
+
+impl<'a> PlainMode<'a> {
+    fn new(mut t: RwLockWriteGuard<'a, Tokenizer>) -> Self {
+        t.set_encode_special_tokens(true);
+        PlainMode(t)
+    }
+}
+
+impl Drop for PlainMode<'_> {
+    fn drop(&mut self) {
+        self.0.set_encode_special_tokens(false);
+    }
 }
 
 fn err(msg: impl Into<String>) -> Error {
@@ -129,8 +147,6 @@ impl GgufTokenizer {
             }
         }
         tokenizer.add_special_tokens(added).map_err(tk)?;
-        let mut plain = tokenizer.clone();
-        plain.set_encode_special_tokens(true);
 
         let bos_id = md_u32(md, "tokenizer.ggml.bos_token_id");
         let eos_id = md_u32(md, "tokenizer.ggml.eos_token_id");
@@ -155,8 +171,7 @@ impl GgufTokenizer {
         stop_ids.sort_unstable();
         stop_ids.dedup();
         Ok(GgufTokenizer {
-            plain,
-            special: tokenizer,
+            tokenizer: RwLock::new(tokenizer),
             bos_id,
             eos_id,
             add_bos,
@@ -164,32 +179,42 @@ impl GgufTokenizer {
         })
     }
 
+    /// The tokenizer, control tokens parsed (a poisoned lock is taken as it
+    /// is: a panic while encoding plainly still restores the parsing, see [`PlainMode`]).
+    pub fn inner(&self) -> RwLockReadGuard<'_, Tokenizer> {
+        self.tokenizer.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Token ids of `text`; control tokens written in it are parsed only when `parse_special`.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
-        let t = if parse_special {
-            &self.special
-        } else {
-            &self.plain
-        };
-        Ok(t.encode_fast(text, false).map_err(tk)?.get_ids().to_vec())
+        if parse_special {
+            return Ok(self
+                .inner()
+                .encode_fast(text, false)
+                .map_err(tk)?
+                .get_ids()
+                .to_vec());
+        }
+        let plain = PlainMode::new(self.tokenizer.write().unwrap_or_else(|e| e.into_inner()));
+        Ok(plain
+            .0
+            .encode_fast(text, false)
+            .map_err(tk)?
+            .get_ids()
+            .to_vec())
     }
 
     /// Text of `ids`, special tokens included unless `skip_special`.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
-        self.special.decode(ids, skip_special).map_err(tk)
+        self.inner().decode(ids, skip_special).map_err(tk)
     }
 
     pub fn token(&self, id: u32) -> Option<String> {
-        self.special.id_to_token(id)
+        self.inner().id_to_token(id)
     }
 
     pub fn id(&self, token: &str) -> Option<u32> {
-        self.special.token_to_id(token)
-    }
-
-    /// The underlying tokenizer (special tokens parsed).
-    pub fn inner(&self) -> &Tokenizer {
-        &self.special
+        self.inner().token_to_id(token)
     }
 
     pub fn is_stop(&self, id: u32) -> bool {

@@ -46,6 +46,8 @@ pub struct LanceStore {
     generation: std::sync::atomic::AtomicU64,
     /// One load of the vector cache at a time.
     loading: tokio::sync::Mutex<()>,
+    /// LanceDB's caches (index, file metadata), kept to report their size.
+    session: Arc<lance::session::Session>,
 }
 
 /// The columns of a [`ChunkRecord`], as stored.
@@ -145,7 +147,11 @@ impl LanceStore {
         let uri = dir.to_str().ok_or_else(|| {
             Error::InvalidInput(format!("data directory is not UTF-8: {}", dir.display()))
         })?;
-        let db = lancedb::connect(uri).execute().await?;
+        let session = Arc::new(lance::session::Session::default());
+        let db = lancedb::connect(uri)
+            .session(session.clone())
+            .execute()
+            .await?;
         let names = db.table_names().execute().await?;
         let table = if names.iter().any(|n| n == TABLE) {
             db.open_table(TABLE).execute().await?
@@ -161,6 +167,7 @@ impl LanceStore {
             vectors: std::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
             loading: tokio::sync::Mutex::new(()),
+            session,
         })
     }
 
@@ -568,6 +575,14 @@ impl Store for LanceStore {
             .limit(limit);
         let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
         self.collect(batches, Some("_distance"), false).await
+    }
+
+    fn memory_bytes(&self) -> (u64, u64) {
+        let vectors = match self.vectors.lock() {
+            Ok(slot) => slot.as_ref().map(|c| c.memory_bytes() as u64).unwrap_or(0),
+            Err(_) => 0,
+        };
+        (self.session.size_bytes(), vectors)
     }
 
     async fn dense_method(&self) -> Result<&'static str> {
