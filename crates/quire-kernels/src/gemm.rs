@@ -189,22 +189,23 @@ impl HalfPackedMatrix {
     pub fn bytes(&self) -> usize {
         self.data.len() * 2
     }
-}
 
-impl Panels for HalfPackedMatrix {
-    fn depth(&self) -> usize {
+    pub fn depth(&self) -> usize {
         self.depth
     }
 
-    fn width(&self) -> usize {
+    pub fn width(&self) -> usize {
         self.width
     }
 
-    fn panel<'a>(&'a self, j: usize, k0: usize, kc: usize, buf: &'a mut [f32]) -> &'a [f32] {
-        let start = j * self.depth * NR + k0 * NR;
-        let buf = &mut buf[..kc * NR];
-        crate::f16_to_f32(&self.data[start..start + kc * NR], buf);
-        buf
+    /// Its panels for a product (each widened as a tile fetches it).
+    pub fn view(&self) -> HalfPanelView<'_> {
+        HalfPanelView {
+            data: &self.data,
+            depth: self.depth,
+            width: self.width,
+            stride: self.depth * NR,
+        }
     }
 }
 
@@ -238,7 +239,8 @@ impl Panels for PanelView<'_> {
 
 /// [`PanelView`] over half-precision values (IEEE f16 bits): each panel is
 /// widened to f32 as the product fetches it, so the stored panels take half
-/// the memory and half the reading (a language model's key/value cache).
+/// the memory and half the reading (a language model's key/value cache,
+/// [`HalfPackedMatrix`]'s weights).
 pub struct HalfPanelView<'a> {
     pub data: &'a [u16],
     pub depth: usize,
@@ -870,7 +872,7 @@ mod tests {
             bias: None,
             accumulate: false,
         };
-        gemm(&a, k, m, &half, &mut c, n, out);
+        gemm(&a, k, m, &half.view(), &mut c, n, out);
         let want = naive(&a, m, k, &rounded, n, None, None);
         for (i, (x, y)) in c.iter().zip(&want).enumerate() {
             assert!(

@@ -24,7 +24,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use quire_kernels::amx::{self, Bf16Matrix};
-use quire_kernels::gemm::{gemm, gemm_serial, HalfPackedMatrix, Output, PackedMatrix, Panels};
+use quire_kernels::gemm::{gemm, gemm_serial, HalfPackedMatrix, Output, PackedMatrix};
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -100,7 +100,7 @@ impl Dense {
             accumulate,
         };
         match &self.weight {
-            Weight::F16(w) => gemm(x, w.depth(), rows, w, out, w.width(), output),
+            Weight::F16(w) => gemm(x, w.depth(), rows, &w.view(), out, w.width(), output),
             Weight::Bf16(w) => amx::gemm(x, w.depth(), rows, w, out, w.width(), output),
         }
     }
