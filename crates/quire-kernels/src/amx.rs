@@ -92,6 +92,17 @@ impl Bf16Matrix {
     pub fn bytes(&self) -> usize {
         self.data.len() * 2
     }
+
+    /// The depth rounded up to 32 (each panel's pair rows cover it).
+    pub(crate) fn padded(&self) -> usize {
+        self.padded
+    }
+
+    /// The panels: `width` rounded up to 32, in panels of 16 columns, each
+    /// `padded / 2` rows of 16 pairs.
+    pub(crate) fn data(&self) -> &[u16] {
+        &self.data
+    }
 }
 
 /// Whether this CPU and operating system run AMX bfloat16 products, and
@@ -144,7 +155,7 @@ pub fn gemm(
                     let row = i * 64 + r;
                     if row < m {
                         // SAFETY: AMX is available, and with it AVX512-BF16 (`enable`).
-                        unsafe { imp::to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
+                        unsafe { to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
                         d[k..].fill(0);
                     } else {
                         d.fill(0);
@@ -153,6 +164,34 @@ pub fn gemm(
             });
         products(&ab[..rows * kp], m, w, c, ldc, out)
     })
+}
+
+/// `dst[i] = bfloat16(src[i])`, rounded to nearest even, 32 per instruction
+/// (also the inputs of [`crate::dpbf16`]).
+///
+/// # Safety
+/// The CPU has AVX512-BF16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub(crate) unsafe fn to_bf16(src: &[f32], dst: &mut [u16]) {
+    use std::arch::x86_64::*;
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    while i + 32 <= n {
+        let lo = _mm512_loadu_ps(src.as_ptr().add(i));
+        let hi = _mm512_loadu_ps(src.as_ptr().add(i + 16));
+        let h: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+        _mm512_storeu_si512(dst.as_mut_ptr().add(i) as *mut _, h);
+        i += 32;
+    }
+    for j in i..n {
+        dst[j] = bf16(src[j]);
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn to_bf16(_: &[f32], _: &mut [u16]) {
+    unreachable!("bfloat16 products are never available here")
 }
 
 thread_local! {
@@ -270,27 +309,6 @@ mod imp {
         }
     }
 
-    /// `dst[i] = bfloat16(src[i])`, rounded to nearest even, 32 per instruction.
-    ///
-    /// # Safety
-    /// The CPU has AVX512-BF16 ([`enable`] returned true).
-    #[target_feature(enable = "avx512f,avx512bf16")]
-    pub unsafe fn to_bf16(src: &[f32], dst: &mut [u16]) {
-        use std::arch::x86_64::*;
-        let n = src.len().min(dst.len());
-        let mut i = 0;
-        while i + 32 <= n {
-            let lo = _mm512_loadu_ps(src.as_ptr().add(i));
-            let hi = _mm512_loadu_ps(src.as_ptr().add(i + 16));
-            let h: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
-            _mm512_storeu_si512(dst.as_mut_ptr().add(i) as *mut _, h);
-            i += 32;
-        }
-        for j in i..n {
-            dst[j] = super::bf16(src[j]);
-        }
-    }
-
     /// Loads the tile configuration on this thread: eight tiles of 16 rows × 64 bytes.
     ///
     /// # Safety
@@ -392,10 +410,6 @@ mod imp {
     }
 
     pub unsafe fn configure() {}
-
-    pub unsafe fn to_bf16(_: &[f32], _: &mut [u16]) {
-        unreachable!("AMX is never available here")
-    }
 
     pub unsafe fn block(
         _: *const u16,

@@ -11,9 +11,12 @@
 //! stream past it.
 //!
 //! Kernels: AVX-512F (12 × 32 register tile), chosen at run time when the CPU
-//! has it; AVX2/FMA (3 × 32, four times per row block) otherwise on x86-64; a
-//! portable loop elsewhere. All three accumulate in f32 in the same order of
-//! `k`, so they agree to rounding.
+//! has it; AVX2/FMA/F16C (6 × 16, up to four times per row block) otherwise on
+//! x86-64; a portable loop elsewhere. All three accumulate in f32 in the same
+//! order of `k`, so they agree to rounding. A short last row block computes
+//! only its own rows, and a short tile (a question's few tokens) reads weights
+//! kept in half precision straight from their panels, widening them in
+//! registers, rather than through a widened copy.
 
 use rayon::prelude::*;
 
@@ -42,6 +45,41 @@ pub trait Panels: Sync {
     /// Whether [`Panels::panel`] writes into the buffer (stored panels do not).
     fn fills(&self) -> bool {
         true
+    }
+    /// The same panel block stored in half precision (IEEE f16 bits), when
+    /// the weight keeps it so: kernels that convert in registers read it
+    /// directly instead of a widened copy.
+    fn half(&self, _j: usize, _k0: usize, _kc: usize) -> Option<&[u16]> {
+        None
+    }
+}
+
+/// One panel block as a kernel reads it: f32 values, or f16 bits it widens
+/// in registers.
+#[derive(Clone, Copy)]
+enum PanelRef<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+}
+
+impl PanelRef<'_> {
+    /// As f32 values (a copy only for f16 bits; the portable paths).
+    fn widened(&self) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            PanelRef::F32(p) => std::borrow::Cow::Borrowed(p),
+            PanelRef::F16(p) => {
+                let mut w = vec![0f32; p.len()];
+                crate::f16_to_f32(p, &mut w);
+                std::borrow::Cow::Owned(w)
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            PanelRef::F32(p) => p.len(),
+            PanelRef::F16(p) => p.len(),
+        }
     }
 }
 
@@ -263,6 +301,11 @@ impl Panels for HalfPanelView<'_> {
         crate::f16_to_f32(&self.data[start..start + kc * NR], buf);
         buf
     }
+
+    fn half(&self, j: usize, k0: usize, kc: usize) -> Option<&[u16]> {
+        let start = j * self.stride + k0 * NR;
+        Some(&self.data[start..start + kc * NR])
+    }
 }
 
 /// Where the product lands.
@@ -389,10 +432,14 @@ fn gemm_isa(
         let cols = NR.min(n - j * NR);
         let bias = out.bias.map(|bias| &bias[j * NR..j * NR + cols]);
         let (r0, r1) = (rt * mc, (rt * mc + mc).min(m));
+        // A short tile (a question's few tokens) widens f16 panels in
+        // registers; a tall one widens each block once into `buf`, which its
+        // many row blocks then share.
+        let half = isa.reads_half() && r1 - r0 <= DIRECT_HALF_ROWS;
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);
-            let panel = fetch(b, j, k0, kc, buf);
+            let panel = fetch(half, b, j, k0, kc, buf);
             let first = k0 == 0;
             for blk in (r0 / MR)..r1.div_ceil(MR) {
                 let rows = MR.min(m - blk * MR);
@@ -424,6 +471,9 @@ fn gemm_isa(
     }
     PACKED.with(|p| p.set(packed));
 }
+
+/// Most rows of a tile that reads f16 panels directly (see `gemm_isa`).
+const DIRECT_HALF_ROWS: usize = 4 * MR;
 
 thread_local! {
     static PACKED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
@@ -458,7 +508,7 @@ fn skinny(
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);
-            let panel = fetch(b, j, k0, kc, buf);
+            let panel = fetch(isa.reads_half(), b, j, k0, kc, buf);
             let rows: [&[f32]; SKINNY] = std::array::from_fn(|r| {
                 if r < m {
                     &a[r * lda + k0..r * lda + k0 + kc]
@@ -470,7 +520,7 @@ fn skinny(
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the CPU has AVX-512F (detected); rows are kc long, the panel kc·NR.
                 Isa::Avx512 => unsafe { x86::skinny_avx512(m, kc, &rows, panel, &mut acc) },
-                _ => skinny_portable(m, kc, &rows, panel, &mut acc),
+                _ => skinny_portable(m, kc, &rows, &panel.widened(), &mut acc),
             }
             k0 += kc;
         }
@@ -515,20 +565,27 @@ fn skinny_portable(
     }
 }
 
-/// Panel `j` over `k0..k0 + kc`, using `buf` (grown as needed) when the
-/// weight writes its panels rather than storing them.
+/// Panel `j` over `k0..k0 + kc`: the stored half-precision block when
+/// `half` (the kernel widens it in registers), else f32 values (using `buf`, grown as needed,
+/// when the weight writes its panels rather than storing them).
 fn fetch<'a>(
+    half: bool,
     b: &'a dyn Panels,
     j: usize,
     k0: usize,
     kc: usize,
     buf: &'a mut Vec<f32>,
-) -> &'a [f32] {
+) -> PanelRef<'a> {
+    if half {
+        if let Some(h) = b.half(j, k0, kc) {
+            return PanelRef::F16(h);
+        }
+    }
     let need = if b.fills() { kc * NR } else { 0 };
     if buf.len() < need {
         buf.resize(need, 0.0);
     }
-    b.panel(j, k0, kc, &mut buf[..need])
+    PanelRef::F32(b.panel(j, k0, kc, &mut buf[..need]))
 }
 
 /// The output pointer shared by the tasks of one product (here and in
@@ -604,23 +661,39 @@ impl Isa {
             if is_x86_feature_detected!("avx512f") {
                 return Isa::Avx512;
             }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
                 return Isa::Avx2;
             }
         }
         Isa::Portable
     }
 
+    /// Whether the kernels widen half-precision panels in registers (AVX-512F
+    /// and F16C convert them; the AVX2 kernel is chosen only with F16C).
+    fn reads_half(self) -> bool {
+        matches!(self, Isa::Avx512 | Isa::Avx2)
+    }
+
     /// # Safety
-    /// `a` holds kc·MR values, `b` kc·NR, and `out` addresses its tile inside C.
-    unsafe fn kernel(self, kc: usize, a: &[f32], b: &[f32], out: &TileOut<'_>) {
+    /// `a` holds kc·MR values, `b` kc·NR, and `out` addresses its tile inside
+    /// C; an f16 panel only when [`Isa::reads_half`].
+    unsafe fn kernel(self, kc: usize, a: &[f32], b: PanelRef<'_>, out: &TileOut<'_>) {
         debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR);
-        match self {
+        match (self, b) {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::kernel_avx512(kc, a.as_ptr(), b.as_ptr(), out),
+            (Isa::Avx512, _) => x86::kernel_avx512(kc, a.as_ptr(), b, out),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => x86::kernel_avx2(kc, a.as_ptr(), b.as_ptr(), out),
-            _ => kernel_portable(kc, a, b, out),
+            (Isa::Avx2, PanelRef::F32(b)) => {
+                x86::kernel_avx2::<false>(kc, a.as_ptr(), b.as_ptr().cast(), out)
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Isa::Avx2, PanelRef::F16(b)) => {
+                x86::kernel_avx2::<true>(kc, a.as_ptr(), b.as_ptr().cast(), out)
+            }
+            _ => kernel_portable(kc, a, &b.widened(), out),
         }
     }
 }
@@ -641,16 +714,59 @@ unsafe fn kernel_portable(kc: usize, a: &[f32], b: &[f32], out: &TileOut<'_>) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{TileOut, MR, NR, SKINNY};
+    use super::{PanelRef, TileOut, MR, NR, SKINNY};
     use std::arch::x86_64::*;
 
-    /// 12 rows × 32 columns in 24 zmm accumulators.
+    /// Row `p` of a panel block (32 values) in two zmm registers: loaded, or
+    /// widened from f16 bits (`HALF`).
+    #[inline(always)]
+    unsafe fn load_b<const HALF: bool>(b: *const u8, p: usize) -> (__m512, __m512) {
+        if HALF {
+            let h = (b as *const u16).add(p * NR);
+            (
+                _mm512_cvtph_ps(_mm256_loadu_si256(h as *const __m256i)),
+                _mm512_cvtph_ps(_mm256_loadu_si256(h.add(16) as *const __m256i)),
+            )
+        } else {
+            let f = (b as *const f32).add(p * NR);
+            (_mm512_loadu_ps(f), _mm512_loadu_ps(f.add(16)))
+        }
+    }
+
+    /// Up to 12 rows × 32 columns in 24 zmm accumulators: the tile's real
+    /// rows only (a short last row block computes no padding rows).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn kernel_avx512(kc: usize, a: *const f32, b: *const f32, out: &TileOut<'_>) {
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    pub(super) unsafe fn kernel_avx512(
+        kc: usize,
+        a: *const f32,
+        b: PanelRef<'_>,
+        out: &TileOut<'_>,
+    ) {
+        macro_rules! rows {
+            ($($r:literal)*) => {
+                match (out.rows, b) {
+                    $(
+                        ($r, PanelRef::F32(b)) => tile::<$r, false>(kc, a, b.as_ptr().cast(), out),
+                        ($r, PanelRef::F16(b)) => tile::<$r, true>(kc, a, b.as_ptr().cast(), out),
+                    )*
+                    (_, PanelRef::F32(b)) => tile::<MR, false>(kc, a, b.as_ptr().cast(), out),
+                    (_, PanelRef::F16(b)) => tile::<MR, true>(kc, a, b.as_ptr().cast(), out),
+                }
+            };
+        }
+        rows!(1 2 3 4 5 6 7 8 9 10 11)
+    }
+
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const HALF: bool>(
+        kc: usize,
+        a: *const f32,
+        b: *const u8,
+        out: &TileOut<'_>,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for p in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(p * NR));
-            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            let (b0, b1) = load_b::<HALF>(b, p);
             let ap = a.add(p * MR);
             for (r, acc) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*ap.add(r));
@@ -658,14 +774,14 @@ mod x86 {
                 acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
             }
         }
-        if out.rows == MR && out.cols == NR {
+        if out.cols == NR {
             let bias = out.bias.map(|b| {
                 (
                     _mm512_loadu_ps(b.as_ptr()),
                     _mm512_loadu_ps(b.as_ptr().add(16)),
                 )
             });
-            for (r, acc) in acc.iter().enumerate() {
+            for (r, acc) in acc.iter().enumerate().take(out.rows) {
                 let dst = out.c.add(r * out.ldc);
                 let (mut v0, mut v1) = (acc[0], acc[1]);
                 if let Some((b0, b1)) = bias {
@@ -695,22 +811,26 @@ mod x86 {
         m: usize,
         kc: usize,
         rows: &[&[f32]; SKINNY],
-        panel: &[f32],
+        panel: PanelRef<'_>,
         acc: &mut [f32; SKINNY * NR],
     ) {
-        match m {
-            1 => skinny_rows::<1>(kc, rows, panel, acc),
-            2 => skinny_rows::<2>(kc, rows, panel, acc),
-            3 => skinny_rows::<3>(kc, rows, panel, acc),
-            _ => skinny_rows::<4>(kc, rows, panel, acc),
+        match (m, panel) {
+            (1, PanelRef::F32(b)) => skinny_rows::<1, false>(kc, rows, b.as_ptr().cast(), acc),
+            (2, PanelRef::F32(b)) => skinny_rows::<2, false>(kc, rows, b.as_ptr().cast(), acc),
+            (3, PanelRef::F32(b)) => skinny_rows::<3, false>(kc, rows, b.as_ptr().cast(), acc),
+            (_, PanelRef::F32(b)) => skinny_rows::<4, false>(kc, rows, b.as_ptr().cast(), acc),
+            (1, PanelRef::F16(b)) => skinny_rows::<1, true>(kc, rows, b.as_ptr().cast(), acc),
+            (2, PanelRef::F16(b)) => skinny_rows::<2, true>(kc, rows, b.as_ptr().cast(), acc),
+            (3, PanelRef::F16(b)) => skinny_rows::<3, true>(kc, rows, b.as_ptr().cast(), acc),
+            (_, PanelRef::F16(b)) => skinny_rows::<4, true>(kc, rows, b.as_ptr().cast(), acc),
         }
     }
 
     #[inline(always)]
-    unsafe fn skinny_rows<const M: usize>(
+    unsafe fn skinny_rows<const M: usize, const HALF: bool>(
         kc: usize,
         rows: &[&[f32]; SKINNY],
-        panel: &[f32],
+        b: *const u8,
         acc: &mut [f32; SKINNY * NR],
     ) {
         let mut v = [[_mm512_setzero_ps(); 2]; M];
@@ -718,10 +838,8 @@ mod x86 {
             v[0] = _mm512_loadu_ps(acc.as_ptr().add(r * NR));
             v[1] = _mm512_loadu_ps(acc.as_ptr().add(r * NR + 16));
         }
-        let b = panel.as_ptr();
         for p in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(p * NR));
-            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            let (b0, b1) = load_b::<HALF>(b, p);
             for (r, v) in v.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*rows[r].get_unchecked(p));
                 v[0] = _mm512_fmadd_ps(av, b0, v[0]);
@@ -734,24 +852,41 @@ mod x86 {
         }
     }
 
-    /// 6 rows × 16 columns in 12 ymm accumulators, four times per 12 × 32 tile.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn kernel_avx2(kc: usize, a: *const f32, b: *const f32, out: &TileOut<'_>) {
+    /// 6 rows × 16 columns in 12 ymm accumulators, up to four times per 12 × 32
+    /// tile (the second six rows only when the tile has them); the panel in
+    /// f32, or f16 bits widened in registers (`HALF`, F16C).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn kernel_avx2<const HALF: bool>(
+        kc: usize,
+        a: *const f32,
+        b: *const u8,
+        out: &TileOut<'_>,
+    ) {
         let mut tmp = [0f32; MR * NR];
         for half in 0..2 {
             for r0 in [0, 6] {
+                if r0 >= out.rows {
+                    break;
+                }
                 let mut acc = [[_mm256_setzero_ps(); 2]; 6];
-                let (mut ap, mut bp) = (a.add(r0), b.add(half * 16));
-                for _ in 0..kc {
-                    let b0 = _mm256_loadu_ps(bp);
-                    let b1 = _mm256_loadu_ps(bp.add(8));
+                let mut ap = a.add(r0);
+                for p in 0..kc {
+                    let (b0, b1) = if HALF {
+                        let h = (b as *const u16).add(p * NR + half * 16);
+                        (
+                            _mm256_cvtph_ps(_mm_loadu_si128(h as *const __m128i)),
+                            _mm256_cvtph_ps(_mm_loadu_si128(h.add(8) as *const __m128i)),
+                        )
+                    } else {
+                        let f = (b as *const f32).add(p * NR + half * 16);
+                        (_mm256_loadu_ps(f), _mm256_loadu_ps(f.add(8)))
+                    };
                     for (r, acc) in acc.iter_mut().enumerate() {
                         let av = _mm256_broadcast_ss(&*ap.add(r));
                         acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
                         acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
                     }
                     ap = ap.add(MR);
-                    bp = bp.add(NR);
                 }
                 for (r, acc) in acc.iter().enumerate() {
                     let dst = tmp.as_mut_ptr().add((r0 + r) * NR + half * 16);
@@ -798,13 +933,34 @@ mod tests {
         c
     }
 
-    fn check(isa: Isa, m: usize, k: usize, n: usize, with_bias: bool, accumulate: bool) {
+    /// `isa`'s product against the plain one; with `half`, the weight held in
+    /// f16 panels ([`HalfPackedMatrix`]) against the product of the rounded weight.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        isa: Isa,
+        half: bool,
+        m: usize,
+        k: usize,
+        n: usize,
+        with_bias: bool,
+        accumulate: bool,
+    ) {
         let mut seed = (m * 31 + k * 7 + n) as u64;
         let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
-        let w: Vec<f32> = (0..n * k).map(|_| lcg(&mut seed)).collect();
+        let mut w: Vec<f32> = (0..n * k).map(|_| lcg(&mut seed)).collect();
         let bias: Vec<f32> = (0..n).map(|_| lcg(&mut seed)).collect();
         let c0: Vec<f32> = (0..m * n).map(|_| lcg(&mut seed)).collect();
-        let b = PackedMatrix::from_out_in(&w, n, k).unwrap();
+        let packed = PackedMatrix::from_out_in(&w, n, k).unwrap();
+        let halves = HalfPackedMatrix::from_packed(&packed);
+        let view = halves.view();
+        let b: &dyn Panels = if half {
+            for v in w.iter_mut() {
+                *v = half::f16::from_f32(*v).to_f32();
+            }
+            &view
+        } else {
+            &packed
+        };
         let mut c = if accumulate {
             c0.clone()
         } else {
@@ -814,7 +970,7 @@ mod tests {
             bias: with_bias.then_some(&bias[..]),
             accumulate,
         };
-        gemm_isa(isa, m % 2 == 0, &a, k, m, &b, &mut c, n, out);
+        gemm_isa(isa, m % 2 == 0, &a, k, m, b, &mut c, n, out);
         let want = naive(
             &a,
             m,
@@ -827,7 +983,7 @@ mod tests {
         for (i, (x, y)) in c.iter().zip(&want).enumerate() {
             assert!(
                 (x - y).abs() <= 1e-4 * (k as f32).sqrt(),
-                "{isa:?} {m}×{k}×{n} at {i}: {x} vs {y}"
+                "{isa:?} (f16 panels: {half}) {m}×{k}×{n} at {i}: {x} vs {y}"
             );
         }
     }
@@ -842,18 +998,23 @@ mod tests {
             kernels.push(Isa::Avx512);
         }
         for isa in kernels {
-            for &(m, k, n) in &[
-                (1, 1, 1),
-                (5, 7, 3),
-                (12, 32, 32),
-                (13, 300, 33),
-                (97, 384, 64),
-                (200, 600, 96),
-                (30, 520, 70),
-            ] {
-                check(isa, m, k, n, false, false);
-                check(isa, m, k, n, true, false);
-                check(isa, m, k, n, true, true);
+            for half in [false, true] {
+                for &(m, k, n) in &[
+                    (1, 1, 1),
+                    (3, 40, 33),
+                    (5, 7, 3),
+                    (12, 32, 32),
+                    (13, 300, 33),
+                    (16, 384, 64),
+                    (23, 260, 40),
+                    (97, 384, 64),
+                    (200, 600, 96),
+                    (30, 520, 70),
+                ] {
+                    check(isa, half, m, k, n, false, false);
+                    check(isa, half, m, k, n, true, false);
+                    check(isa, half, m, k, n, true, true);
+                }
             }
         }
     }

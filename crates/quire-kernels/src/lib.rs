@@ -5,6 +5,7 @@
 
 pub mod amx;
 pub mod decode;
+pub mod dpbf16;
 pub mod gemm;
 pub mod q8;
 pub mod vectors;
@@ -15,6 +16,7 @@ pub mod vectors;
 pub fn release_thread_buffers() {
     gemm::release_thread_buffer();
     amx::release_thread_buffer();
+    dpbf16::release_thread_buffer();
 }
 
 /// `n` values in [-1, 1) from a linear congruential generator: test inputs.

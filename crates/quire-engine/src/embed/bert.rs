@@ -16,8 +16,10 @@
 //!   the CPU has it) on weights packed once at load in half precision
 //!   (widened panel by panel as the product runs), with the bias and the
 //!   residual added as the product is stored; on CPUs with AMX they run on
-//!   its tiles in bfloat16 ([`quire_kernels::amx`]; `QUIRE_GEMM` set to any
-//!   kernel runs that kernel instead).
+//!   its tiles in bfloat16 ([`quire_kernels::amx`]), on CPUs with AVX512-BF16
+//!   but no AMX by its dot products ([`quire_kernels::dpbf16`]), the same
+//!   numerics at twice the f32 kernel's multiply-adds; `QUIRE_GEMM` set to any
+//!   kernel runs that kernel instead.
 
 use std::path::Path;
 
@@ -48,8 +50,8 @@ fn default_eps() -> f64 {
 }
 
 /// A dense layer: the weight packed once at load for Quire's GEMM
-/// ([`quire_kernels::gemm`]), or in bfloat16 for AMX tiles
-/// ([`quire_kernels::amx`]) when the CPU has them; the bias kept beside it.
+/// ([`quire_kernels::gemm`]), or in bfloat16 pairs for AMX tiles or
+/// AVX512-BF16 dot products when the CPU has them; the bias kept beside it.
 struct Dense {
     weight: Weight,
     bias: Vec<f32>,
@@ -58,6 +60,7 @@ struct Dense {
 enum Weight {
     /// Panels in half precision, widened as the product fetches them.
     F16(HalfPackedMatrix),
+    /// bfloat16 pairs, multiplied on AMX tiles or by AVX512-BF16 dot products.
     Bf16(Bf16Matrix),
 }
 
@@ -74,7 +77,7 @@ impl Dense {
     /// From a `[output, input]` row-major weight.
     fn new(w: &[f32], output: usize, input: usize, bias: Vec<f32>) -> candle_core::Result<Self> {
         let shape = || candle_core::Error::Msg(format!("dense weight of {output} × {input}"));
-        let weight = if quire_kernels::amx::available() {
+        let weight = if quire_kernels::amx::available() || quire_kernels::dpbf16::available() {
             Weight::Bf16(Bf16Matrix::from_out_in(w, output, input).ok_or_else(shape)?)
         } else {
             // Half precision: 42 → 21 MB for MiniLM's dense layers, the same
@@ -101,7 +104,12 @@ impl Dense {
         };
         match &self.weight {
             Weight::F16(w) => gemm(x, w.depth(), rows, &w.view(), out, w.width(), output),
-            Weight::Bf16(w) => amx::gemm(x, w.depth(), rows, w, out, w.width(), output),
+            Weight::Bf16(w) if amx::available() => {
+                amx::gemm(x, w.depth(), rows, w, out, w.width(), output)
+            }
+            Weight::Bf16(w) => {
+                quire_kernels::dpbf16::gemm(x, w.depth(), rows, w, out, w.width(), output)
+            }
         }
     }
 }

@@ -1,0 +1,334 @@
+//! Matrix products in bfloat16 with AVX512-BF16 dot products (`vdpbf16ps`),
+//! for CPUs that have the instruction but no AMX tiles (AMD Zen 4 and later):
+//! one instruction multiplies 16 pairs of bfloat16 values and adds both
+//! products of each pair to an f32 lane, twice the multiply-adds of an f32 FMA.
+//!
+//! Same numerics as [`crate::amx`]: inputs and weights rounded to bfloat16,
+//! products summed in f32 (only the order of the sums differs), on the same
+//! weight layout ([`Bf16Matrix`]: 16-column panels of `(W[2p][c], W[2p+1][c])`
+//! pairs, which is also what `vdpbf16ps` reads, 64 bytes a row).
+//!
+//! Blocking as in [`crate::gemm`]: tiles of up to [`MC`] rows × 32 columns
+//! (two panels) on rayon's threads; each walks the depth in blocks of [`KC`]
+//! so the panels' block stays in L1 while the tile's row blocks of up to 12
+//! rows pass; a short last row block computes only its own rows.
+
+use crate::amx::Bf16Matrix;
+use crate::gemm::{Output, SendPtr, KC, MC, MR};
+use rayon::prelude::*;
+
+/// Output columns per tile (two weight panels).
+const NR: usize = 32;
+
+/// Whether this CPU has AVX512-BF16 (and AVX-512F) and `QUIRE_GEMM` does not
+/// ask for an f32 kernel: checked once.
+pub fn available() -> bool {
+    static BF16: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *BF16.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::env::var_os("QUIRE_GEMM").is_none()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
+}
+
+/// `c[m × width] = a[m × depth] · Wᵀ (+ bias) (+ c)` with row strides `lda`,
+/// `ldc`, across rayon's threads.
+///
+/// # Panics
+/// When AVX512-BF16 is not [`available`], or a slice is too short for its shape.
+pub fn gemm(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    w: &Bf16Matrix,
+    c: &mut [f32],
+    ldc: usize,
+    out: Output<'_>,
+) {
+    assert!(
+        available(),
+        "bfloat16 dot products asked for on a CPU without them"
+    );
+    let (k, n, kp) = (w.depth(), w.width(), w.padded());
+    if m == 0 {
+        return;
+    }
+    assert!(lda >= k && ldc >= n, "strides shorter than the rows");
+    assert!(a.len() >= (m - 1) * lda + k, "input too short");
+    assert!(c.len() >= (m - 1) * ldc + n, "output too short");
+    if let Some(b) = out.bias {
+        assert_eq!(b.len(), n, "bias length differs from the width");
+    }
+    // Inputs as bfloat16 rows of `kp` (zero past `k`), in a buffer kept per
+    // thread (every value is written: no zeroing pass).
+    INPUT.with_borrow_mut(|ab| {
+        if ab.len() < m * kp {
+            ab.resize(m * kp, 0);
+        }
+        ab[..m * kp]
+            .par_chunks_mut(kp * 64)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                for (r, d) in dst.chunks_exact_mut(kp).enumerate() {
+                    let row = i * 64 + r;
+                    // SAFETY: the CPU has AVX512-BF16 (asserted above).
+                    unsafe { crate::amx::to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
+                    d[k..].fill(0);
+                }
+            });
+        products(&ab[..m * kp], m, w, c, ldc, out)
+    })
+}
+
+thread_local! {
+    static INPUT: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn release_thread_buffer() {
+    INPUT.with_borrow_mut(|b| *b = Vec::new());
+}
+
+fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out: Output<'_>) {
+    let (n, kp) = (w.width(), w.padded());
+    let col_blocks = n.div_ceil(NR);
+    let blocks = m.div_ceil(MR);
+    // As tall tiles as there may be while every thread gets some (see gemm).
+    let want = rayon::current_num_threads() * 4;
+    let row_tiles = m.div_ceil(MC).max(want.div_ceil(col_blocks)).min(blocks);
+    let mc = m.div_ceil(row_tiles).next_multiple_of(MR);
+    let row_tiles = m.div_ceil(mc);
+    let cp = SendPtr(c.as_mut_ptr());
+    let data = w.data();
+    (0..row_tiles * col_blocks)
+        .into_par_iter()
+        .for_each(|task| {
+            let (rt, cb) = (task / col_blocks, task % col_blocks);
+            let cols = NR.min(n - cb * NR);
+            // Two panels of `kp / 2` pair rows of 16 columns each.
+            let panels = &data[cb * 2 * kp * 16..(cb * 2 + 2) * kp * 16];
+            let bias = out.bias.map(|b| &b[cb * NR..cb * NR + cols]);
+            let (r0, r1) = (rt * mc, (rt * mc + mc).min(m));
+            let mut k0 = 0;
+            while k0 < kp {
+                let kc = KC.min(kp - k0);
+                let first = k0 == 0;
+                for r in (r0..r1).step_by(MR) {
+                    let tile = Tile {
+                        // SAFETY: rows r..r + rows and columns cb·NR.. + cols
+                        // lie inside `c` (asserted) and belong to this task.
+                        c: unsafe { cp.get().add(r * ldc + cb * NR) },
+                        ldc,
+                        rows: MR.min(r1 - r),
+                        cols,
+                        load: !first || out.accumulate,
+                        bias: if first { bias } else { None },
+                    };
+                    // SAFETY: the CPU has AVX512-BF16 (asserted in `gemm`);
+                    // rows r.. of `ab` hold `kp` values from k0 on, `panels`
+                    // two panels of kp · 16, k0 + kc <= kp.
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        x86::kernel(
+                            ab[r * kp + k0..].as_ptr(),
+                            kp,
+                            panels.as_ptr(),
+                            kp,
+                            k0,
+                            kc,
+                            &tile,
+                        )
+                    };
+                }
+                k0 += kc;
+            }
+        });
+}
+
+/// Where one register tile lands.
+struct Tile<'a> {
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    /// Add to C's values (a later depth block, or a residual).
+    load: bool,
+    bias: Option<&'a [f32]>,
+}
+
+impl Tile<'_> {
+    /// Stores a full rows × 32 accumulator block (row-major `acc`) into C.
+    ///
+    /// # Safety
+    /// `c` addresses `rows × cols` values with stride `ldc`.
+    unsafe fn store(&self, acc: &[f32]) {
+        for r in 0..self.rows {
+            let dst = self.c.add(r * self.ldc);
+            for col in 0..self.cols {
+                let mut v = acc[r * NR + col];
+                if let Some(bias) = self.bias {
+                    v += bias[col];
+                }
+                if self.load {
+                    v += *dst.add(col);
+                }
+                *dst.add(col) = v;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Tile, MR, NR};
+    use std::arch::x86_64::*;
+
+    /// Up to 12 rows × 32 columns over depth `k0..k0 + kc` in 24 zmm accumulators.
+    ///
+    /// # Safety
+    /// AVX512-BF16; `a` points at row 0's value `k0`, rows `lda` apart; `b`
+    /// at two panels of `kp / 2` pair rows of 16 columns; `tile` inside C.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn kernel(
+        a: *const u16,
+        lda: usize,
+        b: *const u16,
+        kp: usize,
+        k0: usize,
+        kc: usize,
+        tile: &Tile<'_>,
+    ) {
+        macro_rules! rows {
+            ($($r:literal)*) => {
+                match tile.rows {
+                    $($r => block::<$r>(a, lda, b, kp, k0, kc, tile),)*
+                    _ => block::<MR>(a, lda, b, kp, k0, kc, tile),
+                }
+            };
+        }
+        rows!(1 2 3 4 5 6 7 8 9 10 11)
+    }
+
+    #[inline(always)]
+    unsafe fn block<const R: usize>(
+        a: *const u16,
+        lda: usize,
+        b: *const u16,
+        kp: usize,
+        k0: usize,
+        kc: usize,
+        tile: &Tile<'_>,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        // Pair row p of the depth block in each panel: 16 columns × 2 values.
+        let b0 = b.add(k0 * 16);
+        let b1 = b.add(kp * 16 + k0 * 16);
+        for p in 0..kc / 2 {
+            let w0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0.add(p * 32) as *const _));
+            let w1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b1.add(p * 32) as *const _));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // The pair (a[r][2p], a[r][2p + 1]) in every lane.
+                let pair = (a.add(r * lda + 2 * p) as *const i32).read_unaligned();
+                let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                acc[0] = _mm512_dpbf16_ps(acc[0], x, w0);
+                acc[1] = _mm512_dpbf16_ps(acc[1], x, w1);
+            }
+        }
+        if tile.cols == NR {
+            let bias = tile.bias.map(|b| {
+                (
+                    _mm512_loadu_ps(b.as_ptr()),
+                    _mm512_loadu_ps(b.as_ptr().add(16)),
+                )
+            });
+            for (r, acc) in acc.iter().enumerate() {
+                let dst = tile.c.add(r * tile.ldc);
+                let (mut v0, mut v1) = (acc[0], acc[1]);
+                if let Some((b0, b1)) = bias {
+                    v0 = _mm512_add_ps(v0, b0);
+                    v1 = _mm512_add_ps(v1, b1);
+                }
+                if tile.load {
+                    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(dst));
+                    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(dst.add(16)));
+                }
+                _mm512_storeu_ps(dst, v0);
+                _mm512_storeu_ps(dst.add(16), v1);
+            }
+        } else {
+            let mut tmp = [0f32; MR * NR];
+            for (r, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR), acc[0]);
+                _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR + 16), acc[1]);
+            }
+            tile.store(&tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_values as values;
+
+    fn rounded(x: f32) -> f32 {
+        half::bf16::from_f32(x).to_f32()
+    }
+
+    #[test]
+    fn products_match_the_rounded_operands_on_ragged_shapes() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 40, 33),
+            (12, 32, 32),
+            (16, 384, 64),
+            (23, 300, 40),
+            (97, 600, 70),
+            (200, 1536, 96),
+        ] {
+            let a = values(m * k, 1 + m as u32);
+            let w = values(n * k, 2 + k as u32);
+            let bias = values(n, 3);
+            let c0 = values(m * n, 4);
+            let matrix = Bf16Matrix::from_out_in(&w, n, k).unwrap();
+            for (with_bias, accumulate) in [(false, false), (true, false), (true, true)] {
+                let mut c = if accumulate {
+                    c0.clone()
+                } else {
+                    vec![f32::NAN; m * n]
+                };
+                let out = Output {
+                    bias: with_bias.then_some(&bias[..]),
+                    accumulate,
+                };
+                gemm(&a, k, m, &matrix, &mut c, n, out);
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut want = (0..k)
+                            .map(|p| rounded(a[i * k + p]) as f64 * rounded(w[j * k + p]) as f64)
+                            .sum::<f64>();
+                        if with_bias {
+                            want += bias[j] as f64;
+                        }
+                        if accumulate {
+                            want += c0[i * n + j] as f64;
+                        }
+                        let got = c[i * n + j] as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (k as f64).sqrt(),
+                            "{m}×{k}×{n} at ({i}, {j}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
