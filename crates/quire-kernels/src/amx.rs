@@ -43,7 +43,7 @@ pub struct Bf16Matrix {
 
 /// f32 to bfloat16, rounded to nearest even (NaN kept a NaN).
 #[inline(always)]
-fn bf16(x: f32) -> u16 {
+pub(crate) fn bf16(x: f32) -> u16 {
     let b = x.to_bits();
     if x.is_nan() {
         return ((b >> 16) | 0x40) as u16;
@@ -143,27 +143,30 @@ pub fn gemm(
     // Inputs as bfloat16 rows of `kp`, zero rows up to a whole block, in a
     // buffer kept per thread (every value is written: no zeroing pass).
     let rows = m.next_multiple_of(BLOCK);
-    INPUT.with_borrow_mut(|ab| {
-        if ab.len() < rows * kp {
-            ab.resize(rows * kp, 0);
-        }
-        ab[..rows * kp]
-            .par_chunks_mut(kp * 64)
-            .enumerate()
-            .for_each(|(i, dst)| {
-                for (r, d) in dst.chunks_exact_mut(kp).enumerate() {
-                    let row = i * 64 + r;
-                    if row < m {
-                        // SAFETY: AMX is available, and with it AVX512-BF16 (`enable`).
-                        unsafe { to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
-                        d[k..].fill(0);
-                    } else {
-                        d.fill(0);
-                    }
+    // Taken out of the thread's slot for the call: a product started on
+    // this thread while it waits for this one (rayon runs other tasks
+    // meanwhile) finds the slot empty and uses a buffer of its own.
+    let mut ab = INPUT.with(|b| b.take());
+    if ab.len() < rows * kp {
+        ab.resize(rows * kp, 0);
+    }
+    ab[..rows * kp]
+        .par_chunks_mut(kp * 64)
+        .enumerate()
+        .for_each(|(i, dst)| {
+            for (r, d) in dst.chunks_exact_mut(kp).enumerate() {
+                let row = i * 64 + r;
+                if row < m {
+                    // SAFETY: AMX is available, and with it AVX512-BF16 (`enable`).
+                    unsafe { to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
+                    d[k..].fill(0);
+                } else {
+                    d.fill(0);
                 }
-            });
-        products(&ab[..rows * kp], m, w, c, ldc, out)
-    })
+            }
+        });
+    products(&ab[..rows * kp], m, w, c, ldc, out);
+    INPUT.with(|b| b.set(ab));
 }
 
 /// `dst[i] = bfloat16(src[i])`, rounded to nearest even, 32 per instruction
@@ -195,11 +198,11 @@ pub(crate) unsafe fn to_bf16(_: &[f32], _: &mut [u16]) {
 }
 
 thread_local! {
-    static INPUT: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    static INPUT: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 pub(crate) fn release_thread_buffer() {
-    INPUT.with_borrow_mut(|b| *b = Vec::new());
+    INPUT.with(|b| drop(b.take()));
 }
 
 fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out: Output<'_>) {

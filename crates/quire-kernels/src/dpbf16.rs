@@ -1,12 +1,16 @@
 //! Matrix products in bfloat16 with AVX512-BF16 dot products (`vdpbf16ps`),
-//! for CPUs that have the instruction but no AMX tiles (AMD Zen 4 and later):
+//! on CPUs that have the instruction (AMD Zen 4 and later, Intel since Cooper
+//! Lake; the embedding model uses AMX tiles instead where there are some):
 //! one instruction multiplies 16 pairs of bfloat16 values and adds both
 //! products of each pair to an f32 lane, twice the multiply-adds of an f32 FMA.
 //!
 //! Same numerics as [`crate::amx`]: inputs and weights rounded to bfloat16,
 //! products summed in f32 (only the order of the sums differs), on the same
 //! weight layout ([`Bf16Matrix`]: 16-column panels of `(W[2p][c], W[2p+1][c])`
-//! pairs, which is also what `vdpbf16ps` reads, 64 bytes a row).
+//! pairs, which is also what `vdpbf16ps` reads, 64 bytes a row). The weights
+//! come through [`PairPanels`]: stored (the embedding model's dense layers)
+//! or written block by block from quantized rows as the product needs them
+//! (the language model's prompt pass, [`crate::q8::QMatrix`]).
 //!
 //! Blocking as in [`crate::gemm`]: tiles of up to [`MC`] rows × 32 columns
 //! (two panels) on rayon's threads; each walks the depth in blocks of [`KC`]
@@ -19,6 +23,58 @@ use rayon::prelude::*;
 
 /// Output columns per tile (two weight panels).
 const NR: usize = 32;
+
+/// A weight supplied to the kernel as bfloat16 pairs: for each block of 32
+/// output columns, two panels of 16 columns whose row `p` holds the pairs
+/// `(W[2p][c], W[2p + 1][c])`. [`Bf16Matrix`] stores them so; the language
+/// model's quantized matrices ([`crate::q8::QMatrix`]) write them block by
+/// block as the product needs them.
+pub trait PairPanels: Sync {
+    /// Inner dimension (the inputs' length).
+    fn depth(&self) -> usize;
+    /// [`PairPanels::depth`] rounded up to an even number the panels cover
+    /// (the inputs are padded with zeros to it).
+    fn padded(&self) -> usize;
+    /// Output columns.
+    fn width(&self) -> usize;
+    /// Columns `cb·32 .. cb·32 + 32` over inner indices `k0 .. k0 + kc` (`k0`
+    /// a multiple of [`KC`], `kc` even) as two panels of `kc / 2` pair rows of
+    /// 16 columns (zero past the width): views into stored panels, or written
+    /// into `buf` (grown as needed).
+    fn pairs<'a>(
+        &'a self,
+        cb: usize,
+        k0: usize,
+        kc: usize,
+        buf: &'a mut Vec<u16>,
+    ) -> (&'a [u16], &'a [u16]);
+}
+
+impl PairPanels for Bf16Matrix {
+    fn depth(&self) -> usize {
+        Bf16Matrix::depth(self)
+    }
+
+    fn padded(&self) -> usize {
+        Bf16Matrix::padded(self)
+    }
+
+    fn width(&self) -> usize {
+        Bf16Matrix::width(self)
+    }
+
+    fn pairs<'a>(
+        &'a self,
+        cb: usize,
+        k0: usize,
+        kc: usize,
+        _buf: &'a mut Vec<u16>,
+    ) -> (&'a [u16], &'a [u16]) {
+        let (kp, data) = (Bf16Matrix::padded(self), self.data());
+        let at = |panel: usize| &data[panel * kp * 16 + k0 * 16..panel * kp * 16 + (k0 + kc) * 16];
+        (at(2 * cb), at(2 * cb + 1))
+    }
+}
 
 /// Whether this CPU has AVX512-BF16 (and AVX-512F) and `QUIRE_GEMM` does not
 /// ask for an f32 kernel: checked once.
@@ -45,7 +101,7 @@ pub fn gemm(
     a: &[f32],
     lda: usize,
     m: usize,
-    w: &Bf16Matrix,
+    w: &dyn PairPanels,
     c: &mut [f32],
     ldc: usize,
     out: Output<'_>,
@@ -66,34 +122,37 @@ pub fn gemm(
     }
     // Inputs as bfloat16 rows of `kp` (zero past `k`), in a buffer kept per
     // thread (every value is written: no zeroing pass).
-    INPUT.with_borrow_mut(|ab| {
-        if ab.len() < m * kp {
-            ab.resize(m * kp, 0);
-        }
-        ab[..m * kp]
-            .par_chunks_mut(kp * 64)
-            .enumerate()
-            .for_each(|(i, dst)| {
-                for (r, d) in dst.chunks_exact_mut(kp).enumerate() {
-                    let row = i * 64 + r;
-                    // SAFETY: the CPU has AVX512-BF16 (asserted above).
-                    unsafe { crate::amx::to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
-                    d[k..].fill(0);
-                }
-            });
-        products(&ab[..m * kp], m, w, c, ldc, out)
-    })
+    // Taken out of the thread's slot for the call: a product started on
+    // this thread while it waits for this one (rayon runs other tasks
+    // meanwhile) finds the slot empty and uses a buffer of its own.
+    let mut ab = INPUT.with(|b| b.take());
+    if ab.len() < m * kp {
+        ab.resize(m * kp, 0);
+    }
+    ab[..m * kp]
+        .par_chunks_mut(kp * 64)
+        .enumerate()
+        .for_each(|(i, dst)| {
+            for (r, d) in dst.chunks_exact_mut(kp).enumerate() {
+                let row = i * 64 + r;
+                // SAFETY: the CPU has AVX512-BF16 (asserted above).
+                unsafe { crate::amx::to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
+                d[k..].fill(0);
+            }
+        });
+    products(&ab[..m * kp], m, w, c, ldc, out);
+    INPUT.with(|b| b.set(ab));
 }
 
 thread_local! {
-    static INPUT: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    static INPUT: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 pub(crate) fn release_thread_buffer() {
-    INPUT.with_borrow_mut(|b| *b = Vec::new());
+    INPUT.with(|b| drop(b.take()));
 }
 
-fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out: Output<'_>) {
+fn products(ab: &[u16], m: usize, w: &dyn PairPanels, c: &mut [f32], ldc: usize, out: Output<'_>) {
     let (n, kp) = (w.width(), w.padded());
     let col_blocks = n.div_ceil(NR);
     let blocks = m.div_ceil(MR);
@@ -103,19 +162,18 @@ fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out
     let mc = m.div_ceil(row_tiles).next_multiple_of(MR);
     let row_tiles = m.div_ceil(mc);
     let cp = SendPtr(c.as_mut_ptr());
-    let data = w.data();
     (0..row_tiles * col_blocks)
         .into_par_iter()
-        .for_each(|task| {
+        .for_each_init(Vec::new, |buf, task| {
             let (rt, cb) = (task / col_blocks, task % col_blocks);
             let cols = NR.min(n - cb * NR);
-            // Two panels of `kp / 2` pair rows of 16 columns each.
-            let panels = &data[cb * 2 * kp * 16..(cb * 2 + 2) * kp * 16];
             let bias = out.bias.map(|b| &b[cb * NR..cb * NR + cols]);
             let (r0, r1) = (rt * mc, (rt * mc + mc).min(m));
             let mut k0 = 0;
             while k0 < kp {
                 let kc = KC.min(kp - k0);
+                let (p0, p1) = w.pairs(cb, k0, kc, buf);
+                assert!(p0.len() >= kc * 16 && p1.len() >= kc * 16, "short panels");
                 let first = k0 == 0;
                 for r in (r0..r1).step_by(MR) {
                     let tile = Tile {
@@ -129,16 +187,15 @@ fn products(ab: &[u16], m: usize, w: &Bf16Matrix, c: &mut [f32], ldc: usize, out
                         bias: if first { bias } else { None },
                     };
                     // SAFETY: the CPU has AVX512-BF16 (asserted in `gemm`);
-                    // rows r.. of `ab` hold `kp` values from k0 on, `panels`
-                    // two panels of kp · 16, k0 + kc <= kp.
+                    // rows r.. of `ab` hold `kp` values from k0 on, the
+                    // panels kc / 2 pair rows each (asserted).
                     #[cfg(target_arch = "x86_64")]
                     unsafe {
                         x86::kernel(
                             ab[r * kp + k0..].as_ptr(),
                             kp,
-                            panels.as_ptr(),
-                            kp,
-                            k0,
+                            p0.as_ptr(),
+                            p1.as_ptr(),
                             kc,
                             &tile,
                         )
@@ -190,23 +247,23 @@ mod x86 {
     /// Up to 12 rows × 32 columns over depth `k0..k0 + kc` in 24 zmm accumulators.
     ///
     /// # Safety
-    /// AVX512-BF16; `a` points at row 0's value `k0`, rows `lda` apart; `b`
-    /// at two panels of `kp / 2` pair rows of 16 columns; `tile` inside C.
+    /// AVX512-BF16; `a` points at row 0's value `k0`, rows `lda` apart (`kc`
+    /// values each); `b0`, `b1` at the two panels' `kc / 2` pair rows of 16
+    /// columns; `tile` inside C.
     #[target_feature(enable = "avx512f,avx512bf16")]
     pub(super) unsafe fn kernel(
         a: *const u16,
         lda: usize,
-        b: *const u16,
-        kp: usize,
-        k0: usize,
+        b0: *const u16,
+        b1: *const u16,
         kc: usize,
         tile: &Tile<'_>,
     ) {
         macro_rules! rows {
             ($($r:literal)*) => {
                 match tile.rows {
-                    $($r => block::<$r>(a, lda, b, kp, k0, kc, tile),)*
-                    _ => block::<MR>(a, lda, b, kp, k0, kc, tile),
+                    $($r => block::<$r>(a, lda, b0, b1, kc, tile),)*
+                    _ => block::<MR>(a, lda, b0, b1, kc, tile),
                 }
             };
         }
@@ -217,16 +274,13 @@ mod x86 {
     unsafe fn block<const R: usize>(
         a: *const u16,
         lda: usize,
-        b: *const u16,
-        kp: usize,
-        k0: usize,
+        b0: *const u16,
+        b1: *const u16,
         kc: usize,
         tile: &Tile<'_>,
     ) {
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         // Pair row p of the depth block in each panel: 16 columns × 2 values.
-        let b0 = b.add(k0 * 16);
-        let b1 = b.add(kp * 16 + k0 * 16);
         for p in 0..kc / 2 {
             let w0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0.add(p * 32) as *const _));
             let w1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b1.add(p * 32) as *const _));
@@ -277,6 +331,44 @@ mod tests {
 
     fn rounded(x: f32) -> f32 {
         half::bf16::from_f32(x).to_f32()
+    }
+
+    /// Regression (the answer test panicked with "RefCell already borrowed"
+    /// once the language model's prompt pass used these products): the
+    /// input buffer was borrowed from the thread's slot for the whole product,
+    /// so a product rayon started on that thread while the first one waited
+    /// found it taken. Products running at once must each keep their inputs.
+    #[test]
+    fn products_running_at_once_on_rayons_threads_keep_their_own_inputs() {
+        use rayon::prelude::*;
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        let (m, k, n) = (700, 384, 384);
+        let w = Bf16Matrix::from_out_in(&values(n * k, 5), n, k).unwrap();
+        let inputs: Vec<Vec<f32>> = (0..24).map(|i| values(m * k, 10 + i)).collect();
+        let none = Output {
+            bias: None,
+            accumulate: false,
+        };
+        let alone: Vec<Vec<f32>> = inputs
+            .iter()
+            .map(|a| {
+                let mut c = vec![0f32; m * n];
+                gemm(a, k, m, &w, &mut c, n, none);
+                c
+            })
+            .collect();
+        let together: Vec<Vec<f32>> = inputs
+            .par_iter()
+            .map(|a| {
+                let mut c = vec![0f32; m * n];
+                gemm(a, k, m, &w, &mut c, n, none);
+                c
+            })
+            .collect();
+        assert!(alone == together, "a product read another's inputs");
     }
 
     #[test]

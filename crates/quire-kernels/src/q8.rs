@@ -577,6 +577,54 @@ impl crate::gemm::Panels for QMatrix {
     }
 }
 
+/// The prompt pass's bfloat16 products ([`crate::dpbf16`]) read the weight
+/// the same way, each block dequantized and rounded to bfloat16 pairs.
+impl crate::dpbf16::PairPanels for QMatrix {
+    fn depth(&self) -> usize {
+        self.cols
+    }
+
+    fn padded(&self) -> usize {
+        // `cols` is a whole number of 32-value blocks.
+        self.cols
+    }
+
+    fn width(&self) -> usize {
+        self.rows
+    }
+
+    fn pairs<'a>(
+        &'a self,
+        cb: usize,
+        k0: usize,
+        kc: usize,
+        buf: &'a mut Vec<u16>,
+    ) -> (&'a [u16], &'a [u16]) {
+        if buf.len() < kc * 32 {
+            buf.resize(kc * 32, 0);
+        }
+        let (b0, b1) = (k0 / BLOCK, (k0 + kc).div_ceil(BLOCK));
+        for c in 0..32 {
+            let r = cb * 32 + c;
+            // Panel c / 16, column c % 16: value d of the depth block at pair
+            // row d / 2, slot d % 2.
+            let base = (c / 16) * kc * 16 + (c % 16) * 2;
+            if r >= self.rows {
+                (0..kc).for_each(|d| buf[base + (d / 2) * 32 + d % 2] = 0);
+                continue;
+            }
+            for (bi, b) in (b0..b1).enumerate() {
+                for (t, v) in self.block(r, b).iter().enumerate() {
+                    let d = bi * BLOCK + t;
+                    buf[base + (d / 2) * 32 + d % 2] = crate::amx::bf16(*v);
+                }
+            }
+        }
+        let (p0, p1) = buf[..kc * 32].split_at(kc * 16);
+        (p0, p1)
+    }
+}
+
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
@@ -897,6 +945,37 @@ mod tests {
                 };
                 gemm(&a, cols, m, &q, &mut c1, rows, out);
                 gemm(&a, cols, m, &dense, &mut c2, rows, out);
+                assert_eq!(c1, c2, "{format:?} {layout:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bfloat16_products_over_quantized_panels_match_the_stored_bfloat16_weight() {
+        use crate::amx::Bf16Matrix;
+        use crate::dpbf16::{available, gemm};
+        use crate::gemm::Output;
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        // The pairs written block by block from the quantized rows must be
+        // the ones a Bf16Matrix of the dequantized weight stores.
+        for (rows, layout) in [(45, Layout::Rows), (48, Layout::Tiles)] {
+            let (cols, m) = (320, 37);
+            for format in [Format::Q4_0, Format::Q4_1, Format::Q8_0] {
+                let w = values(rows * cols, 7);
+                let data = quantize_rows(format, &w, cols);
+                let q = QMatrix::with_layout(format, rows, cols, data, layout).unwrap();
+                let stored = Bf16Matrix::from_out_in(&q.dequantize(), rows, cols).unwrap();
+                let a = values(m * cols, 11);
+                let (mut c1, mut c2) = (vec![0f32; m * rows], vec![0f32; m * rows]);
+                let out = Output {
+                    bias: None,
+                    accumulate: false,
+                };
+                gemm(&a, cols, m, &q, &mut c1, rows, out);
+                gemm(&a, cols, m, &stored, &mut c2, rows, out);
                 assert_eq!(c1, c2, "{format:?} {layout:?}");
             }
         }

@@ -114,7 +114,12 @@ impl Linear {
                     bias: None,
                     accumulate: false,
                 };
-                quire_kernels::gemm::gemm(&input, m.cols, n, m, &mut out, m.rows, output);
+                if quire_kernels::dpbf16::available() {
+                    // bfloat16 pairs, twice the f32 kernel's multiply-adds.
+                    quire_kernels::dpbf16::gemm(&input, m.cols, n, m, &mut out, m.rows, output);
+                } else {
+                    quire_kernels::gemm::gemm(&input, m.cols, n, m, &mut out, m.rows, output);
+                }
                 return Tensor::from_vec(out, (n, m.rows), &Device::Cpu);
             }
             let (w, rows, cols) = self.dequantize()?;
