@@ -167,7 +167,7 @@ async fn search(
     k: Option<usize>,
 ) -> CmdResult<Value> {
     let mode: SearchMode = match mode.as_deref() {
-        None => SearchMode::Hybrid,
+        None => quire_engine::rank::DEFAULT_MODE,
         Some(m) => m.parse().map_err(|e: String| invalid(&e))?,
     };
     let opts = SearchOptions {

@@ -205,7 +205,7 @@ fn print_answer_end(out: &mut impl Write, a: &Answer) {
                 let _ = writeln!(out, "  {}", source_line(s));
             }
         }
-        CitationMethod::Markers | CitationMethod::Overlap => {
+        CitationMethod::Markers | CitationMethod::Overlap | CitationMethod::Extractive => {
             let _ = writeln!(out, "Sources:");
             for s in &a.cited {
                 let _ = writeln!(out, "  {}", source_line(s));

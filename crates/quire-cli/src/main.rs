@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 mod answering;
 mod bench;
+mod qa_eval;
 
 use quire_engine::{
     eval, DocumentInfo, Engine, EngineConfig, Error, FileOutcome, FileResult, ImportEvent,
@@ -63,7 +64,7 @@ enum Command {
     /// Find the best passages for a query
     Search {
         query: String,
-        #[arg(long, default_value = "hybrid", value_parser = parse_mode)]
+        #[arg(long, default_value = "ranked", value_parser = parse_mode)]
         mode: SearchMode,
         /// How many passages to show
         #[arg(short = 'k', long, default_value_t = 5)]
@@ -126,12 +127,15 @@ enum Command {
     },
     /// Measure Quire's speed beside the peers' (sentence-transformers, ONNX Runtime, llama.cpp) in one run
     Bench(bench::BenchArgs),
-    /// Evaluate retrieval on a BEIR-layout folder (nDCG@10, Recall@10)
+    /// Evaluate retrieval on a BEIR-layout folder (nDCG@10, Recall@10), or with
+    /// --qa on a folder of PDFs and questions (doc@k, page@k)
     Eval {
         dir: PathBuf,
         /// Which judgments to use (test, dev, train) [default: the first found]
         #[arg(long)]
         split: Option<String>,
+        #[command(flatten)]
+        qa: qa_eval::QaArgs,
     },
 }
 
@@ -340,7 +344,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
         }
         Command::Bench(args) => bench::run(config(g), args, g.json).await?,
-        Command::Eval { dir, split } => {
+        Command::Eval { dir, qa, .. } if qa.qa => {
+            qa_eval::run(config(g), &dir, &qa, g.json).await?;
+        }
+        Command::Eval { dir, split, .. } => {
             let scratch = tempfile::Builder::new()
                 .prefix("quire-eval-")
                 .tempdir()

@@ -24,9 +24,6 @@ pub struct AskOptions {
     pub history: Vec<Turn>,
 }
 
-/// Candidate passages per search list before fusion.
-const CANDIDATES: usize = 50;
-
 impl Engine {
     /// The saved settings.
     pub fn settings(&self) -> Settings {
@@ -114,8 +111,8 @@ impl Engine {
         Ok(Some(ids))
     }
 
-    /// Hybrid retrieval for answering: the fused passages and the best cosine
-    /// similarity any passage has to the query.
+    /// Retrieval for answering ([`crate::rank`]): the best pages' passages and
+    /// the best cosine similarity any passage has to the query.
     pub async fn retrieve(
         &self,
         query: &str,
@@ -125,7 +122,7 @@ impl Engine {
         if scope.is_some_and(|s| s.is_empty()) || query.trim().is_empty() {
             return Ok((Vec::new(), None));
         }
-        self.hybrid(query, k, CANDIDATES.max(k), scope).await
+        self.ranked(query, k, scope).await
     }
 
     /// Answers `question` from the library, streaming [`AnswerEvent`]s to `sink`.
@@ -230,8 +227,16 @@ impl Engine {
         }
         let (generation, sources, model) = task.await.map_err(|e| Error::Bug(e.to_string()))??;
         let stopped = generation.stats.stop == llm::StopReason::Cancelled;
-        let text = generation.text.trim().to_string();
-        let (cited, citation_method) = answer::citations(&text, &sources);
+        let mut text = generation.text.trim().to_string();
+        let (mut cited, mut citation_method) = answer::citations(&text, &sources);
+        if citation_method == answer::CitationMethod::None && !stopped {
+            // Prose nothing in the sources backs: show the passage instead.
+            if let Some((quoted, from)) = answer::extractive(question, &sources) {
+                text = quoted;
+                cited = from;
+                citation_method = answer::CitationMethod::Extractive;
+            }
+        }
         let answer = Answer {
             question: question.to_string(),
             query,

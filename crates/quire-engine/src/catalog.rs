@@ -55,6 +55,13 @@ pub struct DocumentInfo {
     pub chars: u64,
     pub added_at: i64,
     pub updated_at: i64,
+    /// What the document is, for people (registrant, form and period of a
+    /// filing; a declared title; the file name).
+    pub title: Option<String>,
+    /// The header embedded with its passages ([`crate::context`]); `None`
+    /// for a document imported before headers existed.
+    #[serde(skip)]
+    pub context: Option<String>,
 }
 
 pub struct Catalog {
@@ -85,6 +92,8 @@ fn row_to_doc(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentInfo> {
         chars: r.try_get::<i64, _>("chars")? as u64,
         added_at: r.try_get("added_at")?,
         updated_at: r.try_get("updated_at")?,
+        title: r.try_get("title")?,
+        context: r.try_get("context")?,
     })
 }
 
@@ -98,6 +107,8 @@ pub struct Outcome<'a> {
     pub pages: Option<u32>,
     pub chunks: u32,
     pub chars: u64,
+    pub title: Option<&'a str>,
+    pub context: Option<&'a str>,
 }
 
 impl Catalog {
@@ -211,7 +222,7 @@ impl Catalog {
     pub async fn finish(&self, id: &str, o: Outcome<'_>) -> Result<()> {
         sqlx::query(
             "UPDATE documents SET status = ?, format = ?, encoding = ?, error_code = ?, error_message = ?,
-               pages = ?, chunks = ?, chars = ?, updated_at = ? WHERE id = ?",
+               pages = ?, chunks = ?, chars = ?, title = ?, context = ?, updated_at = ? WHERE id = ?",
         )
         .bind(o.status.as_str())
         .bind(o.format)
@@ -221,11 +232,25 @@ impl Catalog {
         .bind(o.pages.map(i64::from))
         .bind(i64::from(o.chunks))
         .bind(o.chars as i64)
+        .bind(o.title)
+        .bind(o.context)
         .bind(now())
         .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// `(doc_id, header)` of every imported document that has a header.
+    pub async fn contexts(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, context FROM documents WHERE status = 'imported' AND context IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("context")?)))
+            .collect()
     }
 
     pub async fn delete(&self, id: &str) -> Result<()> {

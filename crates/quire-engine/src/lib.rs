@@ -13,6 +13,7 @@ pub mod bench;
 pub mod catalog;
 pub mod chat;
 pub mod chunk;
+pub mod context;
 pub mod embed;
 pub mod error;
 pub mod eval;
@@ -22,6 +23,7 @@ pub mod library;
 pub mod llm;
 pub mod loader;
 pub mod paths;
+pub mod rank;
 pub mod search;
 pub mod settings;
 pub mod store;
@@ -91,6 +93,8 @@ pub struct Engine {
     /// Loaded on the first answer; one generation at a time.
     generator: Arc<Mutex<Option<LoadedGenerator>>>,
     generations: AtomicUsize,
+    /// Questions matched against document headers ([`rank`]); rebuilt after changes.
+    doc_matcher: tokio::sync::Mutex<Option<Arc<rank::DocMatcher>>>,
 }
 
 pub(crate) struct LoadedGenerator {
@@ -141,6 +145,7 @@ impl Engine {
             settings: RwLock::new(settings),
             generator: Arc::new(Mutex::new(None)),
             generations: AtomicUsize::new(0),
+            doc_matcher: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -189,6 +194,7 @@ impl Engine {
             results.push(r);
         }
         if changed {
+            self.documents_changed().await;
             progress.event(&ImportEvent::IndexingStarted);
             self.store.refresh_indexes().await?;
         }
@@ -252,7 +258,9 @@ impl Engine {
         let hash = blake3::hash(&bytes).to_hex().to_string();
         if let Some(prev) = previous.as_ref().filter(|p| !opts.force && p.hash == hash) {
             match prev.status {
-                Status::Imported => {
+                // Imported before passages carried their document's header:
+                // read again so they do.
+                Status::Imported if prev.context.is_some() => {
                     result.outcome = FileOutcome::Unchanged;
                     result.format = prev.format.clone();
                     result.pages = prev.pages;
@@ -302,13 +310,31 @@ impl Engine {
             }
         };
         let t1 = std::time::Instant::now();
+        let context = context::describe(&name, extracted.title.as_deref(), &extracted.pages);
         let chunks = self.chunk(&extracted).await?;
         progress.event(&ImportEvent::FileChunked {
             path: path_str.clone(),
             chunks: chunks.len(),
         });
         let t2 = std::time::Instant::now();
-        let vectors = self.embed_chunks(&chunks, &path_str, progress).await?;
+        // Paged documents: each passage also carries its page's heading.
+        let headings: std::collections::HashMap<u32, String> = extracted
+            .pages
+            .iter()
+            .filter_map(|p| Some((p.number?, context::page_heading(&p.text))))
+            .collect();
+        let texts: Vec<String> = chunks
+            .iter()
+            .map(|c| {
+                let heading = c.page.and_then(|p| headings.get(&p));
+                context::embedding_text(
+                    &context.prefix,
+                    heading.map_or("", String::as_str),
+                    &c.text,
+                )
+            })
+            .collect();
+        let vectors = self.embed_chunks(texts, &path_str, progress).await?;
         let t3 = std::time::Instant::now();
         if previous.is_some() {
             self.store.delete_document(&id).await?;
@@ -348,6 +374,8 @@ impl Engine {
                     pages,
                     chunks: chunks.len() as u32,
                     chars: extracted.char_count() as u64,
+                    title: Some(&context.title),
+                    context: Some(&context.header),
                 },
             )
             .await?;
@@ -382,6 +410,8 @@ impl Engine {
                     pages: None,
                     chunks: 0,
                     chars: 0,
+                    title: None,
+                    context: None,
                 },
             )
             .await?;
@@ -397,20 +427,22 @@ impl Engine {
             .map_err(|e| Error::Bug(e.to_string()))
     }
 
+    /// Embeds the passages' texts (as [`context::embedding_text`] made them)
+    /// in groups, reporting progress.
     async fn embed_chunks(
         &self,
-        chunks: &[Chunk],
+        texts: Vec<String>,
         path: &str,
         progress: &dyn ImportProgress,
     ) -> Result<Vec<Vec<f32>>> {
-        let mut vectors = Vec::with_capacity(chunks.len());
-        for group in chunks.chunks(EMBED_GROUP) {
-            let texts: Vec<String> = group.iter().map(|c| c.text.clone()).collect();
-            vectors.extend(self.embed_texts(texts).await?);
+        let total = texts.len();
+        let mut vectors = Vec::with_capacity(total);
+        for group in texts.chunks(EMBED_GROUP) {
+            vectors.extend(self.embed_texts(group.to_vec()).await?);
             progress.event(&ImportEvent::ChunksEmbedded {
                 path: path.to_string(),
                 done: vectors.len(),
-                total: chunks.len(),
+                total,
             });
         }
         Ok(vectors)
@@ -447,6 +479,7 @@ impl Engine {
                         text: text.clone(),
                     }],
                     encoding: None,
+                    title: None,
                 };
                 let chunks = self.chunk(&extracted).await?;
                 self.catalog
@@ -470,6 +503,8 @@ impl Engine {
                             pages: None,
                             chunks: chunks.len() as u32,
                             chars: text.chars().count() as u64,
+                            title: None,
+                            context: None,
                         },
                     )
                     .await?;
@@ -493,6 +528,7 @@ impl Engine {
             });
             self.store.add(rows).await?;
         }
+        self.documents_changed().await;
         progress.event(&ImportEvent::IndexingStarted);
         self.store.refresh_indexes().await?;
         Ok(total_chunks)
@@ -523,6 +559,7 @@ impl Engine {
                 .hybrid(query, limit, (limit * 5).max(50), scope)
                 .await?
                 .0),
+            SearchMode::Ranked => Ok(self.ranked(query, limit, scope).await?.0),
         }
     }
 
@@ -600,6 +637,7 @@ impl Engine {
         self.store.delete_document(&doc.id).await?;
         self.store.purge_deleted().await?;
         self.catalog.delete(&doc.id).await?;
+        self.documents_changed().await;
         Ok(doc)
     }
 

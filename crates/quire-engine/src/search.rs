@@ -12,17 +12,28 @@ use crate::store::StoredHit;
 pub enum SearchMode {
     Dense,
     Bm25,
+    /// Dense and BM25 fused by reciprocal rank.
     Hybrid,
+    /// The default: dense and BM25 candidates, also from the documents the
+    /// question names, scored with document matching and folded into pages
+    /// ([`crate::rank`]).
+    Ranked,
 }
 
 impl SearchMode {
-    pub const ALL: [SearchMode; 3] = [SearchMode::Dense, SearchMode::Bm25, SearchMode::Hybrid];
+    pub const ALL: [SearchMode; 4] = [
+        SearchMode::Dense,
+        SearchMode::Bm25,
+        SearchMode::Hybrid,
+        SearchMode::Ranked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SearchMode::Dense => "dense",
             SearchMode::Bm25 => "bm25",
             SearchMode::Hybrid => "hybrid",
+            SearchMode::Ranked => "ranked",
         }
     }
 }
@@ -34,8 +45,9 @@ impl std::str::FromStr for SearchMode {
             "dense" => Ok(SearchMode::Dense),
             "bm25" => Ok(SearchMode::Bm25),
             "hybrid" => Ok(SearchMode::Hybrid),
+            "ranked" => Ok(SearchMode::Ranked),
             other => Err(format!(
-                "unknown search mode `{other}` (dense, bm25 or hybrid)"
+                "unknown search mode `{other}` (ranked, dense, bm25 or hybrid)"
             )),
         }
     }
@@ -52,7 +64,7 @@ pub struct SearchOptions {
 impl Default for SearchOptions {
     fn default() -> Self {
         SearchOptions {
-            mode: SearchMode::Hybrid,
+            mode: crate::rank::DEFAULT_MODE,
             limit: 10,
             doc_ids: None,
         }

@@ -386,7 +386,7 @@ async fn search(
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let mode: SearchMode = match q.mode.as_deref() {
-        None => SearchMode::Hybrid,
+        None => quire_engine::rank::DEFAULT_MODE,
         Some(m) => m.parse().map_err(|e: String| bad_request(&e))?,
     };
     let hits = s

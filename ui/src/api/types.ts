@@ -55,6 +55,8 @@ export interface DocumentInfo {
   chars: number;
   added_at: number;
   updated_at: number;
+  /** What the document is (a filing's registrant, form and period; a declared title; the file name). */
+  title: string | null;
 }
 
 export interface FileResult {
@@ -117,7 +119,7 @@ export interface Answer {
   query: string;
   text: string;
   cited: Source[];
-  citation_method: 'markers' | 'overlap' | 'none';
+  citation_method: 'markers' | 'overlap' | 'none' | 'extractive';
   sources: Source[];
   not_covered: boolean;
   stopped: boolean;

@@ -394,7 +394,7 @@ export class Library {
       'tr',
       { 'data-doc': d.id, 'data-status': d.status },
       h('td', {}, check),
-      h('td', { class: 'name', title: d.path }, d.name, inCollections.length ? h('span', { class: 'tags' }, ` ${inCollections.join(', ')}`) : null),
+      h('td', { class: 'name', title: d.path }, d.name, d.title && d.title !== d.name ? h('span', { class: 'doc-title muted' }, ` ${d.title}`) : null, inCollections.length ? h('span', { class: 'tags' }, ` ${inCollections.join(', ')}`) : null),
       h('td', {}, status),
       h('td', {}, d.pages ?? '—'),
       h('td', {}, d.chunks),

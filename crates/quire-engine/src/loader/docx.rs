@@ -56,6 +56,7 @@ impl Loader for DocxLoader {
                 text: tidy(&text),
             }],
             encoding: None,
+            title: None,
         })
     }
 }

@@ -22,6 +22,7 @@ impl Loader for HtmlLoader {
             format: Format::Html,
             pages: vec![PageText { number: None, text }],
             encoding: Some(encoding.name()),
+            title: None,
         })
     }
 }

@@ -64,6 +64,9 @@ pub struct Extracted {
     pub pages: Vec<PageText>,
     /// The encoding a text format was decoded from, when it was detected.
     pub encoding: Option<&'static str>,
+    /// The title the file declares in its metadata (today: a PDF's Info
+    /// dictionary), when it has one.
+    pub title: Option<String>,
 }
 
 impl Extracted {

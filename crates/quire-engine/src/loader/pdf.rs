@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 
 use lopdf::encryption::DecryptionError;
 use lopdf::{Document, Error as PdfError, LoadOptions as PdfLoadOptions};
-use pdf_extract::PlainTextOutput;
+use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
 
 use super::{panic_message, tidy, Extracted, Format, LoadOptions, Loader, PageText};
 use crate::error::FileProblem;
@@ -93,8 +93,22 @@ impl Loader for PdfLoader {
             format: Format::Pdf,
             pages,
             encoding: None,
+            title: info_title(&doc),
         })
     }
+}
+
+/// The `Title` of the document information dictionary, when it has one.
+fn info_title(doc: &Document) -> Option<String> {
+    let info = doc.trailer.get(b"Info").ok()?;
+    let dict = match info {
+        lopdf::Object::Reference(id) => doc.get_dictionary(*id).ok()?,
+        lopdf::Object::Dictionary(d) => d,
+        _ => return None,
+    };
+    let title = lopdf::decode_text_string(dict.get(b"Title").ok()?).ok()?;
+    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!title.is_empty()).then_some(title)
 }
 
 /// Whether the file's trailer names an encryption dictionary.
@@ -105,12 +119,98 @@ fn declares_encryption(bytes: &[u8]) -> bool {
 /// One page's text; a panic inside the PDF interpreter fails only this page.
 fn page_text(doc: &Document, number: u32) -> Result<String, String> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut text = String::new();
-        {
-            let mut out = PlainTextOutput::new(&mut text);
-            pdf_extract::output_doc_page(doc, &mut out, number).map_err(|e| e.to_string())?;
-        }
-        Ok(text)
+        let mut out = PageTextOutput::default();
+        pdf_extract::output_doc_page(doc, &mut out, number).map_err(|e| e.to_string())?;
+        Ok(out.text)
     }))
     .unwrap_or_else(|p| Err(format!("reader crashed: {}", panic_message(&p))))
+}
+
+/// A gap between two glyphs wider than this share of the font size is a space.
+///
+/// pdf-extract's own plain-text output takes a tenth of the font size, which
+/// splits every glyph of filings whose fonts carry inexact widths
+/// ("Exact n ame o f registran t", "1 9 3 4"); a real word space is a
+/// quarter to a third of the font size.
+const SPACE_GAP: f64 = 0.2;
+/// The width assumed for a glyph its font gives none, in font sizes.
+const UNKNOWN_WIDTH: f64 = 0.55;
+/// The space threshold after such a glyph.
+const UNKNOWN_SPACE_GAP: f64 = 0.4;
+
+/// pdf-extract's plain-text layout (new lines where the text moves down or
+/// back, spaces where it jumps ahead) with a word-space threshold that
+/// survives inexact glyph widths ([`SPACE_GAP`]).
+#[derive(Default)]
+struct PageTextOutput {
+    text: String,
+    last_end: f64,
+    last_y: f64,
+    first_char: bool,
+    /// The space threshold after the last glyph (wider when its width was unknown).
+    space_gap: f64,
+}
+
+impl OutputDev for PageTextOutput {
+    fn begin_page(
+        &mut self,
+        _page: u32,
+        _media_box: &MediaBox,
+        _art_box: Option<(f64, f64, f64, f64)>,
+    ) -> Result<(), OutputError> {
+        Ok(())
+    }
+    fn end_page(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+    fn output_character(
+        &mut self,
+        trm: &Transform,
+        width: f64,
+        _spacing: f64,
+        font_size: f64,
+        ch: &str,
+    ) -> Result<(), OutputError> {
+        // The glyph's origin in device space, y growing downwards as on the page.
+        let (x, y) = (trm.m31, -trm.m32);
+        // The side of a square as large as the transformed em box.
+        let size = ((font_size * trm.m11 + font_size * trm.m21)
+            * (font_size * trm.m12 + font_size * trm.m22))
+            .abs()
+            .sqrt();
+        if self.first_char {
+            if (y - self.last_y).abs() > size * 1.5 {
+                self.text.push('\n');
+            }
+            if x < self.last_end && (y - self.last_y).abs() > size * 0.5 {
+                self.text.push('\n');
+            }
+            if x > self.last_end + size * self.space_gap {
+                self.text.push(' ');
+            }
+        }
+        self.text.push_str(ch);
+        self.first_char = false;
+        self.last_y = y;
+        // Fonts that give a glyph no width (often the digits) leave its
+        // end unknown: assume a typical glyph, and only a wide gap is a space.
+        if width > 0.0 {
+            self.last_end = x + width * size;
+            self.space_gap = SPACE_GAP;
+        } else {
+            self.last_end = x + UNKNOWN_WIDTH * size;
+            self.space_gap = UNKNOWN_SPACE_GAP;
+        }
+        Ok(())
+    }
+    fn begin_word(&mut self) -> Result<(), OutputError> {
+        self.first_char = true;
+        Ok(())
+    }
+    fn end_word(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+    fn end_line(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
 }

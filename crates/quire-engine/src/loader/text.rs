@@ -44,6 +44,7 @@ impl Loader for TextLoader {
                 text: tidy(&text),
             }],
             encoding: Some(encoding.name()),
+            title: None,
         })
     }
 }

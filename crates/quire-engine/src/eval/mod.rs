@@ -1,7 +1,10 @@
 //! Retrieval evaluation on a BEIR-layout folder: `corpus.jsonl`, queries in
 //! `queries.jsonl` or `queries_<split>.jsonl`, judgments in
 //! `qrels/<split>.tsv` or `qrels_<split>.tsv`. Reports nDCG@10 and Recall@10
-//! for dense, BM25 and hybrid search over the same library.
+//! for dense, BM25 and hybrid search over the same library. [`qa`] is the
+//! page-level evaluation on a folder of PDFs with questions.
+
+pub mod qa;
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;

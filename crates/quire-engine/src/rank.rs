@@ -1,0 +1,385 @@
+//! The default search pipeline ([`SearchMode::Ranked`]): passages ranked with
+//! what the library knows about whole documents.
+//!
+//! 1. Candidates: the dense and the BM25 search over the library, and the
+//!    same two searches inside the documents the question names (by
+//!    registrant, title, file name or year, matched against each document's
+//!    header, [`crate::context`]), so a question about one company's filing
+//!    reaches that filing's pages even when other filings read alike.
+//! 2. Each candidate is scored on one scale: its cosine similarity to the
+//!    question, plus its BM25 score (relative to the best), plus how well its
+//!    document matches the question ([`DocMatcher`]).
+//! 3. Passages are folded into pages: a page scores as its best passage
+//!    plus a little for each further passage found on it, and each page is
+//!    returned once, as its best passage.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::Result;
+use crate::search::{SearchHit, SearchMode};
+use crate::store::Candidate;
+use crate::Engine;
+
+/// Candidates from each search over the whole library.
+const GLOBAL_CANDIDATES: usize = 100;
+/// Candidates from each search inside the documents the question names.
+const FOCUS_CANDIDATES: usize = 40;
+/// At most this many documents are searched on their own.
+const FOCUS_DOCS: usize = 3;
+/// A document is searched on its own when it matches the question at least
+/// this well (0..1).
+const FOCUS_MIN: f32 = 0.5;
+
+/// How the three signals add up; tuned on the development set (BENCHMARKS.md).
+#[derive(Debug, Clone, Copy)]
+pub struct Weights {
+    pub bm25: f32,
+    pub doc: f32,
+    /// Added to a page's score for each further passage found on it.
+    pub page_extra: f32,
+}
+
+pub const WEIGHTS: Weights = Weights {
+    bm25: 0.15,
+    doc: 0.15,
+    page_extra: 0.02,
+};
+
+const STOP: [&str; 40] = [
+    "a", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from", "has",
+    "have", "how", "in", "is", "it", "its", "of", "on", "or", "per", "than", "that", "the",
+    "their", "this", "to", "was", "were", "what", "when", "which", "who", "why", "with", "based",
+    "using",
+];
+
+/// The words of a header or question as matched against each other:
+/// lowercase runs of letters and digits, years split from what they are
+/// glued to ("FY2018" → "2018", "FY22" → "2022"), stop words left out.
+pub fn terms(text: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for raw in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+    {
+        let t = raw.to_lowercase();
+        if STOP.contains(&t.as_str()) {
+            continue;
+        }
+        let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+        let letters: String = t.chars().filter(|c| !c.is_ascii_digit()).collect();
+        if !digits.is_empty() && !letters.is_empty() {
+            // fy2018, q2, 10k, 3m: a year stands alone; short codes stay whole.
+            if digits.len() == 4 && (digits.starts_with("19") || digits.starts_with("20")) {
+                out.insert(digits);
+                continue;
+            }
+            if letters == "fy" && digits.len() == 2 {
+                out.insert(format!("20{digits}"));
+                continue;
+            }
+        }
+        if t.chars().count() >= 2 || !digits.is_empty() {
+            out.insert(t);
+        }
+    }
+    out
+}
+
+/// Matches questions against the documents' headers.
+pub struct DocMatcher {
+    docs: Vec<(String, HashSet<String>)>,
+    df: HashMap<String, usize>,
+}
+
+impl DocMatcher {
+    pub fn new(headers: &[(String, String)]) -> Self {
+        let docs: Vec<(String, HashSet<String>)> = headers
+            .iter()
+            .map(|(id, h)| (id.clone(), terms(h)))
+            .collect();
+        let mut df: HashMap<String, usize> = HashMap::new();
+        for (_, ts) in &docs {
+            for t in ts {
+                *df.entry(t.clone()).or_default() += 1;
+            }
+        }
+        DocMatcher { docs, df }
+    }
+
+    fn idf(&self, df: usize) -> f32 {
+        let n = self.docs.len() as f32;
+        ((n + 1.0) / (df as f32 + 0.5)).ln().max(0.0)
+    }
+
+    /// How well each document matches `query`, 0..1: the share of the
+    /// question's document-naming weight (the idf of its words that occur in
+    /// any header) that the document's header holds, damped when what it
+    /// holds is only common words. Documents matching nothing are left out.
+    pub fn scores(&self, query: &str) -> HashMap<String, f32> {
+        let q: Vec<(String, f32)> = terms(query)
+            .into_iter()
+            .filter_map(|t| {
+                let df = *self.df.get(&t)?;
+                Some((t, self.idf(df)))
+            })
+            .collect();
+        let total: f32 = q.iter().map(|(_, w)| w).sum();
+        let mut out = HashMap::new();
+        if total <= 0.0 {
+            return out;
+        }
+        // What a word naming two documents weighs: matching that much is sure.
+        let sure = self.idf(2).max(0.1);
+        for (id, ts) in &self.docs {
+            let matched: f32 = q.iter().filter(|(t, _)| ts.contains(t)).map(|(_, w)| w).sum();
+            if matched > 0.0 {
+                out.insert(id.clone(), matched / total * (matched / sure).min(1.0));
+            }
+        }
+        out
+    }
+}
+
+/// One candidate passage with what the searches said of it.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub hit: SearchHit,
+    pub cosine: f32,
+    /// BM25 relative to the best BM25 score of the question, 0..1.
+    pub bm25: f32,
+    pub doc: f32,
+}
+
+impl Scored {
+    pub fn score(&self, w: &Weights) -> f32 {
+        self.cosine + w.bm25 * self.bm25 + w.doc * self.doc
+    }
+}
+
+/// Folds scored passages into pages, best first: each page once, as its
+/// best passage, scored as that passage plus `page_extra` per further one.
+pub fn fold_pages(scored: Vec<Scored>, w: &Weights, limit: usize) -> Vec<SearchHit> {
+    let mut pages: HashMap<(String, Option<u32>), (f32, usize, Scored)> = HashMap::new();
+    let mut unpaged = Vec::new();
+    for s in scored {
+        let score = s.score(w);
+        if s.hit.page.is_none() {
+            unpaged.push((score, s));
+            continue;
+        }
+        let key = (s.hit.doc_id.clone(), s.hit.page);
+        match pages.get_mut(&key) {
+            Some(e) => {
+                e.1 += 1;
+                if score > e.0 {
+                    e.0 = score;
+                    e.2 = s;
+                }
+            }
+            None => {
+                pages.insert(key, (score, 1, s));
+            }
+        }
+    }
+    let mut out: Vec<(f32, Scored)> = pages
+        .into_values()
+        .map(|(best, n, s)| (best + w.page_extra * (n - 1).min(3) as f32, s))
+        .chain(unpaged)
+        .collect();
+    out.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.hit.chunk_id.cmp(&b.1.hit.chunk_id))
+    });
+    out.into_iter()
+        .take(limit)
+        .map(|(score, s)| SearchHit {
+            score,
+            similarity: Some(s.cosine),
+            ..s.hit
+        })
+        .collect()
+}
+
+impl Engine {
+    /// The library's document matcher, built on first use after a change.
+    async fn doc_matcher(&self) -> Result<std::sync::Arc<DocMatcher>> {
+        let mut slot = self.doc_matcher.lock().await;
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = std::sync::Arc::new(DocMatcher::new(&self.catalog.contexts().await?));
+        *slot = Some(m.clone());
+        Ok(m)
+    }
+
+    /// Forgets the document matcher (the library changed).
+    pub(crate) async fn documents_changed(&self) {
+        *self.doc_matcher.lock().await = None;
+    }
+
+    /// [`SearchMode::Ranked`]: the best `limit` pages for `query`, each as its
+    /// best passage; also the best cosine similarity any passage has.
+    pub(crate) async fn ranked(
+        &self,
+        query: &str,
+        limit: usize,
+        scope: Option<&[String]>,
+    ) -> Result<(Vec<SearchHit>, Option<f32>)> {
+        self.ranked_with(query, limit, scope, &WEIGHTS).await
+    }
+
+    pub async fn ranked_with(
+        &self,
+        query: &str,
+        limit: usize,
+        scope: Option<&[String]>,
+        w: &Weights,
+    ) -> Result<(Vec<SearchHit>, Option<f32>)> {
+        let dense = async {
+            let v = self.embed_query(query).await?;
+            let rows = self.store.dense_rows(&v, GLOBAL_CANDIDATES, scope).await?;
+            Ok::<_, crate::Error>((v, rows))
+        };
+        let ((v, dense), bm25, matcher) = tokio::try_join!(
+            dense,
+            self.store.full_text_rows(query, GLOBAL_CANDIDATES, scope),
+            self.doc_matcher()
+        )?;
+        let mut doc_scores = matcher.scores(query);
+        if let Some(s) = scope {
+            doc_scores.retain(|id, _| s.contains(id));
+        }
+        let mut focus: Vec<(&String, &f32)> =
+            doc_scores.iter().filter(|(_, s)| **s >= FOCUS_MIN).collect();
+        focus.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let focus: Vec<String> = focus
+            .into_iter()
+            .take(FOCUS_DOCS)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let (focus_dense, focus_bm25) = if focus.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            tokio::try_join!(
+                self.store.dense_rows(&v, FOCUS_CANDIDATES, Some(&focus)),
+                self.store.full_text_rows(query, FOCUS_CANDIDATES, Some(&focus))
+            )?
+        };
+        let mut bm25_of: HashMap<u64, f32> = HashMap::new();
+        for c in bm25.iter().chain(&focus_bm25) {
+            let e = bm25_of.entry(c.row).or_insert(0.0);
+            *e = e.max(c.score);
+        }
+        let best_bm25 = bm25_of.values().copied().fold(0.0f32, f32::max);
+        let mut rows: Vec<u64> = Vec::new();
+        let mut seen = HashSet::new();
+        let lists: [&[Candidate]; 4] = [&dense, &bm25, &focus_dense, &focus_bm25];
+        for list in lists {
+            for c in list {
+                if seen.insert(c.row) {
+                    rows.push(c.row);
+                }
+            }
+        }
+        let records = self.store.records(&rows, Some(&v)).await?;
+        let best = records.iter().map(|(_, h)| h.score).fold(None, |m: Option<f32>, s| {
+            Some(m.map_or(s, |m| m.max(s)))
+        });
+        let scored: Vec<Scored> = records
+            .into_iter()
+            .map(|(row, h)| {
+                let cosine = h.score;
+                let bm25 = match bm25_of.get(&row) {
+                    Some(s) if best_bm25 > 0.0 => s / best_bm25,
+                    _ => 0.0,
+                };
+                let doc = doc_scores.get(&h.record.doc_id).copied().unwrap_or(0.0);
+                Scored {
+                    hit: SearchHit::from(h),
+                    cosine,
+                    bm25,
+                    doc,
+                }
+            })
+            .collect();
+        Ok((fold_pages(scored, w, limit), best))
+    }
+}
+
+/// The mode the answering pipeline and the UI use unless told otherwise.
+pub const DEFAULT_MODE: SearchMode = SearchMode::Ranked;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_are_split_from_what_they_are_glued_to() {
+        let t = terms("What was 3M's FY2018 capex? Compare FY22 with Q2 2023.");
+        for w in ["3m", "2018", "capex", "2022", "q2", "2023", "compare"] {
+            assert!(t.contains(w), "{w} missing from {t:?}");
+        }
+        assert!(!t.contains("fy2018") && !t.contains("what"));
+    }
+
+    fn headers() -> Vec<(String, String)> {
+        [
+            ("a18", "Acme Corp. Form 10-K annual report. fiscal year ended December 31, 2018 (FY2018)"),
+            ("a22", "Acme Corp. Form 10-K annual report. fiscal year ended December 31, 2022 (FY2022)"),
+            ("b18", "Bolt Inc. Form 10-K annual report. fiscal year ended December 31, 2018 (FY2018)"),
+            ("c21", "Crane Co. Form 10-Q quarterly report. quarter ended June 30, 2021"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn the_named_company_and_year_match_best() {
+        let m = DocMatcher::new(&headers());
+        let s = m.scores("What is the FY2018 capital expenditure for Acme?");
+        assert!((s["a18"] - 1.0).abs() < 1e-6, "{s:?}");
+        assert!(s["a22"] > s["b18"], "the company outweighs the year: {s:?}");
+        assert!(!s.contains_key("c21"));
+        // Words every header has name no document.
+        let s = m.scores("What does the annual report say?");
+        assert!(s.values().all(|v| *v < FOCUS_MIN), "{s:?}");
+    }
+
+    fn scored(doc: &str, page: u32, n: usize, cosine: f32) -> Scored {
+        Scored {
+            hit: SearchHit {
+                doc_id: doc.into(),
+                chunk_id: format!("{doc}:{n}"),
+                path: format!("/{doc}.pdf"),
+                name: format!("{doc}.pdf"),
+                page: Some(page),
+                start: 0,
+                end: 1,
+                score: 0.0,
+                similarity: None,
+                text: String::new(),
+            },
+            cosine,
+            bm25: 0.0,
+            doc: 0.0,
+        }
+    }
+
+    #[test]
+    fn pages_are_returned_once_with_their_best_passage() {
+        let hits = fold_pages(
+            vec![
+                scored("a", 1, 0, 0.50),
+                scored("a", 1, 1, 0.60),
+                scored("b", 2, 2, 0.61),
+                scored("a", 3, 3, 0.30),
+            ],
+            &WEIGHTS,
+            10,
+        );
+        let keys: Vec<_> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
+        // a p1 (0.60 + one extra passage) edges out b p2 (0.61).
+        assert_eq!(keys, ["a:1", "b:2", "a:3"]);
+    }
+}
