@@ -171,7 +171,7 @@ fn eval_reports_every_mode_on_a_beir_folder() {
     assert!(ok, "{err}");
     let rows = json_lines(&out);
     let modes: Vec<&str> = rows.iter().map(|r| r["mode"].as_str().unwrap()).collect();
-    assert_eq!(modes, ["dense", "bm25", "hybrid"]);
+    assert_eq!(modes, ["dense", "bm25", "hybrid", "ranked"]);
     for r in &rows {
         let ndcg = r["ndcg_at_10"].as_f64().unwrap();
         // On a 40-document pool the right abstract is easy to find; random order would score far lower.

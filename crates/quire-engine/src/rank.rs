@@ -42,7 +42,7 @@ pub struct Weights {
 pub const WEIGHTS: Weights = Weights {
     bm25: 0.15,
     doc: 0.15,
-    page_extra: 0.02,
+    page_extra: 0.05,
 };
 
 const STOP: [&str; 40] = [
