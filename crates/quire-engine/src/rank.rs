@@ -328,6 +328,7 @@ mod tests {
             ("a22", "Acme Corp. Form 10-K annual report. fiscal year ended December 31, 2022 (FY2022)"),
             ("b18", "Bolt Inc. Form 10-K annual report. fiscal year ended December 31, 2018 (FY2018)"),
             ("c21", "Crane Co. Form 10-Q quarterly report. quarter ended June 30, 2021"),
+            ("d18", "Delta LLC. Form 10-K annual report. fiscal year ended June 30, 2018 (FY2018)"),
         ]
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -339,6 +340,7 @@ mod tests {
         let m = DocMatcher::new(&headers());
         let s = m.scores("What is the FY2018 capital expenditure for Acme?");
         assert!((s["a18"] - 1.0).abs() < 1e-6, "{s:?}");
+        // "2018" names three documents, "Acme" two.
         assert!(s["a22"] > s["b18"], "the company outweighs the year: {s:?}");
         assert!(!s.contains_key("c21"));
         // Words every header has name no document.
