@@ -394,7 +394,8 @@ pub fn extractive(question: &str, sources: &[Source]) -> Option<(String, Vec<Sou
         return None;
     }
     // A word found in every source tells the sources apart less.
-    let df = |w: &String| sources.iter().filter(|s| content_words(&s.text).contains(w)).count();
+    let source_words: Vec<HashSet<String>> = sources.iter().map(|s| content_words(&s.text)).collect();
+    let df = |w: &String| source_words.iter().filter(|ws| ws.contains(w)).count();
     let weights: Vec<(String, f32)> = q
         .into_iter()
         .map(|w| {
