@@ -29,7 +29,11 @@ async fn evidence_pages_of_real_filings_are_found_no_worse_than_measured() {
     let pdfs = folder.path().join("pdfs");
     std::fs::create_dir(&pdfs).unwrap();
     for f in FILINGS {
-        std::fs::copy(dev.join(format!("pdfs/{f}.pdf")), pdfs.join(format!("{f}.pdf"))).unwrap();
+        std::fs::copy(
+            dev.join(format!("pdfs/{f}.pdf")),
+            pdfs.join(format!("{f}.pdf")),
+        )
+        .unwrap();
     }
     let all = std::fs::read_to_string(dev.join("questions.jsonl")).unwrap();
     let mut out = std::fs::File::create(folder.path().join("questions.jsonl")).unwrap();

@@ -104,7 +104,12 @@ fn pct(x: f64) -> String {
     format!("{:.3}", x)
 }
 
-pub async fn run(mut config: EngineConfig, dir: &Path, args: &QaArgs, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    mut config: EngineConfig,
+    dir: &Path,
+    args: &QaArgs,
+    json: bool,
+) -> anyhow::Result<()> {
     let scratch;
     match &args.library {
         Some(lib) => config.data_dir = lib.clone(),
@@ -164,7 +169,12 @@ pub async fn run(mut config: EngineConfig, dir: &Path, args: &QaArgs, json: bool
     }
     match &peer {
         Ok(p) => {
-            let f = |k: &str| p.get(k).and_then(|v| v.as_f64()).map(pct).unwrap_or("-".into());
+            let f = |k: &str| {
+                p.get(k)
+                    .and_then(|v| v.as_f64())
+                    .map(pct)
+                    .unwrap_or("-".into())
+            };
             println!(
                 "{:<26} {:>6} {:>6} {:>7} {:>7} {:>8} {:>10} {:>7}",
                 "naive stack (peer)",
@@ -180,9 +190,17 @@ pub async fn run(mut config: EngineConfig, dir: &Path, args: &QaArgs, json: bool
         Err(e) => println!("naive stack: {e}"),
     }
     if !report.answers.is_empty() {
-        let with_ev: Vec<_> = report.answers.iter().filter(|a| a.evidence_retrieved).collect();
+        let with_ev: Vec<_> = report
+            .answers
+            .iter()
+            .filter(|a| a.evidence_retrieved)
+            .collect();
         let cites = with_ev.iter().filter(|a| a.cites_evidence).count();
-        let figures: Vec<bool> = report.answers.iter().filter_map(|a| a.gold_figure_found).collect();
+        let figures: Vec<bool> = report
+            .answers
+            .iter()
+            .filter_map(|a| a.gold_figure_found)
+            .collect();
         println!(
             "answers: {} asked; evidence page retrieved for {}, cited by {} of those; gold figure in {} of {} with a figure",
             report.answers.len(),

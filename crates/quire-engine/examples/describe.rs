@@ -20,24 +20,39 @@ fn main() {
                 continue;
             }
         };
-        let x = match loader::extract(path, bytes, &LoadOptions::default(), Duration::from_secs(120)) {
+        let x = match loader::extract(
+            path,
+            bytes,
+            &LoadOptions::default(),
+            Duration::from_secs(120),
+        ) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("{}: {e}", path.display());
                 continue;
             }
         };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let c = context::describe(&name, x.title.as_deref(), &x.pages);
         println!("{name}\n  title:  {}\n  header: {}", c.title, c.header);
         if cover {
             if let Some(p) = x.pages.first() {
-                println!("  cover:\n{}", p.text.chars().take(1500).collect::<String>());
+                println!(
+                    "  cover:\n{}",
+                    p.text.chars().take(1500).collect::<String>()
+                );
             }
         }
         if pages {
             for p in &x.pages {
-                println!("  p. {}: {}", p.number.unwrap_or(0), context::page_heading(&p.text));
+                println!(
+                    "  p. {}: {}",
+                    p.number.unwrap_or(0),
+                    context::page_heading(&p.text)
+                );
             }
         }
     }

@@ -394,7 +394,8 @@ pub fn extractive(question: &str, sources: &[Source]) -> Option<(String, Vec<Sou
         return None;
     }
     // A word found in every source tells the sources apart less.
-    let source_words: Vec<HashSet<String>> = sources.iter().map(|s| content_words(&s.text)).collect();
+    let source_words: Vec<HashSet<String>> =
+        sources.iter().map(|s| content_words(&s.text)).collect();
     let df = |w: &String| source_words.iter().filter(|ws| ws.contains(w)).count();
     let weights: Vec<(String, f32)> = q
         .into_iter()
@@ -465,11 +466,17 @@ mod tests {
     fn untraceable_answers_quote_the_best_matching_sentence() {
         let sources = vec![
             src(1, "The company sells widgets. Revenue grew in Europe."),
-            src(2, "Capital expenditures were $1,577 million in 2018. Other items were small."),
+            src(
+                2,
+                "Capital expenditures were $1,577 million in 2018. Other items were small.",
+            ),
         ];
         let (text, cited) =
             extractive("What were capital expenditures in 2018?", &sources).expect("a passage");
-        assert!(text.contains("> Capital expenditures were $1,577 million in 2018. [2]"), "{text}");
+        assert!(
+            text.contains("> Capital expenditures were $1,577 million in 2018. [2]"),
+            "{text}"
+        );
         assert_eq!(cited.iter().map(|s| s.n).collect::<Vec<_>>(), vec![2]);
         assert!(extractive("zebra?", &sources).is_none());
     }

@@ -39,7 +39,8 @@ pub struct DocContext {
 static FORM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\bform\s+(10-KT?|10-Q|8-K|20-F|40-F|6-K|S-1|11-K)\b").expect("form regex")
 });
-const DATE: &str = r"((?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\s*,?\s*\d{4})";
+const DATE: &str =
+    r"((?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\s*,?\s*\d{4})";
 static PERIOD: LazyLock<Regex> = LazyLock::new(|| {
     // Cover pages in two columns put other words between "ended" and the date.
     Regex::new(&format!(
@@ -48,10 +49,12 @@ static PERIOD: LazyLock<Regex> = LazyLock::new(|| {
     .expect("period regex")
 });
 static REPORT_DATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)date\s+of\s+report[^:]{{0,60}}:\s*{DATE}")).expect("report date regex")
+    Regex::new(&format!(r"(?i)date\s+of\s+report[^:]{{0,60}}:\s*{DATE}"))
+        .expect("report date regex")
 });
-static FILE_NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)commission\s+file\s+(number|no)").expect("file number regex"));
+static FILE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)commission\s+file\s+(number|no)").expect("file number regex")
+});
 static REGISTRANT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\(?\s*exact\s+name\s+of\s+(the\s+)?registrant").expect("registrant regex")
 });
@@ -144,7 +147,11 @@ pub fn file_words(file_name: &str) -> String {
     let mut out = String::new();
     let mut prev: Option<char> = None;
     for c in stem.chars() {
-        let c = if c == '_' || c == '-' || c == '.' { ' ' } else { c };
+        let c = if c == '_' || c == '-' || c == '.' {
+            ' '
+        } else {
+            c
+        };
         if let Some(p) = prev {
             // "2023Q3" → "2023 Q3" (a year runs into a quarter or a form).
             let year_before = out.chars().rev().take_while(char::is_ascii_digit).count() == 4;
@@ -257,9 +264,12 @@ pub fn describe(file_name: &str, declared: Option<&str>, pages: &[PageText]) -> 
         parts.push(format!("Form {f}{kind}"));
         title_parts.push(format!("Form {f}"));
         short.push(f.clone());
-        let period = PERIOD
-            .captures(&cover)
-            .map(|c| (squash(&c[1]).to_lowercase(), squash(&c[2]).replace(" ,", ",")));
+        let period = PERIOD.captures(&cover).map(|c| {
+            (
+                squash(&c[1]).to_lowercase(),
+                squash(&c[2]).replace(" ,", ","),
+            )
+        });
         if let Some((what, date)) = period {
             let year: Option<u32> = YEAR
                 .find_iter(&date)
@@ -386,14 +396,26 @@ mod tests {
         assert!(c.header.contains("quarterly report"));
         assert!(c.header.contains("quarter ended October 29, 2023 (2023)"));
         let c = describe("q.pdf", None, &page("FORM 10-Q\nFor the quarterly period ended Commission file\nJune 30, 2022 number 1-5805"));
-        assert!(c.header.contains("quarter ended June 30, 2022 (Q2 2022)"), "{}", c.header);
-        let c = describe("k.pdf", None, &page("FORM 10-K\nfor the fiscal year ended January 1, 2023"));
+        assert!(
+            c.header.contains("quarter ended June 30, 2022 (Q2 2022)"),
+            "{}",
+            c.header
+        );
+        let c = describe(
+            "k.pdf",
+            None,
+            &page("FORM 10-K\nfor the fiscal year ended January 1, 2023"),
+        );
         assert!(c.header.contains("(FY2022, fiscal 2022)"), "{}", c.header);
     }
 
     #[test]
     fn other_documents_keep_their_title_or_first_line() {
-        let c = describe("notes.pdf", Some("Document"), &page("\n  Meeting notes, March\nbody"));
+        let c = describe(
+            "notes.pdf",
+            Some("Document"),
+            &page("\n  Meeting notes, March\nbody"),
+        );
         assert_eq!(c.title, "notes");
         assert_eq!(c.header, "Meeting notes, March. notes");
         assert_eq!(c.prefix, "Meeting notes, March");
@@ -414,7 +436,10 @@ mod tests {
 
     #[test]
     fn file_words_split_years_from_quarters() {
-        assert_eq!(file_words("JPMORGAN_2023Q2_10Q.pdf"), "JPMORGAN 2023 Q2 10Q");
+        assert_eq!(
+            file_words("JPMORGAN_2023Q2_10Q.pdf"),
+            "JPMORGAN 2023 Q2 10Q"
+        );
         assert_eq!(file_words("3M_2018_10K.pdf"), "3M 2018 10K");
     }
 }

@@ -131,7 +131,11 @@ impl DocMatcher {
         // What a word naming two documents weighs: matching that much is sure.
         let sure = self.idf(2).max(0.1);
         for (id, ts) in &self.docs {
-            let matched: f32 = q.iter().filter(|(t, _)| ts.contains(t)).map(|(_, w)| w).sum();
+            let matched: f32 = q
+                .iter()
+                .filter(|(t, _)| ts.contains(t))
+                .map(|(_, w)| w)
+                .sum();
             if matched > 0.0 {
                 out.insert(id.clone(), matched / total * (matched / sure).min(1.0));
             }
@@ -249,8 +253,10 @@ impl Engine {
         if let Some(s) = scope {
             doc_scores.retain(|id, _| s.contains(id));
         }
-        let mut focus: Vec<(&String, &f32)> =
-            doc_scores.iter().filter(|(_, s)| **s >= FOCUS_MIN).collect();
+        let mut focus: Vec<(&String, &f32)> = doc_scores
+            .iter()
+            .filter(|(_, s)| **s >= FOCUS_MIN)
+            .collect();
         focus.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
         let focus: Vec<String> = focus
             .into_iter()
@@ -262,7 +268,8 @@ impl Engine {
         } else {
             tokio::try_join!(
                 self.store.dense_rows(&v, FOCUS_CANDIDATES, Some(&focus)),
-                self.store.full_text_rows(query, FOCUS_CANDIDATES, Some(&focus))
+                self.store
+                    .full_text_rows(query, FOCUS_CANDIDATES, Some(&focus))
             )?
         };
         let mut bm25_of: HashMap<u64, f32> = HashMap::new();
@@ -282,9 +289,10 @@ impl Engine {
             }
         }
         let records = self.store.records(&rows, Some(&v)).await?;
-        let best = records.iter().map(|(_, h)| h.score).fold(None, |m: Option<f32>, s| {
-            Some(m.map_or(s, |m| m.max(s)))
-        });
+        let best = records
+            .iter()
+            .map(|(_, h)| h.score)
+            .fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
         let scored: Vec<Scored> = records
             .into_iter()
             .map(|(row, h)| {
@@ -324,11 +332,26 @@ mod tests {
 
     fn headers() -> Vec<(String, String)> {
         [
-            ("a18", "Acme Corp. Form 10-K annual report. fiscal year ended December 31, 2018 (FY2018)"),
-            ("a22", "Acme Corp. Form 10-K annual report. fiscal year ended December 31, 2022 (FY2022)"),
-            ("b18", "Bolt Inc. Form 10-K annual report. fiscal year ended December 31, 2018 (FY2018)"),
-            ("c21", "Crane Co. Form 10-Q quarterly report. quarter ended June 30, 2021"),
-            ("d18", "Delta LLC. Form 10-K annual report. fiscal year ended June 30, 2018 (FY2018)"),
+            (
+                "a18",
+                "Acme Corp. Form 10-K annual report. fiscal year ended December 31, 2018 (FY2018)",
+            ),
+            (
+                "a22",
+                "Acme Corp. Form 10-K annual report. fiscal year ended December 31, 2022 (FY2022)",
+            ),
+            (
+                "b18",
+                "Bolt Inc. Form 10-K annual report. fiscal year ended December 31, 2018 (FY2018)",
+            ),
+            (
+                "c21",
+                "Crane Co. Form 10-Q quarterly report. quarter ended June 30, 2021",
+            ),
+            (
+                "d18",
+                "Delta LLC. Form 10-K annual report. fiscal year ended June 30, 2018 (FY2018)",
+            ),
         ]
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))

@@ -18,7 +18,9 @@ use crate::answer::Source;
 use crate::error::{Error, Result};
 use crate::llm::CancelToken;
 use crate::rank::Weights;
-use crate::{AskOptions, Engine, ImportOptions, ImportProgress, SearchHit, SearchMode, SearchOptions};
+use crate::{
+    AskOptions, Engine, ImportOptions, ImportProgress, SearchHit, SearchMode, SearchOptions,
+};
 
 /// Passages each question retrieves (the deepest k reported).
 const DEPTH: usize = 10;
@@ -90,9 +92,8 @@ impl QaSet {
             if line.trim().is_empty() {
                 continue;
             }
-            let q: Question = serde_json::from_str(&line).map_err(|e| {
-                Error::InvalidInput(format!("{}:{}: {e}", path.display(), n + 1))
-            })?;
+            let q: Question = serde_json::from_str(&line)
+                .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", path.display(), n + 1)))?;
             questions.push(q);
         }
         if questions.is_empty() {
@@ -407,7 +408,10 @@ mod tests {
         assert_eq!(gold_figures("0.30%"), vec!["0.3"]);
         assert_eq!(gold_figures("$8,738.00 million in FY2021"), vec!["8738"]);
         assert!(gold_figures("Yes, it did.").is_empty());
-        assert_eq!(has_figure("It was $1,577 million [1].", &gold_figures("$1577.00")), Some(true));
+        assert_eq!(
+            has_figure("It was $1,577 million [1].", &gold_figures("$1577.00")),
+            Some(true)
+        );
         assert_eq!(has_figure("No idea.", &[]), None);
     }
 }
