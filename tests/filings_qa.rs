@@ -4,10 +4,10 @@
 //! whole library through `quire eval --qa`'s own code. The naive LangChain
 //! stack (PyPDFLoader + 1000/200 splitter + MiniLM + Chroma) found the
 //! evidence page in its top 5 for 0.49 of the questions on the issue's
-//! measured set. Quire's default pipeline found 0.40 on these 15 questions
-//! when this test was written (plain hybrid search far less): not yet above
-//! the naive figure, so this is a regression guard at 0.35, to be raised as
-//! retrieval improves.
+//! measured set. Quire's default pipeline finds it for 0.67 of these 15
+//! questions (10; plain hybrid search 0.27), and the right page first for
+//! 0.33: the test fails below 0.6 (well above the naive figure) or page@1
+//! below 0.25, so losing one question of the ten passes and losing two fails.
 
 use std::io::Write;
 
@@ -62,13 +62,25 @@ async fn evidence_pages_of_real_filings_are_found_no_worse_than_measured() {
             .clone()
     };
     let ranked = score("ranked");
+    eprintln!(
+        "ranked: doc@5 {:.3} page@1 {:.3} page@5 {:.3}; hybrid page@5 {:.3}",
+        ranked.doc_at_5,
+        ranked.page_at_1,
+        ranked.page_at_5,
+        score("hybrid").page_at_5
+    );
     let misses: Vec<_> = report.found.iter().filter(|f| !f.page_at_5).collect();
     assert!(
-        ranked.page_at_5 >= 0.35,
-        "page@5 {:.3} (0.40 when written); missed: {misses:#?}",
+        ranked.page_at_5 >= 0.6,
+        "page@5 {:.3} (0.67 when written); missed: {misses:#?}",
         ranked.page_at_5
     );
     assert!(ranked.doc_at_5 >= 0.99, "doc@5 {:.3}", ranked.doc_at_5);
+    assert!(
+        ranked.page_at_1 >= 0.25,
+        "page@1 {:.3} (0.33 when written)",
+        ranked.page_at_1
+    );
     // The default pipeline pays for itself over plain fusion.
     assert!(
         ranked.page_at_5 >= score("hybrid").page_at_5,

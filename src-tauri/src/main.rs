@@ -168,7 +168,7 @@ async fn search(
 ) -> CmdResult<Value> {
     let mode: SearchMode = match mode.as_deref() {
         None => quire_engine::rank::DEFAULT_MODE,
-        Some(m) => m.parse().map_err(|e: String| invalid(&e))?,
+        Some(m) => m.parse().map_err(|e: Error| e.to_report())?,
     };
     let opts = SearchOptions {
         mode,

@@ -139,7 +139,7 @@ enum Command {
     },
 }
 
-fn parse_mode(s: &str) -> Result<SearchMode, String> {
+fn parse_mode(s: &str) -> Result<SearchMode, quire_engine::Error> {
     s.parse()
 }
 

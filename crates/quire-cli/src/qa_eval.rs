@@ -24,7 +24,7 @@ pub struct QaArgs {
     /// unchanged files are not read again) instead of a temporary one
     #[arg(long)]
     pub library: Option<PathBuf>,
-    /// Also score the ranked mode with these weights, "bm25,doc,page" (tuning); repeatable
+    /// Also score the ranked mode with these weights, "bm25,doc,page[,statement]" (tuning); repeatable
     #[arg(long = "weights", value_parser = parse_weights)]
     pub weights: Vec<Weights>,
     /// Do not run the naive stack beside Quire
@@ -38,36 +38,49 @@ pub struct QaArgs {
     pub shared: PathBuf,
 }
 
-fn parse_weights(s: &str) -> Result<Weights, String> {
+fn parse_weights(s: &str) -> Result<Weights, quire_engine::Error> {
     let v: Vec<f32> = s
         .split(',')
-        .map(|x| x.trim().parse::<f32>().map_err(|e| format!("`{x}`: {e}")))
+        .map(|x| {
+            x.trim()
+                .parse::<f32>()
+                .map_err(|e| quire_engine::Error::InvalidInput(format!("`{x}`: {e}")))
+        })
         .collect::<Result<_, _>>()?;
     match v.as_slice() {
         [b, d, p] => Ok(Weights {
             bm25: *b,
             doc: *d,
             page_extra: *p,
+            ..quire_engine::rank::WEIGHTS
         }),
-        _ => Err("three numbers: bm25,doc,page".into()),
+        [b, d, p, st] => Ok(Weights {
+            bm25: *b,
+            doc: *d,
+            page_extra: *p,
+            statement: *st,
+        }),
+        _ => Err(quire_engine::Error::InvalidInput(
+            "three or four numbers: bm25,doc,page[,statement]".into(),
+        )),
     }
 }
 
 /// The naive stack's figures on the same folder, or why there are none.
-fn run_peer(args: &QaArgs, config: &EngineConfig, dir: &Path) -> Result<serde_json::Value, String> {
+fn run_peer(args: &QaArgs, config: &EngineConfig, dir: &Path) -> anyhow::Result<serde_json::Value> {
     let venv = args
         .peers
         .clone()
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/quire-peers")))
-        .ok_or("no peers folder")?;
+        .ok_or_else(|| anyhow::anyhow!("no peers folder"))?;
     let python = venv.join("bin/python");
     let script = args.shared.join("bench/peer_rag.py");
     if !python.is_file() || !script.is_file() {
-        return Err(format!(
+        anyhow::bail!(
             "the naive stack is not installed ({} with {}): run shared/bench/setup-peers.sh MODEL_DIR --rag",
             python.display(),
             script.display()
-        ));
+        );
     }
     let model = config.models_dir.join("all-MiniLM-L6-v2");
     eprintln!("running the naive stack (LangChain + MiniLM + Chroma) on the same folder …");
@@ -81,13 +94,10 @@ fn run_peer(args: &QaArgs, config: &EngineConfig, dir: &Path) -> Result<serde_js
         .env("HF_HUB_OFFLINE", "1")
         .env("TRANSFORMERS_OFFLINE", "1")
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "the peer failed: {}",
-            err.lines().last().unwrap_or("")
-        ));
+        anyhow::bail!("the peer failed: {}", err.lines().last().unwrap_or(""));
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -97,7 +107,7 @@ fn run_peer(args: &QaArgs, config: &EngineConfig, dir: &Path) -> Result<serde_js
                 .ok()
                 .filter(|v| v.get("peer").is_some())
         })
-        .ok_or_else(|| "the peer printed no result".into())
+        .ok_or_else(|| anyhow::anyhow!("the peer printed no result"))
 }
 
 fn pct(x: f64) -> String {
@@ -127,14 +137,14 @@ pub async fn run(
     progress.finish();
     engine.close().await;
     let peer = if args.no_peer {
-        Err("not run (--no-peer)".to_string())
+        Err(anyhow::anyhow!("not run (--no-peer)"))
     } else {
         run_peer(args, &config, dir)
     };
     if json {
         println!(
             "{}",
-            serde_json::json!({ "report": report, "peer": peer.as_ref().ok(), "peer_error": peer.as_ref().err() })
+            serde_json::json!({ "report": report, "peer": peer.as_ref().ok(), "peer_error": peer.as_ref().err().map(|e| e.to_string()) })
         );
         return Ok(());
     }
@@ -151,12 +161,12 @@ pub async fn run(
         println!("  not imported: {f}");
     }
     println!(
-        "{:<26} {:>6} {:>6} {:>7} {:>7} {:>8} {:>10} {:>7}",
+        "{:<34} {:>6} {:>6} {:>7} {:>7} {:>8} {:>10} {:>7}",
         "pipeline", "doc@1", "doc@5", "page@1", "page@5", "page@10", "all docs@10", "p50 ms"
     );
     for s in &report.scores {
         println!(
-            "{:<26} {:>6} {:>6} {:>7} {:>7} {:>8} {:>10} {:>7.1}",
+            "{:<34} {:>6} {:>6} {:>7} {:>7} {:>8} {:>10} {:>7.1}",
             s.label,
             pct(s.doc_at_1),
             pct(s.doc_at_5),
@@ -176,7 +186,7 @@ pub async fn run(
                     .unwrap_or("-".into())
             };
             println!(
-                "{:<26} {:>6} {:>6} {:>7} {:>7} {:>8} {:>10} {:>7}",
+                "{:<34} {:>6} {:>6} {:>7} {:>7} {:>8} {:>10} {:>7}",
                 "naive stack (peer)",
                 "-",
                 f("doc@5"),

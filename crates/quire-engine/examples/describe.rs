@@ -1,5 +1,5 @@
 //! Prints what Quire tells of each file (`context::describe`): its title, the
-//! header embedded with its passages and, with `--pages`, each page's heading.
+//! header embedded with its passages, its financial-statement pages and, with `--pages`, each page's heading.
 //! `cargo run -p quire-engine --example describe -- FILE… [--pages] [--cover]`
 
 use std::time::Duration;
@@ -38,6 +38,11 @@ fn main() {
             .unwrap_or_default();
         let c = context::describe(&name, x.title.as_deref(), &x.pages);
         println!("{name}\n  title:  {}\n  header: {}", c.title, c.header);
+        let kinds: Vec<String> = quire_engine::statements::statement_pages(&x.pages)
+            .iter()
+            .map(|s| format!("p. {} {:?}", s.page, s.kind))
+            .collect();
+        println!("  statements: {}", kinds.join(", "));
         if cover {
             if let Some(p) = x.pages.first() {
                 println!(

@@ -13,6 +13,10 @@ use crate::search::SearchHit;
 use crate::settings::Settings;
 use crate::{paths, Engine, LoadedGenerator};
 
+/// The longest page a figure question's best source is widened to, in
+/// characters (a statement page is about 3,000).
+const PAGE_SOURCE_CHARS: usize = 6000;
+
 /// What to answer with and from.
 #[derive(Debug, Clone, Default)]
 pub struct AskOptions {
@@ -125,6 +129,35 @@ impl Engine {
         self.ranked(query, k, scope).await
     }
 
+    /// Makes `source` its whole page (its passages in order) when the page
+    /// is no longer than [`PAGE_SOURCE_CHARS`]; otherwise leaves it.
+    async fn widen_to_page(&self, source: &mut Source) -> Result<()> {
+        let Some(page) = source.page else {
+            return Ok(());
+        };
+        let rows = self.store.page_rows(&source.doc_id, &[page]).await?;
+        let mut parts: Vec<_> = self
+            .store
+            .records(&rows, None)
+            .await?
+            .into_iter()
+            .map(|(_, h)| h.record)
+            .collect();
+        parts.sort_by_key(|r| r.start);
+        let chars: usize = parts.iter().map(|r| r.text.chars().count() + 1).sum();
+        if parts.len() < 2 || chars > PAGE_SOURCE_CHARS {
+            return Ok(());
+        }
+        source.text = parts
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        source.start = parts.first().map_or(source.start, |r| r.start);
+        source.end = parts.last().map_or(source.end, |r| r.end);
+        Ok(())
+    }
+
     /// Answers `question` from the library, streaming [`AnswerEvent`]s to `sink`.
     pub async fn ask(
         &self,
@@ -171,11 +204,18 @@ impl Engine {
             });
             return Ok(answer);
         }
-        let sources: Vec<Source> = hits
+        let mut sources: Vec<Source> = hits
             .iter()
             .enumerate()
             .map(|(i, h)| Source::from_hit(i + 1, h))
             .collect();
+        if !crate::statements::wanted(&query).is_empty() {
+            // A figure question: its best passage as the whole page, so the
+            // table's rows come with their header and columns.
+            if let Some(best) = sources.first_mut() {
+                self.widen_to_page(best).await?;
+            }
+        }
         let model_path = self.model_path(&settings);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AnswerEvent>();
         let generator = self.generator.clone();

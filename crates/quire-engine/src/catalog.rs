@@ -62,6 +62,10 @@ pub struct DocumentInfo {
     /// for a document imported before headers existed.
     #[serde(skip)]
     pub context: Option<String>,
+    /// Its financial-statement pages as JSON ([`crate::statements`]); `None`
+    /// for a document imported before statement pages were told.
+    #[serde(skip)]
+    pub statements: Option<String>,
 }
 
 pub struct Catalog {
@@ -94,6 +98,7 @@ fn row_to_doc(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentInfo> {
         updated_at: r.try_get("updated_at")?,
         title: r.try_get("title")?,
         context: r.try_get("context")?,
+        statements: r.try_get("statements")?,
     })
 }
 
@@ -109,6 +114,7 @@ pub struct Outcome<'a> {
     pub chars: u64,
     pub title: Option<&'a str>,
     pub context: Option<&'a str>,
+    pub statements: Option<&'a str>,
 }
 
 impl Catalog {
@@ -222,7 +228,7 @@ impl Catalog {
     pub async fn finish(&self, id: &str, o: Outcome<'_>) -> Result<()> {
         sqlx::query(
             "UPDATE documents SET status = ?, format = ?, encoding = ?, error_code = ?, error_message = ?,
-               pages = ?, chunks = ?, chars = ?, title = ?, context = ?, updated_at = ? WHERE id = ?",
+               pages = ?, chunks = ?, chars = ?, title = ?, context = ?, statements = ?, updated_at = ? WHERE id = ?",
         )
         .bind(o.status.as_str())
         .bind(o.format)
@@ -234,6 +240,7 @@ impl Catalog {
         .bind(o.chars as i64)
         .bind(o.title)
         .bind(o.context)
+        .bind(o.statements)
         .bind(now())
         .bind(id)
         .execute(&self.pool)
@@ -251,6 +258,28 @@ impl Catalog {
         rows.iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("context")?)))
             .collect()
+    }
+
+    /// `(doc_id, statements JSON)` of every imported document that has them.
+    pub async fn statement_pages(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, statements FROM documents WHERE status = 'imported' AND statements IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("statements")?)))
+            .collect()
+    }
+
+    /// Records the statement pages of a document imported before they were told.
+    pub async fn set_statements(&self, id: &str, statements: &str) -> Result<()> {
+        sqlx::query("UPDATE documents SET statements = ? WHERE id = ?")
+            .bind(statements)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn delete(&self, id: &str) -> Result<()> {

@@ -26,6 +26,7 @@ pub mod paths;
 pub mod rank;
 pub mod search;
 pub mod settings;
+pub mod statements;
 pub mod store;
 
 use std::path::{Path, PathBuf};
@@ -94,7 +95,7 @@ pub struct Engine {
     generator: Arc<Mutex<Option<LoadedGenerator>>>,
     generations: AtomicUsize,
     /// Questions matched against document headers ([`rank`]); rebuilt after changes.
-    doc_matcher: tokio::sync::Mutex<Option<Arc<rank::DocMatcher>>>,
+    library_facts: tokio::sync::Mutex<Option<Arc<rank::LibraryFacts>>>,
 }
 
 pub(crate) struct LoadedGenerator {
@@ -145,7 +146,7 @@ impl Engine {
             settings: RwLock::new(settings),
             generator: Arc::new(Mutex::new(None)),
             generations: AtomicUsize::new(0),
-            doc_matcher: tokio::sync::Mutex::new(None),
+            library_facts: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -261,6 +262,12 @@ impl Engine {
                 // Imported before passages carried their document's header:
                 // read again so they do.
                 Status::Imported if prev.context.is_some() => {
+                    if prev.statements.is_none() {
+                        // Imported before statement pages were told: read the
+                        // file for them; its passages stay as they are.
+                        self.refresh_statements(&id, &canonical, bytes, opts)
+                            .await?;
+                    }
                     result.outcome = FileOutcome::Unchanged;
                     result.format = prev.format.clone();
                     result.pages = prev.pages;
@@ -311,6 +318,7 @@ impl Engine {
         };
         let t1 = std::time::Instant::now();
         let context = context::describe(&name, extracted.title.as_deref(), &extracted.pages);
+        let statement_pages = statements::to_json(&statements::statement_pages(&extracted.pages));
         let chunks = self.chunk(&extracted).await?;
         progress.event(&ImportEvent::FileChunked {
             path: path_str.clone(),
@@ -376,6 +384,7 @@ impl Engine {
                     chars: extracted.char_count() as u64,
                     title: Some(&context.title),
                     context: Some(&context.header),
+                    statements: Some(&statement_pages),
                 },
             )
             .await?;
@@ -384,6 +393,31 @@ impl Engine {
         result.pages = pages;
         result.chunks = chunks.len() as u32;
         Ok(result)
+    }
+
+    /// Tells the statement pages of an imported document whose file is
+    /// unchanged (no embedding). A file that no longer reads keeps its
+    /// passages; it is just left without statement pages.
+    async fn refresh_statements(
+        &self,
+        id: &str,
+        path: &Path,
+        bytes: Vec<u8>,
+        opts: &ImportOptions,
+    ) -> Result<()> {
+        let (load, limit, path) = (opts.load.clone(), opts.time_limit, path.to_path_buf());
+        let extracted =
+            tokio::task::spawn_blocking(move || loader::extract(&path, bytes, &load, limit))
+                .await
+                .map_err(|e| Error::Bug(e.to_string()))?;
+        let pages = extracted
+            .map(|x| statements::statement_pages(&x.pages))
+            .unwrap_or_default();
+        self.catalog
+            .set_statements(id, &statements::to_json(&pages))
+            .await?;
+        self.documents_changed().await;
+        Ok(())
     }
 
     async fn record_failure(
@@ -412,6 +446,7 @@ impl Engine {
                     chars: 0,
                     title: None,
                     context: None,
+                    statements: None,
                 },
             )
             .await?;
@@ -505,6 +540,7 @@ impl Engine {
                             chars: text.chars().count() as u64,
                             title: None,
                             context: None,
+                            statements: None,
                         },
                     )
                     .await?;

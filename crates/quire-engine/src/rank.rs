@@ -6,9 +6,13 @@
 //!    registrant, title, file name or year, matched against each document's
 //!    header, [`crate::context`]), so a question about one company's filing
 //!    reaches that filing's pages even when other filings read alike.
+//!    When the question asks for a figure a financial statement holds
+//!    ([`crate::statements`]), the pages of that statement in the documents
+//!    it is about join the candidates.
 //! 2. Each candidate is scored on one scale: its cosine similarity to the
 //!    question, plus its BM25 score (relative to the best), plus how well its
-//!    document matches the question ([`DocMatcher`]).
+//!    document matches the question ([`DocMatcher`]), plus a bonus on the
+//!    pages of a wanted statement.
 //! 3. Passages are folded into pages: a page scores as its best passage
 //!    plus a little for each further passage found on it, and each page is
 //!    returned once, as its best passage.
@@ -17,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::Result;
 use crate::search::{SearchHit, SearchMode};
+use crate::statements::{self, Statement, StatementPage};
 use crate::store::Candidate;
 use crate::Engine;
 
@@ -29,6 +34,9 @@ const FOCUS_DOCS: usize = 3;
 /// A document is searched on its own when it matches the question at least
 /// this well (0..1).
 const FOCUS_MIN: f32 = 0.5;
+/// A question naming no document gets the statement pages of this many of
+/// the documents its best passages come from.
+const STATEMENT_DOCS: usize = 2;
 
 /// How the three signals add up; tuned on the development set (BENCHMARKS.md).
 #[derive(Debug, Clone, Copy)]
@@ -37,12 +45,15 @@ pub struct Weights {
     pub doc: f32,
     /// Added to a page's score for each further passage found on it.
     pub page_extra: f32,
+    /// Added to the passages of a page holding a statement the question wants.
+    pub statement: f32,
 }
 
 pub const WEIGHTS: Weights = Weights {
     bm25: 0.15,
     doc: 0.15,
     page_extra: 0.05,
+    statement: 0.2,
 };
 
 const STOP: [&str; 40] = [
@@ -152,11 +163,34 @@ pub struct Scored {
     /// BM25 relative to the best BM25 score of the question, 0..1.
     pub bm25: f32,
     pub doc: f32,
+    /// 1 on a page holding a statement the question wants, else 0.
+    pub statement: f32,
 }
 
 impl Scored {
     pub fn score(&self, w: &Weights) -> f32 {
-        self.cosine + w.bm25 * self.bm25 + w.doc * self.doc
+        self.cosine + w.bm25 * self.bm25 + w.doc * self.doc + w.statement * self.statement
+    }
+}
+
+/// What ranking knows of the library's documents, read from the catalog
+/// once after each change.
+pub struct LibraryFacts {
+    pub matcher: DocMatcher,
+    /// Each document's statement pages.
+    pub statements: HashMap<String, Vec<StatementPage>>,
+}
+
+impl LibraryFacts {
+    /// The pages of `doc` holding one of the `wanted` statements.
+    pub fn statement_pages(&self, doc: &str, wanted: &[Statement]) -> Vec<u32> {
+        self.statements.get(doc).map_or_else(Vec::new, |pages| {
+            pages
+                .iter()
+                .filter(|p| wanted.contains(&p.kind))
+                .map(|p| p.page)
+                .collect()
+        })
     }
 }
 
@@ -205,20 +239,31 @@ pub fn fold_pages(scored: Vec<Scored>, w: &Weights, limit: usize) -> Vec<SearchH
 }
 
 impl Engine {
-    /// The library's document matcher, built on first use after a change.
-    async fn doc_matcher(&self) -> Result<std::sync::Arc<DocMatcher>> {
-        let mut slot = self.doc_matcher.lock().await;
+    /// What ranking knows of the library, read on first use after a change.
+    async fn library_facts(&self) -> Result<std::sync::Arc<LibraryFacts>> {
+        let mut slot = self.library_facts.lock().await;
         if let Some(m) = slot.as_ref() {
             return Ok(m.clone());
         }
-        let m = std::sync::Arc::new(DocMatcher::new(&self.catalog.contexts().await?));
+        let statements = self
+            .catalog
+            .statement_pages()
+            .await?
+            .into_iter()
+            .map(|(id, json)| (id, statements::from_json(&json)))
+            .filter(|(_, pages)| !pages.is_empty())
+            .collect();
+        let m = std::sync::Arc::new(LibraryFacts {
+            matcher: DocMatcher::new(&self.catalog.contexts().await?),
+            statements,
+        });
         *slot = Some(m.clone());
         Ok(m)
     }
 
-    /// Forgets the document matcher (the library changed).
+    /// Forgets what ranking knew of the library (it changed).
     pub(crate) async fn documents_changed(&self) {
-        *self.doc_matcher.lock().await = None;
+        *self.library_facts.lock().await = None;
     }
 
     /// [`SearchMode::Ranked`]: the best `limit` pages for `query`, each as its
@@ -244,12 +289,12 @@ impl Engine {
             let rows = self.store.dense_rows(&v, GLOBAL_CANDIDATES, scope).await?;
             Ok::<_, crate::Error>((v, rows))
         };
-        let ((v, dense), bm25, matcher) = tokio::try_join!(
+        let ((v, dense), bm25, facts) = tokio::try_join!(
             dense,
             self.store.full_text_rows(query, GLOBAL_CANDIDATES, scope),
-            self.doc_matcher()
+            self.library_facts()
         )?;
-        let mut doc_scores = matcher.scores(query);
+        let mut doc_scores = facts.matcher.scores(query);
         if let Some(s) = scope {
             doc_scores.retain(|id, _| s.contains(id));
         }
@@ -293,7 +338,7 @@ impl Engine {
             .iter()
             .map(|(_, h)| h.score)
             .fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
-        let scored: Vec<Scored> = records
+        let mut scored: Vec<Scored> = records
             .into_iter()
             .map(|(row, h)| {
                 let cosine = h.score;
@@ -307,9 +352,60 @@ impl Engine {
                     cosine,
                     bm25,
                     doc,
+                    statement: 0.0,
                 }
             })
             .collect();
+        let wanted = statements::wanted(query);
+        if !wanted.is_empty() && !facts.statements.is_empty() {
+            // The documents the question is about: those it names, else
+            // those its best passages come from.
+            let docs: Vec<String> = if focus.is_empty() {
+                let mut by_score: Vec<(f32, &String)> =
+                    scored.iter().map(|s| (s.score(w), &s.hit.doc_id)).collect();
+                by_score.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+                let mut docs: Vec<String> = Vec::new();
+                for (_, d) in by_score {
+                    if !docs.contains(d) {
+                        docs.push(d.clone());
+                        if docs.len() == STATEMENT_DOCS {
+                            break;
+                        }
+                    }
+                }
+                docs
+            } else {
+                focus.clone()
+            };
+            let mut wanted_pages: HashSet<(String, u32)> = HashSet::new();
+            let mut extra: Vec<u64> = Vec::new();
+            for d in &docs {
+                let pages = facts.statement_pages(d, &wanted);
+                for row in self.store.page_rows(d, &pages).await? {
+                    if seen.insert(row) {
+                        extra.push(row);
+                    }
+                }
+                wanted_pages.extend(pages.into_iter().map(|p| (d.clone(), p)));
+            }
+            for (_, h) in self.store.records(&extra, Some(&v)).await? {
+                let doc = doc_scores.get(&h.record.doc_id).copied().unwrap_or(0.0);
+                scored.push(Scored {
+                    cosine: h.score,
+                    hit: SearchHit::from(h),
+                    bm25: 0.0,
+                    doc,
+                    statement: 0.0,
+                });
+            }
+            for s in &mut scored {
+                if let Some(p) = s.hit.page {
+                    if wanted_pages.contains(&(s.hit.doc_id.clone(), p)) {
+                        s.statement = 1.0;
+                    }
+                }
+            }
+        }
         Ok((fold_pages(scored, w, limit), best))
     }
 }
@@ -388,6 +484,7 @@ mod tests {
             cosine,
             bm25: 0.0,
             doc: 0.0,
+            statement: 0.0,
         }
     }
 
@@ -406,5 +503,40 @@ mod tests {
         let keys: Vec<_> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
         // a p1 (0.60 + one extra passage) edges out b p2 (0.61).
         assert_eq!(keys, ["a:1", "b:2", "a:3"]);
+    }
+
+    #[test]
+    fn a_wanted_statement_page_outranks_prose_that_reads_like_the_question() {
+        let mut statement = scored("a", 60, 0, 0.40);
+        statement.statement = 1.0;
+        let hits = fold_pages(vec![scored("a", 49, 1, 0.45), statement], &WEIGHTS, 10);
+        assert_eq!(hits[0].page, Some(60));
+        let facts = LibraryFacts {
+            matcher: DocMatcher::new(&headers()),
+            statements: HashMap::from([(
+                "a18".to_string(),
+                vec![
+                    StatementPage {
+                        page: 56,
+                        kind: Statement::Income,
+                    },
+                    StatementPage {
+                        page: 58,
+                        kind: Statement::Balance,
+                    },
+                    StatementPage {
+                        page: 60,
+                        kind: Statement::CashFlow,
+                    },
+                ],
+            )]),
+        };
+        assert_eq!(
+            facts.statement_pages("a18", &[Statement::CashFlow, Statement::Balance]),
+            [58, 60]
+        );
+        assert!(facts
+            .statement_pages("b18", &[Statement::Income])
+            .is_empty());
     }
 }

@@ -39,16 +39,16 @@ impl SearchMode {
 }
 
 impl std::str::FromStr for SearchMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, crate::Error> {
         match s {
             "dense" => Ok(SearchMode::Dense),
             "bm25" => Ok(SearchMode::Bm25),
             "hybrid" => Ok(SearchMode::Hybrid),
             "ranked" => Ok(SearchMode::Ranked),
-            other => Err(format!(
+            other => Err(crate::Error::InvalidInput(format!(
                 "unknown search mode `{other}` (ranked, dense, bm25 or hybrid)"
-            )),
+            ))),
         }
     }
 }

@@ -387,7 +387,7 @@ async fn search(
 ) -> ApiResult<Json<serde_json::Value>> {
     let mode: SearchMode = match q.mode.as_deref() {
         None => quire_engine::rank::DEFAULT_MODE,
-        Some(m) => m.parse().map_err(|e: String| bad_request(&e))?,
+        Some(m) => m.parse().map_err(ApiError)?,
     };
     let hits = s
         .engine

@@ -264,7 +264,10 @@ pub async fn run(
         .map(|m| (m.as_str().to_string(), m, None))
         .chain(weights.iter().map(|w| {
             (
-                format!("ranked b={} d={} p={}", w.bm25, w.doc, w.page_extra),
+                format!(
+                    "ranked b={} d={} p={} s={}",
+                    w.bm25, w.doc, w.page_extra, w.statement
+                ),
                 SearchMode::Ranked,
                 Some(*w),
             )

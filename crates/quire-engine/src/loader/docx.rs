@@ -48,7 +48,7 @@ impl Loader for DocxLoader {
                 "word/document.xml decompresses to more than 256 MiB",
             ));
         }
-        let text = document_xml_to_text(&xml).map_err(damaged)?;
+        let text = document_xml_to_text(&xml)?;
         Ok(Extracted {
             format: Format::Docx,
             pages: vec![PageText {
@@ -61,15 +61,18 @@ impl Loader for DocxLoader {
     }
 }
 
-fn document_xml_to_text(xml: &[u8]) -> Result<String, String> {
+fn document_xml_to_text(xml: &[u8]) -> Result<String, FileProblem> {
     let mut reader = Reader::from_reader(xml);
     let mut out = String::new();
     let mut in_text = false;
     let mut buf = Vec::new();
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| format!("invalid XML at byte {}: {e}", reader.buffer_position()))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            damaged(format!(
+                "invalid XML at byte {}: {e}",
+                reader.buffer_position()
+            ))
+        })?;
         match event {
             Event::Start(e) => {
                 in_text = e.local_name().as_ref() == b"t";

@@ -86,7 +86,11 @@ impl Loader for PdfLoader {
             }
         }
         if pages.is_empty() {
-            let first = failures.into_iter().next().unwrap_or_default();
+            let first = failures
+                .into_iter()
+                .next()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             return Err(damaged(format!("no page could be read ({first})")));
         }
         Ok(Extracted {
@@ -116,14 +120,23 @@ fn declares_encryption(bytes: &[u8]) -> bool {
     bytes.windows(8).any(|w| w == b"/Encrypt")
 }
 
+/// Why one page could not be read (the others still are).
+#[derive(Debug, thiserror::Error)]
+enum PageError {
+    #[error("{0}")]
+    Extract(#[from] pdf_extract::OutputError),
+    #[error("reader crashed: {0}")]
+    Crashed(String),
+}
+
 /// One page's text; a panic inside the PDF interpreter fails only this page.
-fn page_text(doc: &Document, number: u32) -> Result<String, String> {
+fn page_text(doc: &Document, number: u32) -> Result<String, PageError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut out = PageTextOutput::default();
-        pdf_extract::output_doc_page(doc, &mut out, number).map_err(|e| e.to_string())?;
+        pdf_extract::output_doc_page(doc, &mut out, number)?;
         Ok(out.text)
     }))
-    .unwrap_or_else(|p| Err(format!("reader crashed: {}", panic_message(&p))))
+    .unwrap_or_else(|p| Err(PageError::Crashed(panic_message(&p))))
 }
 
 /// A gap between two glyphs wider than this share of the font size is a space.

@@ -494,6 +494,37 @@ impl Store for LanceStore {
         candidates(&batches, "_score", |s| s)
     }
 
+    async fn page_rows(&self, doc_id: &str, pages: &[u32]) -> Result<Vec<u64>> {
+        if pages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = pages.iter().map(u32::to_string).collect();
+        let filter = format!(
+            "{} AND page IN ({})",
+            in_filter(&[doc_id.to_string()]),
+            list.join(", ")
+        );
+        let batches: Vec<RecordBatch> = self
+            .table
+            .query()
+            .only_if(filter)
+            .select(Select::columns(&["chunk_id"]))
+            .with_row_id()
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let rows = b
+                .column_by_name("_rowid")
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt64Array>())
+                .ok_or_else(|| Error::Bug("query result lacks its row ids".into()))?;
+            out.extend_from_slice(rows.values());
+        }
+        Ok(out)
+    }
+
     async fn records(&self, rows: &[u64], vector: Option<&[f32]>) -> Result<Vec<(u64, StoredHit)>> {
         if rows.is_empty() {
             return Ok(Vec::new());

@@ -90,6 +90,9 @@ pub trait Store: Send + Sync {
     /// (rows deleted since are left out); each score is the cosine similarity
     /// to `vector` when given, else 0.
     async fn records(&self, rows: &[u64], vector: Option<&[f32]>) -> Result<Vec<(u64, StoredHit)>>;
+    /// The rows of a document's chunks on the given pages (for
+    /// [`Store::records`]), in no particular order.
+    async fn page_rows(&self, doc_id: &str, pages: &[u32]) -> Result<Vec<u64>>;
     /// Best chunks by BM25.
     async fn full_text(
         &self,
