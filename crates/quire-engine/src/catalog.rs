@@ -250,26 +250,24 @@ impl Catalog {
 
     /// `(doc_id, header)` of every imported document that has a header.
     pub async fn contexts(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT id, context FROM documents WHERE status = 'imported' AND context IS NOT NULL",
-        )
+        self.imported_column("context").await
+    }
+
+    /// `(doc_id, value)` of every imported document whose `column` is set.
+    async fn imported_column(&self, column: &'static str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, {column} FROM documents WHERE status = 'imported' AND {column} IS NOT NULL"
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("context")?)))
+            .map(|r| Ok((r.try_get("id")?, r.try_get(column)?)))
             .collect()
     }
 
     /// `(doc_id, statements JSON)` of every imported document that has them.
     pub async fn statement_pages(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT id, statements FROM documents WHERE status = 'imported' AND statements IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("statements")?)))
-            .collect()
+        self.imported_column("statements").await
     }
 
     /// Records the statement pages of a document imported before they were told.
