@@ -3,6 +3,7 @@
 //! "not covered" reply that never calls the model.
 
 use quire_e2e::{corpus, temp_engine};
+use quire_engine::digest::Whole;
 use quire_engine::{
     AnswerEvent, AskOptions, CancelToken, ChatScope, Engine, FileOutcome, ImportOptions,
     NoProgress, Settings,
@@ -268,4 +269,91 @@ async fn chats_are_saved_resumed_and_scoped_to_collections() {
 
     engine.delete_chat(id).await.unwrap();
     assert!(engine.chats().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_summary_question_reads_the_whole_document_part_by_part() {
+    let (_dir, engine) = library().await;
+    let only = |doc: &str, max_tokens: usize| AskOptions {
+        scope: ChatScope {
+            documents: vec![doc.into()],
+            collection: None,
+        },
+        settings: Some(Settings {
+            max_tokens,
+            ..settings()
+        }),
+        ..Default::default()
+    };
+
+    // The 14-page paper is read in parts spanning it, each announced, and
+    // the answer comes from the notes on them.
+    let mut events = Vec::new();
+    let answer = engine
+        .ask(
+            "Summarise this paper.",
+            &only("tracemonkey.pdf", 96),
+            &CancelToken::new(),
+            &mut |e| events.push(e.clone()),
+        )
+        .await
+        .expect("the summary is answered");
+    assert_eq!(answer.whole, Some(Whole::Summary));
+    assert!(!answer.not_covered && !answer.text.is_empty());
+    let parts = answer.sources.len();
+    assert!(parts >= 3, "{parts} parts");
+    assert!(answer.sources.iter().all(|s| s.name == "tracemonkey.pdf"));
+    let pages: Vec<u32> = answer.sources.iter().filter_map(|s| s.page).collect();
+    assert!(
+        pages.first() <= Some(&2) && pages.last() >= Some(&10),
+        "the parts span the paper: pages {pages:?}"
+    );
+    let reading: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            AnswerEvent::Reading { part, parts: n, .. } => {
+                assert_eq!(*n, parts);
+                Some(*part)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reading, (1..=parts).collect::<Vec<_>>());
+    assert!(matches!(events.get(1), Some(AnswerEvent::Sources { .. })));
+    assert!(matches!(events.last(), Some(AnswerEvent::Done { .. })));
+    assert!(
+        !answer.cited.is_empty(),
+        "the summary cites its parts ({:?}): {}",
+        answer.citation_method,
+        answer.text
+    );
+
+    // A one-page document fits one prompt: answered in one step.
+    let mut events = Vec::new();
+    let answer = engine
+        .ask(
+            "What is this document about?",
+            &only("handbook-1p.docx", 24),
+            &CancelToken::new(),
+            &mut |e| events.push(e.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.whole, Some(Whole::Summary));
+    assert_eq!(answer.sources.len(), 1);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, AnswerEvent::Reading { .. })));
+
+    // A summary of a topic is answered from the passages about it.
+    let answer = engine
+        .ask(
+            "Summarize how the trace trees are compiled to machine code",
+            &only("tracemonkey.pdf", 8),
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.whole, None);
 }

@@ -170,6 +170,22 @@ impl Printer {
                     eprintln!("(reading {} passages…)", sources.len());
                 }
             }
+            AnswerEvent::Reading {
+                part,
+                parts,
+                name,
+                first_page,
+                last_page,
+            } => {
+                if self.status {
+                    let pages = match (first_page, last_page) {
+                        (Some(a), Some(b)) if a == b => format!(", page {a}"),
+                        (Some(a), Some(b)) => format!(", pages {a}–{b}"),
+                        _ => String::new(),
+                    };
+                    eprintln!("(reading part {part} of {parts}: {name}{pages}…)");
+                }
+            }
             AnswerEvent::Token { text } => {
                 let _ = write!(out, "{text}");
                 let _ = out.flush();

@@ -8,6 +8,7 @@ use minijinja::{context, Environment};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorReport, Result};
+use crate::digest::Whole;
 use crate::llm::{GenerationStats, Generator, Message};
 use crate::search::SearchHit;
 
@@ -70,7 +71,8 @@ pub enum CitationMethod {
     /// Nothing in the answer can be traced to a source.
     None,
     /// The model's answer could not be traced to a source, so the answer is
-    /// the passage that best matches the question, quoted ([`extractive`]).
+    /// the passage that best matches the question, quoted ([`extractive`]),
+    /// or, for a whole-document question, the notes on each part.
     Extractive,
 }
 
@@ -94,14 +96,33 @@ pub struct Answer {
     pub best_similarity: Option<f32>,
     pub model: Option<String>,
     pub stats: Option<GenerationStats>,
+    /// Set when the question was about whole documents and they were read
+    /// part by part ([`crate::digest`]); the sources are then the parts.
+    #[serde(default)]
+    pub whole: Option<Whole>,
 }
 
-/// What an answer streams, in order: `query`, `sources`, `token`…, then `done` or `error`.
+/// What an answer streams, in order: `query`, `sources`, (`reading`…),
+/// `token`…, then `done` or `error`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AnswerEvent {
-    Query { question: String, query: String },
-    Sources { sources: Vec<Source> },
+    Query {
+        question: String,
+        query: String,
+    },
+    Sources {
+        sources: Vec<Source>,
+    },
+    /// A whole-document question: the model is reading part `part` of
+    /// `parts` (1-based), of document `name`, pages `first_page..=last_page`.
+    Reading {
+        part: usize,
+        parts: usize,
+        name: String,
+        first_page: Option<u32>,
+        last_page: Option<u32>,
+    },
     Token { text: String },
     Done { answer: Box<Answer> },
     Error { error: ErrorReport },
@@ -121,6 +142,7 @@ impl Answer {
             best_similarity: best,
             model: None,
             stats: None,
+            whole: None,
         }
     }
 }
@@ -166,6 +188,21 @@ pub fn build_prompt(
     question: &str,
     answer_tokens: usize,
 ) -> Result<BuiltPrompt> {
+    build_prompt_with(generator, system, history, sources, answer_tokens, &|s| {
+        question_message(s, question)
+    })
+}
+
+/// [`build_prompt`] with the last user message written by `user` from the
+/// sources that fit.
+pub fn build_prompt_with(
+    generator: &dyn Generator,
+    system: &str,
+    history: &[Turn],
+    sources: &[Source],
+    answer_tokens: usize,
+    user: &dyn Fn(&[Source]) -> Result<String>,
+) -> Result<BuiltPrompt> {
     let budget = generator.context_length().saturating_sub(answer_tokens);
     let mut history = history.to_vec();
     let mut sources = sources.to_vec();
@@ -176,7 +213,7 @@ pub fn build_prompt(
             // Earlier answers' [n] refer to earlier sources, not to this prompt's.
             messages.push(Message::assistant(strip_markers(&t.answer)));
         }
-        messages.push(Message::user(question_message(&sources, question)?));
+        messages.push(Message::user(user(&sources)?));
         let prompt = generator.render(&messages)?;
         let tokens = generator.count_tokens(&prompt)?;
         if tokens <= budget {
@@ -335,7 +372,7 @@ const STOPWORDS: &[&str] = &[
     "out",
 ];
 
-fn content_words(text: &str) -> HashSet<String> {
+pub(crate) fn content_words(text: &str) -> HashSet<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.chars().count() >= 3)
         .map(str::to_lowercase)

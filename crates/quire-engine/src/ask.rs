@@ -197,6 +197,25 @@ impl Engine {
         let (hits, best) = self
             .retrieve(&query, settings.top_k, scope.as_deref())
             .await?;
+        if let Some((kind, rest)) = crate::digest::whole_question(&query) {
+            let docs = self
+                .whole_documents(kind, &rest, &query, scope.as_deref(), &hits)
+                .await?;
+            if !docs.is_empty() {
+                return self
+                    .answer_whole(
+                        question,
+                        &query,
+                        kind,
+                        &docs,
+                        settings,
+                        &opts.history,
+                        cancel,
+                        sink,
+                    )
+                    .await;
+            }
+        }
         if hits.is_empty() || best.is_none_or(|b| b < settings.relevance_threshold) {
             let answer = Answer::not_covered(question, &query, best);
             sink(&AnswerEvent::Done {
@@ -289,6 +308,7 @@ impl Engine {
             best_similarity: best,
             model: Some(model),
             stats: Some(generation.stats),
+            whole: None,
         };
         sink(&AnswerEvent::Done {
             answer: Box::new(answer.clone()),
@@ -394,7 +414,7 @@ impl Engine {
     }
 }
 
-fn load_generator<'a>(
+pub(crate) fn load_generator<'a>(
     slot: &'a mut Option<LoadedGenerator>,
     path: &Path,
 ) -> Result<&'a mut Box<dyn Generator>> {

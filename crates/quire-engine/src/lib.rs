@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod chat;
 pub mod chunk;
 pub mod context;
+pub mod digest;
 pub mod embed;
 pub mod error;
 pub mod eval;

@@ -33,7 +33,7 @@ const FOCUS_CANDIDATES: usize = 40;
 const FOCUS_DOCS: usize = 3;
 /// A document is searched on its own when it matches the question at least
 /// this well (0..1).
-const FOCUS_MIN: f32 = 0.5;
+pub(crate) const FOCUS_MIN: f32 = 0.5;
 /// A question naming no document gets the statement pages of this many of
 /// the documents its best passages come from.
 const STATEMENT_DOCS: usize = 2;
@@ -115,6 +115,13 @@ impl DocMatcher {
             }
         }
         DocMatcher { docs, df }
+    }
+
+    /// Whether document `id`'s header holds `term` (a [`terms`] word).
+    pub fn header_has(&self, id: &str, term: &str) -> bool {
+        self.docs
+            .iter()
+            .any(|(d, ts)| d == id && ts.contains(term))
     }
 
     fn idf(&self, df: usize) -> f32 {
@@ -240,7 +247,7 @@ pub fn fold_pages(scored: Vec<Scored>, w: &Weights, limit: usize) -> Vec<SearchH
 
 impl Engine {
     /// What ranking knows of the library, read on first use after a change.
-    async fn library_facts(&self) -> Result<std::sync::Arc<LibraryFacts>> {
+    pub(crate) async fn library_facts(&self) -> Result<std::sync::Arc<LibraryFacts>> {
         let mut slot = self.library_facts.lock().await;
         if let Some(m) = slot.as_ref() {
             return Ok(m.clone());

@@ -126,12 +126,15 @@ export interface Answer {
   best_similarity: number | null;
   model: string | null;
   stats: Record<string, unknown> | null;
+  /** Set when the question was about whole documents, read part by part. */
+  whole?: 'summary' | 'compare' | null;
 }
 
 export type AnswerEvent =
   | { event: 'started'; answer_id: number }
   | { event: 'query'; question: string; query: string }
   | { event: 'sources'; sources: Source[] }
+  | { event: 'reading'; part: number; parts: number; name: string; first_page: number | null; last_page: number | null }
   | { event: 'token'; text: string }
   | { event: 'done'; answer: Answer }
   | { event: 'error'; error: ErrorReport }

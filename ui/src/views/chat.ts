@@ -232,8 +232,18 @@ export class Chats {
     this.log.scrollTop = this.log.scrollHeight;
   }
 
-  private answerBubble(text: string, cited: Source[], all: Source[], flags: { stopped?: boolean; notCovered?: boolean }): HTMLElement {
+  private answerBubble(
+    text: string,
+    cited: Source[],
+    all: Source[],
+    flags: { stopped?: boolean; notCovered?: boolean; whole?: boolean },
+  ): HTMLElement {
     const box = h('article', { class: 'msg assistant', 'data-state': 'done' });
+    if (flags.whole) {
+      const names = [...new Set(all.map((s) => s.name))].join(' and ');
+      box.dataset.whole = 'true';
+      box.append(h('p', { class: 'note' }, `Read ${names} in ${all.length} part${all.length === 1 ? '' : 's'}.`));
+    }
     box.append(renderAnswer(text, [...cited, ...all], this.openSource));
     if (flags.stopped) box.append(h('p', { class: 'note' }, 'Stopped.'));
     if (cited.length || all.length) box.append(renderSources(cited, all, this.openSource));
@@ -265,6 +275,17 @@ export class Chats {
             sources = e.sources;
             status.textContent = `Reading ${sources.length} passage${sources.length === 1 ? '' : 's'}…`;
             break;
+          case 'reading': {
+            const pages =
+              e.first_page === null || e.last_page === null
+                ? ''
+                : e.first_page === e.last_page
+                  ? `, page ${e.first_page}`
+                  : `, pages ${e.first_page}–${e.last_page}`;
+            status.textContent = `Reading part ${e.part} of ${e.parts} of ${e.name}${pages}…`;
+            box.dataset.part = String(e.part);
+            break;
+          }
           case 'token':
             if (!tokens++) status.textContent = '';
             live.append(e.text);
@@ -295,7 +316,11 @@ export class Chats {
     this.setRunning(false);
     const final = answer as Answer | null;
     if (final) {
-      const done = this.answerBubble(final.text, final.cited, final.sources, { stopped: final.stopped, notCovered: final.not_covered });
+      const done = this.answerBubble(final.text, final.cited, final.sources, {
+        stopped: final.stopped,
+        notCovered: final.not_covered,
+        whole: !!final.whole,
+      });
       box.replaceWith(done);
     } else {
       box.dataset.state = 'failed';

@@ -504,25 +504,11 @@ impl Store for LanceStore {
             in_filter(&[doc_id.to_string()]),
             list.join(", ")
         );
-        let batches: Vec<RecordBatch> = self
-            .table
-            .query()
-            .only_if(filter)
-            .select(Select::columns(&["chunk_id"]))
-            .with_row_id()
-            .execute()
-            .await?
-            .try_collect()
-            .await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            let rows = b
-                .column_by_name("_rowid")
-                .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt64Array>())
-                .ok_or_else(|| Error::Bug("query result lacks its row ids".into()))?;
-            out.extend_from_slice(rows.values());
-        }
-        Ok(out)
+        self.row_ids(filter).await
+    }
+
+    async fn document_rows(&self, doc_id: &str) -> Result<Vec<u64>> {
+        self.row_ids(in_filter(&[doc_id.to_string()])).await
     }
 
     async fn records(&self, rows: &[u64], vector: Option<&[f32]>) -> Result<Vec<(u64, StoredHit)>> {
@@ -666,6 +652,29 @@ impl Store for LanceStore {
 }
 
 impl LanceStore {
+    /// The row ids of the chunks matching `filter`.
+    async fn row_ids(&self, filter: String) -> Result<Vec<u64>> {
+        let batches: Vec<RecordBatch> = self
+            .table
+            .query()
+            .only_if(filter)
+            .select(Select::columns(&["chunk_id"]))
+            .with_row_id()
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let rows = b
+                .column_by_name("_rowid")
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt64Array>())
+                .ok_or_else(|| Error::Bug("query result lacks its row ids".into()))?;
+            out.extend_from_slice(rows.values());
+        }
+        Ok(out)
+    }
+
     async fn build_indexes(&self) -> Result<()> {
         let rows = self.count().await?;
         if rows == 0 {

@@ -93,6 +93,8 @@ pub trait Store: Send + Sync {
     /// The rows of a document's chunks on the given pages (for
     /// [`Store::records`]), in no particular order.
     async fn page_rows(&self, doc_id: &str, pages: &[u32]) -> Result<Vec<u64>>;
+    /// The rows of all of a document's chunks, in no particular order.
+    async fn document_rows(&self, doc_id: &str) -> Result<Vec<u64>>;
     /// Best chunks by BM25.
     async fn full_text(
         &self,
