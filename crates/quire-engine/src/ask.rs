@@ -235,56 +235,31 @@ impl Engine {
                 self.widen_to_page(best).await?;
             }
         }
-        let model_path = self.model_path(&settings);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AnswerEvent>();
-        let generator = self.generator.clone();
         let cancel = cancel.clone();
         let history = opts.history.clone();
         let q = question.to_string();
-        self.generations.fetch_add(1, Ordering::SeqCst);
-        let task = tokio::task::spawn_blocking(
-            move || -> Result<(llm::Generation, Vec<Source>, String)> {
-                let mut slot = generator
-                    .lock()
-                    .map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
-                let gen = load_generator(&mut slot, &model_path)?;
+        let ((generation, sources), model) = self
+            .with_model(&settings, sink, move |gen, settings, emit| {
                 let system = settings
                     .system_prompt
                     .clone()
                     .unwrap_or_else(|| answer::SYSTEM_PROMPT.trim().to_string());
                 let answer_tokens = settings.max_tokens.min(gen.context_length() / 2);
-                let built = answer::build_prompt(
-                    gen.as_ref(),
-                    &system,
-                    &history,
-                    &sources,
-                    &q,
-                    answer_tokens,
-                )?;
-                let _ = tx.send(AnswerEvent::Sources {
+                let built =
+                    answer::build_prompt(gen, &system, &history, &sources, &q, answer_tokens)?;
+                emit(AnswerEvent::Sources {
                     sources: built.sources.clone(),
                 });
                 let mut params = settings.generation();
                 params.max_tokens = answer_tokens;
                 let generation = gen.generate(&built.prompt, &params, &cancel, &mut |text| {
-                    let _ = tx.send(AnswerEvent::Token {
+                    emit(AnswerEvent::Token {
                         text: text.to_string(),
-                    });
+                    })
                 })?;
-                let name = gen
-                    .info()
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| gen.info().file_name.clone());
-                // The prompt's activations are freed: give the memory back.
-                crate::heap::release_free();
-                Ok((generation, built.sources, name))
-            },
-        );
-        while let Some(event) = rx.recv().await {
-            sink(&event);
-        }
-        let (generation, sources, model) = task.await.map_err(|e| Error::Bug(e.to_string()))??;
+                Ok((generation, built.sources))
+            })
+            .await?;
         let stopped = generation.stats.stop == llm::StopReason::Cancelled;
         let mut text = generation.text.trim().to_string();
         let (mut cited, mut citation_method) = answer::citations(&text, &sources);
@@ -314,6 +289,46 @@ impl Engine {
             answer: Box::new(answer.clone()),
         });
         Ok(answer)
+    }
+
+    /// Runs `job` with the settings' model on a blocking thread (the model
+    /// loaded on first use), forwarding the events it emits to `sink` as
+    /// they come; returns its result and the model's name. Counts one
+    /// generation.
+    pub(crate) async fn with_model<T: Send + 'static>(
+        &self,
+        settings: &Settings,
+        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+        job: impl FnOnce(&mut dyn Generator, &Settings, &dyn Fn(AnswerEvent)) -> Result<T>
+            + Send
+            + 'static,
+    ) -> Result<(T, String)> {
+        let model_path = self.model_path(settings);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AnswerEvent>();
+        let generator = self.generator.clone();
+        let settings = settings.clone();
+        self.generations.fetch_add(1, Ordering::SeqCst);
+        let task = tokio::task::spawn_blocking(move || -> Result<(T, String)> {
+            let mut slot = generator
+                .lock()
+                .map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
+            let gen = load_generator(&mut slot, &model_path)?;
+            let out = job(&mut **gen, &settings, &|e| {
+                let _ = tx.send(e);
+            })?;
+            let name = gen
+                .info()
+                .name
+                .clone()
+                .unwrap_or_else(|| gen.info().file_name.clone());
+            // The prompt's activations are freed: give the memory back.
+            crate::heap::release_free();
+            Ok((out, name))
+        });
+        while let Some(event) = rx.recv().await {
+            sink(&event);
+        }
+        task.await.map_err(|e| Error::Bug(e.to_string()))?
     }
 
     /// Asks within a saved chat (a new one when `chat_id` is `None`): the

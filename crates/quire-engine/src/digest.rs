@@ -97,17 +97,114 @@ const COMPARE: &[&str] = &[
 /// Words that name a document, its kind or its periods without saying
 /// what in it is asked about.
 const GENERIC: &[&str] = &[
-    "document", "documents", "report", "reports", "file", "files", "filing", "filings", "paper",
-    "papers", "article", "articles", "book", "contract", "contracts", "agreement", "agreements",
-    "letter", "memo", "presentation", "deck", "slides", "pdf", "text", "whole", "entire", "full",
-    "please", "give", "me", "short", "brief", "briefly", "quick", "write", "provide", "can",
-    "could", "you", "main", "key", "points", "point", "about", "my", "our", "these", "those",
-    "both", "two", "between", "all", "one", "i", "read", "tell", "us", "an", "and", "versions",
-    "version", "quarter", "quarters", "year", "years", "period", "periods", "annual",
-    "quarterly", "form", "ks", "qs", "latest", "last", "previous", "current", "recent", "most",
-    "way", "ways", "how", "what", "s", "explain", "describe", "takeaways", "findings", "ideas",
-    "topics", "covers", "cover", "say", "says", "said", "do", "does", "make", "into", "some",
-    "few", "sentences", "paragraph", "words", "bullet", "bullets", "list", "kind", "sort",
+    "document",
+    "documents",
+    "report",
+    "reports",
+    "file",
+    "files",
+    "filing",
+    "filings",
+    "paper",
+    "papers",
+    "article",
+    "articles",
+    "book",
+    "contract",
+    "contracts",
+    "agreement",
+    "agreements",
+    "letter",
+    "memo",
+    "presentation",
+    "deck",
+    "slides",
+    "pdf",
+    "text",
+    "whole",
+    "entire",
+    "full",
+    "please",
+    "give",
+    "me",
+    "short",
+    "brief",
+    "briefly",
+    "quick",
+    "write",
+    "provide",
+    "can",
+    "could",
+    "you",
+    "main",
+    "key",
+    "points",
+    "point",
+    "about",
+    "my",
+    "our",
+    "these",
+    "those",
+    "both",
+    "two",
+    "between",
+    "all",
+    "one",
+    "i",
+    "read",
+    "tell",
+    "us",
+    "an",
+    "and",
+    "versions",
+    "version",
+    "quarter",
+    "quarters",
+    "year",
+    "years",
+    "period",
+    "periods",
+    "annual",
+    "quarterly",
+    "form",
+    "ks",
+    "qs",
+    "latest",
+    "last",
+    "previous",
+    "current",
+    "recent",
+    "most",
+    "way",
+    "ways",
+    "how",
+    "what",
+    "s",
+    "explain",
+    "describe",
+    "takeaways",
+    "findings",
+    "ideas",
+    "topics",
+    "covers",
+    "cover",
+    "say",
+    "says",
+    "said",
+    "do",
+    "does",
+    "make",
+    "into",
+    "some",
+    "few",
+    "sentences",
+    "paragraph",
+    "words",
+    "bullet",
+    "bullets",
+    "list",
+    "kind",
+    "sort",
 ];
 
 /// Whether `question` asks about whole documents, and the words it has
@@ -415,7 +512,11 @@ mod tests {
             assert!(a.1 <= b.0, "parts in order: {a:?} then {b:?}");
         }
         for p in &parts {
-            assert!(p.text().chars().count() <= PART_CHARS + 400, "{}", p.text().len());
+            assert!(
+                p.text().chars().count() <= PART_CHARS + 400,
+                "{}",
+                p.text().len()
+            );
             let starts: Vec<_> = p.chunks.iter().map(|c| (c.page, c.start)).collect();
             let mut sorted = starts.clone();
             sorted.sort();
@@ -435,7 +536,8 @@ mod tests {
         assert_eq!(parts1.len(), 1);
         assert_eq!(parts1[0].pages_label(), "page 1");
 
-        let prose = "Widgets sold well in the north region and widgets margins rose as the region grew. ";
+        let prose =
+            "Widgets sold well in the north region and widgets margins rose as the region grew. ";
         let table = "2023 1,204 3,455 12.5 % 2022 1,001 3,100 11.0 % widgets ";
         let mut group = Vec::new();
         for i in 0..20 {
@@ -444,7 +546,10 @@ mod tests {
         }
         let kept = central(group, 2000);
         assert!(!kept.is_empty());
-        assert!(kept.iter().all(|c| c.text.starts_with("Widgets")), "prose kept first");
+        assert!(
+            kept.iter().all(|c| c.text.starts_with("Widgets")),
+            "prose kept first"
+        );
     }
 
     #[test]
@@ -463,7 +568,10 @@ mod tests {
             ..p.source(n).unwrap()
         };
         insta::assert_snapshot!(notes_message(
-            &[note(1, "pages 1–2", "Alpha notes."), note(2, "pages 3–9", "Beta notes.")],
+            &[
+                note(1, "pages 1–2", "Alpha notes."),
+                note(2, "pages 3–9", "Beta notes.")
+            ],
             "Summarise this report."
         )
         .unwrap());
@@ -490,7 +598,9 @@ impl crate::Engine {
             .matcher
             .scores(query)
             .into_iter()
-            .filter(|(id, s)| *s >= crate::rank::FOCUS_MIN && scope.is_none_or(|sc| sc.contains(id)))
+            .filter(|(id, s)| {
+                *s >= crate::rank::FOCUS_MIN && scope.is_none_or(|sc| sc.contains(id))
+            })
             .collect();
         named.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         named.truncate(want);
@@ -500,7 +610,11 @@ impl crate::Engine {
                 && rest
                     .iter()
                     .all(|t| named.iter().any(|d| facts.matcher.header_has(d, t)));
-            return Ok(if all_name_documents { named } else { Vec::new() });
+            return Ok(if all_name_documents {
+                named
+            } else {
+                Vec::new()
+            });
         }
         if !named.is_empty() {
             return Ok(named);
@@ -563,38 +677,31 @@ impl crate::Engine {
         sink(&AnswerEvent::Sources {
             sources: sources.clone(),
         });
-        let model_path = self.model_path(&settings);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AnswerEvent>();
-        let generator = self.generator.clone();
         let cancel = cancel.clone();
         let history = history.to_vec();
         let q = question.to_string();
-        self.generations
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let task = tokio::task::spawn_blocking(
-            move || -> Result<(crate::llm::Generation, Vec<Source>, String)> {
-                let mut slot = generator
-                    .lock()
-                    .map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
-                let gen = crate::ask::load_generator(&mut slot, &model_path)?;
+        let read_sources = sources.clone();
+        let ((generation, notes), model) = self
+            .with_model(&settings, sink, move |gen, settings, emit| {
                 let system = settings
                     .system_prompt
                     .clone()
                     .unwrap_or_else(|| answer::SYSTEM_PROMPT.trim().to_string());
                 let answer_tokens = settings.max_tokens.min(gen.context_length() / 2);
                 let count = parts.len();
-                let (generation, notes) = read_and_answer(
-                    &mut **gen,
-                    &settings,
+                read_and_answer(
+                    gen,
+                    settings,
                     &system,
                     &history,
                     &parts,
+                    &read_sources,
                     &q,
                     answer_tokens,
                     &cancel,
                     &mut |i| {
                         let p = &parts[i - 1];
-                        let _ = tx.send(AnswerEvent::Reading {
+                        emit(AnswerEvent::Reading {
                             part: i,
                             parts: count,
                             name: p.name.clone(),
@@ -603,25 +710,13 @@ impl crate::Engine {
                         });
                     },
                     &mut |text| {
-                        let _ = tx.send(AnswerEvent::Token {
+                        emit(AnswerEvent::Token {
                             text: text.to_string(),
-                        });
+                        })
                     },
-                )?;
-                let name = gen
-                    .info()
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| gen.info().file_name.clone());
-                crate::heap::release_free();
-                Ok((generation, notes, name))
-            },
-        );
-        while let Some(event) = rx.recv().await {
-            sink(&event);
-        }
-        let (generation, notes, model) =
-            task.await.map_err(|e| Error::Bug(e.to_string()))??;
+                )
+            })
+            .await?;
         let stopped = generation.stats.stop == crate::llm::StopReason::Cancelled;
         let mut text = generation.text.trim().to_string();
         // Citations are checked against what the model read: the parts'
@@ -696,7 +791,7 @@ impl crate::Engine {
     }
 }
 
-/// Answers a whole-document question from `parts` with `gen`: notes on each
+/// Answers a whole-document question from `parts` (their `sources`) with `gen`: notes on each
 /// part (reported through `reading`), then the answer from the notes
 /// (streamed through `on_text`). Returns the final generation and the
 /// notes, one per part read (fewer when cancelled).
@@ -707,6 +802,7 @@ pub(crate) fn read_and_answer(
     system: &str,
     history: &[answer::Turn],
     parts: &[Part],
+    sources: &[Source],
     question: &str,
     answer_tokens: usize,
     cancel: &crate::CancelToken,
@@ -714,14 +810,9 @@ pub(crate) fn read_and_answer(
     on_text: &mut dyn FnMut(&str),
 ) -> Result<(crate::llm::Generation, Vec<Source>)> {
     use crate::llm::Message;
-    let sources: Vec<Source> = parts
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.source(i + 1))
-        .collect();
     let mut params = settings.generation();
     if parts.len() == 1 {
-        let built = answer::build_prompt(gen, system, history, &sources, question, answer_tokens)?;
+        let built = answer::build_prompt(gen, system, history, sources, question, answer_tokens)?;
         params.max_tokens = answer_tokens;
         let generation = gen.generate(&built.prompt, &params, cancel, on_text)?;
         return Ok((generation, Vec::new()));
