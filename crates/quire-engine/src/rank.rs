@@ -68,7 +68,25 @@ const STOP: [&str; 40] = [
 /// glued to ("FY2018" → "2018", "FY22" → "2022"), stop words left out.
 pub fn terms(text: &str) -> HashSet<String> {
     let mut out = HashSet::new();
-    for raw in text
+    // "J&J", "AT&T", "P&G": one word, as its letters.
+    let glued: String = text
+        .split_whitespace()
+        .map(|w| {
+            let core = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '&');
+            let parts: Vec<&str> = core.split('&').collect();
+            if parts.len() == 2
+                && parts
+                    .iter()
+                    .all(|p| (1..=3).contains(&p.len()) && p.chars().all(char::is_alphabetic))
+            {
+                parts.concat()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    for raw in glued
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
     {
@@ -96,6 +114,78 @@ pub fn terms(text: &str) -> HashSet<String> {
     out
 }
 
+/// Words of a name (or of the header around it) that do not tell companies apart.
+#[rustfmt::skip]
+const NAME_SUFFIXES: [&str; 22] = [
+    "the", "inc", "incorporated", "company", "co", "corp", "corporation", "plc", "ltd",
+    "llc", "group", "holdings", "international", "and", "form", "annual", "quarterly",
+    "current", "report", "fiscal", "year", "ended",
+];
+
+/// The short forms people write for the names a header opens and ends with
+/// (its registrant or title, and the file name's words): initials ("American
+/// Water Works" → "aww"; "Johnson & Johnson" → "jj", "jnj"), the first two
+/// letters of a two-word name ("American Express" → "amex"), and the capitals
+/// leading a word ("JPMorgan" → "jpm"). Shorter than three letters only when
+/// written with "&".
+pub fn name_aliases(header: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let segments: Vec<&str> = header.split(". ").collect();
+    let names = [segments.first(), segments.last()];
+    for name in names.into_iter().flatten() {
+        let words: Vec<&str> = name
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut sig: Vec<String> = Vec::new();
+        let mut amp = false;
+        for w in &words {
+            if *w == "&" {
+                amp = true;
+                continue;
+            }
+            let lw = w.to_lowercase();
+            let lw = lw.trim_matches(|c: char| !c.is_alphanumeric());
+            if lw.is_empty()
+                || NAME_SUFFIXES.contains(&lw)
+                || lw.chars().any(|c| c.is_ascii_digit())
+                || !lw.chars().all(char::is_alphabetic)
+            {
+                continue;
+            }
+            sig.push(lw.to_string());
+            // Leading capitals of a CamelCase word: "JPMorgan" → "jpm".
+            let caps: String = w.chars().take_while(|c| c.is_uppercase()).collect();
+            let rest = w.chars().count() - caps.chars().count();
+            if caps.chars().count() >= 2 && rest >= 2 {
+                out.insert(caps.to_lowercase());
+            }
+        }
+        if sig.len() >= 2 && sig.len() <= 4 {
+            let initials: String = sig.iter().filter_map(|w| w.chars().next()).collect();
+            if initials.len() >= 3 || amp {
+                out.insert(initials.clone());
+            }
+            if amp && sig.len() == 2 {
+                let mut jnj = String::new();
+                jnj.extend(sig[0].chars().next());
+                jnj.push('n');
+                jnj.extend(sig[1].chars().next());
+                out.insert(jnj);
+            }
+            if sig.len() == 2 && sig[0] != sig[1] && sig.iter().all(|w| w.chars().count() >= 3) {
+                out.insert(
+                    sig.iter()
+                        .map(|w| w.chars().take(2).collect::<String>())
+                        .collect(),
+                );
+            }
+        }
+    }
+    out.retain(|a| !STOP.contains(&a.as_str()));
+    out
+}
+
 /// Matches questions against the documents' headers.
 pub struct DocMatcher {
     docs: Vec<(String, HashSet<String>)>,
@@ -106,7 +196,11 @@ impl DocMatcher {
     pub fn new(headers: &[(String, String)]) -> Self {
         let docs: Vec<(String, HashSet<String>)> = headers
             .iter()
-            .map(|(id, h)| (id.clone(), terms(h)))
+            .map(|(id, h)| {
+                let mut ts = terms(h);
+                ts.extend(name_aliases(h));
+                (id.clone(), ts)
+            })
             .collect();
         let mut df: HashMap<String, usize> = HashMap::new();
         for (_, ts) in &docs {
@@ -119,9 +213,7 @@ impl DocMatcher {
 
     /// Whether document `id`'s header holds `term` (a [`terms`] word).
     pub fn header_has(&self, id: &str, term: &str) -> bool {
-        self.docs
-            .iter()
-            .any(|(d, ts)| d == id && ts.contains(term))
+        self.docs.iter().any(|(d, ts)| d == id && ts.contains(term))
     }
 
     fn idf(&self, df: usize) -> f32 {
@@ -472,6 +564,44 @@ mod tests {
         // Words every header has name no document.
         let s = m.scores("What does the annual report say?");
         assert!(s.values().all(|v| *v < FOCUS_MIN), "{s:?}");
+    }
+
+    #[test]
+    fn short_names_people_write_find_their_company() {
+        let a = |h: &str| {
+            let mut v: Vec<String> = name_aliases(h).into_iter().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            a("Johnson & Johnson. Form 10-K annual report"),
+            ["jj", "jnj"]
+        );
+        assert!(
+            a("American Express Company. Form 10-K annual report").contains(&"amex".to_string())
+        );
+        assert!(a("American Water Works Company, Inc. Form 10-K").contains(&"aww".to_string()));
+        assert!(a("JPMorgan Chase & Co. Form 10-Q quarterly report").contains(&"jpm".to_string()));
+        // One plain word has no short form; two short initials are not one.
+        assert!(a("Pfizer Inc. Form 10-K annual report").is_empty());
+        assert!(!a("Lockheed Martin Corporation. Form 10-K").contains(&"lm".to_string()));
+        let t = terms("Did J&J and AT&T grow? What about JnJ?");
+        for w in ["jj", "att", "jnj"] {
+            assert!(t.contains(w), "{w} missing from {t:?}");
+        }
+        let m = DocMatcher::new(&[
+            (
+                "jnj".into(),
+                "Johnson & Johnson. Form 10-K annual report. fiscal 2022".into(),
+            ),
+            (
+                "mmm".into(),
+                "3M Company. Form 10-K annual report. fiscal 2022".into(),
+            ),
+        ]);
+        let s = m.scores("What drove gross margin change as of FY2022 for JnJ?");
+        assert!(s["jnj"] >= FOCUS_MIN, "{s:?}");
+        assert!(s.get("mmm").copied().unwrap_or(0.0) < s["jnj"], "{s:?}");
     }
 
     fn scored(doc: &str, page: u32, n: usize, cosine: f32) -> Scored {
