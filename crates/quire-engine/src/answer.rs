@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use minijinja::{context, Environment};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorReport, Result};
 use crate::digest::Whole;
+use crate::error::{Error, ErrorReport, Result};
 use crate::llm::{GenerationStats, Generator, Message};
 use crate::search::SearchHit;
 
@@ -123,9 +123,15 @@ pub enum AnswerEvent {
         first_page: Option<u32>,
         last_page: Option<u32>,
     },
-    Token { text: String },
-    Done { answer: Box<Answer> },
-    Error { error: ErrorReport },
+    Token {
+        text: String,
+    },
+    Done {
+        answer: Box<Answer>,
+    },
+    Error {
+        error: ErrorReport,
+    },
 }
 
 impl Answer {

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::answer::{Source, Turn};
+use crate::error::{Error, Result};
 
 /// Words that point back into the conversation.
 const ANAPHORA: &[&str] = &[
@@ -202,5 +203,42 @@ mod tests {
             "Who wrote the handbook?"
         );
         assert_eq!(standalone_query(&[], "and in 2023?"), "and in 2023?");
+    }
+}
+
+impl crate::Engine {
+    pub async fn new_chat(&self, title: &str, scope: &ChatScope) -> Result<i64> {
+        self.catalog.create_chat(title, Some(scope)).await
+    }
+
+    pub async fn chats(&self) -> Result<Vec<ChatInfo>> {
+        self.catalog.chats().await
+    }
+
+    pub async fn chat(&self, id: i64) -> Result<(ChatInfo, Vec<ChatMessage>)> {
+        let info = self.catalog.chat(id).await?;
+        Ok((info, self.catalog.messages(id).await?))
+    }
+
+    pub async fn rename_chat(&self, id: i64, title: &str) -> Result<()> {
+        let title = title.trim();
+        if title.is_empty() {
+            return Err(Error::InvalidInput("a chat title cannot be empty".into()));
+        }
+        self.catalog.rename_chat(id, title).await
+    }
+
+    pub async fn delete_chat(&self, id: i64) -> Result<()> {
+        self.catalog.delete_chat(id).await
+    }
+}
+
+/// A chat's title: its first question, shortened.
+pub(crate) fn chat_title(question: &str) -> String {
+    let flat = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= 60 {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(59).collect::<String>().trim_end())
     }
 }

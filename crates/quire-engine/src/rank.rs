@@ -119,9 +119,7 @@ impl DocMatcher {
 
     /// Whether document `id`'s header holds `term` (a [`terms`] word).
     pub fn header_has(&self, id: &str, term: &str) -> bool {
-        self.docs
-            .iter()
-            .any(|(d, ts)| d == id && ts.contains(term))
+        self.docs.iter().any(|(d, ts)| d == id && ts.contains(term))
     }
 
     fn idf(&self, df: usize) -> f32 {

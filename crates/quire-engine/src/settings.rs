@@ -171,3 +171,24 @@ mod tests {
         assert!(e.contains("top_kk"), "{e}");
     }
 }
+
+impl crate::Engine {
+    /// The saved settings.
+    pub fn settings(&self) -> Settings {
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.config.data_dir.join(crate::settings::CONFIG_FILE)
+    }
+
+    /// Validates and saves settings; later answers use them.
+    pub fn save_settings(&self, settings: Settings) -> Result<()> {
+        settings.validate()?;
+        settings.save(&self.settings_path())?;
+        if let Ok(mut s) = self.settings.write() {
+            *s = settings;
+        }
+        Ok(())
+    }
+}

@@ -1,5 +1,7 @@
-//! The import pipeline: files → text → chunks → vectors → store + catalog,
-//! one file at a time, each file's failure recorded and never fatal.
+//! Importing: files → text → chunks → vectors → store + catalog, each file's
+//! failure recorded and never fatal. This module holds what an import is told
+//! and reports (options, events, results) and which files it takes;
+//! [`pipeline`] runs the stages.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,6 +10,8 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorReport, FileProblem};
 use crate::loader::LoadOptions;
+
+mod pipeline;
 
 /// Progress of an import, for progress bars and the UI.
 #[derive(Debug, Clone, Serialize)]
