@@ -93,7 +93,7 @@ pub fn standalone_query(history: &[Turn], question: &str) -> String {
 }
 
 /// A saved chat.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct ChatInfo {
     pub id: i64,
     pub title: String,
@@ -105,7 +105,7 @@ pub struct ChatInfo {
 }
 
 /// What a chat searches: chosen documents or a collection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ChatScope {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub documents: Vec<String>,
@@ -120,7 +120,7 @@ impl ChatScope {
 }
 
 /// One saved message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct ChatMessage {
     pub id: i64,
     pub role: String,

@@ -8,6 +8,7 @@
 //! CLI and the desktop app are thin shells over [`Engine`].
 
 pub mod answer;
+pub mod api;
 mod ask;
 pub mod bench;
 pub mod catalog;
@@ -37,10 +38,11 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use answer::{Answer, AnswerEvent, CitationMethod, Source, Turn};
-pub use ask::{AskOptions, AskRequest, RunningAnswers};
+pub use api::{AskRequest, ImportRequest, Info, RunningAnswers, SearchRequest, SessionEvent};
+pub use ask::AskOptions;
 pub use catalog::{Collection, DocumentInfo, Status};
 pub use chat::{ChatInfo, ChatMessage, ChatScope};
-pub use error::{Error, ErrorReport, FileProblem, Kind, Result};
+pub use error::{Error, ErrorReport, FileProblem, Hint, Kind, Result};
 pub use import::{
     FileOutcome, FileResult, ImportEvent, ImportOptions, ImportProgress, ImportSummary, NoProgress,
 };
@@ -122,13 +124,17 @@ impl Engine {
         let catalog = Catalog::open(&dir.join("quire.sqlite")).await?;
         match catalog.meta("embedding_model").await? {
             Some(m) if m != embedder.model_id() => {
-                return Err(Error::InvalidInput(format!(
-                    "this library was built with the embedding model `{m}`, not `{}`; use another --data-dir",
-                    embedder.model_id()
-                )))
+                return Err(Error::EmbeddingModelMismatch {
+                    library: m,
+                    engine: embedder.model_id().to_string(),
+                })
             }
             Some(_) => {}
-            None => catalog.set_meta("embedding_model", embedder.model_id()).await?,
+            None => {
+                catalog
+                    .set_meta("embedding_model", embedder.model_id())
+                    .await?
+            }
         }
         let store = LanceStore::open(&dir.join("lancedb"), embedder.dimension()).await?;
         let settings = Settings::load(&dir.join(settings::CONFIG_FILE))?;

@@ -73,7 +73,7 @@ impl Default for SearchOptions {
 }
 
 /// One passage found by a search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SearchHit {
     pub doc_id: String,
     pub chunk_id: String,

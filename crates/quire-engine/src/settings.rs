@@ -11,7 +11,7 @@ use crate::llm::GenerationParams;
 pub const CONFIG_FILE: &str = "config.toml";
 
 /// What a user can set. Missing keys take their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// The GGUF model to answer with; default: SmolLM2-135M-Instruct in the models folder.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::catalog::Outcome;
 use crate::catalog::Status;
 use crate::chunk::Chunk;
-use crate::error::{ErrorReport, FileProblem, Kind};
+use crate::error::{ErrorReport, FileProblem, Hint, Kind};
 use crate::import::{
     collect_files, doc_id_for, file_error, FileOutcome, FileResult, ImportEvent, ImportOptions,
     ImportProgress, ImportSummary,
@@ -148,6 +148,7 @@ impl Engine {
                         kind: Kind::User,
                         message: prev.error_message.clone().unwrap_or_default(),
                         detail: Some("unchanged since the last attempt; not read again".into()),
+                        hint: prev.error_code.as_deref().and_then(Hint::for_code),
                     });
                     return Ok(result);
                 }
