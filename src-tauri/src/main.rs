@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use quire_engine::{
-    AnswerEvent, AskRequest, Engine, EngineConfig, Error, ErrorReport, ImportEvent, ImportOptions,
-    ImportProgress, RunningAnswers, SearchMode, SearchOptions, Settings,
+    AskRequest, Engine, EngineConfig, Error, ErrorReport, ImportEvent, ImportRequest,
+    RunningAnswers, SearchRequest, SessionEvent, Settings,
 };
 use serde_json::{json, Value};
 use tauri::ipc::{Channel, InvokeBody, Request, Response};
@@ -45,22 +45,18 @@ fn invalid(message: &str) -> ErrorReport {
 }
 
 #[tauri::command]
-async fn info(app: State<'_, App>) -> CmdResult<Value> {
-    let mut info = json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "data_dir": app.config.data_dir,
-        "models_dir": app.config.models_dir,
-        "shell": "desktop",
-    });
-    match &app.engine {
-        Ok(engine) => {
-            let model = engine.model_path(&engine.settings());
-            info["model_present"] = json!(model.is_file());
-            info["model"] = json!(model);
-            info["chunks"] = json!(engine.chunk_count().await.map_err(report)?);
-        }
-        Err(e) => info["engine_error"] = json!(e),
-    }
+async fn info(app: State<'_, App>) -> CmdResult<quire_engine::Info> {
+    let version = env!("CARGO_PKG_VERSION");
+    let info = match &app.engine {
+        Ok(engine) => engine
+            .info(version, Some("desktop"))
+            .await
+            .map_err(report)?,
+        Err(e) => quire_engine::Info {
+            shell: Some("desktop".into()),
+            ..quire_engine::Info::without_engine(&app.config, version, Some(e.clone()))
+        },
+    };
     Ok(info)
 }
 
@@ -103,14 +99,6 @@ async fn open_document(app: State<'_, App>, id: String) -> CmdResult<Value> {
     Ok(json!({ "opened": doc.path }))
 }
 
-struct ChannelProgress(Channel<Value>);
-
-impl ImportProgress for ChannelProgress {
-    fn event(&self, e: &ImportEvent) {
-        let _ = self.0.send(serde_json::to_value(e).unwrap_or_default());
-    }
-}
-
 #[tauri::command]
 async fn import_paths(
     app: State<'_, App>,
@@ -119,17 +107,18 @@ async fn import_paths(
     force: Option<bool>,
     on_event: Channel<Value>,
 ) -> CmdResult<Value> {
-    if paths.is_empty() {
-        return Err(invalid("no paths to import"));
-    }
-    let mut opts = ImportOptions {
+    let req = ImportRequest {
+        paths,
+        password,
         force: force.unwrap_or(false),
-        ..Default::default()
     };
-    opts.load.password = password;
+    let opts = req.options().map_err(report)?;
+    let progress = move |e: &ImportEvent| {
+        let _ = on_event.send(serde_json::to_value(e).unwrap_or_default());
+    };
     let results = app
         .engine()?
-        .import(&paths, &opts, &ChannelProgress(on_event))
+        .import(&req.paths, &opts, &progress)
         .await
         .map_err(report)?;
     Ok(json!({ "results": results }))
@@ -166,40 +155,26 @@ async fn search(
     mode: Option<String>,
     k: Option<usize>,
 ) -> CmdResult<Value> {
-    let mode: SearchMode = match mode.as_deref() {
-        None => quire_engine::rank::DEFAULT_MODE,
-        Some(m) => m.parse().map_err(|e: Error| e.to_report())?,
-    };
-    let opts = SearchOptions {
-        mode,
-        limit: k.unwrap_or(10).min(100),
-        doc_ids: None,
-    };
-    Ok(json!({ "hits": app.engine()?.search(&q, &opts).await.map_err(report)? }))
+    let req = SearchRequest { q, mode, k };
+    Ok(json!({ "hits": app.engine()?.search_request(&req).await.map_err(report)? }))
 }
 
-/// Streams `started`, the engine's answer events, then `chat` when saved in a chat.
+/// Streams `started`, the engine's answer events, then `chat` when saved in a
+/// chat; a closed window stops the answer (the session's rule, as in `quire serve`).
 #[tauri::command]
 async fn ask(
     app: State<'_, App>,
     request: AskRequest,
     on_event: Channel<Value>,
 ) -> CmdResult<Value> {
-    if request.question.trim().is_empty() {
-        return Err(invalid("the question is empty"));
-    }
+    request.validate().map_err(report)?;
     let engine = app.engine()?;
-    let (id, cancel) = app.running.start();
-    let _ = on_event.send(json!({ "event": "started", "answer_id": id }));
-    let events = on_event.clone();
-    let mut sink = move |e: &AnswerEvent| {
-        let _ = events.send(serde_json::to_value(e).unwrap_or_default());
+    let mut send = |e: &SessionEvent| {
+        on_event
+            .send(serde_json::to_value(e).unwrap_or_default())
+            .is_ok()
     };
-    let result = engine.answer_request(&request, &cancel, &mut sink).await;
-    app.running.finish(id);
-    if let Ok(Some(chat)) = &result {
-        let _ = on_event.send(json!({ "event": "chat", "id": chat }));
-    }
+    let result = app.running.answer(&engine, &request, &mut send).await;
     // Errors already went out as an `error` event.
     Ok(json!({ "chat": result.ok().flatten() }))
 }

@@ -15,7 +15,7 @@ mod bench;
 mod qa_eval;
 
 use quire_engine::{
-    eval, DocumentInfo, Engine, EngineConfig, Error, FileOutcome, FileResult, ImportEvent,
+    eval, DocumentInfo, Engine, EngineConfig, Error, FileOutcome, FileResult, Hint, ImportEvent,
     ImportOptions, ImportProgress, SearchHit, SearchMode, SearchOptions, Status,
 };
 
@@ -181,11 +181,34 @@ fn report_error(err: &anyhow::Error, json: bool) {
                 kind: quire_engine::Kind::Runtime,
                 message: format!("{err:#}"),
                 detail: None,
+                hint: None,
             },
         };
         println!("{}", serde_json::json!({ "error": report }));
     } else {
         eprintln!("quire: {err:#}");
+        if let Some(h) = engine_err.and_then(Error::hint) {
+            eprintln!("  {}", hint_text(h));
+        }
+    }
+}
+
+/// A hint in the CLI's terms: the flag or command that does it.
+pub(crate) fn hint_text(hint: Hint) -> &'static str {
+    match hint {
+        Hint::NeedsPassword => "import it again with --password <password>",
+        Hint::WrongPassword => "check the password (--password); if it is right, save an unencrypted copy and import that",
+        Hint::UnencryptedCopy => "save an unencrypted copy and import that",
+        Hint::Ocr => "run OCR on it (e.g. `ocrmypdf in.pdf out.pdf`) and import the result",
+        Hint::Resave => "open and re-save it in another program, then import it again",
+        Hint::Split => "split it into smaller files",
+        Hint::UnsupportedFormat => "export it to PDF or DOCX and import that",
+        Hint::ModelsMissing => "run `npm run fetch-models` (or `python3 scripts/fetch_models.py`) to fetch the models",
+        Hint::ChooseModel => "choose a llama, qwen2 or qwen3 GGUF (e.g. SmolLM2, Llama 3.2, Qwen2.5): see `quire models`",
+        Hint::ListDocuments => "see `quire docs`",
+        Hint::ListChats => "see `quire chats`",
+        Hint::ListCollections => "see `quire collections`",
+        Hint::OtherLibrary => "use another --data-dir for a library of this embedding model",
     }
 }
 
@@ -487,8 +510,11 @@ fn file_line(r: &FileResult, json: bool) -> String {
             let why = r
                 .error
                 .as_ref()
-                .map(|e| e.message.as_str())
-                .unwrap_or("unknown error");
+                .map(|e| match e.hint {
+                    Some(h) => format!("{}; {}", e.message, hint_text(h)),
+                    None => e.message.clone(),
+                })
+                .unwrap_or_else(|| "unknown error".into());
             format!("FAILED     {why}")
         }
     }
@@ -548,7 +574,10 @@ fn print_docs(docs: &[DocumentInfo], json: bool) {
             d.id, status, d.chunks, pages, d.name
         );
         if let Some(msg) = &d.error_message {
-            println!("{:<16} {}", "", msg);
+            match d.error_code.as_deref().and_then(Hint::for_code) {
+                Some(h) => println!("{:<16} {msg}; {}", "", hint_text(h)),
+                None => println!("{:<16} {msg}", ""),
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use minijinja::{context, Environment};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorReport, Result};
 use crate::digest::Whole;
+use crate::error::{Error, ErrorReport, Result};
 use crate::llm::{GenerationStats, Generator, Message};
 use crate::search::SearchHit;
 
@@ -17,7 +17,7 @@ const QUESTION_TEMPLATE: &str = include_str!("../prompts/question.j2");
 pub const NOT_COVERED: &str = include_str!("../prompts/not_covered.txt");
 
 /// One passage given to the model, numbered as the prompt numbers it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Source {
     pub n: usize,
     pub doc_id: String,
@@ -61,7 +61,7 @@ impl Source {
 }
 
 /// How the cited sources were found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum CitationMethod {
     /// The answer names them: `[1]`, `[2, 3]`.
@@ -77,7 +77,7 @@ pub enum CitationMethod {
 }
 
 /// A finished answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct Answer {
     pub question: String,
     /// The query retrieval ran (the question rewritten with the conversation in a chat).
@@ -104,7 +104,7 @@ pub struct Answer {
 
 /// What an answer streams, in order: `query`, `sources`, (`reading`…),
 /// `token`…, then `done` or `error`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AnswerEvent {
     Query {
@@ -123,9 +123,15 @@ pub enum AnswerEvent {
         first_page: Option<u32>,
         last_page: Option<u32>,
     },
-    Token { text: String },
-    Done { answer: Box<Answer> },
-    Error { error: ErrorReport },
+    Token {
+        text: String,
+    },
+    Done {
+        answer: Box<Answer>,
+    },
+    Error {
+        error: ErrorReport,
+    },
 }
 
 impl Answer {

@@ -1,17 +1,16 @@
 //! Answering: retrieval, the relevance gate, the prompt, streamed generation
-//! and citations; chats and collections on top of it.
+//! and citations, for one question or within a saved chat.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use crate::answer::{self, Answer, AnswerEvent, Source, Turn};
-use crate::catalog::Collection;
-use crate::chat::{self, ChatInfo, ChatMessage, ChatScope};
+use crate::chat::{self, ChatScope};
 use crate::error::{Error, Result};
-use crate::llm::{self, CancelToken, Generator, LocalGenerator, ModelInfo};
+use crate::llm::{self, CancelToken, Generator};
+use crate::models::load_generator;
 use crate::search::SearchHit;
 use crate::settings::Settings;
-use crate::{paths, Engine, LoadedGenerator};
+use crate::Engine;
 
 /// The longest page a figure question's best source is widened to, in
 /// characters (a statement page is about 3,000).
@@ -29,76 +28,6 @@ pub struct AskOptions {
 }
 
 impl Engine {
-    /// The saved settings.
-    pub fn settings(&self) -> Settings {
-        self.settings.read().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    pub fn settings_path(&self) -> PathBuf {
-        self.config.data_dir.join(crate::settings::CONFIG_FILE)
-    }
-
-    /// Validates and saves settings; later answers use them.
-    pub fn save_settings(&self, settings: Settings) -> Result<()> {
-        settings.validate()?;
-        settings.save(&self.settings_path())?;
-        if let Ok(mut s) = self.settings.write() {
-            *s = settings;
-        }
-        Ok(())
-    }
-
-    /// The model answers use: the configured one, else the default SmolLM2.
-    pub fn model_path(&self, settings: &Settings) -> PathBuf {
-        settings
-            .model
-            .clone()
-            .unwrap_or_else(|| self.config.models_dir.join(paths::DEFAULT_LLM))
-    }
-
-    /// GGUF models in the models folder, `<data dir>/models` and the configured folders.
-    pub fn models(&self) -> Vec<std::result::Result<ModelInfo, (PathBuf, crate::ErrorReport)>> {
-        let settings = self.settings();
-        let mut dirs = vec![
-            self.config.models_dir.clone(),
-            self.config.data_dir.join("models"),
-        ];
-        dirs.extend(settings.model_dirs.iter().cloned());
-        let mut files: Vec<PathBuf> = dirs
-            .iter()
-            .flat_map(|d| llm::gguf::find_models(d))
-            .collect();
-        if let Some(m) = settings.model.as_ref().filter(|m| m.is_file()) {
-            files.push(m.clone());
-        }
-        let mut seen = std::collections::HashSet::new();
-        files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
-        files
-            .into_iter()
-            .map(|f| ModelInfo::read(&f).map_err(|e| (f, e.to_report())))
-            .collect()
-    }
-
-    /// Loads the chosen language model now (it is otherwise loaded by the
-    /// first question), so the first answer does not wait for it.
-    pub async fn load_model(&self) -> Result<()> {
-        let model_path = self.model_path(&self.settings());
-        let generator = self.generator.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut slot = generator
-                .lock()
-                .map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
-            load_generator(&mut slot, &model_path).map(|_| ())
-        })
-        .await
-        .map_err(|e| Error::Bug(e.to_string()))?
-    }
-
-    /// How many times a model has been asked to generate (the not-covered path never is).
-    pub fn generation_count(&self) -> usize {
-        self.generations.load(Ordering::SeqCst)
-    }
-
     async fn scope_ids(&self, scope: &ChatScope) -> Result<Option<Vec<String>>> {
         if scope.is_empty() {
             return Ok(None);
@@ -347,7 +276,7 @@ impl Engine {
                 (id, info.scope.unwrap_or_default())
             }
             None => {
-                let title = chat_title(question);
+                let title = chat::chat_title(question);
                 (
                     self.catalog.create_chat(&title, Some(&opts.scope)).await?,
                     opts.scope.clone(),
@@ -370,166 +299,5 @@ impl Engine {
             .add_exchange(id, question.trim(), &answer)
             .await?;
         Ok((id, answer))
-    }
-
-    pub async fn new_chat(&self, title: &str, scope: &ChatScope) -> Result<i64> {
-        self.catalog.create_chat(title, Some(scope)).await
-    }
-
-    pub async fn chats(&self) -> Result<Vec<ChatInfo>> {
-        self.catalog.chats().await
-    }
-
-    pub async fn chat(&self, id: i64) -> Result<(ChatInfo, Vec<ChatMessage>)> {
-        let info = self.catalog.chat(id).await?;
-        Ok((info, self.catalog.messages(id).await?))
-    }
-
-    pub async fn rename_chat(&self, id: i64, title: &str) -> Result<()> {
-        let title = title.trim();
-        if title.is_empty() {
-            return Err(Error::InvalidInput("a chat title cannot be empty".into()));
-        }
-        self.catalog.rename_chat(id, title).await
-    }
-
-    pub async fn delete_chat(&self, id: i64) -> Result<()> {
-        self.catalog.delete_chat(id).await
-    }
-
-    /// Adds documents (by id, path or name) to a collection, creating it.
-    pub async fn add_to_collection(&self, name: &str, documents: &[String]) -> Result<Vec<String>> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(Error::InvalidInput("a collection needs a name".into()));
-        }
-        let mut ids = Vec::new();
-        for d in documents {
-            ids.push(self.catalog.find(d).await?.id);
-        }
-        self.catalog.add_to_collection(name, &ids).await?;
-        Ok(ids)
-    }
-
-    pub async fn remove_from_collection(&self, name: &str, documents: &[String]) -> Result<()> {
-        self.catalog.collection_documents(name).await?;
-        let mut ids = Vec::new();
-        for d in documents {
-            ids.push(self.catalog.find(d).await?.id);
-        }
-        self.catalog.remove_from_collection(name, &ids).await
-    }
-
-    pub async fn delete_collection(&self, name: &str) -> Result<()> {
-        self.catalog.delete_collection(name).await
-    }
-
-    pub async fn collections(&self) -> Result<Vec<Collection>> {
-        self.catalog.collections().await
-    }
-}
-
-pub(crate) fn load_generator<'a>(
-    slot: &'a mut Option<LoadedGenerator>,
-    path: &Path,
-) -> Result<&'a mut Box<dyn Generator>> {
-    let stale = slot.as_ref().is_none_or(|l| l.path != path);
-    if stale {
-        *slot = None;
-        let gen = LocalGenerator::load(path)?;
-        crate::heap::release_free();
-        *slot = Some(LoadedGenerator {
-            path: path.to_path_buf(),
-            generator: Box::new(gen),
-        });
-    }
-    slot.as_mut()
-        .map(|l| &mut l.generator)
-        .ok_or_else(|| Error::Bug("no model loaded".into()))
-}
-
-/// A chat's title: its first question, shortened.
-fn chat_title(question: &str) -> String {
-    let flat = question.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= 60 {
-        flat
-    } else {
-        format!("{}…", flat.chars().take(59).collect::<String>().trim_end())
-    }
-}
-
-/// A question as the app's shells receive it (HTTP body, Tauri command argument).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct AskRequest {
-    pub question: String,
-    /// Ask within this saved chat.
-    #[serde(default)]
-    pub chat_id: Option<i64>,
-    /// Start a new saved chat (ignored with `chat_id`).
-    #[serde(default)]
-    pub new_chat: bool,
-    #[serde(default)]
-    pub scope: Option<ChatScope>,
-    #[serde(default)]
-    pub settings: Option<Settings>,
-}
-
-/// Answers being generated, by id, so that a shell can stop one from another request.
-#[derive(Default)]
-pub struct RunningAnswers {
-    next: std::sync::atomic::AtomicU64,
-    running: std::sync::Mutex<std::collections::HashMap<u64, CancelToken>>,
-}
-
-impl RunningAnswers {
-    /// Registers a new answer: its id and the token that stops it.
-    pub fn start(&self) -> (u64, CancelToken) {
-        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-        let token = CancelToken::new();
-        if let Ok(mut r) = self.running.lock() {
-            r.insert(id, token.clone());
-        }
-        (id, token)
-    }
-
-    /// Stops an answer; false when no answer with that id is running.
-    pub fn stop(&self, id: u64) -> bool {
-        let token = self.running.lock().ok().and_then(|r| r.get(&id).cloned());
-        if let Some(t) = &token {
-            t.cancel();
-        }
-        token.is_some()
-    }
-
-    pub fn finish(&self, id: u64) {
-        if let Ok(mut r) = self.running.lock() {
-            r.remove(&id);
-        }
-    }
-}
-
-impl Engine {
-    /// Answers a shell's request, in a saved chat when it asks for one;
-    /// returns that chat's id.
-    pub async fn answer_request(
-        &self,
-        req: &AskRequest,
-        cancel: &CancelToken,
-        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
-    ) -> Result<Option<i64>> {
-        let opts = AskOptions {
-            settings: req.settings.clone(),
-            scope: req.scope.clone().unwrap_or_default(),
-            history: Vec::new(),
-        };
-        if req.chat_id.is_some() || req.new_chat {
-            self.chat_ask(req.chat_id, &req.question, &opts, cancel, sink)
-                .await
-                .map(|(chat, _)| Some(chat))
-        } else {
-            self.ask(&req.question, &opts, cancel, sink)
-                .await
-                .map(|_| None)
-        }
     }
 }

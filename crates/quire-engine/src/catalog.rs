@@ -12,7 +12,7 @@ use crate::answer::Answer;
 use crate::chat::{ChatInfo, ChatMessage, ChatScope};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Importing,
@@ -38,7 +38,7 @@ impl Status {
 }
 
 /// A document as the catalog knows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct DocumentInfo {
     pub id: String,
     pub path: String,
@@ -50,6 +50,8 @@ pub struct DocumentInfo {
     pub status: Status,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// What the user can do about the failure (from its code).
+    pub error_hint: Option<crate::Hint>,
     pub pages: Option<u32>,
     pub chunks: u32,
     pub chars: u64,
@@ -89,6 +91,10 @@ fn row_to_doc(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentInfo> {
         size: r.try_get::<i64, _>("size")? as u64,
         hash: r.try_get("hash")?,
         status: Status::parse(&r.try_get::<String, _>("status")?),
+        error_hint: r
+            .try_get::<Option<String>, _>("error_code")?
+            .as_deref()
+            .and_then(crate::Hint::for_code),
         error_code: r.try_get("error_code")?,
         error_message: r.try_get("error_message")?,
         pages: r.try_get::<Option<i64>, _>("pages")?.map(|p| p as u32),
@@ -500,7 +506,7 @@ impl Catalog {
 }
 
 /// A named group of documents.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Collection {
     pub name: String,
     pub documents: Vec<String>,

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::answer::{Source, Turn};
+use crate::error::{Error, Result};
 
 /// Words that point back into the conversation.
 const ANAPHORA: &[&str] = &[
@@ -92,7 +93,7 @@ pub fn standalone_query(history: &[Turn], question: &str) -> String {
 }
 
 /// A saved chat.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct ChatInfo {
     pub id: i64,
     pub title: String,
@@ -104,7 +105,7 @@ pub struct ChatInfo {
 }
 
 /// What a chat searches: chosen documents or a collection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ChatScope {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub documents: Vec<String>,
@@ -119,7 +120,7 @@ impl ChatScope {
 }
 
 /// One saved message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct ChatMessage {
     pub id: i64,
     pub role: String,
@@ -202,5 +203,42 @@ mod tests {
             "Who wrote the handbook?"
         );
         assert_eq!(standalone_query(&[], "and in 2023?"), "and in 2023?");
+    }
+}
+
+impl crate::Engine {
+    pub async fn new_chat(&self, title: &str, scope: &ChatScope) -> Result<i64> {
+        self.catalog.create_chat(title, Some(scope)).await
+    }
+
+    pub async fn chats(&self) -> Result<Vec<ChatInfo>> {
+        self.catalog.chats().await
+    }
+
+    pub async fn chat(&self, id: i64) -> Result<(ChatInfo, Vec<ChatMessage>)> {
+        let info = self.catalog.chat(id).await?;
+        Ok((info, self.catalog.messages(id).await?))
+    }
+
+    pub async fn rename_chat(&self, id: i64, title: &str) -> Result<()> {
+        let title = title.trim();
+        if title.is_empty() {
+            return Err(Error::InvalidInput("a chat title cannot be empty".into()));
+        }
+        self.catalog.rename_chat(id, title).await
+    }
+
+    pub async fn delete_chat(&self, id: i64) -> Result<()> {
+        self.catalog.delete_chat(id).await
+    }
+}
+
+/// A chat's title: its first question, shortened.
+pub(crate) fn chat_title(question: &str) -> String {
+    let flat = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= 60 {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(59).collect::<String>().trim_end())
     }
 }

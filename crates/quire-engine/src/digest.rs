@@ -35,7 +35,7 @@ pub const MAX_PARTS: usize = 6;
 pub const PART_TOKENS: usize = 120;
 
 /// What a whole-document question asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Whole {
     /// A summary or overview of one document.

@@ -3,13 +3,17 @@
 //! Every error has a stable machine-readable [`Error::code`], a message a user
 //! can act on, and a [`Kind`] that says whose fault it is: the user's input
 //! (a bad file, a wrong password), the runtime (disk, model files), or a bug.
+//!
+//! Messages state facts, in no shell's words: what to do about an error is its
+//! [`Hint`], which each shell renders its own way (the CLI as a flag or a
+//! command, the UI as a field or a button).
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 /// Whose fault an error is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// The user's input: a file that cannot be read, a wrong password, an unknown document.
@@ -20,29 +24,81 @@ pub enum Kind {
     Bug,
 }
 
-/// Why one file could not be read. Each variant carries what the user can do about it.
+/// What a user can do about an error, for a shell to offer in its own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Hint {
+    /// Give the file's password and import it again.
+    NeedsPassword,
+    /// The password given was refused: check it, or save an unencrypted copy.
+    WrongPassword,
+    /// Save an unencrypted copy of the file and import that.
+    UnencryptedCopy,
+    /// Run OCR on the file (it has no text layer) and import the result.
+    Ocr,
+    /// Open and re-save the file in another program, then import again.
+    Resave,
+    /// Split the file into smaller ones.
+    Split,
+    /// Convert the file to a format Quire reads (PDF, DOCX).
+    UnsupportedFormat,
+    /// Fetch the model files.
+    ModelsMissing,
+    /// Choose a model of an architecture Quire runs.
+    ChooseModel,
+    /// The document was not found: pick one from the library.
+    ListDocuments,
+    /// The chat was not found: pick one from the saved chats.
+    ListChats,
+    /// The collection was not found: pick one from the collections.
+    ListCollections,
+    /// The library was built with another embedding model: open another library.
+    OtherLibrary,
+}
+
+impl Hint {
+    /// The hint a stored failure's code implies (the catalog keeps codes, not hints).
+    pub fn for_code(code: &str) -> Option<Hint> {
+        Some(match code {
+            "needs_password" => Hint::NeedsPassword,
+            "wrong_password" => Hint::WrongPassword,
+            "unsupported_encryption" => Hint::UnencryptedCopy,
+            "no_text_layer" => Hint::Ocr,
+            "damaged" | "reader_crashed" | "timeout" => Hint::Resave,
+            "too_large" => Hint::Split,
+            "unsupported_format" => Hint::UnsupportedFormat,
+            "model_missing" => Hint::ModelsMissing,
+            "unsupported_model" => Hint::ChooseModel,
+            "unknown_document" => Hint::ListDocuments,
+            "unknown_chat" => Hint::ListChats,
+            "unknown_collection" => Hint::ListCollections,
+            "embedding_model_mismatch" => Hint::OtherLibrary,
+            _ => return None,
+        })
+    }
+}
+
+/// Why one file could not be read.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum FileProblem {
-    #[error("unsupported file type{}: Quire reads PDF, DOCX, HTML, Markdown and plain text (txt, csv, tsv, srt, eml, …); export it to PDF or DOCX and import that", ext_hint(.0))]
+    #[error("unsupported file type{}: Quire reads PDF, DOCX, HTML, Markdown and plain text (txt, csv, tsv, srt, eml, …)", ext_hint(.0))]
     Unsupported(Option<String>),
-    #[error("encrypted PDF: it needs a password (import it again with --password)")]
+    #[error("encrypted PDF: it needs a password")]
     NeedsPassword,
-    #[error("encrypted PDF: the password was not accepted; check it, and if it is right, Quire cannot decrypt this file's encryption: save an unencrypted copy and import that")]
+    #[error("encrypted PDF: the password was not accepted (or Quire cannot decrypt this file's encryption)")]
     WrongPassword,
-    #[error(
-        "encrypted with a scheme Quire cannot open ({0}); save an unencrypted copy and import that"
-    )]
+    #[error("encrypted with a scheme Quire cannot open ({0})")]
     UnsupportedEncryption(String),
-    #[error("no text layer: this looks like a scanned or image-only document; run OCR on it (e.g. `ocrmypdf in.pdf out.pdf`) and import the result")]
+    #[error("no text layer: this looks like a scanned or image-only document")]
     NoTextLayer,
     #[error("the file is empty: there is no text to import")]
     Empty,
-    #[error("damaged {format} file: {detail}; open and re-save it in another program, then import again")]
+    #[error("damaged {format} file: {detail}")]
     Damaged {
         format: &'static str,
         detail: String,
     },
-    #[error("too large: {size} bytes (limit {limit}); split it into smaller files")]
+    #[error("too large: {size} bytes (limit {limit})")]
     TooLarge { size: u64, limit: u64 },
     #[error("reading took longer than {0} s and was stopped; the file may be damaged or unusually complex")]
     Timeout(u64),
@@ -85,17 +141,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("no such document: {0} (see `quire docs`)")]
+    #[error("no such document: {0}")]
     UnknownDocument(String),
-    #[error("no such chat: {0} (see `quire chats`)")]
+    #[error("no such chat: {0}")]
     UnknownChat(i64),
-    #[error("no such collection: {0} (see `quire collections`)")]
+    #[error("no such collection: {0}")]
     UnknownCollection(String),
+    #[error("this library was built with the embedding model `{library}`, not `{engine}`")]
+    EmbeddingModelMismatch { library: String, engine: String },
     #[error("invalid input: {0}")]
     InvalidInput(String),
     #[error("{path}: the model architecture `{architecture}` is not supported (Quire runs llama, qwen2 and qwen3 GGUF models, e.g. SmolLM2, Llama 3.2, TinyLlama, Qwen2.5, Qwen3)")]
     UnsupportedModel { path: PathBuf, architecture: String },
-    #[error("model missing: {what} not found at {path}; run `npm run fetch-models` (or `python3 scripts/fetch_models.py`) to fetch it")]
+    #[error("model missing: {what} not found at {path}")]
     ModelMissing { what: &'static str, path: PathBuf },
     #[error("model error: {0}")]
     Model(String),
@@ -121,6 +179,7 @@ impl Error {
             | Error::UnknownChat(_)
             | Error::UnknownCollection(_)
             | Error::InvalidInput(_)
+            | Error::EmbeddingModelMismatch { .. }
             | Error::UnsupportedModel { .. } => Kind::User,
             Error::Io { .. }
             | Error::ModelMissing { .. }
@@ -142,6 +201,7 @@ impl Error {
             Error::UnknownChat(_) => "unknown_chat",
             Error::UnknownCollection(_) => "unknown_collection",
             Error::InvalidInput(_) => "invalid_input",
+            Error::EmbeddingModelMismatch { .. } => "embedding_model_mismatch",
             Error::UnsupportedModel { .. } => "unsupported_model",
             Error::ModelMissing { .. } => "model_missing",
             Error::Model(_) => "model",
@@ -152,6 +212,11 @@ impl Error {
         }
     }
 
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<Hint> {
+        Hint::for_code(self.code())
+    }
+
     /// The typed shape every shell (CLI `--json`, desktop, HTTP) shows a user.
     pub fn to_report(&self) -> ErrorReport {
         ErrorReport {
@@ -159,6 +224,7 @@ impl Error {
             kind: self.kind(),
             message: self.to_string(),
             detail: std::error::Error::source(self).map(|s| s.to_string()),
+            hint: self.hint(),
         }
     }
 
@@ -174,11 +240,78 @@ impl Error {
     }
 }
 
-/// `{code, message, detail}`: an error as it crosses into a UI.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// `{code, kind, message, detail, hint}`: an error as it crosses into a UI.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct ErrorReport {
     pub code: String,
     pub kind: Kind,
     pub message: String,
     pub detail: Option<String>,
+    /// What the user can do; the shell words it.
+    pub hint: Option<Hint>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_error() -> Vec<Error> {
+        let file = |problem| Error::File {
+            path: "/x/a.pdf".into(),
+            problem,
+        };
+        vec![
+            file(FileProblem::Unsupported(Some("pages".into()))),
+            file(FileProblem::NeedsPassword),
+            file(FileProblem::WrongPassword),
+            file(FileProblem::UnsupportedEncryption("AES-512".into())),
+            file(FileProblem::NoTextLayer),
+            file(FileProblem::Empty),
+            file(FileProblem::Damaged {
+                format: "PDF",
+                detail: "no xref".into(),
+            }),
+            file(FileProblem::TooLarge { size: 9, limit: 1 }),
+            file(FileProblem::Timeout(60)),
+            file(FileProblem::ReaderCrashed("panic".into())),
+            Error::UnknownDocument("abc".into()),
+            Error::UnknownChat(3),
+            Error::UnknownCollection("tax".into()),
+            Error::EmbeddingModelMismatch {
+                library: "a".into(),
+                engine: "b".into(),
+            },
+            Error::ModelMissing {
+                what: "MiniLM",
+                path: "/m".into(),
+            },
+            Error::UnsupportedModel {
+                path: "/m.gguf".into(),
+                architecture: "mamba".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn engine_messages_name_no_shell_flag_or_command() {
+        for e in every_error() {
+            let m = e.to_string();
+            for shell_word in ["--", "`quire", "npm ", "python3 ", "ocrmypdf"] {
+                assert!(!m.contains(shell_word), "{m}");
+            }
+        }
+    }
+
+    #[test]
+    fn what_a_user_can_do_travels_as_a_hint() {
+        let hint = |e: &Error| e.to_report().hint;
+        let all = every_error();
+        assert_eq!(hint(&all[1]), Some(Hint::NeedsPassword));
+        assert_eq!(hint(&all[0]), Some(Hint::UnsupportedFormat));
+        assert_eq!(hint(&all[14]), Some(Hint::ModelsMissing));
+        assert_eq!(hint(&Error::InvalidInput("x".into())), None);
+        let json = serde_json::to_value(all[1].to_report()).unwrap();
+        assert_eq!(json["hint"], "needs_password");
+        assert_eq!(json["code"], "needs_password");
+    }
 }

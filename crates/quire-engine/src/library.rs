@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::loader::{self, Extracted, LoadOptions};
-use crate::{Engine, Error, ModelInfo, Result};
+use crate::{DocumentInfo, Engine, Error, ModelInfo, Result};
 
 /// Folder under the data dir that keeps files a browser uploaded (it has no paths).
 pub const UPLOADS_DIR: &str = "uploads";
@@ -168,5 +168,32 @@ mod tests {
         assert_eq!(safe_file_name(""), "upload");
         assert_eq!(safe_file_name("a\u{0}b<c>.md"), "ab_c_.md");
         assert_eq!(safe_file_name("Rapport été.pdf"), "Rapport été.pdf");
+    }
+}
+
+/// The documents of the library.
+impl Engine {
+    pub async fn documents(&self) -> Result<Vec<DocumentInfo>> {
+        self.catalog.list().await
+    }
+
+    /// Finds a document by id, id prefix, path or file name.
+    pub async fn find_document(&self, key: &str) -> Result<DocumentInfo> {
+        self.catalog.find(key).await
+    }
+
+    /// Removes a document: its chunks, vectors and full-text entries are
+    /// deleted and the storage rewritten so the text is gone from disk.
+    pub async fn remove(&self, key: &str) -> Result<DocumentInfo> {
+        let doc = self.catalog.find(key).await?;
+        self.store.delete_document(&doc.id).await?;
+        self.store.purge_deleted().await?;
+        self.catalog.delete(&doc.id).await?;
+        self.documents_changed().await;
+        Ok(doc)
+    }
+
+    pub async fn chunk_count(&self) -> Result<usize> {
+        self.store.count().await
     }
 }

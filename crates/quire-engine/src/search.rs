@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::store::StoredHit;
+use crate::store::{self, StoredHit};
+use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,7 +73,7 @@ impl Default for SearchOptions {
 }
 
 /// One passage found by a search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SearchHit {
     pub doc_id: String,
     pub chunk_id: String,
@@ -184,5 +185,94 @@ mod tests {
         let keys: Vec<u64> = fused.iter().map(|f| f.0).collect();
         assert_eq!(keys, [3, 2, 1]);
         assert!((fused[0].1 - (1.0 / 63.0 + 1.0 / 61.0)).abs() < 1e-7);
+    }
+}
+
+impl crate::Engine {
+    /// The best passages for a query.
+    pub async fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<SearchHit>> {
+        let limit = opts.limit.max(1);
+        if opts.doc_ids.as_ref().is_some_and(|ids| ids.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let scope = opts.doc_ids.as_deref();
+        match opts.mode {
+            SearchMode::Dense => {
+                let v = self.embed_query(query).await?;
+                let dense = self.store.dense(&v, limit, scope).await?;
+                let hits = dense.iter().cloned().map(SearchHit::from).collect();
+                Ok(with_similarity(hits, &dense))
+            }
+            SearchMode::Bm25 => Ok(self
+                .store
+                .full_text(query, limit, scope)
+                .await?
+                .into_iter()
+                .map(SearchHit::from)
+                .collect()),
+            SearchMode::Hybrid => Ok(self
+                .hybrid(query, limit, (limit * 5).max(50), scope)
+                .await?
+                .0),
+            SearchMode::Ranked => Ok(self.ranked(query, limit, scope).await?.0),
+        }
+    }
+
+    /// Hybrid search: the dense and BM25 candidate rows (`candidates` each)
+    /// fused by rank, then the records of the best `limit` read; also the best
+    /// cosine similarity any chunk has to the query.
+    pub(crate) async fn hybrid(
+        &self,
+        query: &str,
+        limit: usize,
+        candidates: usize,
+        scope: Option<&[String]>,
+    ) -> Result<(Vec<SearchHit>, Option<f32>)> {
+        // BM25 needs no vector: it runs while the question is embedded and
+        // searched by vector.
+        let dense = async {
+            let v = self.embed_query(query).await?;
+            let rows = self.store.dense_rows(&v, candidates, scope).await?;
+            Ok::<_, Error>((v, rows))
+        };
+        let ((v, dense), bm25) =
+            tokio::try_join!(dense, self.store.full_text_rows(query, candidates, scope))?;
+        let rows = |list: &[store::Candidate]| list.iter().map(|c| c.row).collect::<Vec<u64>>();
+        let fused = fuse_ranks(&[rows(&dense), rows(&bm25)], limit);
+        // The records of the fused rows, and of the best dense row for its
+        // exact similarity.
+        let mut wanted: Vec<u64> = fused.iter().map(|f| f.0).collect();
+        let top = dense.first().map(|c| c.row);
+        if let Some(t) = top.filter(|t| !wanted.contains(t)) {
+            wanted.push(t);
+        }
+        let records: std::collections::HashMap<u64, store::StoredHit> = self
+            .store
+            .records(&wanted, Some(&v))
+            .await?
+            .into_iter()
+            .collect();
+        let in_dense: std::collections::HashSet<u64> = dense.iter().map(|c| c.row).collect();
+        let best = top.and_then(|t| records.get(&t)).map(|h| h.score);
+        let hits = fused
+            .into_iter()
+            .filter_map(|(row, score)| {
+                let hit = records.get(&row)?.clone();
+                let similarity = in_dense.contains(&row).then_some(hit.score);
+                Some(SearchHit {
+                    score,
+                    similarity,
+                    ..SearchHit::from(hit)
+                })
+            })
+            .collect();
+        Ok((hits, best))
+    }
+
+    pub(crate) async fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        self.embed_texts(vec![query.to_string()])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Bug("the embedder returned no vector".into()))
     }
 }

@@ -11,7 +11,7 @@ use crate::llm::GenerationParams;
 pub const CONFIG_FILE: &str = "config.toml";
 
 /// What a user can set. Missing keys take their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// The GGUF model to answer with; default: SmolLM2-135M-Instruct in the models folder.
@@ -169,5 +169,26 @@ mod tests {
         std::fs::write(&path, "top_kk = 3\n").unwrap();
         let e = Settings::load(&path).unwrap_err().to_string();
         assert!(e.contains("top_kk"), "{e}");
+    }
+}
+
+impl crate::Engine {
+    /// The saved settings.
+    pub fn settings(&self) -> Settings {
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.config.data_dir.join(crate::settings::CONFIG_FILE)
+    }
+
+    /// Validates and saves settings; later answers use them.
+    pub fn save_settings(&self, settings: Settings) -> Result<()> {
+        settings.validate()?;
+        settings.save(&self.settings_path())?;
+        if let Ok(mut s) = self.settings.write() {
+            *s = settings;
+        }
+        Ok(())
     }
 }

@@ -19,8 +19,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
 use quire_engine::{
-    AnswerEvent, AskRequest, Engine, Error, ErrorReport, ImportEvent, ImportOptions,
-    ImportProgress, Kind, RunningAnswers, SearchMode, SearchOptions, Settings,
+    AskRequest, Engine, Error, ErrorReport, ImportEvent, ImportRequest, Kind, RunningAnswers,
+    SearchRequest, SessionEvent, Settings,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -167,6 +167,7 @@ async fn require_token(
             kind: Kind::User,
             message: "this Quire server needs its token: open the URL `quire serve` printed".into(),
             detail: None,
+            hint: None,
         };
         return (StatusCode::UNAUTHORIZED, Json(json!({ "error": report }))).into_response();
     }
@@ -184,17 +185,8 @@ async fn require_token(
     response
 }
 
-async fn info(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
-    let settings = s.engine.settings();
-    let model = s.engine.model_path(&settings);
-    Ok(Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "data_dir": s.engine.config().data_dir,
-        "models_dir": s.engine.config().models_dir,
-        "model": model,
-        "model_present": model.is_file(),
-        "chunks": s.engine.chunk_count().await?,
-    })))
+async fn info(State(s): State<Arc<AppState>>) -> ApiResult<Json<quire_engine::Info>> {
+    Ok(Json(s.engine.info(env!("CARGO_PKG_VERSION"), None).await?))
 }
 
 async fn documents(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
@@ -316,23 +308,6 @@ async fn inspect_model(
     Ok(Json(json!({ "model": s.engine.inspect_model(&q.path)? })))
 }
 
-#[derive(Deserialize)]
-struct ImportRequest {
-    paths: Vec<PathBuf>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    force: bool,
-}
-
-struct ChannelProgress(tokio::sync::mpsc::UnboundedSender<serde_json::Value>);
-
-impl ImportProgress for ChannelProgress {
-    fn event(&self, e: &ImportEvent) {
-        let _ = self.0.send(serde_json::to_value(e).unwrap_or_default());
-    }
-}
-
 fn sse_stream(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -348,18 +323,14 @@ async fn import(
     State(s): State<Arc<AppState>>,
     Json(req): Json<ImportRequest>,
 ) -> ApiResult<Response> {
-    if req.paths.is_empty() {
-        return Err(bad_request("no paths to import"));
-    }
+    let opts = req.options()?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = s.engine.clone();
     tokio::spawn(async move {
-        let mut opts = ImportOptions {
-            force: req.force,
-            ..Default::default()
+        let events = tx.clone();
+        let progress = move |e: &ImportEvent| {
+            let _ = events.send(serde_json::to_value(e).unwrap_or_default());
         };
-        opts.load.password = req.password;
-        let progress = ChannelProgress(tx.clone());
         match engine.import(&req.paths, &opts, &progress).await {
             Ok(results) => {
                 let _ = tx.send(json!({ "event": "results", "results": results }));
@@ -372,63 +343,24 @@ async fn import(
     Ok(sse_stream(rx).into_response())
 }
 
-#[derive(Deserialize)]
-struct SearchQuery {
-    q: String,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    k: Option<usize>,
-}
-
 async fn search(
     State(s): State<Arc<AppState>>,
-    Query(q): Query<SearchQuery>,
+    Query(q): Query<SearchRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let mode: SearchMode = match q.mode.as_deref() {
-        None => quire_engine::rank::DEFAULT_MODE,
-        Some(m) => m.parse().map_err(ApiError)?,
-    };
-    let hits = s
-        .engine
-        .search(
-            &q.q,
-            &SearchOptions {
-                mode,
-                limit: q.k.unwrap_or(10).min(100),
-                doc_ids: None,
-            },
-        )
-        .await?;
-    Ok(Json(json!({ "hits": hits })))
+    Ok(Json(json!({ "hits": s.engine.search_request(&q).await? })))
 }
 
 /// Answers a question as server-sent events: `started` (with the id to stop
 /// it), then the engine's events (`query`, `sources`, `token`…, `done` |
 /// `error`), then `chat` when the answer was saved in a chat.
 async fn ask(State(s): State<Arc<AppState>>, Json(req): Json<AskRequest>) -> ApiResult<Response> {
-    if req.question.trim().is_empty() {
-        return Err(bad_request("the question is empty"));
-    }
-    let (id, cancel) = s.running.start();
+    req.validate()?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let _ = tx.send(json!({ "event": "started", "answer_id": id }));
     tokio::spawn(async move {
-        let events = tx.clone();
-        let stop = cancel.clone();
-        let mut sink = move |e: &AnswerEvent| {
-            // A closed connection stops the answer: nobody is reading it.
-            if events
-                .send(serde_json::to_value(e).unwrap_or_default())
-                .is_err()
-            {
-                stop.cancel();
-            }
-        };
-        if let Ok(Some(chat)) = s.engine.answer_request(&req, &cancel, &mut sink).await {
-            let _ = tx.send(json!({ "event": "chat", "id": chat }));
-        }
-        s.running.finish(id);
+        // A closed connection drops `rx`: the session then stops the answer.
+        let mut send =
+            |e: &SessionEvent| tx.send(serde_json::to_value(e).unwrap_or_default()).is_ok();
+        let _ = s.running.answer(&s.engine, &req, &mut send).await;
     });
     Ok(sse_stream(rx).into_response())
 }

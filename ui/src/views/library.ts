@@ -1,38 +1,45 @@
 // The library: import by drop, picker or path; progress per import and per
 // file; each document's status in plain words; passwords; collections.
 import type { ImportOptions, Transport } from '../api/transport';
-import type { Collection, DocumentInfo, FileResult, ImportEvent } from '../api/types';
+import type { Collection, DocumentInfo, FileResult, Hint, ImportEvent } from '../api/types';
 import { QuireError } from '../api/types';
 import { clear, formatBytes, h } from '../dom';
 
-/** A failure's reason in plain words, and what to do. */
-export function failureReason(code: string | null, message: string | null): string {
+/** A failure in plain words: what happened (from its code) and what to do (from its hint). */
+export function failureReason(code: string | null, hint: Hint | null, message: string | null): string {
   switch (code) {
-    case 'needs_password':
-      return 'Encrypted: enter the password';
-    case 'wrong_password':
-      return 'Encrypted: that password was not accepted';
-    case 'unsupported_encryption':
-      return 'Encrypted with a scheme Quire cannot open: save an unencrypted copy';
-    case 'no_text_layer':
-      return 'No text layer: scanned PDF (run OCR on it, then import the result)';
     case 'empty':
       return 'Empty: there is no text in this file';
-    case 'damaged':
-      return 'Damaged file: re-save it in another program, then import again';
-    case 'too_large':
-      return 'Too large: split it into smaller files';
     case 'timeout':
       return 'Took too long to read: the file may be damaged';
     case 'reader_crashed':
       return 'The reader failed on this file: it is probably damaged';
-    case 'unsupported_format':
-      return 'Unsupported file type: export it to PDF or DOCX';
     case 'io':
       return 'Could not read the file from disk';
+  }
+  switch (hint) {
+    case 'needs_password':
+      return 'Encrypted: enter the password';
+    case 'wrong_password':
+      return 'Encrypted: that password was not accepted';
+    case 'unencrypted_copy':
+      return 'Encrypted with a scheme Quire cannot open: save an unencrypted copy';
+    case 'ocr':
+      return 'No text layer: scanned PDF (run OCR on it, then import the result)';
+    case 'resave':
+      return 'Damaged file: re-save it in another program, then import again';
+    case 'split':
+      return 'Too large: split it into smaller files';
+    case 'unsupported_format':
+      return 'Unsupported file type: export it to PDF or DOCX';
     default:
       return message ?? 'Could not import this file';
   }
+}
+
+/** A failure the window can help with by asking for a password. */
+function wantsPassword(hint: Hint | null | undefined): boolean {
+  return hint === 'needs_password' || hint === 'wrong_password';
 }
 
 interface FileRow {
@@ -220,7 +227,7 @@ export class Library {
           r.el.dataset.outcome = e.result.outcome;
           r.status.textContent =
             e.result.outcome === 'failed'
-              ? failureReason(e.result.error?.code ?? null, e.result.error?.message ?? null)
+              ? failureReason(e.result.error?.code ?? null, e.result.error?.hint ?? null, e.result.error?.message ?? null)
               : e.result.outcome === 'unchanged'
                 ? 'already in the library'
                 : `imported · ${e.result.chunks} passages${e.result.pages ? ` · ${e.result.pages} pages` : ''}`;
@@ -347,10 +354,10 @@ export class Library {
     });
     const status =
       d.status === 'failed'
-        ? h('span', { class: 'status failed', title: d.error_message ?? '' }, failureReason(d.error_code, d.error_message))
+        ? h('span', { class: 'status failed', title: d.error_message ?? '' }, failureReason(d.error_code, d.error_hint, d.error_message))
         : h('span', { class: `status ${d.status}` }, d.status === 'imported' ? 'Imported' : 'Importing…');
     const actions = h('td', { class: 'actions' });
-    if (d.error_code === 'needs_password' || d.error_code === 'wrong_password') {
+    if (wantsPassword(d.error_hint)) {
       const pw = h('input', { type: 'password', placeholder: 'Password', 'aria-label': `Password for ${d.name}` });
       actions.appendChild(
         h(

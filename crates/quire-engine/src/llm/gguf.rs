@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
 
 /// A GGUF model's description, as `quire models` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ModelInfo {
     pub path: PathBuf,
     pub file_name: String,

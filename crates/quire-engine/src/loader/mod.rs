@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::FileProblem;
 
 /// The formats Quire reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     Pdf,
@@ -51,14 +51,14 @@ impl Format {
 }
 
 /// The text of one page (PDF) or of a whole unpaged document (`number == None`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct PageText {
     pub number: Option<u32>,
     pub text: String,
 }
 
 /// What a loader read out of a file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Extracted {
     pub format: Format,
     pub pages: Vec<PageText>,

@@ -1,5 +1,7 @@
-//! The import pipeline: files → text → chunks → vectors → store + catalog,
-//! one file at a time, each file's failure recorded and never fatal.
+//! Importing: files → text → chunks → vectors → store + catalog, each file's
+//! failure recorded and never fatal. This module holds what an import is told
+//! and reports (options, events, results) and which files it takes;
+//! [`pipeline`] runs the stages.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,8 +11,10 @@ use serde::Serialize;
 use crate::error::{Error, ErrorReport, FileProblem};
 use crate::loader::LoadOptions;
 
+mod pipeline;
+
 /// Progress of an import, for progress bars and the UI.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ImportEvent {
     Started {
@@ -55,7 +59,7 @@ impl ImportProgress for NoProgress {
     fn event(&self, _: &ImportEvent) {}
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum FileOutcome {
     Imported,
@@ -65,7 +69,7 @@ pub enum FileOutcome {
 }
 
 /// What happened to one file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct FileResult {
     pub path: String,
     pub doc_id: Option<String>,
@@ -76,7 +80,7 @@ pub struct FileResult {
     pub error: Option<ErrorReport>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]
 pub struct ImportSummary {
     pub imported: usize,
     pub unchanged: usize,
