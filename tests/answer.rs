@@ -5,8 +5,8 @@
 use quire_e2e::{corpus, temp_engine};
 use quire_engine::digest::Whole;
 use quire_engine::{
-    AnswerEvent, AskOptions, CancelToken, ChatScope, Engine, FileOutcome, ImportOptions,
-    NoProgress, Settings,
+    AnswerEvent, AskOptions, AskRequest, CancelToken, ChatScope, Engine, FileOutcome,
+    ImportOptions, NoProgress, RunningAnswers, SessionEvent, Settings,
 };
 
 async fn library() -> (tempfile::TempDir, Engine) {
@@ -356,4 +356,52 @@ async fn a_summary_question_reads_the_whole_document_part_by_part() {
         .await
         .unwrap();
     assert_eq!(answer.whole, None);
+}
+
+/// The shared answering session (`quire serve` and the desktop window run the
+/// same one): once nobody reads its events, the answer is stopped.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_whose_client_went_away_is_stopped() {
+    let (_dir, engine) = library().await;
+    let running = RunningAnswers::default();
+    let req = AskRequest {
+        question: "What is the name of the trace compilation subsystem that turns recorded traces into machine code?".into(),
+        settings: Some(Settings {
+            max_tokens: 200,
+            ..Settings::default()
+        }),
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    let mut send = |e: &SessionEvent| {
+        events.push(e.clone());
+        // The client is gone from the first token on.
+        !matches!(e, SessionEvent::Answer(AnswerEvent::Token { .. }))
+    };
+    running
+        .answer(&engine, &req, &mut send)
+        .await
+        .expect("the session ends without an error");
+    assert!(matches!(events.first(), Some(SessionEvent::Started { .. })));
+    let tokens = events
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::Answer(AnswerEvent::Token { .. })))
+        .count();
+    let done = events.iter().find_map(|e| match e {
+        SessionEvent::Answer(AnswerEvent::Done { answer }) => Some(answer),
+        _ => None,
+    });
+    let answer = done.expect("a final answer is still sent");
+    assert!(answer.stopped, "the answer was stopped: {answer:?}");
+    assert!(tokens <= 2, "generation stopped at once: {tokens} tokens");
+    // Its id is forgotten: stopping it again finds nothing.
+    let Some(SessionEvent::Started { answer_id }) = events.first() else {
+        unreachable!()
+    };
+    assert!(!running.stop(*answer_id));
+
+    // An empty question never starts a session.
+    let empty = AskRequest::default();
+    let err = running.answer(&engine, &empty, &mut |_| true).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
 }

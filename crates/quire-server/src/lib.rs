@@ -83,10 +83,6 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn bad_request(msg: &str) -> ApiError {
-    ApiError(Error::InvalidInput(msg.to_string()))
-}
-
 /// The API and the UI.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
