@@ -168,6 +168,14 @@ pub fn question_message(sources: &[Source], question: &str) -> Result<String> {
     Ok(text)
 }
 
+/// The system prompt answers use: the user's own, else the built-in one.
+pub fn system_prompt(settings: &crate::Settings) -> String {
+    settings
+        .system_prompt
+        .clone()
+        .unwrap_or_else(|| SYSTEM_PROMPT.trim().to_string())
+}
+
 /// A conversation turn kept for follow-up questions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Turn {

@@ -169,10 +169,7 @@ impl Engine {
         let q = question.to_string();
         let ((generation, sources), model) = self
             .with_model(&settings, sink, move |gen, settings, emit| {
-                let system = settings
-                    .system_prompt
-                    .clone()
-                    .unwrap_or_else(|| answer::SYSTEM_PROMPT.trim().to_string());
+                let system = answer::system_prompt(settings);
                 let answer_tokens = settings.max_tokens.min(gen.context_length() / 2);
                 let built =
                     answer::build_prompt(gen, &system, &history, &sources, &q, answer_tokens)?;

@@ -683,10 +683,7 @@ impl crate::Engine {
         let read_sources = sources.clone();
         let ((generation, notes), model) = self
             .with_model(&settings, sink, move |gen, settings, emit| {
-                let system = settings
-                    .system_prompt
-                    .clone()
-                    .unwrap_or_else(|| answer::SYSTEM_PROMPT.trim().to_string());
+                let system = answer::system_prompt(settings);
                 let answer_tokens = settings.max_tokens.min(gen.context_length() / 2);
                 let count = parts.len();
                 read_and_answer(
