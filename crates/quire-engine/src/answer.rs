@@ -66,7 +66,10 @@ impl Source {
 pub enum CitationMethod {
     /// The answer names them: `[1]`, `[2, 3]`.
     Markers,
-    /// The answer names none; these sources share most of its words.
+    /// Quire placed some of the markers: the answer named none, or named
+    /// sources that do not hold what its sentence says; each sentence is
+    /// cited to the source holding its figures and words
+    /// ([`crate::grounding`]).
     Overlap,
     /// Nothing in the answer can be traced to a source.
     None,
@@ -100,6 +103,12 @@ pub struct Answer {
     /// part by part ([`crate::digest`]); the sources are then the parts.
     #[serde(default)]
     pub whole: Option<Whole>,
+    /// The model's own words, when the answer shown differs from them: its
+    /// markers were set to the sources that back each sentence
+    /// ([`CitationMethod::Overlap`]), or the sources do not back it and
+    /// Quire shows passages instead ([`CitationMethod::Extractive`]).
+    #[serde(default)]
+    pub model_text: Option<String>,
 }
 
 /// What an answer streams, in order: `query`, `sources`, (`reading`…),
@@ -149,6 +158,7 @@ impl Answer {
             model: None,
             stats: None,
             whole: None,
+            model_text: None,
         }
     }
 }
@@ -394,45 +404,12 @@ pub(crate) fn content_words(text: &str) -> HashSet<String> {
         .collect()
 }
 
-/// Minimum share of the answer's words a source must contain to be credited without a marker.
-const OVERLAP_MIN: f32 = 0.5;
-
-/// The sources an answer cites: its markers when it has any; otherwise the
-/// sources that contain most of its words.
-pub fn citations(answer: &str, sources: &[Source]) -> (Vec<Source>, CitationMethod) {
-    let numbers = cited_numbers(answer, sources.len());
-    if !numbers.is_empty() {
-        let cited = numbers
-            .iter()
-            .filter_map(|n| sources.iter().find(|s| s.n == *n).cloned())
-            .collect();
-        return (cited, CitationMethod::Markers);
-    }
-    let words = content_words(answer);
-    if words.is_empty() {
-        return (Vec::new(), CitationMethod::None);
-    }
-    let mut scored: Vec<(f32, &Source)> = sources
+/// The sources numbered `numbers`, in that order.
+pub fn by_number(sources: &[Source], numbers: &[usize]) -> Vec<Source> {
+    numbers
         .iter()
-        .map(|s| {
-            let sw = content_words(&s.text);
-            (
-                words.iter().filter(|w| sw.contains(*w)).count() as f32 / words.len() as f32,
-                s,
-            )
-        })
-        .filter(|(f, _)| *f >= OVERLAP_MIN)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.n.cmp(&b.1.n)));
-    let Some(best) = scored.first().map(|(f, _)| *f) else {
-        return (Vec::new(), CitationMethod::None);
-    };
-    let cited = scored
-        .into_iter()
-        .filter(|(f, _)| *f >= best * 0.9)
-        .map(|(_, s)| s.clone())
-        .collect();
-    (cited, CitationMethod::Overlap)
+        .filter_map(|n| sources.iter().find(|s| s.n == *n).cloned())
+        .collect()
 }
 
 /// The sentences of `sources` that best match `question` (its content
@@ -481,11 +458,41 @@ pub fn extractive(question: &str, sources: &[Source]) -> Option<(String, Vec<Sou
     Some((text, vec![source]))
 }
 
-/// A passage's sentences (or lines, for tables), whitespace squashed, each at
+/// Whether a line holds only amounts ("(1,577)", "$", "12.5 %", "—"): a
+/// table cell that belongs to the row label above it.
+fn amounts_only(line: &str) -> bool {
+    let t = line.trim();
+    !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || " ,.()$%-—–".contains(c))
+}
+
+/// A passage's lines, a table's amounts joined to their row's label
+/// ("Depreciation and amortization" + "1,488" + "1,544" on one line).
+fn rows(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.split('\n') {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if amounts_only(t) => {
+                last.push(' ');
+                last.push_str(t);
+            }
+            _ => out.push(t.to_string()),
+        }
+    }
+    out
+}
+
+/// A passage's sentences (or rows, for tables), whitespace squashed, each at
 /// most 400 characters.
 fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for line in text.split('\n') {
+    for line in rows(text) {
+        let line = line.as_str();
         let mut cur = String::new();
         for (i, c) in line.char_indices() {
             cur.push(c);
@@ -548,6 +555,20 @@ mod tests {
     }
 
     #[test]
+    fn table_rows_are_quoted_with_their_amounts() {
+        let page = "Consolidated Statement of Cash Flows\n(Millions)\n2018\n2017\nDepreciation and amortization\n \n1,488 \n \n1,544\nPurchases of property, plant and equipment (PP&E)\n(1,577)\n(1,373)\n";
+        assert_eq!(
+            sentences(page),
+            vec![
+                "Consolidated Statement of Cash Flows",
+                "(Millions) 2018 2017",
+                "Depreciation and amortization 1,488 1,544",
+                "Purchases of property, plant and equipment (PP&E) (1,577) (1,373)",
+            ]
+        );
+    }
+
+    #[test]
     fn markers_are_found_in_order_and_bounded() {
         assert_eq!(
             cited_numbers("A [2]. B [1, 3]. C [2][9] [Source 4] [x] [10]", 4),
@@ -563,19 +584,6 @@ mod tests {
             strip_markers("Costs rose [1]. Revenue fell [2, 3]; see [note]."),
             "Costs rose. Revenue fell; see [note]."
         );
-    }
-
-    #[test]
-    fn overlap_credits_the_source_the_answer_copies() {
-        let sources = [
-            src(1, "Maintenance spending rose sharply in 2023."),
-            src(2, "Revenue fell in the north region."),
-        ];
-        let (cited, how) = citations("Maintenance spending rose sharply.", &sources);
-        assert_eq!(how, CitationMethod::Overlap);
-        assert_eq!(cited.iter().map(|s| s.n).collect::<Vec<_>>(), vec![1]);
-        let (cited, how) = citations("I do not know.", &sources);
-        assert_eq!((cited.len(), how), (0, CitationMethod::None));
     }
 
     #[test]

@@ -188,11 +188,23 @@ impl Engine {
             .await?;
         let stopped = generation.stats.stop == llm::StopReason::Cancelled;
         let mut text = generation.text.trim().to_string();
-        let (mut cited, mut citation_method) = answer::citations(&text, &sources);
-        if citation_method == answer::CitationMethod::None && !stopped {
-            // Prose nothing in the sources backs: show the passage instead.
+        let (mut cited, mut citation_method) = (Vec::new(), answer::CitationMethod::None);
+        let mut model_text = None;
+        let grounded = crate::grounding::ground(&text, question, &sources);
+        if grounded.traced() {
+            if grounded.text != text {
+                model_text = Some(std::mem::replace(&mut text, grounded.text));
+            }
+            cited = answer::by_number(&sources, &grounded.cited);
+            citation_method = if grounded.markers_kept {
+                answer::CitationMethod::Markers
+            } else {
+                answer::CitationMethod::Overlap
+            };
+        } else if !stopped {
+            // Prose the sources do not back: show the passage instead.
             if let Some((quoted, from)) = answer::extractive(question, &sources) {
-                text = quoted;
+                model_text = Some(std::mem::replace(&mut text, quoted));
                 cited = from;
                 citation_method = answer::CitationMethod::Extractive;
             }
@@ -210,6 +222,7 @@ impl Engine {
             model: Some(model),
             stats: Some(generation.stats),
             whole: None,
+            model_text,
         };
         sink(&AnswerEvent::Done {
             answer: Box::new(answer.clone()),

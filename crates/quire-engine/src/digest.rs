@@ -719,21 +719,29 @@ impl crate::Engine {
         // Citations are checked against what the model read: the parts'
         // passages in one step, their notes in two.
         let read = if notes.is_empty() { &sources } else { &notes };
-        let (cited, mut citation_method) = answer::citations(&text, read);
-        let mut cited: Vec<Source> = cited
-            .iter()
-            .filter_map(|c| sources.iter().find(|s| s.n == c.n).cloned())
-            .collect();
-        if citation_method == CitationMethod::None && !stopped && notes.is_empty() {
+        let grounded = crate::grounding::ground(&text, question, read);
+        let mut model_text = None;
+        let (mut cited, mut citation_method) = (Vec::new(), CitationMethod::None);
+        if grounded.traced() {
+            if grounded.text != text {
+                model_text = Some(std::mem::replace(&mut text, grounded.text));
+            }
+            cited = answer::by_number(&sources, &grounded.cited);
+            citation_method = if grounded.markers_kept {
+                CitationMethod::Markers
+            } else {
+                CitationMethod::Overlap
+            };
+        } else if !stopped && notes.is_empty() {
             // One step: as for any answer, the passage that best matches.
             if let Some((quoted, from)) = answer::extractive(question, &sources) {
-                text = quoted;
+                model_text = Some(std::mem::replace(&mut text, quoted));
                 cited = from;
                 citation_method = CitationMethod::Extractive;
             }
-        } else if citation_method == CitationMethod::None && !stopped {
+        } else if !stopped {
             // Prose nothing traces to a part: show the notes, each with its part.
-            text = format!(
+            let quoted = format!(
                 "The model's answer could not be traced to your documents. Its notes on each part:\n\n{}",
                 notes
                     .iter()
@@ -741,6 +749,7 @@ impl crate::Engine {
                     .collect::<Vec<_>>()
                     .join("\n")
             );
+            model_text = Some(std::mem::replace(&mut text, quoted));
             cited = sources
                 .iter()
                 .filter(|s| notes.iter().any(|n| n.n == s.n))
@@ -761,6 +770,7 @@ impl crate::Engine {
             model: Some(model),
             stats: Some(generation.stats),
             whole: Some(kind),
+            model_text,
         };
         sink(&AnswerEvent::Done {
             answer: Box::new(answer.clone()),

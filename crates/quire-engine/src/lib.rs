@@ -19,6 +19,7 @@ pub mod context;
 pub mod digest;
 pub mod embed;
 pub mod error;
+pub mod grounding;
 pub mod eval;
 pub mod heap;
 pub mod import;

@@ -123,7 +123,14 @@ best_similarity: number | null, model: string | null, stats: GenerationStats | n
  * Set when the question was about whole documents and they were read
  * part by part ([`crate::digest`]); the sources are then the parts.
  */
-whole: Whole | null, };
+whole: Whole | null, 
+/**
+ * The model's own words, when the answer shown differs from them: its
+ * markers were set to the sources that back each sentence
+ * ([`CitationMethod::Overlap`]), or the sources do not back it and
+ * Quire shows passages instead ([`CitationMethod::Extractive`]).
+ */
+model_text: string | null, };
 
 export type AnswerEvent = { "event": "query", question: string, query: string, } | { "event": "sources", sources: Array<Source>, } | { "event": "reading", part: number, parts: number, name: string, first_page: number | null, last_page: number | null, } | { "event": "token", text: string, } | { "event": "done", answer: Answer, } | { "event": "error", error: ErrorReport, };
 

@@ -236,7 +236,7 @@ export class Chats {
     text: string,
     cited: Source[],
     all: Source[],
-    flags: { stopped?: boolean; notCovered?: boolean; whole?: boolean },
+    flags: { stopped?: boolean; notCovered?: boolean; whole?: boolean; modelText?: string | null },
   ): HTMLElement {
     const box = h('article', { class: 'msg assistant', 'data-state': 'done' });
     if (flags.whole) {
@@ -245,6 +245,17 @@ export class Chats {
       box.append(h('p', { class: 'note' }, `Read ${names} in ${all.length} part${all.length === 1 ? '' : 's'}.`));
     }
     box.append(renderAnswer(text, [...cited, ...all], this.openSource));
+    if (flags.modelText) {
+      // The model's words the sources did not back: there if wanted, not as the answer.
+      box.append(
+        h(
+          'details',
+          { class: 'model-text', 'data-testid': 'model-text' },
+          h('summary', {}, "The model's own answer (not backed by your documents)"),
+          h('p', {}, flags.modelText),
+        ),
+      );
+    }
     if (flags.stopped) box.append(h('p', { class: 'note' }, 'Stopped.'));
     if (cited.length || all.length) box.append(renderSources(cited, all, this.openSource));
     if (flags.notCovered) box.dataset.notCovered = 'true';
@@ -320,6 +331,7 @@ export class Chats {
         stopped: final.stopped,
         notCovered: final.not_covered,
         whole: !!final.whole,
+        modelText: final.citation_method === 'extractive' ? final.model_text : null,
       });
       box.replaceWith(done);
     } else {

@@ -122,6 +122,13 @@ pub struct QaScores {
     pub p50_ms: f64,
 }
 
+fn source_label(s: &Source) -> String {
+    match s.page {
+        Some(p) => format!("{} p. {p}", s.name),
+        None => s.name.clone(),
+    }
+}
+
 /// One generated answer, checked against the evidence.
 #[derive(Debug, Clone, Serialize)]
 pub struct QaAnswer {
@@ -134,6 +141,12 @@ pub struct QaAnswer {
     /// The gold answer's figure appears in the answer (None: the gold has no figure).
     pub gold_figure_found: Option<bool>,
     pub cited: Vec<String>,
+    /// How the citations were found (the model's markers, checked ones, or quoted passages).
+    pub citation_method: crate::CitationMethod,
+    /// The model's own words when the answer shown differs from them.
+    pub model_answer: Option<String>,
+    /// Where each passage the model was given comes from, in prompt order.
+    pub sources: Vec<String>,
 }
 
 /// What the default pipeline found for one question (for reading failures).
@@ -344,14 +357,10 @@ pub async fn run(
             evidence_retrieved: answer.sources.iter().any(on_evidence),
             cites_evidence: answer.cited.iter().any(on_evidence),
             gold_figure_found: has_figure(&answer.text, &figures),
-            cited: answer
-                .cited
-                .iter()
-                .map(|s| match s.page {
-                    Some(p) => format!("{} p. {p}", s.name),
-                    None => s.name.clone(),
-                })
-                .collect(),
+            cited: answer.cited.iter().map(source_label).collect(),
+            citation_method: answer.citation_method,
+            model_answer: answer.model_text.clone(),
+            sources: answer.sources.iter().map(source_label).collect(),
         });
     }
     Ok(QaReport {
