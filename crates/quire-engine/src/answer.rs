@@ -517,7 +517,7 @@ fn sentences(text: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -539,7 +539,8 @@ mod tests {
         assert!(extractive("zebra?", &sources).is_none());
     }
 
-    fn src(n: usize, text: &str) -> Source {
+    /// A passage numbered `n` from `n.pdf`, page `n`.
+    pub(crate) fn src(n: usize, text: &str) -> Source {
         Source {
             n,
             doc_id: format!("d{n}"),

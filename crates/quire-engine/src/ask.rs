@@ -192,15 +192,11 @@ impl Engine {
         let mut model_text = None;
         let grounded = crate::grounding::ground(&text, question, &sources);
         if grounded.traced() {
+            citation_method = grounded.method();
             if grounded.text != text {
                 model_text = Some(std::mem::replace(&mut text, grounded.text));
             }
             cited = answer::by_number(&sources, &grounded.cited);
-            citation_method = if grounded.markers_kept {
-                answer::CitationMethod::Markers
-            } else {
-                answer::CitationMethod::Overlap
-            };
         } else if !stopped {
             // Prose the sources do not back: show the passage instead.
             if let Some((quoted, from)) = answer::extractive(question, &sources) {

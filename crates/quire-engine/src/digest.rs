@@ -723,15 +723,11 @@ impl crate::Engine {
         let mut model_text = None;
         let (mut cited, mut citation_method) = (Vec::new(), CitationMethod::None);
         if grounded.traced() {
+            citation_method = grounded.method();
             if grounded.text != text {
                 model_text = Some(std::mem::replace(&mut text, grounded.text));
             }
             cited = answer::by_number(&sources, &grounded.cited);
-            citation_method = if grounded.markers_kept {
-                CitationMethod::Markers
-            } else {
-                CitationMethod::Overlap
-            };
         } else if !stopped && notes.is_empty() {
             // One step: as for any answer, the passage that best matches.
             if let Some((quoted, from)) = answer::extractive(question, &sources) {

@@ -46,6 +46,15 @@ impl Grounded {
     pub fn traced(&self) -> bool {
         self.backed >= TRACED_MIN && !self.cited.is_empty()
     }
+
+    /// How a traced answer's citations were found.
+    pub fn method(&self) -> crate::CitationMethod {
+        if self.markers_kept {
+            crate::CitationMethod::Markers
+        } else {
+            crate::CitationMethod::Overlap
+        }
+    }
 }
 
 /// A number as written, normalised so that "1,577", "(1,577)" and "$1577.00"
@@ -315,7 +324,7 @@ fn with_markers(span: &str, markers: &[usize]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let (main, stop) = match body.char_indices().last() {
-        Some((i, c)) if matches!(c, '.' | '?' | '!' | ':' | ';') => (&body[..i], &body[i..]),
+        Some((i, '.' | '?' | '!' | ':' | ';')) => (&body[..i], &body[i..]),
         _ => (body, ""),
     };
     format!("{lead}{} [{list}]{stop}{trail}", main.trim_end())
@@ -324,21 +333,7 @@ fn with_markers(span: &str, markers: &[usize]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn src(n: usize, text: &str) -> Source {
-        Source {
-            n,
-            doc_id: format!("d{n}"),
-            chunk_id: format!("d{n}:0"),
-            path: format!("/docs/{n}.pdf"),
-            name: format!("{n}.pdf"),
-            page: Some(n as u32),
-            start: 0,
-            end: text.len() as u32,
-            similarity: Some(0.5),
-            text: text.to_string(),
-        }
-    }
+    use crate::answer::tests::src;
 
     fn sources() -> Vec<Source> {
         vec![
