@@ -214,9 +214,17 @@ fn print_answer_end(out: &mut impl Write, a: &Answer) {
     if a.model_text.is_some() {
         if a.citation_method == CitationMethod::Extractive {
             // What streamed was the model's; the sources do not back it.
-            let _ = writeln!(out, "(Your documents do not back that answer.)\n\n{}\n", a.text);
+            let _ = writeln!(
+                out,
+                "(Your documents do not back that answer.)\n\n{}\n",
+                a.text
+            );
         } else {
-            let _ = writeln!(out, "With its citations checked against the sources:\n\n{}\n", a.text);
+            let _ = writeln!(
+                out,
+                "With its citations checked against the sources:\n\n{}\n",
+                a.text
+            );
         }
     }
     match a.citation_method {

@@ -74,7 +74,7 @@ pub enum CitationMethod {
     /// Nothing in the answer can be traced to a source.
     None,
     /// The model's answer could not be traced to a source, so the answer is
-    /// the passage that best matches the question, quoted ([`extractive`]),
+    /// the passages that best match the question, quoted ([`crate::quote`]),
     /// or, for a whole-document question, the notes on each part.
     Extractive,
 }
@@ -412,132 +412,9 @@ pub fn by_number(sources: &[Source], numbers: &[usize]) -> Vec<Source> {
         .collect()
 }
 
-/// The sentences of `sources` that best match `question` (its content
-/// words, weighted by rarity among the sources), quoted with their source
-/// marker: what Quire shows instead of prose it cannot trace. `None` when no
-/// sentence shares a content word with the question.
-pub fn extractive(question: &str, sources: &[Source]) -> Option<(String, Vec<Source>)> {
-    let q = content_words(question);
-    if q.is_empty() {
-        return None;
-    }
-    // A word found in every source tells the sources apart less.
-    let source_words: Vec<HashSet<String>> =
-        sources.iter().map(|s| content_words(&s.text)).collect();
-    let df = |w: &String| source_words.iter().filter(|ws| ws.contains(w)).count();
-    let weights: Vec<(String, f32)> = q
-        .into_iter()
-        .map(|w| {
-            let d = df(&w) as f32;
-            let weight = (1.0 + sources.len() as f32 / (1.0 + d)).ln();
-            (w, weight)
-        })
-        .collect();
-    let mut best: Option<(f32, usize, String)> = None;
-    for (rank, s) in sources.iter().enumerate() {
-        for sentence in sentences(&s.text) {
-            let words = content_words(&sentence);
-            let score: f32 = weights
-                .iter()
-                .filter(|(w, _)| words.contains(w))
-                .map(|(_, x)| x)
-                .sum::<f32>()
-                // Ties go to the better-ranked source.
-                - 0.01 * rank as f32;
-            if score > 0.0 && best.as_ref().is_none_or(|b| score > b.0) {
-                best = Some((score, rank, sentence));
-            }
-        }
-    }
-    let (_, rank, sentence) = best?;
-    let source = sources[rank].clone();
-    let text = format!(
-        "The model's answer could not be traced to your documents. The passage that best matches the question:\n\n> {} [{}]",
-        sentence, source.n
-    );
-    Some((text, vec![source]))
-}
-
-/// Whether a line holds only amounts ("(1,577)", "$", "12.5 %", "—"): a
-/// table cell that belongs to the row label above it.
-fn amounts_only(line: &str) -> bool {
-    let t = line.trim();
-    !t.is_empty()
-        && t.chars()
-            .all(|c| c.is_ascii_digit() || " ,.()$%-—–".contains(c))
-}
-
-/// A passage's lines, a table's amounts joined to their row's label
-/// ("Depreciation and amortization" + "1,488" + "1,544" on one line).
-fn rows(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for line in text.split('\n') {
-        let t = line.trim();
-        if t.is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if amounts_only(t) => {
-                last.push(' ');
-                last.push_str(t);
-            }
-            _ => out.push(t.to_string()),
-        }
-    }
-    out
-}
-
-/// A passage's sentences (or rows, for tables), whitespace squashed, each at
-/// most 400 characters.
-fn sentences(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in rows(text) {
-        let line = line.as_str();
-        let mut cur = String::new();
-        for (i, c) in line.char_indices() {
-            cur.push(c);
-            let next = line[i + c.len_utf8()..].chars().next();
-            if matches!(c, '.' | '?' | '!') && next.is_none_or(char::is_whitespace) {
-                out.push(std::mem::take(&mut cur));
-            }
-        }
-        out.push(cur);
-    }
-    out.into_iter()
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|s| s.chars().filter(|c| c.is_alphanumeric()).count() >= 8)
-        .map(|s| {
-            if s.chars().count() > 400 {
-                s.chars().take(400).collect::<String>() + "…"
-            } else {
-                s
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    #[test]
-    fn untraceable_answers_quote_the_best_matching_sentence() {
-        let sources = vec![
-            src(1, "The company sells widgets. Revenue grew in Europe."),
-            src(
-                2,
-                "Capital expenditures were $1,577 million in 2018. Other items were small.",
-            ),
-        ];
-        let (text, cited) =
-            extractive("What were capital expenditures in 2018?", &sources).expect("a passage");
-        assert!(
-            text.contains("> Capital expenditures were $1,577 million in 2018. [2]"),
-            "{text}"
-        );
-        assert_eq!(cited.iter().map(|s| s.n).collect::<Vec<_>>(), vec![2]);
-        assert!(extractive("zebra?", &sources).is_none());
-    }
 
     /// A passage numbered `n` from `n.pdf`, page `n`.
     pub(crate) fn src(n: usize, text: &str) -> Source {
@@ -553,20 +430,6 @@ pub(crate) mod tests {
             similarity: Some(0.5),
             text: text.to_string(),
         }
-    }
-
-    #[test]
-    fn table_rows_are_quoted_with_their_amounts() {
-        let page = "Consolidated Statement of Cash Flows\n(Millions)\n2018\n2017\nDepreciation and amortization\n \n1,488 \n \n1,544\nPurchases of property, plant and equipment (PP&E)\n(1,577)\n(1,373)\n";
-        assert_eq!(
-            sentences(page),
-            vec![
-                "Consolidated Statement of Cash Flows",
-                "(Millions) 2018 2017",
-                "Depreciation and amortization 1,488 1,544",
-                "Purchases of property, plant and equipment (PP&E) (1,577) (1,373)",
-            ]
-        );
     }
 
     #[test]

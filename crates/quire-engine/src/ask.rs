@@ -87,6 +87,46 @@ impl Engine {
         Ok(())
     }
 
+    /// The passages Quire quotes instead of prose it cannot trace
+    /// ([`crate::quote`]): the sources' lines scored by the question's words,
+    /// their meaning (MiniLM, on a blocking thread) and their source's rank.
+    /// Without the embedding (it failed) the words and ranks alone choose.
+    pub(crate) async fn quote(
+        &self,
+        question: &str,
+        sources: &[Source],
+    ) -> Option<(String, Vec<Source>)> {
+        let lines = crate::quote::candidate_lines(sources);
+        let embedder = self.embedder.clone();
+        let q = question.to_string();
+        let sims = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<f32>>> {
+            let flat: Vec<&str> = lines.iter().flatten().map(String::as_str).collect();
+            let mut texts = Vec::with_capacity(flat.len() + 1);
+            texts.push(q.as_str());
+            texts.extend(flat);
+            let vectors = embedder.embed(&texts)?;
+            let (query, rest) = vectors
+                .split_first()
+                .ok_or_else(|| Error::Bug("no question vector".into()))?;
+            let mut it = rest.iter();
+            Ok(lines
+                .iter()
+                .map(|ls| {
+                    ls.iter()
+                        .map(|_| it.next().map_or(0.0, |v| crate::embed::cosine(query, v)))
+                        .collect()
+                })
+                .collect())
+        })
+        .await
+        .ok()
+        .and_then(|r| {
+            r.map_err(|e| tracing::warn!("quote: lines not embedded: {e}"))
+                .ok()
+        });
+        crate::quote::extractive(question, sources, sims.as_deref())
+    }
+
     /// Answers `question` from the library, streaming [`AnswerEvent`]s to `sink`.
     pub async fn ask(
         &self,
@@ -199,7 +239,7 @@ impl Engine {
             cited = answer::by_number(&sources, &grounded.cited);
         } else if !stopped {
             // Prose the sources do not back: show the passage instead.
-            if let Some((quoted, from)) = answer::extractive(question, &sources) {
+            if let Some((quoted, from)) = self.quote(question, &sources).await {
                 model_text = Some(std::mem::replace(&mut text, quoted));
                 cited = from;
                 citation_method = answer::CitationMethod::Extractive;

@@ -594,17 +594,22 @@ impl crate::Engine {
     ) -> Result<Vec<String>> {
         let want = kind.documents();
         let facts = self.library_facts().await?;
-        let mut named: Vec<(String, f32)> = facts
-            .matcher
-            .scores(query)
-            .into_iter()
-            .filter(|(id, s)| {
-                *s >= crate::rank::FOCUS_MIN && scope.is_none_or(|sc| sc.contains(id))
-            })
-            .collect();
-        named.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        named.truncate(want);
-        let named: Vec<String> = named.into_iter().map(|(id, _)| id).collect();
+        let mut scores = facts.matcher.scores(query);
+        scores.retain(|id, _| scope.is_none_or(|sc| sc.contains(id)));
+        // "Compare Boeing's and Lockheed Martin's 2022 reports": one document
+        // per subject the question names, not Lockheed's two best matches.
+        let focus = facts.matcher.focus(query, &scores);
+        let named: Vec<String> = if want > 1 && focus.subjects.len() >= 2 {
+            focus.subjects.into_iter().take(want).collect()
+        } else {
+            let mut named: Vec<(String, f32)> = scores
+                .into_iter()
+                .filter(|(_, s)| *s >= crate::rank::FOCUS_MIN)
+                .collect();
+            named.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            named.truncate(want);
+            named.into_iter().map(|(id, _)| id).collect()
+        };
         if !rest.is_empty() {
             let all_name_documents = !named.is_empty()
                 && rest
@@ -730,7 +735,7 @@ impl crate::Engine {
             cited = answer::by_number(&sources, &grounded.cited);
         } else if !stopped && notes.is_empty() {
             // One step: as for any answer, the passage that best matches.
-            if let Some((quoted, from)) = answer::extractive(question, &sources) {
+            if let Some((quoted, from)) = self.quote(question, &sources).await {
                 model_text = Some(std::mem::replace(&mut text, quoted));
                 cited = from;
                 citation_method = CitationMethod::Extractive;

@@ -277,10 +277,9 @@ pub fn ground(answer: &str, question: &str, sources: &[Source]) -> Grounded {
                 .iter()
                 .copied()
                 .filter(|m| {
-                    sources
-                        .iter()
-                        .position(|src| src.n == *m)
-                        .is_some_and(|i| scores[i] >= SUPPORT_MIN && scores[i] >= best - MARKER_SLACK)
+                    sources.iter().position(|src| src.n == *m).is_some_and(|i| {
+                        scores[i] >= SUPPORT_MIN && scores[i] >= best - MARKER_SLACK
+                    })
                 })
                 .collect();
             if keep.is_empty() {
@@ -391,14 +390,25 @@ mod tests {
 
     #[test]
     fn an_answer_without_markers_is_cited_where_it_is_backed() {
-        let g = ground("It was 1,577 million.\nRevenue grew in Europe.", Q, &sources());
-        assert_eq!(g.text, "It was 1,577 million [2].\nRevenue grew in Europe [3].");
+        let g = ground(
+            "It was 1,577 million.\nRevenue grew in Europe.",
+            Q,
+            &sources(),
+        );
+        assert_eq!(
+            g.text,
+            "It was 1,577 million [2].\nRevenue grew in Europe [3]."
+        );
         assert_eq!(g.cited, vec![2, 3]);
     }
 
     #[test]
     fn a_made_up_figure_is_untraced() {
-        let g = ground("3M's capital expenditure was $2,345 million [2].", Q, &sources());
+        let g = ground(
+            "3M's capital expenditure was $2,345 million [2].",
+            Q,
+            &sources(),
+        );
         assert_eq!(g.untraced_figures, vec!["2345"]);
         assert!(!g.traced(), "{g:?}");
         assert_eq!(g.text, "3M's capital expenditure was $2,345 million.");
@@ -419,7 +429,11 @@ mod tests {
 
     #[test]
     fn a_marker_after_the_stop_goes_with_its_sentence() {
-        let g = ground("Revenue grew in Europe. [1] Asia grew too.[3]", Q, &sources());
+        let g = ground(
+            "Revenue grew in Europe. [1] Asia grew too.[3]",
+            Q,
+            &sources(),
+        );
         assert_eq!(g.text, "Revenue grew in Europe [3]. Asia grew too [3].");
     }
 }

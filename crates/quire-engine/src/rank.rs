@@ -34,6 +34,12 @@ const FOCUS_DOCS: usize = 3;
 /// A document is searched on its own when it matches the question at least
 /// this well (0..1).
 pub(crate) const FOCUS_MIN: f32 = 0.5;
+/// A further document is a subject of the question when it names at least
+/// this share of the question's document-naming weight that the documents
+/// chosen before it do not ([`DocMatcher::focus`]).
+const SUBJECT_MIN: f32 = 0.15;
+/// ... and matches the question at least this well.
+const SUBJECT_SCORE: f32 = 0.3;
 /// A question naming no document gets the statement pages of this many of
 /// the documents its best passages come from.
 const STATEMENT_DOCS: usize = 2;
@@ -254,6 +260,138 @@ impl DocMatcher {
     }
 }
 
+/// Words of company names that name no company in particular.
+const GENERIC: [&str; 14] = [
+    "company",
+    "companies",
+    "corporation",
+    "corp",
+    "inc",
+    "incorporated",
+    "co",
+    "ltd",
+    "llc",
+    "plc",
+    "group",
+    "holdings",
+    "international",
+    "the",
+];
+
+fn generic(term: &str) -> bool {
+    GENERIC.contains(&term)
+}
+
+/// A year ("2018"), as [`terms`] writes it.
+fn is_year(term: &str) -> bool {
+    term.len() == 4
+        && term.chars().all(|c| c.is_ascii_digit())
+        && (term.starts_with("19") || term.starts_with("20"))
+}
+
+/// The documents a question is about, as [`DocMatcher::focus`] tells them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Focus {
+    /// Searched on their own, best first (at most [`FOCUS_DOCS`]).
+    pub docs: Vec<String>,
+    /// Those of `docs` that each bring in a further subject of the question:
+    /// a company or year the documents before them do not name ("Boeing or
+    /// Lockheed Martin", "FY2018 and FY2022"). Each gets a page among the
+    /// results.
+    pub subjects: Vec<String>,
+}
+
+impl DocMatcher {
+    /// The documents to search on their own: first the best match, then
+    /// greedily any document naming a part of the question the chosen ones
+    /// do not — another company's name, or another year of a company
+    /// already chosen; at least [`SUBJECT_MIN`] of the question's naming
+    /// weight, with a match of at least [`SUBJECT_SCORE`] — then the best
+    /// remaining matches over [`FOCUS_MIN`]. A year alone does not make
+    /// another company's filing a subject ("Corning's FY2019 …" is not about
+    /// another company's 2019 report), nor does "Company" or "Inc.". `scores` are [`DocMatcher::scores`] of the documents
+    /// in scope.
+    pub fn focus(&self, query: &str, scores: &HashMap<String, f32>) -> Focus {
+        let q: Vec<(String, f32)> = terms(query)
+            .into_iter()
+            .filter_map(|t| {
+                let df = *self.df.get(&t)?;
+                Some((t, self.idf(df)))
+            })
+            .collect();
+        let total: f32 = q.iter().map(|(_, w)| w).sum();
+        let mut ranked: Vec<(&String, f32)> = scores.iter().map(|(id, s)| (id, *s)).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let mut focus = Focus::default();
+        let Some((first, top)) = ranked.first().copied() else {
+            return focus;
+        };
+        if top < FOCUS_MIN || total <= 0.0 {
+            return focus;
+        }
+        let header = |id: &str| self.docs.iter().find(|(d, _)| d == id).map(|(_, ts)| ts);
+        let mut covered: HashSet<String> = HashSet::new();
+        let cover = |id: &str, covered: &mut HashSet<String>| {
+            if let Some(ts) = header(id) {
+                for (t, _) in &q {
+                    if ts.contains(t) {
+                        covered.insert(t.clone());
+                    }
+                }
+            }
+        };
+        focus.docs.push(first.clone());
+        cover(first, &mut covered);
+        while focus.docs.len() < FOCUS_DOCS {
+            // The document naming most of what is not covered yet: another
+            // company (a name the chosen ones lack), or another year of a
+            // company already chosen.
+            let mut best: Option<(&String, f32)> = None;
+            for (id, score) in &ranked {
+                if focus.docs.contains(id) || *score < SUBJECT_SCORE {
+                    continue;
+                }
+                let Some(ts) = header(id) else { continue };
+                let share = |covered_now: bool, year: bool| {
+                    q.iter()
+                        .filter(|(t, _)| {
+                            covered.contains(t) == covered_now
+                                && ts.contains(t)
+                                && is_year(t) == year
+                                && !generic(t)
+                        })
+                        .map(|(_, w)| w)
+                        .sum::<f32>()
+                        / total
+                };
+                let (new_name, new_year) = (share(false, false), share(false, true));
+                let subject = new_name >= SUBJECT_MIN
+                    || (new_year >= SUBJECT_MIN && share(true, false) >= SUBJECT_MIN);
+                let gain = new_name + new_year;
+                if subject && best.is_none_or(|b| gain > b.1) {
+                    best = Some((id, gain));
+                }
+            }
+            let Some((id, _)) = best else { break };
+            focus.docs.push(id.clone());
+            focus.subjects.push(id.clone());
+            cover(id, &mut covered);
+        }
+        for (id, score) in &ranked {
+            if focus.docs.len() >= FOCUS_DOCS || *score < FOCUS_MIN {
+                break;
+            }
+            if !focus.docs.contains(id) {
+                focus.docs.push((*id).clone());
+            }
+        }
+        if !focus.subjects.is_empty() {
+            focus.subjects.insert(0, first.clone());
+        }
+        focus
+    }
+}
+
 /// One candidate passage with what the searches said of it.
 #[derive(Debug, Clone)]
 pub struct Scored {
@@ -295,7 +433,15 @@ impl LibraryFacts {
 
 /// Folds scored passages into pages, best first: each page once, as its
 /// best passage, scored as that passage plus `page_extra` per further one.
-pub fn fold_pages(scored: Vec<Scored>, w: &Weights, limit: usize) -> Vec<SearchHit> {
+/// Each document of `subjects` (a question about several companies or
+/// years) keeps its best page among the first `limit`, in place of the last
+/// page of a document that has others there.
+pub fn fold_pages(
+    scored: Vec<Scored>,
+    w: &Weights,
+    limit: usize,
+    subjects: &[String],
+) -> Vec<SearchHit> {
     let mut pages: HashMap<(String, Option<u32>), (f32, usize, Scored)> = HashMap::new();
     let mut unpaged = Vec::new();
     for s in scored {
@@ -327,8 +473,26 @@ pub fn fold_pages(scored: Vec<Scored>, w: &Weights, limit: usize) -> Vec<SearchH
         b.0.total_cmp(&a.0)
             .then_with(|| a.1.hit.chunk_id.cmp(&b.1.hit.chunk_id))
     });
+    let mut rest = out.split_off(limit.min(out.len()));
+    for d in subjects {
+        if out.iter().any(|(_, s)| &s.hit.doc_id == d) {
+            continue;
+        }
+        let Some(pos) = rest.iter().position(|(_, s)| &s.hit.doc_id == d) else {
+            continue;
+        };
+        let shared = |i: usize| {
+            let doc = &out[i].1.hit.doc_id;
+            out.iter().filter(|(_, s)| &s.hit.doc_id == doc).count() > 1
+        };
+        if out.len() < limit {
+            out.push(rest.remove(pos));
+        } else if let Some(i) = (0..out.len()).rev().find(|i| shared(*i)) {
+            out.remove(i);
+            out.push(rest.remove(pos));
+        }
+    }
     out.into_iter()
-        .take(limit)
         .map(|(score, s)| SearchHit {
             score,
             similarity: Some(s.cosine),
@@ -397,16 +561,10 @@ impl Engine {
         if let Some(s) = scope {
             doc_scores.retain(|id, _| s.contains(id));
         }
-        let mut focus: Vec<(&String, &f32)> = doc_scores
-            .iter()
-            .filter(|(_, s)| **s >= FOCUS_MIN)
-            .collect();
-        focus.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        let focus: Vec<String> = focus
-            .into_iter()
-            .take(FOCUS_DOCS)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let Focus {
+            docs: focus,
+            subjects,
+        } = facts.matcher.focus(query, &doc_scores);
         let (focus_dense, focus_bm25) = if focus.is_empty() {
             (Vec::new(), Vec::new())
         } else {
@@ -505,7 +663,7 @@ impl Engine {
                 }
             }
         }
-        Ok((fold_pages(scored, w, limit), best))
+        Ok((fold_pages(scored, w, limit, &subjects), best))
     }
 }
 
@@ -564,6 +722,48 @@ mod tests {
         // Words every header has name no document.
         let s = m.scores("What does the annual report say?");
         assert!(s.values().all(|v| *v < FOCUS_MIN), "{s:?}");
+    }
+
+    #[test]
+    fn a_question_about_two_companies_or_years_focuses_on_each() {
+        let m = DocMatcher::new(&headers());
+        let q = "Which had higher revenue in FY2018, Acme or Bolt?";
+        let f = m.focus(q, &m.scores(q));
+        assert_eq!(f.subjects.len(), 2, "{f:?}");
+        assert!(f.subjects.contains(&"a18".to_string()), "{f:?}");
+        assert!(f.subjects.contains(&"b18".to_string()), "{f:?}");
+        let q = "How did Acme's capital expenditure change between FY2018 and FY2022?";
+        let f = m.focus(q, &m.scores(q));
+        let mut subjects = f.subjects.clone();
+        subjects.sort();
+        assert_eq!(subjects, ["a18", "a22"], "{f:?}");
+        // A year another company's filing names makes it no subject.
+        let q = "What was Crane's revenue in 2018?";
+        let f = m.focus(q, &m.scores(q));
+        assert_eq!(f.docs.first().map(String::as_str), Some("c21"), "{f:?}");
+        assert!(f.subjects.is_empty(), "{f:?}");
+        // One company and one year: one subject, nothing reserved.
+        let q = "What was Acme's FY2018 capital expenditure?";
+        let f = m.focus(q, &m.scores(q));
+        assert_eq!(f.docs.first().map(String::as_str), Some("a18"), "{f:?}");
+        assert!(f.subjects.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn each_subject_keeps_a_page_among_the_results() {
+        let hits = fold_pages(
+            vec![
+                scored("a", 1, 0, 0.70),
+                scored("a", 2, 1, 0.69),
+                scored("a", 3, 2, 0.68),
+                scored("b", 4, 3, 0.40),
+            ],
+            &WEIGHTS,
+            2,
+            &["a".to_string(), "b".to_string()],
+        );
+        let got: Vec<_> = hits.iter().map(|h| (h.doc_id.as_str(), h.page)).collect();
+        assert_eq!(got, [("a", Some(1)), ("b", Some(4))]);
     }
 
     #[test]
@@ -636,6 +836,7 @@ mod tests {
             ],
             &WEIGHTS,
             10,
+            &[],
         );
         let keys: Vec<_> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
         // a p1 (0.60 + one extra passage) edges out b p2 (0.61).
@@ -646,7 +847,7 @@ mod tests {
     fn a_wanted_statement_page_outranks_prose_that_reads_like_the_question() {
         let mut statement = scored("a", 60, 0, 0.40);
         statement.statement = 1.0;
-        let hits = fold_pages(vec![scored("a", 49, 1, 0.45), statement], &WEIGHTS, 10);
+        let hits = fold_pages(vec![scored("a", 49, 1, 0.45), statement], &WEIGHTS, 10, &[]);
         assert_eq!(hits[0].page, Some(60));
         let facts = LibraryFacts {
             matcher: DocMatcher::new(&headers()),

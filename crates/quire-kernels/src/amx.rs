@@ -105,11 +105,16 @@ impl Bf16Matrix {
     }
 }
 
-/// Whether this CPU and operating system run AMX bfloat16 products, and
-/// `QUIRE_GEMM` does not ask for an f32 kernel: checked once.
+/// Whether AMX bfloat16 products may run: the CPU has them, the operating
+/// system granted the tiles and `QUIRE_GEMM` does not ask for less
+/// ([`crate::cpu::features`]).
 pub fn available() -> bool {
-    static AMX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AMX.get_or_init(|| std::env::var_os("QUIRE_GEMM").is_none() && imp::enable())
+    crate::cpu::features().amx
+}
+
+/// Asks the operating system for the tile state (once, by [`crate::cpu`]).
+pub(crate) fn request_tiles() -> bool {
+    imp::enable()
 }
 
 /// `c[m × width] = a[m × depth] · Wᵀ (+ bias) (+ c)` with row strides `lda`,
@@ -290,16 +295,9 @@ mod imp {
 
     /// Asks Linux for the tile state; true when the CPU has AMX-TILE and
     /// AMX-BF16 and the request succeeded.
+    /// Requests the tile state for this process (the CPU's AMX and
+    /// AVX512-BF16, for rounding inputs, were checked by [`crate::cpu`]).
     pub fn enable() -> bool {
-        // CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE.
-        let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
-        if edx & (1 << 22) == 0 || edx & (1 << 24) == 0 {
-            return false;
-        }
-        // Inputs are rounded to bfloat16 with AVX512-BF16 (every AMX CPU has it).
-        if !is_x86_feature_detected!("avx512f") || !is_x86_feature_detected!("avx512bf16") {
-            return false;
-        }
         const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
         const XFEATURE_XTILEDATA: libc::c_long = 18;
         // SAFETY: a plain system call with integer arguments.
@@ -450,6 +448,7 @@ mod tests {
     /// Products on the tiles equal f32 products of the bfloat16-rounded
     /// operands (up to summation order), on shapes that are not whole blocks.
     #[test]
+    #[cfg_attr(not(quire_cpu_amx), ignore = "this CPU has no AMX")]
     fn tile_products_match_the_rounded_operands() {
         if !available() {
             eprintln!("no AMX on this machine: the tile products are not exercised");

@@ -76,20 +76,10 @@ impl PairPanels for Bf16Matrix {
     }
 }
 
-/// Whether this CPU has AVX512-BF16 (and AVX-512F) and `QUIRE_GEMM` does not
-/// ask for an f32 kernel: checked once.
+/// Whether AVX512-BF16 dot products may run: the CPU has them and
+/// `QUIRE_GEMM` does not ask for less ([`crate::cpu::features`]).
 pub fn available() -> bool {
-    static BF16: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *BF16.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::env::var_os("QUIRE_GEMM").is_none()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bf16")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    })
+    crate::cpu::features().bf16
 }
 
 /// `c[m × width] = a[m × depth] · Wᵀ (+ bias) (+ c)` with row strides `lda`,
@@ -339,6 +329,7 @@ mod tests {
     /// so a product rayon started on that thread while the first one waited
     /// found it taken. Products running at once must each keep their inputs.
     #[test]
+    #[cfg_attr(not(quire_cpu_bf16), ignore = "this CPU has no AVX512-BF16")]
     fn products_running_at_once_on_rayons_threads_keep_their_own_inputs() {
         use rayon::prelude::*;
         if !available() {
@@ -372,6 +363,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(quire_cpu_bf16), ignore = "this CPU has no AVX512-BF16")]
     fn products_match_the_rounded_operands_on_ragged_shapes() {
         if !available() {
             eprintln!("skipped: this CPU has no AVX512-BF16");

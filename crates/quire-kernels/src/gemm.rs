@@ -642,33 +642,15 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The best kernel this CPU runs (`QUIRE_GEMM=avx2|portable` forces a lesser one).
+    /// The best f32 kernel the products may use ([`crate::cpu`]).
     pub fn detect() -> Isa {
-        static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *ISA.get_or_init(|| {
-            let best = Isa::best();
-            match std::env::var("QUIRE_GEMM").as_deref() {
-                Ok("portable") => Isa::Portable,
-                Ok("avx2") if best != Isa::Portable => Isa::Avx2,
-                _ => best,
+        match crate::cpu::best() {
+            crate::cpu::Level::Amx | crate::cpu::Level::Avx512Bf16 | crate::cpu::Level::Avx512 => {
+                Isa::Avx512
             }
-        })
-    }
-
-    fn best() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c")
-            {
-                return Isa::Avx2;
-            }
+            crate::cpu::Level::Avx2 => Isa::Avx2,
+            crate::cpu::Level::Portable => Isa::Portable,
         }
-        Isa::Portable
     }
 
     /// Whether the kernels widen half-precision panels in registers (AVX-512F
@@ -990,11 +972,13 @@ mod tests {
 
     #[test]
     fn every_kernel_matches_the_plain_product_on_ragged_shapes() {
+        // Every kernel the CPU has, whatever `QUIRE_GEMM` says.
+        let cpu = crate::cpu::detected();
         let mut kernels = vec![Isa::Portable];
-        if Isa::best() != Isa::Portable {
+        if cpu.avx2 {
             kernels.push(Isa::Avx2);
         }
-        if Isa::best() == Isa::Avx512 {
+        if cpu.avx512 {
             kernels.push(Isa::Avx512);
         }
         for isa in kernels {

@@ -4,7 +4,9 @@
 //! even in the dev profile.
 
 pub mod amx;
+pub mod cpu;
 pub mod decode;
+pub mod dense;
 pub mod dpbf16;
 pub mod gemm;
 pub mod q8;
@@ -117,10 +119,9 @@ pub fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
     }
 }
 
-/// Whether the loops may use AVX-512F (the CPU has it and `QUIRE_GEMM` does not
-/// ask for less): checked once.
+/// Whether the loops may use AVX-512F ([`cpu::features`]).
 pub fn has_avx512() -> bool {
-    gemm::Isa::detect() == gemm::Isa::Avx512
+    cpu::features().avx512
 }
 
 #[inline(always)]

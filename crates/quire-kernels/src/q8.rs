@@ -137,22 +137,14 @@ pub fn dot(format: Format, row: &[u8], a: &Q8Vector) -> f32 {
     }
 }
 
-/// Whether the AVX-512 VNNI products may run (the CPU has them and
-/// `QUIRE_GEMM` does not ask for less): checked once.
+/// Whether the AVX-512 VNNI products may run ([`crate::cpu::features`]).
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
     target_feature = "fma"
 ))]
 fn vnni() -> bool {
-    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *VNNI.get_or_init(|| {
-        crate::has_avx512()
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512vnni")
-    })
+    crate::cpu::features().vnni
 }
 
 /// The same products in plain Rust: the reference for the SIMD versions.
@@ -951,6 +943,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(quire_cpu_bf16), ignore = "this CPU has no AVX512-BF16")]
     fn bfloat16_products_over_quantized_panels_match_the_stored_bfloat16_weight() {
         use crate::amx::Bf16Matrix;
         use crate::dpbf16::{available, gemm};

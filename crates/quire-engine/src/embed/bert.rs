@@ -12,21 +12,18 @@
 //!   layer norm, row softmax and bias + exact (erf) GELU
 //!   ([`quire_kernels`]), split across threads; attention runs sequences in
 //!   parallel;
-//! - the dense layers run Quire's GEMM ([`quire_kernels::gemm`], AVX-512 when
-//!   the CPU has it) on weights packed once at load in half precision
-//!   (widened panel by panel as the product runs), with the bias and the
-//!   residual added as the product is stored; on CPUs with AMX they run on
-//!   its tiles in bfloat16 ([`quire_kernels::amx`]), on CPUs with AVX512-BF16
-//!   but no AMX by its dot products ([`quire_kernels::dpbf16`]), the same
-//!   numerics at twice the f32 kernel's multiply-adds; `QUIRE_GEMM` set to any
-//!   kernel runs that kernel instead.
+//! - the dense layers are [`quire_kernels::dense::DenseMatrix`] products,
+//!   which pick their kernel from what the CPU runs: AMX tiles or AVX512-BF16
+//!   dot products in bfloat16, else Quire's f32 GEMM on half-precision
+//!   panels widened as the product runs; the bias and the residual are added
+//!   as the product is stored. `QUIRE_GEMM` asks for a lesser kernel.
 
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use quire_kernels::amx::{self, Bf16Matrix};
-use quire_kernels::gemm::{gemm, gemm_serial, HalfPackedMatrix, Output, PackedMatrix};
+use quire_kernels::dense::DenseMatrix;
+use quire_kernels::gemm::{gemm_serial, Output, PackedMatrix};
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -53,15 +50,8 @@ fn default_eps() -> f64 {
 /// ([`quire_kernels::gemm`]), or in bfloat16 pairs for AMX tiles or
 /// AVX512-BF16 dot products when the CPU has them; the bias kept beside it.
 struct Dense {
-    weight: Weight,
+    weight: DenseMatrix,
     bias: Vec<f32>,
-}
-
-enum Weight {
-    /// Panels in half precision, widened as the product fetches them.
-    F16(HalfPackedMatrix),
-    /// bfloat16 pairs, multiplied on AMX tiles or by AVX512-BF16 dot products.
-    Bf16(Bf16Matrix),
 }
 
 impl Dense {
@@ -77,22 +67,14 @@ impl Dense {
     /// From a `[output, input]` row-major weight.
     fn new(w: &[f32], output: usize, input: usize, bias: Vec<f32>) -> candle_core::Result<Self> {
         let shape = || candle_core::Error::Msg(format!("dense weight of {output} × {input}"));
-        let weight = if quire_kernels::amx::available() || quire_kernels::dpbf16::available() {
-            Weight::Bf16(Bf16Matrix::from_out_in(w, output, input).ok_or_else(shape)?)
-        } else {
-            // Half precision: 42 → 21 MB for MiniLM's dense layers, the same
-            // speed (a tile widens each panel block once for up to 768 rows).
-            let packed = PackedMatrix::from_out_in(w, output, input).ok_or_else(shape)?;
-            Weight::F16(HalfPackedMatrix::from_packed(&packed))
-        };
+        // bfloat16 pairs where the CPU multiplies them, else half precision
+        // (42 → 21 MB for MiniLM's dense layers, the same speed).
+        let weight = DenseMatrix::from_out_in(w, output, input).ok_or_else(shape)?;
         Ok(Dense { weight, bias })
     }
 
     fn width(&self) -> usize {
-        match &self.weight {
-            Weight::F16(w) => w.width(),
-            Weight::Bf16(w) => w.width(),
-        }
+        self.weight.width()
     }
 
     /// `x · Wᵀ (+ bias)` for `rows` rows of `x`, added to `out` when `accumulate`
@@ -102,15 +84,7 @@ impl Dense {
             bias: bias.then_some(&self.bias[..]),
             accumulate,
         };
-        match &self.weight {
-            Weight::F16(w) => gemm(x, w.depth(), rows, &w.view(), out, w.width(), output),
-            Weight::Bf16(w) if amx::available() => {
-                amx::gemm(x, w.depth(), rows, w, out, w.width(), output)
-            }
-            Weight::Bf16(w) => {
-                quire_kernels::dpbf16::gemm(x, w.depth(), rows, w, out, w.width(), output)
-            }
-        }
+        self.weight.gemm(x, rows, out, output)
     }
 }
 

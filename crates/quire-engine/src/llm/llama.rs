@@ -114,12 +114,7 @@ impl Linear {
                     bias: None,
                     accumulate: false,
                 };
-                if quire_kernels::dpbf16::available() {
-                    // bfloat16 pairs, twice the f32 kernel's multiply-adds.
-                    quire_kernels::dpbf16::gemm(&input, m.cols, n, m, &mut out, m.rows, output);
-                } else {
-                    quire_kernels::gemm::gemm(&input, m.cols, n, m, &mut out, m.rows, output);
-                }
+                quire_kernels::dense::quantized(&input, m.cols, n, m, &mut out, m.rows, output);
                 return Tensor::from_vec(out, (n, m.rows), &Device::Cpu);
             }
             let (w, rows, cols) = self.dequantize()?;
