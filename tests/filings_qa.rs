@@ -89,3 +89,39 @@ async fn evidence_pages_of_real_filings_are_found_no_worse_than_measured() {
         score("hybrid").page_at_5
     );
 }
+
+/// Regression: a question naming two companies got five pages of the one it
+/// names best ("Which had the higher total revenue in FY2022, Boeing or
+/// Lockheed Martin?" found three Lockheed filings and no Boeing page). Each
+/// company the question names now keeps a page among the results.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_a_question_naming_two_companies_finds_both_filings() {
+    let dev = shared().join("eval/financebench-dev/pdfs");
+    let (_dir, engine) = temp_engine().await;
+    let files: Vec<_> = ["AMERICANEXPRESS_2022_10K", "BOEING_2022_10K"]
+        .iter()
+        .map(|f| dev.join(format!("{f}.pdf")))
+        .collect();
+    let results = engine
+        .import(&files, &Default::default(), &NoProgress)
+        .await
+        .expect("import runs");
+    assert!(results.iter().all(|r| r.error.is_none()), "{results:#?}");
+    let opts = quire_engine::SearchOptions {
+        limit: 5,
+        ..Default::default()
+    };
+    for q in [
+        "Which had the higher total revenue in FY2022, Boeing or American Express?",
+        "Compare the total liabilities of American Express and Boeing at the end of 2022.",
+    ] {
+        let hits = engine.search(q, &opts).await.expect("search runs");
+        let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+        for company in ["AMERICANEXPRESS", "BOEING"] {
+            assert!(
+                names.iter().any(|n| n.starts_with(company)),
+                "{q}: no {company} page in {names:?}"
+            );
+        }
+    }
+}
