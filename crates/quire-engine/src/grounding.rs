@@ -283,7 +283,12 @@ pub fn ground(answer: &str, question: &str, sources: &[Source]) -> Grounded {
                 })
                 .collect();
             if keep.is_empty() {
-                if let Some(i) = scores.iter().position(|x| *x == best) {
+                // The best-ranked source that backs the sentence about as
+                // well as the best one (sources come in rank order).
+                if let Some(i) = scores
+                    .iter()
+                    .position(|x| *x >= SUPPORT_MIN && *x >= best - MARKER_SLACK)
+                {
                     keep.push(sources[i].n);
                 }
             }

@@ -8,10 +8,12 @@
 //! when the caller has them: "capital expenditure" is "purchases of
 //! property, plant and equipment" in a cash-flow statement), and the rank the
 //! retrieval gave its source (the ranker has already weighed the document
-//! and page as a whole). The best line is quoted, and with it the best line
-//! of each other source that scores nearly as well (at most
-//! [`QUOTES_MAX`]), each with its marker; a table row comes with the row of
-//! years or periods above it, so its amounts can be read.
+//! and page as a whole), a source stating none of the years the question
+//! names counting less. The best line of the first-ranked source is quoted,
+//! and with it the best line of each other source that scores nearly as
+//! well as the best of all (at most [`QUOTES_MAX`]), each with its marker; a
+//! table row comes with the row of years or periods above it, so its
+//! amounts can be read.
 
 use std::collections::HashSet;
 
@@ -24,8 +26,18 @@ pub const QUOTES_MAX: usize = 3;
 const CLOSE: f32 = 0.85;
 /// Weight of a line's meaning (cosine with the question) against its words.
 const MEANING: f32 = 1.0;
-/// What each step down the ranking costs a source's lines, as a share.
-const RANK_STEP: f32 = 0.06;
+/// What each step down the ranking costs a source's lines, as a share:
+/// the ranker weighed the whole page and document, a line's words do not.
+const RANK_STEP: f32 = 0.12;
+/// What a source stating none of the years the question names loses, as a share.
+const OFF_YEAR: f32 = 0.3;
+/// Lines shorter than this many words are not quoted unless they hold amounts.
+const MIN_WORDS: usize = 6;
+/// A line's meaning counts fully from this many words.
+const FULL_WORDS: f32 = 12.0;
+/// Added to every matched word's idf, so a word all sources hold still
+/// counts a little.
+const IDF_FLOOR: f32 = 0.05;
 /// Extra share for a line holding amounts when the question asks for a figure.
 const FIGURE_ROW: f32 = 0.15;
 
@@ -52,12 +64,15 @@ pub fn extractive(
     let all = candidate_lines(sources);
     let source_words: Vec<HashSet<String>> =
         sources.iter().map(|s| content_words(&s.text)).collect();
+    // A word every source holds (the company's name, the question's topic)
+    // tells no line from another: idf ln((n + 1) / (df + 1)), about zero for
+    // such words; a word no source holds still weighs in the total.
     let n = sources.len() as f32;
     let weights: Vec<(String, f32)> = q
         .into_iter()
         .map(|w| {
             let df = source_words.iter().filter(|ws| ws.contains(&w)).count() as f32;
-            (w, (1.0 + n / (1.0 + df)).ln())
+            (w, ((n + 1.0) / (df + 1.0)).ln() + IDF_FLOOR)
         })
         .collect();
     let total: f32 = weights
@@ -66,6 +81,16 @@ pub fn extractive(
         .sum::<f32>()
         .max(f32::EPSILON);
     let figure_question = !crate::statements::wanted(question).is_empty() || asks_amount(question);
+    // The years the question names ("FY2018"): a source that states none of
+    // them (another year's report) answers it less likely.
+    let years: Vec<String> = crate::rank::terms(question)
+        .into_iter()
+        .filter(|t| t.len() == 4 && t.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    let off_year: Vec<bool> = sources
+        .iter()
+        .map(|s| !years.is_empty() && !years.iter().any(|y| s.text.contains(y.as_str())))
+        .collect();
 
     // Each source's best line: (score, line index).
     let mut best: Vec<(f32, usize, usize)> = Vec::new();
@@ -73,6 +98,13 @@ pub fn extractive(
         let mut top: Option<(f32, usize)> = None;
         for (j, line) in lines.iter().enumerate() {
             let words = content_words(line);
+            let amounts = has_amounts(line);
+            // A running head ("ACTIVISION BLIZZARD, INC.") or a broken-off
+            // fragment says nothing on its own.
+            let length = line.split_whitespace().count();
+            if length < MIN_WORDS && !amounts {
+                continue;
+            }
             let lexical: f32 = weights
                 .iter()
                 .filter(|(w, _)| words.contains(w))
@@ -88,11 +120,16 @@ pub fn extractive(
             if lexical <= 0.0 && meaning < 0.3 {
                 continue;
             }
+            // Short lines read alike to MiniLM: their meaning counts less.
+            let meaning = meaning * (length as f32 / FULL_WORDS).min(1.0);
             let mut score = lexical + MEANING * meaning;
-            if figure_question && has_amounts(line) {
+            if figure_question && amounts {
                 score *= 1.0 + FIGURE_ROW;
             }
             score *= 1.0 - RANK_STEP * i as f32;
+            if off_year[i] {
+                score *= 1.0 - OFF_YEAR;
+            }
             if top.is_none_or(|t| score > t.0) {
                 top = Some((score, j));
             }
@@ -101,11 +138,16 @@ pub fn extractive(
             best.push((score, i, j));
         }
     }
-    best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let first = best.first()?.0;
+    // The best line of the first-ranked page, which the ranking chose by
+    // the whole page and document; then the other sources whose best line
+    // scores about as well as the best of all, in rank order.
+    let top = best.iter().map(|b| b.0).fold(0.0f32, f32::max);
+    if top <= 0.0 {
+        return None;
+    }
     let chosen: Vec<(usize, usize)> = best
         .iter()
-        .filter(|(score, _, _)| *score >= CLOSE * first)
+        .filter(|(score, i, _)| *i == 0 || *score >= CLOSE * top)
         .take(QUOTES_MAX)
         .map(|(_, i, j)| (*i, *j))
         .collect();
@@ -291,7 +333,7 @@ mod tests {
     fn sources_nearly_as_good_are_quoted_too_best_first() {
         let sources = vec![
             src(1, "Revenue in Europe grew 5 percent in 2022."),
-            src(2, "Revenue in Europe grew strongly."),
+            src(2, "Revenue in Europe grew strongly over the whole year."),
             src(3, "The weather was mild."),
         ];
         let (text, cited) =
