@@ -402,6 +402,9 @@ async fn an_answer_whose_client_went_away_is_stopped() {
 
     // An empty question never starts a session.
     let empty = AskRequest::default();
-    let err = running.answer(&engine, &empty, &mut |_| true).await.unwrap_err();
+    let err = running
+        .answer(&engine, &empty, &mut |_| true)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "invalid_input");
 }
