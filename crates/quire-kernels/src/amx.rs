@@ -20,7 +20,7 @@
 //! intrinsics); the operating system must grant the process the tile state
 //! (`arch_prctl(ARCH_REQ_XCOMP_PERM)` on Linux), asked once.
 
-use crate::gemm::{Output, SendPtr};
+use crate::gemm::{check_shapes, Output, SendPtr};
 use rayon::prelude::*;
 
 /// Output columns per weight panel (one tile's width in f32).
@@ -139,18 +139,32 @@ pub fn gemm(
     if m == 0 {
         return;
     }
-    assert!(lda >= k && ldc >= n, "strides shorter than the rows");
-    assert!(a.len() >= (m - 1) * lda + k, "input too short");
-    assert!(c.len() >= (m - 1) * ldc + n, "output too short");
-    if let Some(b) = out.bias {
-        assert_eq!(b.len(), n, "bias length differs from the width");
-    }
-    // Inputs as bfloat16 rows of `kp`, zero rows up to a whole block, in a
-    // buffer kept per thread (every value is written: no zeroing pass).
+    check_shapes(a, lda, m, k, c, ldc, n, &out);
+    // Zero rows up to a whole block of tiles.
     let rows = m.next_multiple_of(BLOCK);
-    // Taken out of the thread's slot for the call: a product started on
-    // this thread while it waits for this one (rayon runs other tasks
-    // meanwhile) finds the slot empty and uses a buffer of its own.
+    // SAFETY: AMX is available, and with it AVX512-BF16 (`cpu::features`).
+    unsafe { with_bf16_rows(a, lda, m, k, kp, rows, |ab| products(ab, m, w, c, ldc, out)) }
+}
+
+/// Runs `f` on `a`'s first `m` rows as bfloat16 rows of `kp` values (zero
+/// past `k`), followed by zero rows up to `rows`: the inputs of the bfloat16
+/// products (AMX and [`crate::dpbf16`]). The rows are written in parallel
+/// into a buffer kept per thread (every value is written: no zeroing pass),
+/// taken out of the thread's slot for the call: a product started on this
+/// thread while it waits for this one (rayon runs other tasks meanwhile)
+/// finds the slot empty and uses a buffer of its own.
+///
+/// # Safety
+/// The CPU has AVX512-BF16; `a` holds `m` rows of `k` values `lda` apart.
+pub(crate) unsafe fn with_bf16_rows<R>(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    kp: usize,
+    rows: usize,
+    f: impl FnOnce(&[u16]) -> R,
+) -> R {
     let mut ab = INPUT.with(|b| b.take());
     if ab.len() < rows * kp {
         ab.resize(rows * kp, 0);
@@ -162,7 +176,7 @@ pub fn gemm(
             for (r, d) in dst.chunks_exact_mut(kp).enumerate() {
                 let row = i * 64 + r;
                 if row < m {
-                    // SAFETY: AMX is available, and with it AVX512-BF16 (`enable`).
+                    // SAFETY: the caller's CPU has AVX512-BF16.
                     unsafe { to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
                     d[k..].fill(0);
                 } else {
@@ -170,8 +184,9 @@ pub fn gemm(
                 }
             }
         });
-    products(&ab[..rows * kp], m, w, c, ldc, out);
+    let result = f(&ab[..rows * kp]);
     INPUT.with(|b| b.set(ab));
+    result
 }
 
 /// `dst[i] = bfloat16(src[i])`, rounded to nearest even, 32 per instruction

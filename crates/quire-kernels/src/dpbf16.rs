@@ -18,7 +18,7 @@
 //! rows pass; a short last row block computes only its own rows.
 
 use crate::amx::Bf16Matrix;
-use crate::gemm::{Output, SendPtr, KC, MC, MR};
+use crate::gemm::{check_shapes, Output, SendPtr, TileOut, KC, MC, MR};
 use rayon::prelude::*;
 
 /// Output columns per tile (two weight panels).
@@ -104,42 +104,9 @@ pub fn gemm(
     if m == 0 {
         return;
     }
-    assert!(lda >= k && ldc >= n, "strides shorter than the rows");
-    assert!(a.len() >= (m - 1) * lda + k, "input too short");
-    assert!(c.len() >= (m - 1) * ldc + n, "output too short");
-    if let Some(b) = out.bias {
-        assert_eq!(b.len(), n, "bias length differs from the width");
-    }
-    // Inputs as bfloat16 rows of `kp` (zero past `k`), in a buffer kept per
-    // thread (every value is written: no zeroing pass).
-    // Taken out of the thread's slot for the call: a product started on
-    // this thread while it waits for this one (rayon runs other tasks
-    // meanwhile) finds the slot empty and uses a buffer of its own.
-    let mut ab = INPUT.with(|b| b.take());
-    if ab.len() < m * kp {
-        ab.resize(m * kp, 0);
-    }
-    ab[..m * kp]
-        .par_chunks_mut(kp * 64)
-        .enumerate()
-        .for_each(|(i, dst)| {
-            for (r, d) in dst.chunks_exact_mut(kp).enumerate() {
-                let row = i * 64 + r;
-                // SAFETY: the CPU has AVX512-BF16 (asserted above).
-                unsafe { crate::amx::to_bf16(&a[row * lda..row * lda + k], &mut d[..k]) };
-                d[k..].fill(0);
-            }
-        });
-    products(&ab[..m * kp], m, w, c, ldc, out);
-    INPUT.with(|b| b.set(ab));
-}
-
-thread_local! {
-    static INPUT: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-pub(crate) fn release_thread_buffer() {
-    INPUT.with(|b| drop(b.take()));
+    check_shapes(a, lda, m, k, c, ldc, n, &out);
+    // SAFETY: the CPU has AVX512-BF16 (asserted above).
+    unsafe { crate::amx::with_bf16_rows(a, lda, m, k, kp, m, |ab| products(ab, m, w, c, ldc, out)) }
 }
 
 fn products(ab: &[u16], m: usize, w: &dyn PairPanels, c: &mut [f32], ldc: usize, out: Output<'_>) {
@@ -166,7 +133,7 @@ fn products(ab: &[u16], m: usize, w: &dyn PairPanels, c: &mut [f32], ldc: usize,
                 assert!(p0.len() >= kc * 16 && p1.len() >= kc * 16, "short panels");
                 let first = k0 == 0;
                 for r in (r0..r1).step_by(MR) {
-                    let tile = Tile {
+                    let tile = TileOut {
                         // SAFETY: rows r..r + rows and columns cb·NR.. + cols
                         // lie inside `c` (asserted) and belong to this task.
                         c: unsafe { cp.get().add(r * ldc + cb * NR) },
@@ -196,42 +163,10 @@ fn products(ab: &[u16], m: usize, w: &dyn PairPanels, c: &mut [f32], ldc: usize,
         });
 }
 
-/// Where one register tile lands.
-struct Tile<'a> {
-    c: *mut f32,
-    ldc: usize,
-    rows: usize,
-    cols: usize,
-    /// Add to C's values (a later depth block, or a residual).
-    load: bool,
-    bias: Option<&'a [f32]>,
-}
-
-impl Tile<'_> {
-    /// Stores a full rows × 32 accumulator block (row-major `acc`) into C.
-    ///
-    /// # Safety
-    /// `c` addresses `rows × cols` values with stride `ldc`.
-    unsafe fn store(&self, acc: &[f32]) {
-        for r in 0..self.rows {
-            let dst = self.c.add(r * self.ldc);
-            for col in 0..self.cols {
-                let mut v = acc[r * NR + col];
-                if let Some(bias) = self.bias {
-                    v += bias[col];
-                }
-                if self.load {
-                    v += *dst.add(col);
-                }
-                *dst.add(col) = v;
-            }
-        }
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Tile, MR, NR};
+    use super::{TileOut as Tile, MR};
+    use crate::gemm::x86::store_zmm;
     use std::arch::x86_64::*;
 
     /// Up to 12 rows × 32 columns over depth `k0..k0 + kc` in 24 zmm accumulators.
@@ -282,35 +217,7 @@ mod x86 {
                 acc[1] = _mm512_dpbf16_ps(acc[1], x, w1);
             }
         }
-        if tile.cols == NR {
-            let bias = tile.bias.map(|b| {
-                (
-                    _mm512_loadu_ps(b.as_ptr()),
-                    _mm512_loadu_ps(b.as_ptr().add(16)),
-                )
-            });
-            for (r, acc) in acc.iter().enumerate() {
-                let dst = tile.c.add(r * tile.ldc);
-                let (mut v0, mut v1) = (acc[0], acc[1]);
-                if let Some((b0, b1)) = bias {
-                    v0 = _mm512_add_ps(v0, b0);
-                    v1 = _mm512_add_ps(v1, b1);
-                }
-                if tile.load {
-                    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(dst));
-                    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(dst.add(16)));
-                }
-                _mm512_storeu_ps(dst, v0);
-                _mm512_storeu_ps(dst.add(16), v1);
-            }
-        } else {
-            let mut tmp = [0f32; MR * NR];
-            for (r, acc) in acc.iter().enumerate() {
-                _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR), acc[0]);
-                _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR + 16), acc[1]);
-            }
-            tile.store(&tmp);
-        }
+        store_zmm(&acc, tile);
     }
 }
 

@@ -601,15 +601,37 @@ impl SendPtr {
     }
 }
 
-/// One register tile's destination.
-struct TileOut<'a> {
-    c: *mut f32,
+/// Panics unless `a` holds `m > 0` rows of `k` values `lda` apart, `c` `m`
+/// rows of `n` values `ldc` apart, and the bias (if any) `n` values: the
+/// checks every product makes before it runs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_shapes(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    c: &[f32],
     ldc: usize,
-    rows: usize,
-    cols: usize,
+    n: usize,
+    out: &Output<'_>,
+) {
+    assert!(lda >= k && ldc >= n, "strides shorter than the rows");
+    assert!(a.len() >= (m - 1) * lda + k, "input too short");
+    assert!(c.len() >= (m - 1) * ldc + n, "output too short");
+    if let Some(b) = out.bias {
+        assert_eq!(b.len(), n, "bias length differs from the width");
+    }
+}
+
+/// One register tile's destination.
+pub(crate) struct TileOut<'a> {
+    pub(crate) c: *mut f32,
+    pub(crate) ldc: usize,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
     /// Add the tile to C's current values.
-    load: bool,
-    bias: Option<&'a [f32]>,
+    pub(crate) load: bool,
+    pub(crate) bias: Option<&'a [f32]>,
 }
 
 impl TileOut<'_> {
@@ -617,7 +639,7 @@ impl TileOut<'_> {
     ///
     /// # Safety
     /// `c` must address `rows × cols` values with stride `ldc`.
-    unsafe fn store(&self, acc: &[f32; MR * NR]) {
+    pub(crate) unsafe fn store(&self, acc: &[f32; MR * NR]) {
         for r in 0..self.rows {
             let dst = self.c.add(r * self.ldc);
             for col in 0..self.cols {
@@ -695,7 +717,7 @@ unsafe fn kernel_portable(kc: usize, a: &[f32], b: &[f32], out: &TileOut<'_>) {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::{PanelRef, TileOut, MR, NR, SKINNY};
     use std::arch::x86_64::*;
 
@@ -756,6 +778,19 @@ mod x86 {
                 acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
             }
         }
+        store_zmm(&acc, out);
+    }
+
+    /// Stores up to MR rows of 32-column accumulators (two zmm registers a
+    /// row) into C, adding the bias and C's values as `out` says: straight
+    /// from registers for a full-width tile, through [`TileOut::store`] for
+    /// a ragged one. The epilogue of every AVX-512 product (f32 and bfloat16).
+    ///
+    /// # Safety
+    /// AVX-512F; `out.c` addresses `out.rows × out.cols` values with stride
+    /// `out.ldc`, and `acc` holds at least `out.rows` rows.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn store_zmm(acc: &[[__m512; 2]], out: &TileOut<'_>) {
         if out.cols == NR {
             let bias = out.bias.map(|b| {
                 (
@@ -779,7 +814,7 @@ mod x86 {
             }
         } else {
             let mut tmp = [0f32; MR * NR];
-            for (r, acc) in acc.iter().enumerate() {
+            for (r, acc) in acc.iter().enumerate().take(MR) {
                 _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR), acc[0]);
                 _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR + 16), acc[1]);
             }

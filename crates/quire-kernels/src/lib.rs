@@ -18,7 +18,6 @@ pub mod vectors;
 pub fn release_thread_buffers() {
     gemm::release_thread_buffer();
     amx::release_thread_buffer();
-    dpbf16::release_thread_buffer();
 }
 
 /// `n` values in [-1, 1) from a linear congruential generator: test inputs.
