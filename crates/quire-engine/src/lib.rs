@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod api;
 mod ask;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod catalog;
 pub mod chat;

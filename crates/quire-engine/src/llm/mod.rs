@@ -3,6 +3,7 @@
 //! ([`template`]), and text generated on the CPU ([`LocalGenerator`]) behind
 //! the [`Generator`] seam.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod gguf;
 pub mod llama;

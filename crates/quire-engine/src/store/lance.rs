@@ -46,7 +46,9 @@ pub struct LanceStore {
     generation: std::sync::atomic::AtomicU64,
     /// One load of the vector cache at a time.
     loading: tokio::sync::Mutex<()>,
-    /// LanceDB's caches (index, file metadata), kept to report their size.
+    /// LanceDB's caches (index, file metadata), kept to report their size
+    /// (`quire bench`, the `bench` feature).
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
     session: Arc<lance::session::Session>,
 }
 
@@ -582,6 +584,7 @@ impl Store for LanceStore {
         Ok(found.into_iter().zip(hits).collect())
     }
 
+    #[cfg(feature = "bench")]
     async fn dense_exact(&self, vector: &[f32], limit: usize) -> Result<Vec<StoredHit>> {
         let q = self
             .table
@@ -594,6 +597,7 @@ impl Store for LanceStore {
         self.collect(batches, Some("_distance"), false).await
     }
 
+    #[cfg(feature = "bench")]
     fn memory_bytes(&self) -> (u64, u64) {
         let vectors = match self.vectors.lock() {
             Ok(slot) => slot.as_ref().map(|c| c.memory_bytes() as u64).unwrap_or(0),
@@ -602,6 +606,7 @@ impl Store for LanceStore {
         (self.session.size_bytes(), vectors)
     }
 
+    #[cfg(feature = "bench")]
     async fn dense_method(&self) -> Result<&'static str> {
         Ok(if self.vector_cache().await?.is_some() {
             "8-bit vectors in memory, f32 re-rank"

@@ -58,16 +58,19 @@ pub trait Store: Send + Sync {
         doc_ids: Option<&[String]>,
     ) -> Result<Vec<StoredHit>>;
     /// Nearest chunks by an exhaustive scan, bypassing any vector index (benchmarks: recall).
+    #[cfg(feature = "bench")]
     async fn dense_exact(&self, vector: &[f32], limit: usize) -> Result<Vec<StoredHit>> {
         self.dense(vector, limit, None).await
     }
     /// Bytes the store holds in memory for searching: `(caches, vectors)`,
     /// the database's own caches (index and file metadata) and the vectors
     /// kept for the dense search (benchmark reports).
+    #[cfg(feature = "bench")]
     fn memory_bytes(&self) -> (u64, u64) {
         (0, 0)
     }
     /// How [`Store::dense`] searches, in a few words (benchmark reports).
+    #[cfg(feature = "bench")]
     async fn dense_method(&self) -> Result<&'static str> {
         Ok("exact scan")
     }
