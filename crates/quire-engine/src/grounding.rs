@@ -80,12 +80,6 @@ pub fn normalise_figure(raw: &str) -> Option<String> {
     })
 }
 
-/// Whether a normalised figure is a year (1900–2099), which names a period
-/// rather than states an amount.
-fn is_year(f: &str) -> bool {
-    f.len() == 4 && (f.starts_with("19") || f.starts_with("20")) && !f.contains('.')
-}
-
 /// The figures `text` states (years excluded), normalised. A figure written
 /// in billions also stands for its value in millions ("$1.58 billion" and
 /// "1,580"), as statements are kept in millions.
@@ -114,7 +108,8 @@ pub fn figures(text: &str) -> Vec<String> {
         let Some(f) = normalise_figure(&raw) else {
             continue;
         };
-        if is_year(&f) {
+        // A year names a period rather than states an amount.
+        if crate::rank::is_year(&f) {
             continue;
         }
         let after: String = chars[i..]

@@ -85,7 +85,7 @@ pub fn extractive(
     // them (another year's report) answers it less likely.
     let years: Vec<String> = crate::rank::terms(question)
         .into_iter()
-        .filter(|t| t.len() == 4 && t.chars().all(|c| c.is_ascii_digit()))
+        .filter(|t| crate::rank::is_year(t))
         .collect();
     let off_year: Vec<bool> = sources
         .iter()
@@ -201,7 +201,7 @@ fn header_above(lines: &[String], row: usize) -> Option<&String> {
     lines[..row].iter().rev().take(40).find(|l| {
         let years = l
             .split(|c: char| !c.is_ascii_digit())
-            .filter(|w| w.len() == 4 && (w.starts_with("19") || w.starts_with("20")))
+            .filter(|w| crate::rank::is_year(w))
             .count();
         years >= 2 && l.chars().count() <= 160
     })

@@ -222,6 +222,17 @@ impl DocMatcher {
         self.docs.iter().any(|(d, ts)| d == id && ts.contains(term))
     }
 
+    /// The question's words that occur in some header, with their idf.
+    fn naming_terms(&self, query: &str) -> Vec<(String, f32)> {
+        terms(query)
+            .into_iter()
+            .filter_map(|t| {
+                let df = *self.df.get(&t)?;
+                Some((t, self.idf(df)))
+            })
+            .collect()
+    }
+
     fn idf(&self, df: usize) -> f32 {
         let n = self.docs.len() as f32;
         ((n + 1.0) / (df as f32 + 0.5)).ln().max(0.0)
@@ -232,13 +243,7 @@ impl DocMatcher {
     /// any header) that the document's header holds, damped when what it
     /// holds is only common words. Documents matching nothing are left out.
     pub fn scores(&self, query: &str) -> HashMap<String, f32> {
-        let q: Vec<(String, f32)> = terms(query)
-            .into_iter()
-            .filter_map(|t| {
-                let df = *self.df.get(&t)?;
-                Some((t, self.idf(df)))
-            })
-            .collect();
+        let q = self.naming_terms(query);
         let total: f32 = q.iter().map(|(_, w)| w).sum();
         let mut out = HashMap::new();
         if total <= 0.0 {
@@ -282,8 +287,9 @@ fn generic(term: &str) -> bool {
     GENERIC.contains(&term)
 }
 
-/// A year ("2018"), as [`terms`] writes it.
-fn is_year(term: &str) -> bool {
+/// A year, 1900–2099 ("2018", as [`terms`] and
+/// [`crate::grounding::normalise_figure`] write it).
+pub(crate) fn is_year(term: &str) -> bool {
     term.len() == 4
         && term.chars().all(|c| c.is_ascii_digit())
         && (term.starts_with("19") || term.starts_with("20"))
@@ -309,16 +315,10 @@ impl DocMatcher {
     /// weight, with a match of at least [`SUBJECT_SCORE`] — then the best
     /// remaining matches over [`FOCUS_MIN`]. A year alone does not make
     /// another company's filing a subject ("Corning's FY2019 …" is not about
-    /// another company's 2019 report), nor does "Company" or "Inc.". `scores` are [`DocMatcher::scores`] of the documents
-    /// in scope.
+    /// another company's 2019 report), nor does "Company" or "Inc.".
+    /// `scores` are [`DocMatcher::scores`] of the documents in scope.
     pub fn focus(&self, query: &str, scores: &HashMap<String, f32>) -> Focus {
-        let q: Vec<(String, f32)> = terms(query)
-            .into_iter()
-            .filter_map(|t| {
-                let df = *self.df.get(&t)?;
-                Some((t, self.idf(df)))
-            })
-            .collect();
+        let q = self.naming_terms(query);
         let total: f32 = q.iter().map(|(_, w)| w).sum();
         let mut ranked: Vec<(&String, f32)> = scores.iter().map(|(id, s)| (id, *s)).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
@@ -485,9 +485,8 @@ pub fn fold_pages(
             let doc = &out[i].1.hit.doc_id;
             out.iter().filter(|(_, s)| &s.hit.doc_id == doc).count() > 1
         };
-        if out.len() < limit {
-            out.push(rest.remove(pos));
-        } else if let Some(i) = (0..out.len()).rev().find(|i| shared(*i)) {
+        // `rest` holds pages only when the first `limit` are full.
+        if let Some(i) = (0..out.len()).rev().find(|i| shared(*i)) {
             out.remove(i);
             out.push(rest.remove(pos));
         }

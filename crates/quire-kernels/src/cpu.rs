@@ -21,21 +21,7 @@ pub enum Level {
     Portable,
 }
 
-/// The instruction families the products may use on this CPU, after
-/// `QUIRE_GEMM`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Features {
-    /// AVX2 with FMA and F16C.
-    pub avx2: bool,
-    /// AVX-512F.
-    pub avx512: bool,
-    /// AVX-512 BW, DQ, VL and VNNI (the 8-bit decode tiles), with AVX-512F.
-    pub vnni: bool,
-    /// AVX512-BF16 dot products, with AVX-512F.
-    pub bf16: bool,
-    /// AMX bfloat16 tiles, granted by the operating system, with AVX512-BF16.
-    pub amx: bool,
-}
+pub use crate::detect::Features;
 
 impl Features {
     /// The best level these features allow.
@@ -68,7 +54,7 @@ impl Features {
 /// What the CPU has, without `QUIRE_GEMM` (tests: which kernels can run).
 pub fn detected() -> Features {
     static DETECTED: OnceLock<Features> = OnceLock::new();
-    *DETECTED.get_or_init(detect)
+    *DETECTED.get_or_init(crate::detect::detect)
 }
 
 /// What the products may use: [`detected`] limited by `QUIRE_GEMM`.
@@ -92,36 +78,6 @@ pub fn features() -> Features {
 /// The best level the products may use.
 pub fn best() -> Level {
     features().best()
-}
-
-#[cfg(target_arch = "x86_64")]
-fn detect() -> Features {
-    let avx2 = is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("f16c");
-    let avx512 = is_x86_feature_detected!("avx512f");
-    let vnni = avx512
-        && avx2
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512dq")
-        && is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("avx512vnni");
-    let bf16 = avx512 && is_x86_feature_detected!("avx512bf16");
-    // CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE.
-    let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
-    let amx = bf16 && edx & (1 << 22) != 0 && edx & (1 << 24) != 0;
-    Features {
-        avx2,
-        avx512,
-        vnni,
-        bf16,
-        amx,
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn detect() -> Features {
-    Features::default()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod amx;
 pub mod cpu;
 pub mod decode;
 pub mod dense;
+mod detect;
 pub mod dpbf16;
 pub mod gemm;
 pub mod q8;
