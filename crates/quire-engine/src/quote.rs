@@ -83,10 +83,7 @@ pub fn extractive(
     let figure_question = !crate::statements::wanted(question).is_empty() || asks_amount(question);
     // The years the question names ("FY2018"): a source that states none of
     // them (another year's report) answers it less likely.
-    let years: Vec<String> = crate::rank::terms(question)
-        .into_iter()
-        .filter(|t| crate::rank::is_year(t))
-        .collect();
+    let years = crate::rank::question_years(question);
     let off_year: Vec<bool> = sources
         .iter()
         .map(|s| !years.is_empty() && !years.iter().any(|y| s.text.contains(y.as_str())))

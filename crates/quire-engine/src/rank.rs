@@ -120,6 +120,34 @@ pub fn terms(text: &str) -> HashSet<String> {
     out
 }
 
+/// Two neighbouring words written as one ("Coca Cola" → "cocacola",
+/// "Pay Pal" → "paypal"), so a name spelt apart in a question matches it
+/// written together in a header, and the other way round. Letters only;
+/// stop words and single letters do not join.
+pub fn joined_pairs(text: &str) -> HashSet<String> {
+    word_pairs(text).into_iter().map(|p| p.concat()).collect()
+}
+
+/// The neighbouring word pairs [`joined_pairs`] joins.
+fn word_pairs(text: &str) -> Vec<[String; 2]> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words
+        .windows(2)
+        .filter(|p| {
+            p.iter().all(|w| {
+                w.chars().count() >= 2
+                    && w.chars().all(char::is_alphabetic)
+                    && !STOP.contains(&w.as_str())
+            })
+        })
+        .map(|p| [p[0].clone(), p[1].clone()])
+        .collect()
+}
+
 /// Words of a name (or of the header around it) that do not tell companies apart.
 #[rustfmt::skip]
 const NAME_SUFFIXES: [&str; 22] = [
@@ -205,6 +233,7 @@ impl DocMatcher {
             .map(|(id, h)| {
                 let mut ts = terms(h);
                 ts.extend(name_aliases(h));
+                ts.extend(joined_pairs(h));
                 (id.clone(), ts)
             })
             .collect();
@@ -224,7 +253,15 @@ impl DocMatcher {
 
     /// The question's words that occur in some header, with their idf.
     fn naming_terms(&self, query: &str) -> Vec<(String, f32)> {
-        terms(query)
+        let mut words = terms(query);
+        // A pair whose words both name documents already counts through them.
+        words.extend(
+            word_pairs(query)
+                .into_iter()
+                .filter(|[a, b]| !(self.df.contains_key(a) && self.df.contains_key(b)))
+                .map(|p| p.concat()),
+        );
+        words
             .into_iter()
             .filter_map(|t| {
                 let df = *self.df.get(&t)?;
@@ -293,6 +330,11 @@ pub(crate) fn is_year(term: &str) -> bool {
     term.len() == 4
         && term.chars().all(|c| c.is_ascii_digit())
         && (term.starts_with("19") || term.starts_with("20"))
+}
+
+/// The years a question names ("FY2018 and 2019" → 2018, 2019).
+pub(crate) fn question_years(query: &str) -> HashSet<String> {
+    terms(query).into_iter().filter(|t| is_year(t)).collect()
 }
 
 /// The documents a question is about, as [`DocMatcher::focus`] tells them.
@@ -429,6 +471,31 @@ impl LibraryFacts {
                 .collect()
         })
     }
+}
+
+/// The statement pages of `pages` that state one of the years `query`
+/// names, as the passages of `scored` on them show (all of a wanted page's
+/// passages are there); all of `pages` when it names none. A statement
+/// whose columns hold none of the years asked about (the FY2022 report's
+/// cash-flow statement, for a question on FY2018) cannot answer it.
+pub fn stating_years(
+    pages: HashSet<(String, u32)>,
+    scored: &[Scored],
+    query: &str,
+) -> HashSet<(String, u32)> {
+    let years = question_years(query);
+    if years.is_empty() {
+        return pages;
+    }
+    let stating: HashSet<(&str, u32)> = scored
+        .iter()
+        .filter(|s| terms(&s.hit.text).iter().any(|t| years.contains(t)))
+        .filter_map(|s| Some((s.hit.doc_id.as_str(), s.hit.page?)))
+        .collect();
+    pages
+        .into_iter()
+        .filter(|(d, p)| stating.contains(&(d.as_str(), *p)))
+        .collect()
 }
 
 /// Folds scored passages into pages, best first: each page once, as its
@@ -654,6 +721,7 @@ impl Engine {
                     statement: 0.0,
                 });
             }
+            let wanted_pages = stating_years(wanted_pages, &scored, query);
             for s in &mut scored {
                 if let Some(p) = s.hit.page {
                     if wanted_pages.contains(&(s.hit.doc_id.clone(), p)) {
@@ -840,6 +908,42 @@ mod tests {
         let keys: Vec<_> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
         // a p1 (0.60 + one extra passage) edges out b p2 (0.61).
         assert_eq!(keys, ["a:1", "b:2", "a:3"]);
+    }
+
+    #[test]
+    fn regression_another_years_statement_does_not_answer_a_question_naming_a_year() {
+        // 3M FY2018 capex: the FY2022 report's cash-flow statement (columns
+        // 2022 2021 2020) came first, above the FY2018 report's.
+        let mut old = scored("a22", 52, 0, 0.66);
+        old.hit.text = "(Millions) 2022 2021 2020\nPurchases of property (1,749)".into();
+        let mut asked = scored("a18", 60, 1, 0.55);
+        asked.hit.text = "(Millions) 2018 2017 2016\nPurchases of property (1,577)".into();
+        let pages: HashSet<(String, u32)> =
+            [("a22".to_string(), 52), ("a18".to_string(), 60)].into();
+        let q = "What is the FY2018 capital expenditure for Acme? Use the cash flow statement.";
+        let kept = stating_years(pages.clone(), &[old.clone(), asked.clone()], q);
+        assert_eq!(kept, HashSet::from([("a18".to_string(), 60)]));
+        // A question naming no year keeps every statement page.
+        let kept = stating_years(pages.clone(), &[old, asked], "Acme's capital expenditure?");
+        assert_eq!(kept, pages);
+    }
+
+    #[test]
+    fn a_name_written_apart_matches_it_written_together() {
+        let m = DocMatcher::new(&[
+            (
+                "ko".to_string(),
+                "Form 10-K annual report. fiscal 2017. COCACOLA 2017 10K".to_string(),
+            ),
+            (
+                "wmt".to_string(),
+                "Walmart Inc. Form 10-K annual report. fiscal 2017. WALMART 2017 10K".to_string(),
+            ),
+        ]);
+        let s = m.scores("What is the FY2017 return on assets for Coca Cola?");
+        assert!(s["ko"] > s.get("wmt").copied().unwrap_or(0.0), "{s:?}");
+        assert!(joined_pairs("Coca Cola's 10-K").contains("cocacola"));
+        assert!(!joined_pairs("the report").contains("thereport"));
     }
 
     #[test]
