@@ -29,13 +29,17 @@ if ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null || [ "$(cat "$stamp" 2
   echo "$llama_args" > "$stamp"
 fi
 QUIRE_PEERS="$venv" bash "$shared/bench/setup-peers.sh" models/all-MiniLM-L6-v2
-# QUIRE_BENCH_PROFILE=release measures the packaged app's profile (LanceDB,
-# Arrow and DataFusion optimised: the query figures depend on it); the first
-# release build is long (over an hour on 2 cores), later ones take minutes.
+# Which build is measured: by default `app`, the one `npm start` opens (the
+# tests' profile with every dependency optimised, Cargo.toml);
+# QUIRE_BENCH_PROFILE=release measures the packaged app's profile (its first
+# build is long: over an hour on 2 cores), =dev the tests' build (LanceDB,
+# Arrow and DataFusion unoptimised: several times slower queries).
 target="${CARGO_TARGET_DIR:-target}"
-if [ "${QUIRE_BENCH_PROFILE:-}" = release ]; then
-  cargo build --release --bin quire
-  exec "$target/release/quire" bench --shared "$shared" --peers "$venv" "$@"
-fi
-cargo build --workspace --bin quire
-exec "$target/debug/quire" bench --shared "$shared" --peers "$venv" "$@"
+profile="${QUIRE_BENCH_PROFILE:-app}"
+case "$profile" in
+  release) cargo build --locked --release --bin quire; dir=release ;;
+  dev) cargo build --locked --bin quire; dir=debug ;;
+  app) cargo build --locked --profile app --bin quire; dir=app ;;
+  *) echo "QUIRE_BENCH_PROFILE must be app, release or dev (got $profile)" >&2; exit 2 ;;
+esac
+exec "$target/$dir/quire" bench --shared "$shared" --peers "$venv" "$@"

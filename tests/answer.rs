@@ -2,11 +2,11 @@
 //! library of corpus files, streamed, with page citations; and the
 //! "not covered" reply that never calls the model.
 
-use quire_e2e::{corpus, temp_engine};
+use quire_e2e::{corpus, import_ok, temp_engine};
 use quire_engine::digest::Whole;
 use quire_engine::{
-    AnswerEvent, AskOptions, AskRequest, CancelToken, ChatScope, Engine, FileOutcome,
-    ImportOptions, NoProgress, RunningAnswers, SessionEvent, Settings,
+    AnswerEvent, AskOptions, AskRequest, CancelToken, ChatScope, Engine, RunningAnswers,
+    SessionEvent, Settings,
 };
 
 async fn library() -> (tempfile::TempDir, Engine) {
@@ -16,19 +16,7 @@ async fn library() -> (tempfile::TempDir, Engine) {
         corpus("pdfs/arxiv_dpr_multi-column-2p.pdf"),
         corpus("docs/docx/handbook-1p.docx"),
     ];
-    for r in engine
-        .import(&files, &ImportOptions::default(), &NoProgress)
-        .await
-        .unwrap()
-    {
-        assert_eq!(
-            r.outcome,
-            FileOutcome::Imported,
-            "{}: {:?}",
-            r.path,
-            r.error
-        );
-    }
+    import_ok(&engine, &files).await;
     (dir, engine)
 }
 

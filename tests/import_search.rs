@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use quire_e2e::{corpus, temp_engine};
+use quire_e2e::{corpus, import, import_ok, temp_engine};
 use quire_engine::{
     Engine, FileOutcome, ImportOptions, NoProgress, SearchHit, SearchMode, SearchOptions,
 };
@@ -42,19 +42,7 @@ fn top(hits: &[SearchHit]) -> (String, Option<u32>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn import_search_and_remove() {
     let (_dir, engine) = temp_engine().await;
-    let results = engine
-        .import(&files(), &ImportOptions::default(), &NoProgress)
-        .await
-        .unwrap();
-    for r in &results {
-        assert_eq!(
-            r.outcome,
-            FileOutcome::Imported,
-            "{}: {:?}",
-            r.path,
-            r.error
-        );
-    }
+    let results = import_ok(&engine, &files()).await;
     let pdf = results
         .iter()
         .find(|r| r.path.ends_with("arxiv_dpr_multi-column-2p.pdf"))
@@ -148,10 +136,7 @@ async fn encrypted_pdf_needs_and_takes_a_password() {
     let file = vec![corpus("pdfs/enc_aes256_user-password.pdf")];
     let code = |r: &[quire_engine::FileResult]| r[0].error.as_ref().map(|e| e.code.clone());
 
-    let r = engine
-        .import(&file, &ImportOptions::default(), &NoProgress)
-        .await
-        .unwrap();
+    let r = import(&engine, &file).await;
     assert_eq!(code(&r).as_deref(), Some("needs_password"));
 
     let mut opts = ImportOptions::default();
@@ -178,15 +163,9 @@ async fn changed_file_replaces_its_chunks() {
         "# Budget\n\nThe orchard budget for apples is 400 euros.",
     )
     .unwrap();
-    let r = engine
-        .import(&[file.clone()], &ImportOptions::default(), &NoProgress)
-        .await
-        .unwrap();
+    let r = import(&engine, std::slice::from_ref(&file)).await;
     assert_eq!(r[0].outcome, FileOutcome::Imported);
-    let r = engine
-        .import(&[file.clone()], &ImportOptions::default(), &NoProgress)
-        .await
-        .unwrap();
+    let r = import(&engine, std::slice::from_ref(&file)).await;
     assert_eq!(r[0].outcome, FileOutcome::Unchanged);
 
     std::fs::write(
@@ -194,10 +173,7 @@ async fn changed_file_replaces_its_chunks() {
         "# Budget\n\nThe vineyard budget for grapes is 900 euros.",
     )
     .unwrap();
-    let r = engine
-        .import(&[file.clone()], &ImportOptions::default(), &NoProgress)
-        .await
-        .unwrap();
+    let r = import(&engine, std::slice::from_ref(&file)).await;
     assert_eq!(r[0].outcome, FileOutcome::Imported);
     let hits = search(&engine, "orchard apples", SearchMode::Bm25, 10).await;
     assert!(

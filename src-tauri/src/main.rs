@@ -160,7 +160,9 @@ async fn search(
 }
 
 /// Streams `started`, the engine's answer events, then `chat` when saved in a
-/// chat; a closed window stops the answer (the session's rule, as in `quire serve`).
+/// chat. A page that reloads or navigates away, or a window that closes,
+/// stops its answers (`on_page_load`, `on_window_event` below), as
+/// `quire serve` does for a client that goes away.
 #[tauri::command]
 async fn ask(
     app: State<'_, App>,
@@ -351,7 +353,28 @@ fn main() -> anyhow::Result<()> {
             });
             Ok(())
         })
+        .on_page_load(|webview, payload| {
+            // A reload or navigation: the page that asked is gone, and so is
+            // whoever read its answers; stop them, as `quire serve` does for
+            // a client that went away.
+            if payload.event() == tauri::webview::PageLoadEvent::Started {
+                if let Some(app) = webview.try_state::<App>() {
+                    let stopped = app.running.stop_all();
+                    if stopped > 0 {
+                        tracing::info!("page reloaded: {stopped} answer(s) stopped");
+                    }
+                }
+            }
+        })
         .on_window_event(|window, event| {
+            if matches!(
+                event,
+                tauri::WindowEvent::CloseRequested { .. } | tauri::WindowEvent::Destroyed
+            ) {
+                if let Some(app) = window.try_state::<App>() {
+                    app.running.stop_all();
+                }
+            }
             if let tauri::WindowEvent::DragDrop(drag) = event {
                 let message = match drag {
                     tauri::DragDropEvent::Enter { .. } | tauri::DragDropEvent::Over { .. } => {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use quire_engine::{Engine, EngineConfig};
+use quire_engine::{Engine, EngineConfig, FileOutcome, FileResult, ImportOptions, NoProgress};
 
 /// The repository root. Read from cargo's run-time environment first: the build cache is
 /// shared between checkouts (`.ci/run` reuses it), and a test binary built for another
@@ -55,4 +55,27 @@ pub async fn temp_engine() -> (tempfile::TempDir, Engine) {
         .await
         .expect("engine opens (are the models fetched? `npm run fetch-models`)");
     (dir, engine)
+}
+
+/// Imports `files` with the default options; each file's result.
+pub async fn import(engine: &Engine, files: &[PathBuf]) -> Vec<FileResult> {
+    engine
+        .import(files, &ImportOptions::default(), &NoProgress)
+        .await
+        .expect("the import runs")
+}
+
+/// [`import`], checking that every file was imported.
+pub async fn import_ok(engine: &Engine, files: &[PathBuf]) -> Vec<FileResult> {
+    let results = import(engine, files).await;
+    for r in &results {
+        assert_eq!(
+            r.outcome,
+            FileOutcome::Imported,
+            "{}: {:?}",
+            r.path,
+            r.error
+        );
+    }
+    results
 }

@@ -54,6 +54,10 @@ const find = (css) => wd('POST', `/session/${session}/element`, { using: 'css se
 const elementId = (el) => el['element-6066-11e4-a52e-4f54ec12f3ae'] ?? el.ELEMENT ?? Object.values(el)[0];
 const click = async (css) => wd('POST', `/session/${session}/element/${elementId(await find(css))}/click`, {});
 const type = async (css, text) => wd('POST', `/session/${session}/element/${elementId(await find(css))}/value`, { text });
+const jsAsync = (script, ...args) => wd('POST', `/session/${session}/execute/async`, { script, args });
+// Calls one of the app's own commands from the page; resolves to its result or `{error}`.
+const invoke = (cmd, args = {}) =>
+  jsAsync('const done = arguments[arguments.length - 1]; window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then(done, (e) => done({ error: e }));', cmd, args);
 const textOf = (css) => js('const e = document.querySelector(arguments[0]); return e ? e.textContent : null;', css);
 
 async function screenshot(name) {
@@ -134,4 +138,26 @@ test('the desktop window imports a file and answers with a citation', { timeout:
   await click('article.msg.assistant[data-state=done] .chip');
   await waitFor('the PDF page', async () => await js('return !!document.querySelector("aside.viewer .pdf-page canvas");'), 60_000);
   await screenshot('04-viewer');
+});
+
+test('a page reload stops the answer it was streaming, as a dropped client does in quire serve', { timeout: 900_000 }, async () => {
+  // A whole-document summary reads the paper part by part: long enough to reload in the middle.
+  await type('textarea[aria-label=Question]', 'Summarise this paper.');
+  await click('form.composer button[type=submit]');
+  await waitFor('the summary to start reading parts', async () => await js('return !!document.querySelector("article.msg.assistant[data-state=streaming][data-part]");'), 300_000);
+  await js('location.reload();');
+  await waitFor('the reloaded window', async () => await js('return "__TAURI_INTERNALS__" in window && !!document.querySelector("[data-testid=drop-zone], form.composer");'), 60_000);
+  // The exchange is saved when the answer ends: stopped, not run to its end.
+  const last = await waitFor('the summary to be saved', async () => {
+    const { chats, error } = await invoke('chats');
+    if (error) throw new Error(JSON.stringify(error));
+    for (const c of chats) {
+      const { messages } = await invoke('chat', { id: c.id });
+      const m = messages?.at(-1);
+      if (m?.role === 'assistant' && messages.at(-2)?.content === 'Summarise this paper.') return m;
+    }
+    return null;
+  }, 600_000);
+  assert.equal(last.stopped, true, `the summary ran on after the reload: ${JSON.stringify(last).slice(0, 300)}`);
+  await screenshot('05-reloaded');
 });

@@ -199,6 +199,20 @@ impl RunningAnswers {
         token.is_some()
     }
 
+    /// Stops every running answer (their page reloaded or its window
+    /// closed: nobody reads them); how many were running.
+    pub fn stop_all(&self) -> usize {
+        let tokens: Vec<CancelToken> = self
+            .running
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default();
+        for t in &tokens {
+            t.cancel();
+        }
+        tokens.len()
+    }
+
     pub fn finish(&self, id: u64) {
         if let Ok(mut r) = self.running.lock() {
             r.remove(&id);
@@ -379,5 +393,15 @@ mod tests {
             let _f = Finish { answers: &r, id };
         }
         assert!(!r.stop(id));
+    }
+
+    #[test]
+    fn stop_all_stops_every_running_answer() {
+        let r = RunningAnswers::default();
+        let (a, ta) = r.start();
+        let (_, tb) = r.start();
+        r.finish(a);
+        assert_eq!(r.stop_all(), 1);
+        assert!(tb.is_cancelled() && !ta.is_cancelled());
     }
 }

@@ -231,14 +231,15 @@ impl Engine {
         let (mut cited, mut citation_method) = (Vec::new(), answer::CitationMethod::None);
         let mut model_text = None;
         let grounded = crate::grounding::ground(&text, question, &sources);
-        if grounded.traced() {
+        if grounded.traced() && grounded.on_topic {
             citation_method = grounded.method();
             if grounded.text != text {
                 model_text = Some(std::mem::replace(&mut text, grounded.text));
             }
             cited = answer::by_number(&sources, &grounded.cited);
         } else if !stopped {
-            // Prose the sources do not back: show the passage instead.
+            // Prose the sources do not back, or that answers something
+            // else: show the passage instead.
             if let Some((quoted, from)) = self.quote(question, &sources).await {
                 model_text = Some(std::mem::replace(&mut text, quoted));
                 cited = from;

@@ -25,6 +25,8 @@ const MARKER_SLACK: f32 = 0.2;
 const FIGURE_WEIGHT: f32 = 3.0;
 /// An answer is traced when at least this share of its content is backed.
 const TRACED_MIN: f32 = 0.5;
+/// Fewest pieces of an answer that can make a loop.
+const LOOP_MIN: usize = 6;
 
 /// An answer checked against its sources.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,12 +41,20 @@ pub struct Grounded {
     pub backed: f32,
     /// Figures in the answer that no source holds.
     pub untraced_figures: Vec<String>,
+    /// The answer speaks to the question: it holds one of the question's
+    /// words that tell the sources apart (not the company's name, which
+    /// they all hold), or an amount some source holds. A small model
+    /// sometimes copies an unrelated paragraph of a source, which is backed
+    /// but answers nothing.
+    pub on_topic: bool,
+    /// The answer goes round in a loop (the same line again and again).
+    pub repetitive: bool,
 }
 
 impl Grounded {
     /// Enough of the answer is backed by the sources to show it.
     pub fn traced(&self) -> bool {
-        self.backed >= TRACED_MIN && !self.cited.is_empty()
+        self.backed >= TRACED_MIN && !self.cited.is_empty() && !self.repetitive
     }
 
     /// How a traced answer's citations were found.
@@ -298,13 +308,56 @@ pub fn ground(answer: &str, question: &str, sources: &[Source]) -> Grounded {
         }
         text.push_str(&with_markers(span, &keep));
     }
+    // The question's words that not every source holds.
+    let telling: HashSet<&String> = asked
+        .iter()
+        .filter(|w| source_words.iter().any(|ws| !ws.contains(*w)))
+        .collect();
+    let said = stems(&strip_markers(answer));
+    let on_topic = telling.is_empty()
+        || said.iter().any(|w| telling.contains(w))
+        || sentences
+            .iter()
+            .flat_map(|s| &s.figures)
+            // An amount, not a day of the month or a list number.
+            .filter(|f| f.len() >= 3 || f.contains('.'))
+            .any(|f| source_figures.iter().any(|fs| fs.contains(f)));
     Grounded {
         text: text.trim().to_string(),
         cited,
         markers_kept,
         backed: if total > 0.0 { backed / total } else { 0.0 },
         untraced_figures,
+        on_topic,
+        repetitive: repetitive(answer),
     }
+}
+
+/// Lines written again and again make up most of the answer: of its
+/// pieces (sentences, and the runs between markers) read as their words,
+/// at least [`LOOP_MIN`] and fewer than half of them distinct.
+fn repetitive(answer: &str) -> bool {
+    let pieces: Vec<String> = split(answer)
+        .into_iter()
+        .flat_map(|(a, b)| {
+            answer[a..b]
+                .split(']')
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .map(|p| {
+            // Words only: a loop often counts ("[5] Gross …", "[6] Gross …")
+            // or moves a date along.
+            p.split(|c: char| !c.is_alphabetic())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|p| p.split(' ').count() >= 2)
+        .collect();
+    let distinct: HashSet<&String> = pieces.iter().collect();
+    pieces.len() >= LOOP_MIN && distinct.len() * 2 < pieces.len()
 }
 
 /// `span` with its markers replaced by `markers`, placed before its closing
@@ -400,6 +453,56 @@ mod tests {
             "It was 1,577 million [2].\nRevenue grew in Europe [3]."
         );
         assert_eq!(g.cited, vec![2, 3]);
+    }
+
+    #[test]
+    fn regression_a_copied_paragraph_that_answers_nothing_is_off_topic() {
+        // AMEX operating margin: the model copied a benefit plan's
+        // paragraph from source 3; backed, but about something else.
+        let sources = vec![
+            src(
+                1,
+                "American Express operating expenses and margin grew in 2022.",
+            ),
+            src(
+                2,
+                "American Express total revenues net of interest expense 2022.",
+            ),
+            src(
+                3,
+                "American Express plan was amended and restated, effective December 1, 2009.",
+            ),
+        ];
+        let q = "Does American Express have an improving operating margin profile as of 2022?";
+        let g = ground(
+            "The plan was amended and restated, effective December 1, 2009 [3].",
+            q,
+            &sources,
+        );
+        assert!(g.traced() && !g.on_topic, "{g:?}");
+        let g = ground("Its operating margin grew in 2022 [1].", q, &sources);
+        assert!(g.traced() && g.on_topic, "{g:?}");
+    }
+
+    #[test]
+    fn regression_an_answer_going_round_in_a_loop_is_untraced() {
+        // As SmolLM2 wrote it: numbered like markers past the sources' count.
+        let looped = "The sources say:\n".to_string()
+            + &(5..17)
+                .map(|i| format!("[{i}] Gross increases – current period tax positions \n"))
+                .collect::<String>();
+        let sources = vec![src(
+            2,
+            "Gross increases – current period tax positions 17. Gross decreases – current period tax positions (51).",
+        )];
+        let g = ground(&looped, "How did Boeing's tax positions change?", &sources);
+        assert!(g.repetitive && !g.traced(), "{g:?}");
+        let g = ground(
+            "Gross increases were 17 [2]. Gross decreases were 51 [2].",
+            "How did Boeing's tax positions change?",
+            &sources,
+        );
+        assert!(!g.repetitive, "{g:?}");
     }
 
     #[test]
