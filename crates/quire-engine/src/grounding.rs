@@ -27,6 +27,8 @@ const FIGURE_WEIGHT: f32 = 3.0;
 const TRACED_MIN: f32 = 0.5;
 /// Fewest pieces of an answer that can make a loop.
 const LOOP_MIN: usize = 6;
+/// A sentence this long written three times is a loop.
+const LOOP_WORDS: usize = 6;
 
 /// An answer checked against its sources.
 #[derive(Debug, Clone, PartialEq)]
@@ -333,22 +335,22 @@ pub fn ground(answer: &str, question: &str, sources: &[Source]) -> Grounded {
     }
 }
 
-/// Lines written again and again make up most of the answer: of its
-/// pieces (sentences, and the runs between markers) read as their words,
-/// at least [`LOOP_MIN`] and fewer than half of them distinct.
+/// Lines written again and again: of the answer's pieces (sentences, and
+/// the runs between markers) read as their words and numbers, at least
+/// [`LOOP_MIN`] and fewer than half of them distinct, or one of
+/// [`LOOP_WORDS`] words or more three times.
 fn repetitive(answer: &str) -> bool {
     let pieces: Vec<String> = split(answer)
         .into_iter()
         .flat_map(|(a, b)| {
+            // "[6]" apart from the words around it, whatever its number.
             answer[a..b]
-                .split(']')
+                .split(['[', ']'])
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         })
         .map(|p| {
-            // Words only: a loop often counts ("[5] Gross …", "[6] Gross …")
-            // or moves a date along.
-            p.split(|c: char| !c.is_alphabetic())
+            p.split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty())
                 .map(str::to_lowercase)
                 .collect::<Vec<_>>()
@@ -356,8 +358,15 @@ fn repetitive(answer: &str) -> bool {
         })
         .filter(|p| p.split(' ').count() >= 2)
         .collect();
-    let distinct: HashSet<&String> = pieces.iter().collect();
-    pieces.len() >= LOOP_MIN && distinct.len() * 2 < pieces.len()
+    let mut counts: std::collections::HashMap<&String, usize> = Default::default();
+    for p in &pieces {
+        *counts.entry(p).or_default() += 1;
+    }
+    // The same sentence of some length a third time is a loop too.
+    let again = counts
+        .iter()
+        .any(|(p, n)| *n >= 3 && p.split(' ').count() >= LOOP_WORDS);
+    again || (pieces.len() >= LOOP_MIN && counts.len() * 2 < pieces.len())
 }
 
 /// `span` with its markers replaced by `markers`, placed before its closing
@@ -503,6 +512,14 @@ mod tests {
             &sources,
         );
         assert!(!g.repetitive, "{g:?}");
+        // A paragraph written again and again, its date moving along.
+        let plan = "The plan was amended and restated, effective December 1, 2023, by the Vice President.\nThe plan is now part of the new plan.\n";
+        let looped = format!("The plan was amended in 2009 [1].\n{}", plan.repeat(3));
+        assert!(repetitive(&looped));
+        // A list of one line item over three years is no loop.
+        assert!(!repetitive(
+            "Net income was $1.2 billion in 2020 [1]. Net income was $1.5 billion in 2021 [1]. Net income was $1.9 billion in 2022 [1]."
+        ));
     }
 
     #[test]
