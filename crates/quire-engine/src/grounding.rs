@@ -25,10 +25,6 @@ const MARKER_SLACK: f32 = 0.2;
 const FIGURE_WEIGHT: f32 = 3.0;
 /// An answer is traced when at least this share of its content is backed.
 const TRACED_MIN: f32 = 0.5;
-/// Fewest pieces of an answer that can make a loop.
-const LOOP_MIN: usize = 6;
-/// A sentence this long written three times is a loop.
-const LOOP_WORDS: usize = 6;
 
 /// An answer checked against its sources.
 #[derive(Debug, Clone, PartialEq)]
@@ -336,10 +332,12 @@ pub fn ground(answer: &str, question: &str, sources: &[Source]) -> Grounded {
 }
 
 /// Lines written again and again: of the answer's pieces (sentences, and
-/// the runs between markers) read as their words and numbers, at least
-/// [`LOOP_MIN`] and fewer than half of them distinct, or one of
-/// [`LOOP_WORDS`] words or more three times.
+/// the runs between markers) read as their words and numbers, at least six
+/// and fewer than half of them distinct, or one of six words or more three
+/// times.
 fn repetitive(answer: &str) -> bool {
+    const LOOP_MIN: usize = 6;
+    const LOOP_WORDS: usize = 6;
     let pieces: Vec<String> = split(answer)
         .into_iter()
         .flat_map(|(a, b)| {

@@ -750,6 +750,14 @@ mod tests {
         assert!(!t.contains("fy2018") && !t.contains("what"));
     }
 
+    fn matcher(headers: &[(&str, &str)]) -> DocMatcher {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        DocMatcher::new(&headers)
+    }
+
     fn headers() -> Vec<(String, String)> {
         [
             (
@@ -856,15 +864,12 @@ mod tests {
         for w in ["jj", "att", "jnj"] {
             assert!(t.contains(w), "{w} missing from {t:?}");
         }
-        let m = DocMatcher::new(&[
+        let m = matcher(&[
             (
-                "jnj".into(),
-                "Johnson & Johnson. Form 10-K annual report. fiscal 2022".into(),
+                "jnj",
+                "Johnson & Johnson. Form 10-K annual report. fiscal 2022",
             ),
-            (
-                "mmm".into(),
-                "3M Company. Form 10-K annual report. fiscal 2022".into(),
-            ),
+            ("mmm", "3M Company. Form 10-K annual report. fiscal 2022"),
         ]);
         let s = m.scores("What drove gross margin change as of FY2022 for JnJ?");
         assert!(s["jnj"] >= FOCUS_MIN, "{s:?}");
@@ -930,14 +935,14 @@ mod tests {
 
     #[test]
     fn a_name_written_apart_matches_it_written_together() {
-        let m = DocMatcher::new(&[
+        let m = matcher(&[
             (
-                "ko".to_string(),
-                "Form 10-K annual report. fiscal 2017. COCACOLA 2017 10K".to_string(),
+                "ko",
+                "Form 10-K annual report. fiscal 2017. COCACOLA 2017 10K",
             ),
             (
-                "wmt".to_string(),
-                "Walmart Inc. Form 10-K annual report. fiscal 2017. WALMART 2017 10K".to_string(),
+                "wmt",
+                "Walmart Inc. Form 10-K annual report. fiscal 2017. WALMART 2017 10K",
             ),
         ]);
         let s = m.scores("What is the FY2017 return on assets for Coca Cola?");
