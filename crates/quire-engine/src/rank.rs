@@ -613,16 +613,9 @@ impl Engine {
         scope: Option<&[String]>,
         w: &Weights,
     ) -> Result<(Vec<SearchHit>, Option<f32>)> {
-        let dense = async {
-            let v = self.embed_query(query).await?;
-            let rows = self.store.dense_rows(&v, GLOBAL_CANDIDATES, scope).await?;
-            Ok::<_, crate::Error>((v, rows))
-        };
-        let ((v, dense), bm25, facts) = tokio::try_join!(
-            dense,
-            self.store.full_text_rows(query, GLOBAL_CANDIDATES, scope),
-            self.library_facts()
-        )?;
+        // The documents the question names come from the headers alone, so
+        // the searches inside them run beside the library-wide ones.
+        let facts = self.library_facts().await?;
         let mut doc_scores = facts.matcher.scores(query);
         if let Some(s) = scope {
             doc_scores.retain(|id, _| s.contains(id));
@@ -631,15 +624,32 @@ impl Engine {
             docs: focus,
             subjects,
         } = facts.matcher.focus(query, &doc_scores);
-        let (focus_dense, focus_bm25) = if focus.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            tokio::try_join!(
-                self.store.dense_rows(&v, FOCUS_CANDIDATES, Some(&focus)),
-                self.store
-                    .full_text_rows(query, FOCUS_CANDIDATES, Some(&focus))
-            )?
+        let focused = (!focus.is_empty()).then_some(focus.as_slice());
+        let dense = async {
+            let v = self.embed_query(query).await?;
+            let (global, focused) =
+                tokio::try_join!(self.store.dense_rows(&v, GLOBAL_CANDIDATES, scope), async {
+                    match focused {
+                        Some(f) => self.store.dense_rows(&v, FOCUS_CANDIDATES, Some(f)).await,
+                        None => Ok(Vec::new()),
+                    }
+                })?;
+            Ok::<_, crate::Error>((v, global, focused))
         };
+        let ((v, dense, focus_dense), bm25, focus_bm25) = tokio::try_join!(
+            dense,
+            self.store.full_text_rows(query, GLOBAL_CANDIDATES, scope),
+            async {
+                match focused {
+                    Some(f) => {
+                        self.store
+                            .full_text_rows(query, FOCUS_CANDIDATES, Some(f))
+                            .await
+                    }
+                    None => Ok(Vec::new()),
+                }
+            }
+        )?;
         let mut bm25_of: HashMap<u64, f32> = HashMap::new();
         for c in bm25.iter().chain(&focus_bm25) {
             let e = bm25_of.entry(c.row).or_insert(0.0);
