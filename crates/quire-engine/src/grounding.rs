@@ -88,6 +88,12 @@ pub fn normalise_figure(raw: &str) -> Option<String> {
     })
 }
 
+/// Whether a normalised figure states an amount (three digits or more, or
+/// decimals), not a day of the month or a list number.
+pub(crate) fn is_amount(figure: &str) -> bool {
+    figure.len() >= 3 || figure.contains('.')
+}
+
 /// The figures `text` states (years excluded), normalised. A figure written
 /// in billions also stands for its value in millions ("$1.58 billion" and
 /// "1,580"), as statements are kept in millions.
@@ -317,8 +323,7 @@ pub fn ground(answer: &str, question: &str, sources: &[Source]) -> Grounded {
         || sentences
             .iter()
             .flat_map(|s| &s.figures)
-            // An amount, not a day of the month or a list number.
-            .filter(|f| f.len() >= 3 || f.contains('.'))
+            .filter(|f| is_amount(f))
             .any(|f| source_figures.iter().any(|fs| fs.contains(f)));
     Grounded {
         text: text.trim().to_string(),

@@ -189,7 +189,7 @@ fn asks_amount(question: &str) -> bool {
 fn has_amounts(line: &str) -> bool {
     crate::grounding::figures(line)
         .iter()
-        .any(|f| f.len() >= 3 || f.contains('.'))
+        .any(|f| crate::grounding::is_amount(f))
 }
 
 /// The row of periods a table row's amounts stand under: the nearest line

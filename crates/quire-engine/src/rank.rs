@@ -487,14 +487,16 @@ pub fn stating_years(
     if years.is_empty() {
         return pages;
     }
-    let stating: HashSet<(&str, u32)> = scored
-        .iter()
-        .filter(|s| terms(&s.hit.text).iter().any(|t| years.contains(t)))
-        .filter_map(|s| Some((s.hit.doc_id.as_str(), s.hit.page?)))
-        .collect();
+    // Only the passages on the wanted pages are read for their years.
     pages
         .into_iter()
-        .filter(|(d, p)| stating.contains(&(d.as_str(), *p)))
+        .filter(|(d, p)| {
+            scored.iter().any(|s| {
+                s.hit.page == Some(*p)
+                    && s.hit.doc_id == *d
+                    && terms(&s.hit.text).iter().any(|t| years.contains(t))
+            })
+        })
         .collect()
 }
 
