@@ -5,9 +5,21 @@
 use quire_e2e::{corpus, import_ok, temp_engine};
 use quire_engine::digest::Whole;
 use quire_engine::{
-    AnswerEvent, AskOptions, AskRequest, CancelToken, ChatScope, Engine, RunningAnswers,
+    Answer, AnswerEvent, AskOptions, AskRequest, CancelToken, ChatScope, Engine, RunningAnswers,
     SessionEvent, Settings,
 };
+
+/// Asks `question` to the end; the answer and every event it streamed.
+async fn ask(engine: &Engine, question: &str, opts: &AskOptions) -> (Answer, Vec<AnswerEvent>) {
+    let mut events = Vec::new();
+    let answer = engine
+        .ask(question, opts, &CancelToken::new(), &mut |e| {
+            events.push(e.clone())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{question:?} is answered: {e}"));
+    (answer, events)
+}
 
 async fn library() -> (tempfile::TempDir, Engine) {
     let (dir, engine) = temp_engine().await;
@@ -36,16 +48,7 @@ async fn answers_stream_and_cite_the_page_and_unrelated_questions_are_not_covere
     };
 
     // The answer (NANOJIT) is on page 7 of the TraceMonkey paper.
-    let mut events = Vec::new();
-    let answer = engine
-        .ask(
-            "What is the name of the trace compilation subsystem that turns recorded traces into machine code?",
-            &opts,
-            &CancelToken::new(),
-            &mut |e| events.push(e.clone()),
-        )
-        .await
-        .expect("the question is answered");
+    let (answer, events) = ask(&engine, "What is the name of the trace compilation subsystem that turns recorded traces into machine code?", &opts).await;
     let tokens: Vec<&str> = events
         .iter()
         .filter_map(|e| {
@@ -83,16 +86,7 @@ async fn answers_stream_and_cite_the_page_and_unrelated_questions_are_not_covere
     assert_eq!(engine.generation_count(), 1);
 
     // Nothing in the library is about Mongolia: the reply says so, and the model is not asked.
-    let mut events = Vec::new();
-    let answer = engine
-        .ask(
-            "What is the capital of Mongolia?",
-            &opts,
-            &CancelToken::new(),
-            &mut |e| events.push(e.clone()),
-        )
-        .await
-        .unwrap();
+    let (answer, events) = ask(&engine, "What is the capital of Mongolia?", &opts).await;
     assert!(
         answer.not_covered,
         "best similarity {:?}",
@@ -118,15 +112,12 @@ async fn answers_stream_and_cite_the_page_and_unrelated_questions_are_not_covere
         }),
         ..opts.clone()
     };
-    let answer = engine
-        .ask(
-            "What is the name of the trace compilation subsystem in TraceMonkey?",
-            &scoped,
-            &CancelToken::new(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
+    let (answer, _) = ask(
+        &engine,
+        "What is the name of the trace compilation subsystem in TraceMonkey?",
+        &scoped,
+    )
+    .await;
     assert!(!answer.sources.is_empty());
     assert!(
         answer.sources.iter().all(|s| s.name == "handbook-1p.docx"),
@@ -175,26 +166,21 @@ async fn chats_are_saved_resumed_and_scoped_to_collections() {
         }),
         ..Default::default()
     };
-    let (id, first) = engine
-        .chat_ask(
-            None,
-            "What is the name of the trace compilation subsystem in TraceMonkey?",
-            &opts,
-            &CancelToken::new(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
-    let (id2, second) = engine
-        .chat_ask(
-            Some(id),
-            "Can it be used for other applications?",
-            &opts,
-            &CancelToken::new(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
+    let chat_ask = |chat: Option<i64>, question: &'static str| {
+        let (engine, opts) = (&engine, &opts);
+        async move {
+            engine
+                .chat_ask(chat, question, opts, &CancelToken::new(), &mut |_| {})
+                .await
+                .unwrap()
+        }
+    };
+    let (id, first) = chat_ask(
+        None,
+        "What is the name of the trace compilation subsystem in TraceMonkey?",
+    )
+    .await;
+    let (id2, second) = chat_ask(Some(id), "Can it be used for other applications?").await;
     assert_eq!(id, id2);
     assert!(
         second.query.starts_with(&first.query),
@@ -226,15 +212,12 @@ async fn chats_are_saved_resumed_and_scoped_to_collections() {
         }),
         ..Default::default()
     };
-    let a = engine
-        .ask(
-            "trace compilation subsystem",
-            &in_collection("retrieval"),
-            &CancelToken::new(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
+    let (a, _) = ask(
+        &engine,
+        "trace compilation subsystem",
+        &in_collection("retrieval"),
+    )
+    .await;
     assert!(!a.sources.is_empty());
     assert!(
         a.sources
@@ -276,16 +259,8 @@ async fn a_summary_question_reads_the_whole_document_part_by_part() {
 
     // The 14-page paper is read in parts spanning it, each announced, and
     // the answer comes from the notes on them.
-    let mut events = Vec::new();
-    let answer = engine
-        .ask(
-            "Summarise this paper.",
-            &only("tracemonkey.pdf", 96),
-            &CancelToken::new(),
-            &mut |e| events.push(e.clone()),
-        )
-        .await
-        .expect("the summary is answered");
+    let paper = only("tracemonkey.pdf", 96);
+    let (answer, events) = ask(&engine, "Summarise this paper.", &paper).await;
     assert_eq!(answer.whole, Some(Whole::Summary));
     assert!(!answer.not_covered && !answer.text.is_empty());
     let parts = answer.sources.len();
@@ -317,16 +292,8 @@ async fn a_summary_question_reads_the_whole_document_part_by_part() {
     );
 
     // A one-page document fits one prompt: answered in one step.
-    let mut events = Vec::new();
-    let answer = engine
-        .ask(
-            "What is this document about?",
-            &only("handbook-1p.docx", 24),
-            &CancelToken::new(),
-            &mut |e| events.push(e.clone()),
-        )
-        .await
-        .unwrap();
+    let one_page = only("handbook-1p.docx", 24);
+    let (answer, events) = ask(&engine, "What is this document about?", &one_page).await;
     assert_eq!(answer.whole, Some(Whole::Summary));
     assert_eq!(answer.sources.len(), 1);
     assert!(!events
@@ -334,15 +301,13 @@ async fn a_summary_question_reads_the_whole_document_part_by_part() {
         .any(|e| matches!(e, AnswerEvent::Reading { .. })));
 
     // A summary of a topic is answered from the passages about it.
-    let answer = engine
-        .ask(
-            "Summarize how the trace trees are compiled to machine code",
-            &only("tracemonkey.pdf", 8),
-            &CancelToken::new(),
-            &mut |_| {},
-        )
-        .await
-        .unwrap();
+    let on_topic = only("tracemonkey.pdf", 8);
+    let (answer, _) = ask(
+        &engine,
+        "Summarize how the trace trees are compiled to machine code",
+        &on_topic,
+    )
+    .await;
     assert_eq!(answer.whole, None);
 }
 

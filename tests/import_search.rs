@@ -158,22 +158,16 @@ async fn encrypted_pdf_needs_and_takes_a_password() {
 async fn changed_file_replaces_its_chunks() {
     let (dir, engine) = temp_engine().await;
     let file = dir.path().join("notes.md");
-    std::fs::write(
-        &file,
-        "# Budget\n\nThe orchard budget for apples is 400 euros.",
-    )
-    .unwrap();
-    let r = import(&engine, std::slice::from_ref(&file)).await;
+    let write_and_import = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        import(&engine, std::slice::from_ref(&file))
+    };
+    let r = write_and_import("# Budget\n\nThe orchard budget for apples is 400 euros.").await;
     assert_eq!(r[0].outcome, FileOutcome::Imported);
     let r = import(&engine, std::slice::from_ref(&file)).await;
     assert_eq!(r[0].outcome, FileOutcome::Unchanged);
 
-    std::fs::write(
-        &file,
-        "# Budget\n\nThe vineyard budget for grapes is 900 euros.",
-    )
-    .unwrap();
-    let r = import(&engine, std::slice::from_ref(&file)).await;
+    let r = write_and_import("# Budget\n\nThe vineyard budget for grapes is 900 euros.").await;
     assert_eq!(r[0].outcome, FileOutcome::Imported);
     let hits = search(&engine, "orchard apples", SearchMode::Bm25, 10).await;
     assert!(

@@ -82,30 +82,23 @@ pub struct SettingsArgs {
 
 impl SettingsArgs {
     fn apply(&self, mut s: Settings) -> Settings {
-        if let Some(m) = &self.model {
-            s.model = Some(m.clone());
+        fn set<T: Clone>(slot: &mut T, given: &Option<T>) {
+            if let Some(v) = given {
+                *slot = v.clone();
+            }
         }
-        if let Some(v) = self.top_k {
-            s.top_k = v;
+        if self.model.is_some() {
+            s.model = self.model.clone();
         }
-        if let Some(v) = self.temperature {
-            s.temperature = v;
+        if self.system_prompt.is_some() {
+            s.system_prompt = self.system_prompt.clone();
         }
-        if let Some(v) = self.top_p {
-            s.top_p = v;
-        }
-        if let Some(v) = self.max_tokens {
-            s.max_tokens = v;
-        }
-        if let Some(v) = &self.system_prompt {
-            s.system_prompt = Some(v.clone());
-        }
-        if let Some(v) = self.threshold {
-            s.relevance_threshold = v;
-        }
-        if let Some(v) = self.seed {
-            s.seed = v;
-        }
+        set(&mut s.top_k, &self.top_k);
+        set(&mut s.temperature, &self.temperature);
+        set(&mut s.top_p, &self.top_p);
+        set(&mut s.max_tokens, &self.max_tokens);
+        set(&mut s.relevance_threshold, &self.threshold);
+        set(&mut s.seed, &self.seed);
         s
     }
 }
@@ -368,13 +361,7 @@ pub async fn chats(engine: &Engine, action: Option<ChatsAction>, json: bool) -> 
     match action {
         None => {
             let chats = engine.chats().await?;
-            if json {
-                for c in &chats {
-                    println!("{}", serde_json::to_string(c)?);
-                }
-            } else if chats.is_empty() {
-                println!("no chats yet: start one with `quire chat`");
-            } else {
+            if crate::print_list(&chats, json, "no chats yet: start one with `quire chat`") {
                 println!("{:>5}  {:>8}  title", "id", "messages");
                 for c in &chats {
                     println!("{:>5}  {:>8}  {}", c.id, c.messages, c.title);
@@ -520,15 +507,8 @@ pub async fn collections(
     match action {
         None => {
             let cols = engine.collections().await?;
-            if json {
-                for c in &cols {
-                    println!("{}", serde_json::to_string(c)?);
-                }
-            } else if cols.is_empty() {
-                println!(
-                    "no collections: make one with `quire collections add <name> <documents…>`"
-                );
-            } else {
+            let empty = "no collections: make one with `quire collections add <name> <documents…>`";
+            if crate::print_list(&cols, json, empty) {
                 for c in &cols {
                     println!("{} ({} documents)", c.name, c.documents.len());
                 }

@@ -82,6 +82,18 @@ fn ratio(a: f64, b: Option<f64>) -> String {
     }
 }
 
+/// A rate beside llama.cpp's, both with `digits` decimals.
+fn llama_row(what: String, quire: f64, peer: Option<f64>, digits: usize) -> Row {
+    Row {
+        what,
+        quire: format!("{quire:.digits$}"),
+        peer: peer
+            .map(|v| format!("llama.cpp {v:.digits$}"))
+            .unwrap_or("–".into()),
+        ratio: ratio(quire, peer),
+    }
+}
+
 /// A number that follows `label` in the peer script's output ("… prefill 176 tok/s").
 fn after(text: &str, line_start: &str, label: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.starts_with(line_start))?;
@@ -340,14 +352,12 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         let dec = peer
             .as_deref()
             .and_then(|t| after(t, "llama.cpp", "decode"));
-        rows.push(Row {
-            what: format!("Prefill, {}-token RAG prompt (tok/s)", b.prompt_tokens),
-            quire: format!("{:.0}", b.prefill_tokens_per_s),
-            peer: pf
-                .map(|v| format!("llama.cpp {v:.0}"))
-                .unwrap_or("–".into()),
-            ratio: ratio(b.prefill_tokens_per_s, pf),
-        });
+        rows.push(llama_row(
+            format!("Prefill, {}-token RAG prompt (tok/s)", b.prompt_tokens),
+            b.prefill_tokens_per_s,
+            pf,
+            0,
+        ));
         rows.push(Row {
             what: "Time to first token, first answer".into(),
             quire: format!("{:.0} ms", b.ttft_ms),
@@ -369,14 +379,12 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
                 .map(|t| format!("{:.2}× faster", t / b.repeat_ttft_ms))
                 .unwrap_or("–".into()),
         });
-        rows.push(Row {
-            what: format!("Decode, {} tokens (tok/s)", b.decode_tokens),
-            quire: format!("{:.1}", b.decode_tokens_per_s),
-            peer: dec
-                .map(|v| format!("llama.cpp {v:.1}"))
-                .unwrap_or("–".into()),
-            ratio: ratio(b.decode_tokens_per_s, dec),
-        });
+        rows.push(llama_row(
+            format!("Decode, {} tokens (tok/s)", b.decode_tokens),
+            b.decode_tokens_per_s,
+            dec,
+            1,
+        ));
         report.insert("generation".into(), serde_json::json!({ "model": path, "quire": b, "llama_cpp_prefill_tokens_per_s": pf, "llama_cpp_ttft_ms": ttft, "llama_cpp_decode_tokens_per_s": dec }));
     }
 
@@ -426,23 +434,18 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         println!("{}", serde_json::Value::Object(report));
         return Ok(());
     }
-    let w0 = rows
-        .iter()
-        .map(|r| r.what.chars().count())
-        .max()
-        .unwrap_or(0);
-    let w1 = rows
-        .iter()
-        .map(|r| r.quire.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(5);
-    let w2 = rows
-        .iter()
-        .map(|r| r.peer.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(4);
+    let width = |cell: fn(&Row) -> &String, min: usize| {
+        rows.iter()
+            .map(|r| cell(r).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(min)
+    };
+    let (w0, w1, w2) = (
+        width(|r| &r.what, 0),
+        width(|r| &r.quire, 5),
+        width(|r| &r.peer, 4),
+    );
     println!(
         "| {:w0$} | {:w1$} | {:w2$} | Quire/peer |",
         "Figure", "Quire", "Peer"

@@ -529,15 +529,27 @@ pub(crate) fn snippet(text: &str, max: usize) -> String {
     }
 }
 
-fn print_hits(hits: &[SearchHit], json: bool) {
-    if json {
-        for h in hits {
-            println!("{}", serde_json::to_string(h).unwrap_or_default());
-        }
-        return;
+/// One JSON object a line (`--json`).
+fn print_json_lines<T: serde::Serialize>(items: &[T]) {
+    for item in items {
+        println!("{}", serde_json::to_string(item).unwrap_or_default());
     }
-    if hits.is_empty() {
-        println!("no passages found");
+}
+
+/// Prints `items` as JSON lines (`json`), or `empty` when there are none;
+/// true when the caller is to print them for people.
+fn print_list<T: serde::Serialize>(items: &[T], json: bool, empty: &str) -> bool {
+    if json {
+        print_json_lines(items);
+    } else if items.is_empty() {
+        println!("{empty}");
+    }
+    !json && !items.is_empty()
+}
+
+fn print_hits(hits: &[SearchHit], json: bool) {
+    if !print_list(hits, json, "no passages found") {
+        return;
     }
     for (i, h) in hits.iter().enumerate() {
         let page = h.page.map(|p| format!(" · p. {p}")).unwrap_or_default();
@@ -548,14 +560,8 @@ fn print_hits(hits: &[SearchHit], json: bool) {
 }
 
 fn print_docs(docs: &[DocumentInfo], json: bool) {
-    if json {
-        for d in docs {
-            println!("{}", serde_json::to_string(d).unwrap_or_default());
-        }
-        return;
-    }
-    if docs.is_empty() {
-        println!("the library is empty: add files with `quire import <files or folders>`");
+    let empty = "the library is empty: add files with `quire import <files or folders>`";
+    if !print_list(docs, json, empty) {
         return;
     }
     println!(

@@ -47,6 +47,22 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Reads JSON events into `events` up to and including the first `name`d one.
+fn read_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    events: &mut Vec<serde_json::Value>,
+    name: &str,
+) {
+    for line in lines {
+        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let last = e["event"] == name;
+        events.push(e);
+        if last {
+            break;
+        }
+    }
+}
+
 #[test]
 fn import_search_docs_remove_as_json() {
     let data = tempfile::tempdir().unwrap();
@@ -345,28 +361,14 @@ fn ctrl_c_stops_the_answer_not_the_chat(lib: &std::path::Path) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut events = Vec::new();
     // Wait for the answer to start streaming, then press Ctrl-C.
-    for line in lines.by_ref() {
-        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        let is_token = e["event"] == "token";
-        events.push(e);
-        if is_token {
-            break;
-        }
-    }
+    read_until(&mut lines, &mut events, "token");
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     // Read until the stopped answer is done, then ask again in the same chat.
-    for line in lines.by_ref() {
-        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        let done = e["event"] == "done";
-        events.push(e);
-        if done {
-            break;
-        }
-    }
+    read_until(&mut lines, &mut events, "done");
     writeln!(stdin, "{FOLLOW_UP}").unwrap();
     drop(stdin);
     for line in lines {

@@ -111,6 +111,46 @@ pub struct Answer {
     pub model_text: Option<String>,
 }
 
+/// What a generated answer shows: the model's text, traced to the sources
+/// it cites, or passages quoted in its place (the model's words kept).
+pub(crate) struct Shown {
+    pub text: String,
+    pub model_text: Option<String>,
+    pub cited: Vec<Source>,
+    pub method: CitationMethod,
+}
+
+impl Shown {
+    /// The model's text as it came, citing nothing yet.
+    pub fn model(text: &str) -> Shown {
+        Shown {
+            text: text.trim().to_string(),
+            model_text: None,
+            cited: Vec::new(),
+            method: CitationMethod::None,
+        }
+    }
+
+    /// The model's text as grounding traced it (markers checked or set).
+    pub fn traced(&mut self, grounded: crate::grounding::Grounded, sources: &[Source]) {
+        self.method = grounded.method();
+        self.cited = by_number(sources, &grounded.cited);
+        if grounded.text != self.text {
+            self.model_text = Some(std::mem::replace(&mut self.text, grounded.text));
+        }
+    }
+
+    /// `quoted` shown in place of the model's text, citing `from`.
+    pub fn quoted(&mut self, quoted: String, from: Vec<Source>) {
+        self.model_text = Some(std::mem::replace(&mut self.text, quoted));
+        self.cited = from;
+        self.method = CitationMethod::Extractive;
+    }
+}
+
+/// Where an answer's events go as they happen (a shell's stream).
+pub type AnswerSink<'a> = &'a mut (dyn FnMut(&AnswerEvent) + Send);
+
 /// What an answer streams, in order: `query`, `sources`, (`reading`…),
 /// `token`…, then `done` or `error`.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
@@ -144,6 +184,35 @@ pub enum AnswerEvent {
 }
 
 impl Answer {
+    /// An answer `model` generated from `sources`, showing `shown`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn generated(
+        question: &str,
+        query: &str,
+        shown: Shown,
+        sources: Vec<Source>,
+        stats: GenerationStats,
+        model: String,
+        best: Option<f32>,
+        whole: Option<Whole>,
+    ) -> Answer {
+        Answer {
+            question: question.to_string(),
+            query: query.to_string(),
+            text: shown.text,
+            cited: shown.cited,
+            citation_method: shown.method,
+            sources,
+            not_covered: false,
+            stopped: stats.stop == crate::llm::StopReason::Cancelled,
+            best_similarity: best,
+            model: Some(model),
+            stats: Some(stats),
+            whole,
+            model_text: shown.model_text,
+        }
+    }
+
     pub fn not_covered(question: &str, query: &str, best: Option<f32>) -> Answer {
         Answer {
             question: question.to_string(),

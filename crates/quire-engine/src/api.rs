@@ -270,7 +270,7 @@ impl Engine {
         &self,
         req: &AskRequest,
         cancel: &CancelToken,
-        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+        sink: crate::answer::AnswerSink<'_>,
     ) -> Result<Option<i64>> {
         let opts = AskOptions {
             settings: req.settings.clone(),

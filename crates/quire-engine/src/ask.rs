@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::answer::{self, Answer, AnswerEvent, Source, Turn};
+use crate::answer::{self, Answer, AnswerEvent, AnswerSink, Shown, Source, Turn};
 use crate::chat::{self, ChatScope};
 use crate::error::{Error, Result};
 use crate::llm::{self, CancelToken, Generator};
@@ -65,13 +65,7 @@ impl Engine {
             return Ok(());
         };
         let rows = self.store.page_rows(&source.doc_id, &[page]).await?;
-        let mut parts: Vec<_> = self
-            .store
-            .records(&rows, None)
-            .await?
-            .into_iter()
-            .map(|(_, h)| h.record)
-            .collect();
+        let mut parts = self.store.chunks(&rows).await?;
         parts.sort_by_key(|r| r.start);
         let chars: usize = parts.iter().map(|r| r.text.chars().count() + 1).sum();
         if parts.len() < 2 || chars > PAGE_SOURCE_CHARS {
@@ -149,7 +143,7 @@ impl Engine {
         question: &str,
         opts: &AskOptions,
         cancel: &CancelToken,
-        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+        sink: AnswerSink<'_>,
     ) -> Result<Answer> {
         let question = question.trim();
         if question.is_empty() {
@@ -227,40 +221,27 @@ impl Engine {
             })
             .await?;
         let stopped = generation.stats.stop == llm::StopReason::Cancelled;
-        let mut text = generation.text.trim().to_string();
-        let (mut cited, mut citation_method) = (Vec::new(), answer::CitationMethod::None);
-        let mut model_text = None;
-        let grounded = crate::grounding::ground(&text, question, &sources);
+        let mut shown = Shown::model(&generation.text);
+        let grounded = crate::grounding::ground(&shown.text, question, &sources);
         if grounded.traced() && grounded.on_topic {
-            citation_method = grounded.method();
-            if grounded.text != text {
-                model_text = Some(std::mem::replace(&mut text, grounded.text));
-            }
-            cited = answer::by_number(&sources, &grounded.cited);
+            shown.traced(grounded, &sources);
         } else if !stopped {
             // Prose the sources do not back, or that answers something
             // else: show the passage instead.
             if let Some((quoted, from)) = self.quote(question, &sources).await {
-                model_text = Some(std::mem::replace(&mut text, quoted));
-                cited = from;
-                citation_method = answer::CitationMethod::Extractive;
+                shown.quoted(quoted, from);
             }
         }
-        let answer = Answer {
-            question: question.to_string(),
-            query,
-            text,
-            cited,
-            citation_method,
+        let answer = Answer::generated(
+            question,
+            &query,
+            shown,
             sources,
-            not_covered: false,
-            stopped,
-            best_similarity: best,
-            model: Some(model),
-            stats: Some(generation.stats),
-            whole: None,
-            model_text,
-        };
+            generation.stats,
+            model,
+            best,
+            None,
+        );
         sink(&AnswerEvent::Done {
             answer: Box::new(answer.clone()),
         });
@@ -274,7 +255,7 @@ impl Engine {
     pub(crate) async fn with_model<T: Send + 'static>(
         &self,
         settings: &Settings,
-        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+        sink: AnswerSink<'_>,
         job: impl FnOnce(&mut dyn Generator, &Settings, &dyn Fn(AnswerEvent)) -> Result<T>
             + Send
             + 'static,
@@ -315,7 +296,7 @@ impl Engine {
         question: &str,
         opts: &AskOptions,
         cancel: &CancelToken,
-        sink: &mut (dyn FnMut(&AnswerEvent) + Send),
+        sink: AnswerSink<'_>,
     ) -> Result<(i64, Answer)> {
         let (id, scope) = match chat_id {
             Some(id) => {

@@ -665,7 +665,7 @@ impl crate::Engine {
         cancel: &crate::CancelToken,
         sink: &mut (dyn FnMut(&answer::AnswerEvent) + Send),
     ) -> Result<answer::Answer> {
-        use crate::answer::{AnswerEvent, CitationMethod};
+        use crate::answer::AnswerEvent;
         let parts = self.document_parts(docs).await?;
         let sources: Vec<Source> = parts
             .iter()
@@ -720,25 +720,17 @@ impl crate::Engine {
             })
             .await?;
         let stopped = generation.stats.stop == crate::llm::StopReason::Cancelled;
-        let mut text = generation.text.trim().to_string();
+        let mut shown = answer::Shown::model(&generation.text);
         // Citations are checked against what the model read: the parts'
         // passages in one step, their notes in two.
         let read = if notes.is_empty() { &sources } else { &notes };
-        let grounded = crate::grounding::ground(&text, question, read);
-        let mut model_text = None;
-        let (mut cited, mut citation_method) = (Vec::new(), CitationMethod::None);
+        let grounded = crate::grounding::ground(&shown.text, question, read);
         if grounded.traced() {
-            citation_method = grounded.method();
-            if grounded.text != text {
-                model_text = Some(std::mem::replace(&mut text, grounded.text));
-            }
-            cited = answer::by_number(&sources, &grounded.cited);
+            shown.traced(grounded, &sources);
         } else if !stopped && notes.is_empty() {
             // One step: as for any answer, the passage that best matches.
             if let Some((quoted, from)) = self.quote(question, &sources).await {
-                model_text = Some(std::mem::replace(&mut text, quoted));
-                cited = from;
-                citation_method = CitationMethod::Extractive;
+                shown.quoted(quoted, from);
             }
         } else if !stopped {
             // Prose nothing traces to a part: show the notes, each with its part.
@@ -750,29 +742,23 @@ impl crate::Engine {
                     .collect::<Vec<_>>()
                     .join("\n")
             );
-            model_text = Some(std::mem::replace(&mut text, quoted));
-            cited = sources
+            let from = sources
                 .iter()
                 .filter(|s| notes.iter().any(|n| n.n == s.n))
                 .cloned()
                 .collect();
-            citation_method = CitationMethod::Extractive;
+            shown.quoted(quoted, from);
         }
-        let answer = answer::Answer {
-            question: question.to_string(),
-            query: query.to_string(),
-            text,
-            cited,
-            citation_method,
+        let answer = answer::Answer::generated(
+            question,
+            query,
+            shown,
             sources,
-            not_covered: false,
-            stopped,
-            best_similarity: None,
-            model: Some(model),
-            stats: Some(generation.stats),
-            whole: Some(kind),
-            model_text,
-        };
+            generation.stats,
+            model,
+            None,
+            Some(kind),
+        );
         sink(&AnswerEvent::Done {
             answer: Box::new(answer.clone()),
         });
@@ -786,13 +772,7 @@ impl crate::Engine {
         for id in docs {
             let info = self.catalog.find(id).await?;
             let rows = self.store.document_rows(id).await?;
-            let chunks = self
-                .store
-                .records(&rows, None)
-                .await?
-                .into_iter()
-                .map(|(_, h)| h.record)
-                .collect();
+            let chunks = self.store.chunks(&rows).await?;
             out.extend(parts(&info.id, &info.path, &info.name, chunks, per_doc));
         }
         Ok(out)

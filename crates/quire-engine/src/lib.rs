@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use answer::{Answer, AnswerEvent, CitationMethod, Source, Turn};
+pub use answer::{Answer, AnswerEvent, AnswerSink, CitationMethod, Source, Turn};
 pub use api::{AskRequest, ImportRequest, Info, RunningAnswers, SearchRequest, SessionEvent};
 pub use ask::AskOptions;
 pub use catalog::{Collection, DocumentInfo, Status};

@@ -838,17 +838,13 @@ mod tests {
 
     #[test]
     fn each_subject_keeps_a_page_among_the_results() {
-        let hits = fold_pages(
-            vec![
-                scored("a", 1, 0, 0.70),
-                scored("a", 2, 1, 0.69),
-                scored("a", 3, 2, 0.68),
-                scored("b", 4, 3, 0.40),
-            ],
-            &WEIGHTS,
-            2,
-            &["a".to_string(), "b".to_string()],
-        );
+        let list = [
+            ("a", 1, 0.70),
+            ("a", 2, 0.69),
+            ("a", 3, 0.68),
+            ("b", 4, 0.40),
+        ];
+        let hits = fold(&list, 2, &["a", "b"]);
         let got: Vec<_> = hits.iter().map(|h| (h.doc_id.as_str(), h.page)).collect();
         assert_eq!(got, [("a", Some(1)), ("b", Some(4))]);
     }
@@ -888,6 +884,17 @@ mod tests {
         assert!(s.get("mmm").copied().unwrap_or(0.0) < s["jnj"], "{s:?}");
     }
 
+    /// `fold_pages` over passages `(doc, page, cosine)`, the n-th with chunk id `doc:n`.
+    fn fold(list: &[(&str, u32, f32)], limit: usize, subjects: &[&str]) -> Vec<SearchHit> {
+        let scored = list
+            .iter()
+            .enumerate()
+            .map(|(n, &(doc, page, cosine))| scored(doc, page, n, cosine))
+            .collect();
+        let subjects: Vec<String> = subjects.iter().map(|s| s.to_string()).collect();
+        fold_pages(scored, &WEIGHTS, limit, &subjects)
+    }
+
     fn scored(doc: &str, page: u32, n: usize, cosine: f32) -> Scored {
         Scored {
             hit: SearchHit {
@@ -911,17 +918,13 @@ mod tests {
 
     #[test]
     fn pages_are_returned_once_with_their_best_passage() {
-        let hits = fold_pages(
-            vec![
-                scored("a", 1, 0, 0.50),
-                scored("a", 1, 1, 0.60),
-                scored("b", 2, 2, 0.61),
-                scored("a", 3, 3, 0.30),
-            ],
-            &WEIGHTS,
-            10,
-            &[],
-        );
+        let list = [
+            ("a", 1, 0.50),
+            ("a", 1, 0.60),
+            ("b", 2, 0.61),
+            ("a", 3, 0.30),
+        ];
+        let hits = fold(&list, 10, &[]);
         let keys: Vec<_> = hits.iter().map(|h| h.chunk_id.as_str()).collect();
         // a p1 (0.60 + one extra passage) edges out b p2 (0.61).
         assert_eq!(keys, ["a:1", "b:2", "a:3"]);

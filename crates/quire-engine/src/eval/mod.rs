@@ -66,6 +66,23 @@ fn open_lines(path: &Path) -> Result<impl Iterator<Item = std::io::Result<String
     Ok(std::io::BufReader::new(f).lines())
 }
 
+/// The objects of a JSON Lines file, blank lines skipped; a line that does
+/// not parse is an error naming the file and line.
+pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for (n, line) in open_lines(path)?.enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(&line)
+                .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", path.display(), n + 1)))?,
+        );
+    }
+    Ok(out)
+}
+
 fn first_existing(candidates: Vec<PathBuf>) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
@@ -108,21 +125,17 @@ impl Beir {
         let bad = |p: &Path, n: usize, e: &dyn std::fmt::Display| {
             Error::InvalidInput(format!("{}:{}: {e}", p.display(), n + 1))
         };
-        let mut corpus = Vec::new();
-        for (n, line) in open_lines(&corpus_path)?.enumerate() {
-            let line = line.map_err(|e| Error::io(&corpus_path, e))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let c: CorpusLine =
-                serde_json::from_str(&line).map_err(|e| bad(&corpus_path, n, &e))?;
-            let text = if c.title.trim().is_empty() {
-                c.text
-            } else {
-                format!("{}\n\n{}", c.title, c.text)
-            };
-            corpus.push((c.id, text));
-        }
+        let corpus: Vec<(String, String)> = read_jsonl::<CorpusLine>(&corpus_path)?
+            .into_iter()
+            .map(|c| {
+                let text = if c.title.trim().is_empty() {
+                    c.text
+                } else {
+                    format!("{}\n\n{}", c.title, c.text)
+                };
+                (c.id, text)
+            })
+            .collect();
         let mut qrels: HashMap<String, HashMap<String, u32>> = HashMap::new();
         for (n, line) in open_lines(&qrels_path)?.enumerate() {
             let line = line.map_err(|e| Error::io(&qrels_path, e))?;
@@ -141,18 +154,11 @@ impl Beir {
                     .insert(cols[1].to_string(), score as u32);
             }
         }
-        let mut queries = Vec::new();
-        for (n, line) in open_lines(&queries_path)?.enumerate() {
-            let line = line.map_err(|e| Error::io(&queries_path, e))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let q: QueryLine =
-                serde_json::from_str(&line).map_err(|e| bad(&queries_path, n, &e))?;
-            if qrels.contains_key(&q.id) {
-                queries.push((q.id, q.text));
-            }
-        }
+        let queries = read_jsonl::<QueryLine>(&queries_path)?
+            .into_iter()
+            .filter(|q| qrels.contains_key(&q.id))
+            .map(|q| (q.id, q.text))
+            .collect();
         Ok(Beir {
             corpus,
             queries,

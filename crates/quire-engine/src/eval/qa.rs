@@ -9,7 +9,6 @@
 //! evidence page and contain the gold figure.
 
 use std::collections::HashSet;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -85,17 +84,7 @@ impl QaSet {
             )));
         }
         let path = dir.join("questions.jsonl");
-        let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let mut questions = Vec::new();
-        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-            let line = line.map_err(|e| Error::io(&path, e))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let q: Question = serde_json::from_str(&line)
-                .map_err(|e| Error::InvalidInput(format!("{}:{}: {e}", path.display(), n + 1)))?;
-            questions.push(q);
-        }
+        let questions: Vec<Question> = super::read_jsonl(&path)?;
         if questions.is_empty() {
             return Err(Error::InvalidInput(format!(
                 "{}: no questions",

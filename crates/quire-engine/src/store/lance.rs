@@ -81,12 +81,25 @@ fn schema(dimension: usize) -> SchemaRef {
     ]))
 }
 
-/// The values of a vector column (`dimension` floats a row), row after row.
-fn vector_values(column: &dyn Array, dimension: usize) -> Result<&[f32]> {
-    let list = column
+/// Column `name` of `batch` as the array type `A` (a missing or mistyped
+/// column is a bug: Quire wrote the table and chose what each query reads).
+fn column<'b, A: Array + 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b A> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::Bug(format!("the store's rows lack column {name}")))?
         .as_any()
-        .downcast_ref::<FixedSizeListArray>()
-        .ok_or_else(|| Error::Bug("the vector column is not a fixed-size list".into()))?;
+        .downcast_ref::<A>()
+        .ok_or_else(|| {
+            Error::Bug(format!(
+                "column {name} is not {}",
+                std::any::type_name::<A>()
+            ))
+        })
+}
+
+/// The values of `batch`'s vector column (`dimension` floats a row), row after row.
+fn vector_values(batch: &RecordBatch, dimension: usize) -> Result<&[f32]> {
+    let list = column::<FixedSizeListArray>(batch, "vector")?;
     if list.value_length() as usize != dimension {
         return Err(Error::Bug(format!(
             "stored vectors have {} dims, the store {dimension}",
@@ -113,14 +126,8 @@ fn candidates(
 ) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for b in batches {
-        let rows = b
-            .column_by_name("_rowid")
-            .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt64Array>())
-            .ok_or_else(|| Error::Bug("search result lacks its row ids".into()))?;
-        let scores = b
-            .column_by_name(score_col)
-            .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
-            .ok_or_else(|| Error::Bug(format!("search result lacks {score_col}")))?;
+        let rows = column::<arrow_array::UInt64Array>(b, "_rowid")?;
+        let scores = column::<Float32Array>(b, score_col)?;
         out.extend(
             rows.values()
                 .iter()
@@ -180,25 +187,9 @@ impl LanceStore {
         higher_is_better: bool,
     ) -> Result<Vec<StoredHit>> {
         let mut hits = Vec::new();
-        for b in batches {
-            let col = |name: &str| {
-                b.column_by_name(name)
-                    .ok_or_else(|| Error::Bug(format!("search result lacks column {name}")))
-            };
-            let strs = |name: &str| -> Result<StringArray> {
-                col(name)?
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .ok_or_else(|| Error::Bug(format!("column {name} is not text")))
-            };
-            let u32s = |name: &str| -> Result<UInt32Array> {
-                col(name)?
-                    .as_any()
-                    .downcast_ref::<UInt32Array>()
-                    .cloned()
-                    .ok_or_else(|| Error::Bug(format!("column {name} is not u32")))
-            };
+        for b in &batches {
+            let strs = |name: &str| column::<StringArray>(b, name);
+            let u32s = |name: &str| column::<UInt32Array>(b, name);
             let (chunk_id, doc_id, path, text) = (
                 strs("chunk_id")?,
                 strs("doc_id")?,
@@ -207,13 +198,7 @@ impl LanceStore {
             );
             let (page, start, end) = (u32s("page")?, u32s("start")?, u32s("end")?);
             let score = match score_col {
-                Some(name) => Some(
-                    col(name)?
-                        .as_any()
-                        .downcast_ref::<Float32Array>()
-                        .cloned()
-                        .ok_or_else(|| Error::Bug(format!("column {name} is not f32")))?,
-                ),
+                Some(name) => Some(column::<Float32Array>(b, name)?),
                 None => None,
             };
             for i in 0..b.num_rows() {
@@ -269,6 +254,30 @@ impl LanceStore {
         Ok(true)
     }
 
+    /// Rewrites small fragments into large ones.
+    async fn compact(&self) -> Result<()> {
+        self.table
+            .optimize(OptimizeAction::Compact {
+                options: Default::default(),
+                remap_options: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes every old version's files; `unverified` also those of
+    /// versions whose writing may still be under way (only when no import runs).
+    async fn prune(&self, unverified: bool) -> Result<()> {
+        self.table
+            .optimize(OptimizeAction::Prune {
+                older_than: Some(Duration::zero()),
+                delete_unverified: Some(unverified),
+                error_if_tagged_old_versions: Some(false),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Forgets the listed indexes and the vectors in memory: the next query
     /// lists and loads them again.
     fn written(&self) {
@@ -314,20 +323,9 @@ impl LanceStore {
             .with_row_id();
         let mut stream = scan.try_into_stream().await.map_err(lancedb::Error::from)?;
         while let Some(batch) = stream.try_next().await.map_err(lancedb::Error::from)? {
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .ok_or_else(|| Error::Bug(format!("vector scan lacks column {name}")))
-            };
-            let doc_ids = col("doc_id")?
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| Error::Bug("column doc_id is not text".into()))?;
-            let row_ids = col("_rowid")?
-                .as_any()
-                .downcast_ref::<arrow_array::UInt64Array>()
-                .ok_or_else(|| Error::Bug("column _rowid is not u64".into()))?;
-            let vectors = vector_values(col("vector")?.as_ref(), self.dimension)?;
+            let doc_ids = column::<StringArray>(&batch, "doc_id")?;
+            let row_ids = column::<arrow_array::UInt64Array>(&batch, "_rowid")?;
+            let vectors = vector_values(&batch, self.dimension)?;
             for i in 0..batch.num_rows() {
                 let v = &vectors[i * self.dimension..(i + 1) * self.dimension];
                 cache.push(row_ids.value(i), doc_ids.value(i), v);
@@ -554,22 +552,13 @@ impl Store for LanceStore {
         let found: Vec<u64> = if batch.num_rows() == rows.len() {
             rows.to_vec()
         } else {
-            batch
-                .column_by_name("_rowaddr")
-                .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt64Array>())
-                .ok_or_else(|| Error::Bug("taken rows lack their addresses".into()))?
+            column::<arrow_array::UInt64Array>(&batch, "_rowaddr")?
                 .values()
                 .to_vec()
         };
         let mut hits = self.collect(vec![batch.clone()], None, false).await?;
         if let Some(query) = vector {
-            let vectors = vector_values(
-                batch
-                    .column_by_name("vector")
-                    .ok_or_else(|| Error::Bug("taken rows lack their vectors".into()))?
-                    .as_ref(),
-                self.dimension,
-            )?;
+            let vectors = vector_values(&batch, self.dimension)?;
             let norm = quire_kernels::decode::dot(query, query)
                 .sqrt()
                 .max(f32::MIN_POSITIVE);
@@ -671,11 +660,7 @@ impl LanceStore {
             .await?;
         let mut out = Vec::new();
         for b in &batches {
-            let rows = b
-                .column_by_name("_rowid")
-                .and_then(|c| c.as_any().downcast_ref::<arrow_array::UInt64Array>())
-                .ok_or_else(|| Error::Bug("query result lacks its row ids".into()))?;
-            out.extend_from_slice(rows.values());
+            out.extend_from_slice(column::<arrow_array::UInt64Array>(b, "_rowid")?.values());
         }
         Ok(out)
     }
@@ -720,19 +705,8 @@ impl LanceStore {
         if wrapper.get().await?.get_fragments().len() <= MAX_FRAGMENTS {
             return Ok(());
         }
-        self.table
-            .optimize(OptimizeAction::Compact {
-                options: Default::default(),
-                remap_options: None,
-            })
-            .await?;
-        self.table
-            .optimize(OptimizeAction::Prune {
-                older_than: Some(Duration::zero()),
-                delete_unverified: Some(false),
-                error_if_tagged_old_versions: Some(false),
-            })
-            .await?;
+        self.compact().await?;
+        self.prune(false).await?;
         self.written();
         Ok(())
     }
@@ -747,12 +721,7 @@ impl LanceStore {
     }
 
     async fn compact_and_prune(&self) -> Result<()> {
-        self.table
-            .optimize(OptimizeAction::Compact {
-                options: Default::default(),
-                remap_options: None,
-            })
-            .await?;
+        self.compact().await?;
         if self.count().await? > 0 {
             if self.indexed().await?.text {
                 self.optimize_indexes().await?;
@@ -760,13 +729,7 @@ impl LanceStore {
                 self.refresh_indexes().await?;
             }
         }
-        self.table
-            .optimize(OptimizeAction::Prune {
-                older_than: Some(Duration::zero()),
-                delete_unverified: Some(true),
-                error_if_tagged_old_versions: Some(false),
-            })
-            .await?;
+        self.prune(true).await?;
         Ok(())
     }
 }

@@ -93,6 +93,15 @@ pub trait Store: Send + Sync {
     /// (rows deleted since are left out); each score is the cosine similarity
     /// to `vector` when given, else 0.
     async fn records(&self, rows: &[u64], vector: Option<&[f32]>) -> Result<Vec<(u64, StoredHit)>>;
+    /// The chunks of `rows` without scores (a page's or a document's passages).
+    async fn chunks(&self, rows: &[u64]) -> Result<Vec<ChunkRecord>> {
+        Ok(self
+            .records(rows, None)
+            .await?
+            .into_iter()
+            .map(|(_, h)| h.record)
+            .collect())
+    }
     /// The rows of a document's chunks on the given pages (for
     /// [`Store::records`]), in no particular order.
     async fn page_rows(&self, doc_id: &str, pages: &[u32]) -> Result<Vec<u64>>;
