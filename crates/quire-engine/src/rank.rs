@@ -668,7 +668,13 @@ impl Engine {
                 }
             }
         }
-        let records = self.store.records(&rows, Some(&v)).await?;
+        // Where each candidate is and how near: enough to rank pages; the
+        // text is read below for the pages kept.
+        let records = self.store.placed(&rows, &v).await?;
+        let mut row_of: HashMap<String, u64> = records
+            .iter()
+            .map(|(row, h)| (h.record.chunk_id.clone(), *row))
+            .collect();
         let best = records
             .iter()
             .map(|(_, h)| h.score)
@@ -713,27 +719,30 @@ impl Engine {
                 focus.clone()
             };
             let mut wanted_pages: HashSet<(String, u32)> = HashSet::new();
-            let mut extra: Vec<u64> = Vec::new();
+            let mut on_pages: Vec<u64> = Vec::new();
             for d in &docs {
                 let pages = facts.statement_pages(d, &wanted);
-                for row in self.store.page_rows(d, &pages).await? {
-                    if seen.insert(row) {
-                        extra.push(row);
-                    }
-                }
+                on_pages.extend(self.store.page_rows(d, &pages).await?);
                 wanted_pages.extend(pages.into_iter().map(|p| (d.clone(), p)));
             }
-            for (_, h) in self.store.records(&extra, Some(&v)).await? {
+            // Every passage of the wanted pages, whole: their years are read.
+            let mut on_wanted = Vec::new();
+            for (row, h) in self.store.records(&on_pages, Some(&v)).await? {
                 let doc = doc_scores.get(&h.record.doc_id).copied().unwrap_or(0.0);
-                scored.push(Scored {
+                let s = Scored {
                     cosine: h.score,
                     hit: SearchHit::from(h),
                     bm25: 0.0,
                     doc,
                     statement: 0.0,
-                });
+                };
+                if seen.insert(row) {
+                    row_of.insert(s.hit.chunk_id.clone(), row);
+                    scored.push(s.clone());
+                }
+                on_wanted.push(s);
             }
-            let wanted_pages = stating_years(wanted_pages, &scored, query);
+            let wanted_pages = stating_years(wanted_pages, &on_wanted, query);
             for s in &mut scored {
                 if let Some(p) = s.hit.page {
                     if wanted_pages.contains(&(s.hit.doc_id.clone(), p)) {
@@ -742,7 +751,30 @@ impl Engine {
                 }
             }
         }
-        Ok((fold_pages(scored, w, limit, &subjects), best))
+        let mut hits = fold_pages(scored, w, limit, &subjects);
+        // The kept pages' passages as they read.
+        let kept: Vec<u64> = hits
+            .iter()
+            .filter_map(|h| row_of.get(&h.chunk_id).copied())
+            .collect();
+        let mut whole: HashMap<String, crate::store::ChunkRecord> = self
+            .store
+            .chunks(&kept)
+            .await?
+            .into_iter()
+            .map(|r| (r.chunk_id.clone(), r))
+            .collect();
+        // A page whose passage went since the search (a merge running
+        // meanwhile) is left out rather than shown empty.
+        hits.retain_mut(|h| match whole.remove(&h.chunk_id) {
+            Some(r) => {
+                h.name = crate::search::file_name(&r.path);
+                (h.path, h.start, h.end, h.text) = (r.path, r.start, r.end, r.text);
+                true
+            }
+            None => false,
+        });
+        Ok((hits, best))
     }
 }
 

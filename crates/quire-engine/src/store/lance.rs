@@ -54,6 +54,8 @@ pub struct LanceStore {
 
 /// The columns of a [`ChunkRecord`], as stored.
 const RECORD_COLUMNS: [&str; 7] = ["chunk_id", "doc_id", "path", "page", "start", "end", "text"];
+/// What ranking reads of each candidate: where the passage is.
+const PLACE_COLUMNS: [&str; 3] = ["chunk_id", "doc_id", "page"];
 
 #[derive(Debug, Clone, Copy)]
 struct Indexed {
@@ -190,13 +192,23 @@ impl LanceStore {
         for b in &batches {
             let strs = |name: &str| column::<StringArray>(b, name);
             let u32s = |name: &str| column::<UInt32Array>(b, name);
-            let (chunk_id, doc_id, path, text) = (
-                strs("chunk_id")?,
-                strs("doc_id")?,
-                strs("path")?,
-                strs("text")?,
-            );
-            let (page, start, end) = (u32s("page")?, u32s("start")?, u32s("end")?);
+            // Where a passage is is always read; what it says only when
+            // asked for (`placed` leaves it out).
+            let (chunk_id, doc_id, page) = (strs("chunk_id")?, strs("doc_id")?, u32s("page")?);
+            let read = b.column_by_name("text").is_some();
+            let (path, text, start, end) = if read {
+                (
+                    Some(strs("path")?),
+                    Some(strs("text")?),
+                    Some(u32s("start")?),
+                    Some(u32s("end")?),
+                )
+            } else {
+                (None, None, None, None)
+            };
+            let str_at = |a: Option<&StringArray>, i: usize| {
+                a.map_or(String::new(), |a| a.value(i).to_string())
+            };
             let score = match score_col {
                 Some(name) => Some(column::<Float32Array>(b, name)?),
                 None => None,
@@ -207,15 +219,15 @@ impl LanceStore {
                     record: ChunkRecord {
                         chunk_id: chunk_id.value(i).to_string(),
                         doc_id: doc_id.value(i).to_string(),
-                        path: path.value(i).to_string(),
+                        path: str_at(path, i),
                         page: if page.is_null(i) {
                             None
                         } else {
                             Some(page.value(i))
                         },
-                        start: start.value(i),
-                        end: end.value(i),
-                        text: text.value(i).to_string(),
+                        start: start.map_or(0, |a| a.value(i)),
+                        end: end.map_or(0, |a| a.value(i)),
+                        text: str_at(text, i),
                     },
                     score: if higher_is_better { s } else { 1.0 - s },
                 });
@@ -252,6 +264,75 @@ impl LanceStore {
             self.refresh_indexes().await?;
         }
         Ok(true)
+    }
+
+    /// `columns` of `rows` (rows deleted since are left out), each scored
+    /// by its cosine similarity to `vector` when given.
+    async fn take(
+        &self,
+        rows: &[u64],
+        columns: &[&str],
+        vector: Option<&[f32]>,
+    ) -> Result<Vec<(u64, StoredHit)>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(wrapper) = self.table.dataset() else {
+            return Err(Error::Bug(
+                "the LanceDB table is not a local dataset".into(),
+            ));
+        };
+        let dataset = wrapper.get().await?;
+        // Rows of fragments rewritten since the search (a merge after an
+        // import running meanwhile) are gone: leave them out rather than fail.
+        let rows: Vec<u64> = rows
+            .iter()
+            .copied()
+            .filter(|r| dataset.get_fragment((r >> 32) as usize).is_some())
+            .collect();
+        let rows = rows.as_slice();
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut columns: Vec<&str> = columns.to_vec();
+        if vector.is_some() {
+            columns.push("vector");
+        }
+        let projection = dataset
+            .schema()
+            .project(&columns)
+            .map_err(lancedb::Error::from)?;
+        let batch = dataset
+            .take_builder(rows, projection)
+            .map_err(lancedb::Error::from)?
+            .with_row_address(true)
+            .execute()
+            .await
+            .map_err(lancedb::Error::from)?;
+        // Row addresses are the row ids of a table without stable row ids
+        // (Quire's); when every row came back, they came back in order.
+        let found: Vec<u64> = if batch.num_rows() == rows.len() {
+            rows.to_vec()
+        } else {
+            column::<arrow_array::UInt64Array>(&batch, "_rowaddr")?
+                .values()
+                .to_vec()
+        };
+        let mut hits = self.collect(vec![batch.clone()], None, false).await?;
+        if let Some(query) = vector {
+            let vectors = vector_values(&batch, self.dimension)?;
+            let norm = quire_kernels::decode::dot(query, query)
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
+            for (i, h) in hits.iter_mut().enumerate() {
+                let v = &vectors[i * self.dimension..(i + 1) * self.dimension];
+                let vn = quire_kernels::decode::dot(v, v)
+                    .sqrt()
+                    .max(f32::MIN_POSITIVE);
+                h.score = quire_kernels::decode::dot(query, v) / (norm * vn);
+            }
+        }
+        Ok(found.into_iter().zip(hits).collect())
     }
 
     /// Rewrites small fragments into large ones.
@@ -512,65 +593,11 @@ impl Store for LanceStore {
     }
 
     async fn records(&self, rows: &[u64], vector: Option<&[f32]>) -> Result<Vec<(u64, StoredHit)>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let Some(wrapper) = self.table.dataset() else {
-            return Err(Error::Bug(
-                "the LanceDB table is not a local dataset".into(),
-            ));
-        };
-        let dataset = wrapper.get().await?;
-        // Rows of fragments rewritten since the search (a merge after an
-        // import running meanwhile) are gone: leave them out rather than fail.
-        let rows: Vec<u64> = rows
-            .iter()
-            .copied()
-            .filter(|r| dataset.get_fragment((r >> 32) as usize).is_some())
-            .collect();
-        let rows = rows.as_slice();
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut columns: Vec<&str> = RECORD_COLUMNS.to_vec();
-        if vector.is_some() {
-            columns.push("vector");
-        }
-        let projection = dataset
-            .schema()
-            .project(&columns)
-            .map_err(lancedb::Error::from)?;
-        let batch = dataset
-            .take_builder(rows, projection)
-            .map_err(lancedb::Error::from)?
-            .with_row_address(true)
-            .execute()
-            .await
-            .map_err(lancedb::Error::from)?;
-        // Row addresses are the row ids of a table without stable row ids
-        // (Quire's); when every row came back, they came back in order.
-        let found: Vec<u64> = if batch.num_rows() == rows.len() {
-            rows.to_vec()
-        } else {
-            column::<arrow_array::UInt64Array>(&batch, "_rowaddr")?
-                .values()
-                .to_vec()
-        };
-        let mut hits = self.collect(vec![batch.clone()], None, false).await?;
-        if let Some(query) = vector {
-            let vectors = vector_values(&batch, self.dimension)?;
-            let norm = quire_kernels::decode::dot(query, query)
-                .sqrt()
-                .max(f32::MIN_POSITIVE);
-            for (i, h) in hits.iter_mut().enumerate() {
-                let v = &vectors[i * self.dimension..(i + 1) * self.dimension];
-                let vn = quire_kernels::decode::dot(v, v)
-                    .sqrt()
-                    .max(f32::MIN_POSITIVE);
-                h.score = quire_kernels::decode::dot(query, v) / (norm * vn);
-            }
-        }
-        Ok(found.into_iter().zip(hits).collect())
+        self.take(rows, &RECORD_COLUMNS, vector).await
+    }
+
+    async fn placed(&self, rows: &[u64], vector: &[f32]) -> Result<Vec<(u64, StoredHit)>> {
+        self.take(rows, &PLACE_COLUMNS, Some(vector)).await
     }
 
     #[cfg(feature = "bench")]
@@ -797,5 +824,39 @@ mod tests {
         let ids: Vec<u64> = again.iter().map(|c| c.row).collect();
         let read = store.records(&ids, None).await.expect("read again");
         assert_eq!(read.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn placed_rows_are_where_their_records_are_with_the_same_score() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LanceStore::open(dir.path(), 4).await.expect("store");
+        let mut paged = row("a", 1, [0.6, 0.8, 0.0, 0.0]);
+        paged.record.page = Some(7);
+        store
+            .add(vec![row("a", 0, [1.0, 0.0, 0.0, 0.0]), paged])
+            .await
+            .expect("add");
+        let q = [1.0, 0.0, 0.0, 0.0];
+        let rows: Vec<u64> = store
+            .dense_rows(&q, 2, None)
+            .await
+            .expect("search")
+            .iter()
+            .map(|c| c.row)
+            .collect();
+        let whole = store.records(&rows, Some(&q)).await.expect("records");
+        let placed = store.placed(&rows, &q).await.expect("placed");
+        assert_eq!(placed.len(), whole.len());
+        for ((r1, w), (r2, p)) in whole.iter().zip(&placed) {
+            assert_eq!(r1, r2);
+            assert_eq!(p.score, w.score);
+            let (w, p) = (&w.record, &p.record);
+            assert_eq!(
+                (&p.chunk_id, &p.doc_id, p.page),
+                (&w.chunk_id, &w.doc_id, w.page)
+            );
+            assert!(p.text.is_empty() && p.path.is_empty() && !w.text.is_empty());
+        }
+        assert!(placed.iter().any(|(_, h)| h.record.page == Some(7)));
     }
 }

@@ -93,6 +93,13 @@ pub trait Store: Send + Sync {
     /// (rows deleted since are left out); each score is the cosine similarity
     /// to `vector` when given, else 0.
     async fn records(&self, rows: &[u64], vector: Option<&[f32]>) -> Result<Vec<(u64, StoredHit)>>;
+    /// Like [`Store::records`] scored against `vector`, reading only where
+    /// each passage is (chunk id, document, page): text and path are empty,
+    /// offsets 0. Ranking weighs a few hundred candidates this way and reads
+    /// whole records only for the pages it keeps.
+    async fn placed(&self, rows: &[u64], vector: &[f32]) -> Result<Vec<(u64, StoredHit)>> {
+        self.records(rows, Some(vector)).await
+    }
     /// The chunks of `rows` without scores (a page's or a document's passages).
     async fn chunks(&self, rows: &[u64]) -> Result<Vec<ChunkRecord>> {
         Ok(self
