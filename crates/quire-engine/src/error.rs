@@ -78,58 +78,7 @@ impl Hint {
     }
 }
 
-/// Why one file could not be read.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum FileProblem {
-    #[error("unsupported file type{}: Quire reads PDF, DOCX, HTML, Markdown and plain text (txt, csv, tsv, srt, eml, …)", ext_hint(.0))]
-    Unsupported(Option<String>),
-    #[error("encrypted PDF: it needs a password")]
-    NeedsPassword,
-    #[error("encrypted PDF: the password was not accepted (or Quire cannot decrypt this file's encryption)")]
-    WrongPassword,
-    #[error("encrypted with a scheme Quire cannot open ({0})")]
-    UnsupportedEncryption(String),
-    #[error("no text layer: this looks like a scanned or image-only document")]
-    NoTextLayer,
-    #[error("the file is empty: there is no text to import")]
-    Empty,
-    #[error("damaged {format} file: {detail}")]
-    Damaged {
-        format: &'static str,
-        detail: String,
-    },
-    #[error("too large: {size} bytes (limit {limit})")]
-    TooLarge { size: u64, limit: u64 },
-    #[error("reading took longer than {0} s and was stopped; the file may be damaged or unusually complex")]
-    Timeout(u64),
-    #[error("the reader crashed on this file ({0}); the file is probably damaged")]
-    ReaderCrashed(String),
-}
-
-fn ext_hint(ext: &Option<String>) -> String {
-    match ext {
-        Some(e) => format!(" (.{e})"),
-        None => String::new(),
-    }
-}
-
-impl FileProblem {
-    /// A short stable code for scripts and the UI.
-    pub fn code(&self) -> &'static str {
-        match self {
-            FileProblem::Unsupported(_) => "unsupported_format",
-            FileProblem::NeedsPassword => "needs_password",
-            FileProblem::WrongPassword => "wrong_password",
-            FileProblem::UnsupportedEncryption(_) => "unsupported_encryption",
-            FileProblem::NoTextLayer => "no_text_layer",
-            FileProblem::Empty => "empty",
-            FileProblem::Damaged { .. } => "damaged",
-            FileProblem::TooLarge { .. } => "too_large",
-            FileProblem::Timeout(_) => "timeout",
-            FileProblem::ReaderCrashed(_) => "reader_crashed",
-        }
-    }
-}
+pub use quire_readers::FileProblem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -26,7 +26,8 @@ pub mod heap;
 pub mod import;
 pub mod library;
 pub mod llm;
-pub mod loader;
+/// The readers (crate `quire-readers`): files into pages of text.
+pub use quire_readers as loader;
 mod models;
 pub mod paths;
 pub mod quote;

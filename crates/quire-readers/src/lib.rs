@@ -1,11 +1,17 @@
-//! Turning files into text: one [`Loader`] per format, picked by extension and
-//! magic bytes, each run under a time limit with panics caught, so a hostile
-//! or broken file becomes a [`FileProblem`] for that file and nothing more.
+//! Quire's readers: files into pages of text. One [`Loader`] per format,
+//! picked by extension and magic bytes, each run under a time limit with
+//! panics caught, so a hostile or broken file becomes a [`FileProblem`] for
+//! that file and nothing more. No models, no store, no async runtime: the
+//! engine calls [`extract`] (its import pipeline and document viewer), and the
+//! readers can be fuzzed or run in a worker process on their own.
 
 mod docx;
+mod error;
 mod html;
 mod pdf;
 pub mod text;
+
+pub use error::FileProblem;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -13,8 +19,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-
-use crate::error::FileProblem;
 
 /// The formats Quire reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
