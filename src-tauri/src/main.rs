@@ -124,6 +124,47 @@ async fn import_paths(
     Ok(json!({ "results": results }))
 }
 
+/// Finishes the files an earlier import left queued, with progress events.
+#[tauri::command]
+async fn resume_import(app: State<'_, App>, on_event: Channel<Value>) -> CmdResult<Value> {
+    let progress = move |e: &ImportEvent| {
+        let _ = on_event.send(serde_json::to_value(e).unwrap_or_default());
+    };
+    let opts = quire_engine::ImportOptions::default();
+    let results = app
+        .engine()?
+        .resume_import(&opts, &progress)
+        .await
+        .map_err(report)?;
+    Ok(json!({ "results": results }))
+}
+
+/// Stops the running imports: what is embedded is written, the rest stays
+/// queued (finished at the next start, or by `resume_import`).
+#[tauri::command]
+async fn stop_imports(app: State<'_, App>) -> CmdResult<Value> {
+    app.engine()?.stop_imports();
+    Ok(json!({ "stopped": true }))
+}
+
+/// The files queued for import and not yet done.
+#[tauri::command]
+async fn import_queue(app: State<'_, App>) -> CmdResult<Value> {
+    let queued = app.engine()?.queued_imports().await.map_err(report)?;
+    Ok(json!({ "queued": queued }))
+}
+
+/// Forgets the queued files (cancels an import for good).
+#[tauri::command]
+async fn forget_import_queue(app: State<'_, App>) -> CmdResult<Value> {
+    let n = app
+        .engine()?
+        .forget_queued_imports()
+        .await
+        .map_err(report)?;
+    Ok(json!({ "forgotten": n }))
+}
+
 /// A file the web view holds without a path (raw body, name in a header).
 #[tauri::command]
 async fn upload(app: State<'_, App>, request: Request<'_>) -> CmdResult<Value> {
@@ -342,8 +383,20 @@ fn main() -> anyhow::Result<()> {
             let engine = tauri::async_runtime::block_on(Engine::open(config.clone()))
                 .map(Arc::new)
                 .map_err(report);
-            if let Err(e) = &engine {
-                tracing::error!("the engine could not start: {}", e.message);
+            match &engine {
+                Err(e) => tracing::error!("the engine could not start: {}", e.message),
+                Ok(engine) => {
+                    // What an earlier import left (a crash, a stop, the app
+                    // closed) is finished while the window is open.
+                    let engine = engine.clone();
+                    tauri::async_runtime::spawn(async move {
+                        let opts = quire_engine::ImportOptions::default();
+                        if let Err(e) = engine.resume_import(&opts, &quire_engine::NoProgress).await
+                        {
+                            tracing::warn!("resuming the queued import failed: {e}");
+                        }
+                    });
+                }
             }
             app.manage(App {
                 engine,
@@ -400,6 +453,10 @@ fn main() -> anyhow::Result<()> {
             document_bytes,
             open_document,
             import_paths,
+            stop_imports,
+            resume_import,
+            import_queue,
+            forget_import_queue,
             upload,
             search,
             ask,

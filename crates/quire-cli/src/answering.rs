@@ -15,7 +15,7 @@ use quire_engine::{
 /// The answer Ctrl-C stops; with none running, Ctrl-C ends the program.
 static RUNNING: Mutex<Option<CancelToken>> = Mutex::new(None);
 
-fn install_ctrl_c() {
+pub(crate) fn install_ctrl_c() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
@@ -28,7 +28,7 @@ fn install_ctrl_c() {
     });
 }
 
-fn set_running(token: Option<CancelToken>) {
+pub(crate) fn set_running(token: Option<CancelToken>) {
     if let Ok(mut r) = RUNNING.lock() {
         *r = token;
     }

@@ -47,10 +47,20 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Import files and folders (PDF, DOCX, HTML, Markdown, text)
+    /// Import files and folders (PDF, DOCX, HTML, Markdown, text). Ctrl-C
+    /// stops: what is done stays, the rest is finished by `--resume`
     Import {
-        #[arg(required = true)]
+        #[arg(required_unless_present_any = ["resume", "forget"])]
         paths: Vec<PathBuf>,
+        /// Finish the files an earlier import left (stopped, or cut short by a crash)
+        #[arg(long, conflicts_with = "forget")]
+        resume: bool,
+        /// Forget the files an earlier import left, without importing them
+        #[arg(long, conflicts_with = "paths")]
+        forget: bool,
+        /// Write finished documents in groups of about this many chunks
+        #[arg(long, default_value_t = 4096, hide = true)]
+        write_rows: usize,
         /// Password for encrypted PDFs in this import
         #[arg(long)]
         password: Option<String>,
@@ -75,6 +85,9 @@ enum Command {
     },
     /// List the documents in the library
     Docs,
+    /// Where the library and models are, how many passages it holds, and the
+    /// files an import left queued
+    Info,
     /// Remove a document (id, path or file name) and all of its text
     Remove { doc: String },
     /// Ask a question; the answer streams in and ends with the sources it cites
@@ -238,28 +251,58 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Import {
             paths,
+            resume,
+            forget,
+            write_rows,
             password,
             file_timeout,
             force,
         } => {
             let engine = Engine::open(config(g)).await?;
+            if forget {
+                let n = engine.forget_queued_imports().await?;
+                if !g.json {
+                    println!("{n} queued files forgotten");
+                }
+                engine.close().await;
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut opts = ImportOptions {
                 force,
                 time_limit: Duration::from_secs(file_timeout),
+                write_rows: write_rows.max(1),
                 ..Default::default()
             };
             opts.load.password = password;
+            answering::install_ctrl_c();
+            answering::set_running(Some(opts.stop.clone()));
             let progress = Progress::new(g.json).printing_files();
-            let results = engine.import(&paths, &opts, &progress).await?;
+            let mut results = Vec::new();
+            if resume {
+                results = engine.resume_import(&opts, &progress).await?;
+            }
+            if !paths.is_empty() && !opts.stop.is_cancelled() {
+                results.extend(engine.import(&paths, &opts, &progress).await?);
+            }
+            answering::set_running(None);
             progress.finish();
+            let left = engine.queued_imports().await?.len();
             if !g.json {
                 let s = quire_engine::ImportSummary::from_results(&results);
                 println!(
                     "{} imported, {} unchanged, {} failed; {} chunks",
                     s.imported, s.unchanged, s.failed, s.chunks
                 );
+                if left > 0 {
+                    println!(
+                        "{left} files not imported yet: `quire import --resume` finishes them, `quire import --forget` drops them"
+                    );
+                }
             }
             engine.close().await;
+            if opts.stop.is_cancelled() {
+                return Ok(ExitCode::from(130));
+            }
         }
         Command::Search {
             query,
@@ -288,6 +331,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             print_hits(&hits, g.json);
+            engine.close().await;
+        }
+        Command::Info => {
+            let engine = Engine::open(config(g)).await?;
+            let info = engine.info(env!("CARGO_PKG_VERSION"), None).await?;
+            let queued = engine.queued_imports().await?;
+            if g.json {
+                let mut v = serde_json::to_value(&info)?;
+                v["queued"] = serde_json::json!(queued);
+                println!("{v}");
+            } else {
+                println!("library:  {}", info.data_dir.display());
+                println!("models:   {}", info.models_dir.display());
+                println!("passages: {}", info.chunks.unwrap_or(0));
+                if !queued.is_empty() {
+                    println!(
+                        "queued:   {} files (`quire import --resume` imports them)",
+                        queued.len()
+                    );
+                }
+            }
             engine.close().await;
         }
         Command::Docs => {
@@ -417,6 +481,9 @@ struct Progress {
     /// Print each file's outcome as it finishes (`import`).
     print_files: bool,
     json: bool,
+    /// Passages embedded so far per file: files are embedded side by side,
+    /// the bar counts them all.
+    embedded: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Progress {
@@ -429,6 +496,7 @@ impl Progress {
                 chunks: ProgressBar::hidden(),
                 print_files: false,
                 json,
+                embedded: Default::default(),
             };
         }
         let multi = MultiProgress::new();
@@ -445,6 +513,7 @@ impl Progress {
             chunks,
             print_files: false,
             json,
+            embedded: Default::default(),
         }
     }
 
@@ -479,15 +548,15 @@ impl ImportProgress for Progress {
         match e {
             ImportEvent::Started { files } => self.files.set_length(*files as u64),
             ImportEvent::FileStarted { path, .. } => self.files.set_message(path.clone()),
-            ImportEvent::FileChunked { chunks, .. } => {
-                self.chunks.set_length(*chunks as u64);
-                self.chunks.set_position(0);
-            }
-            ImportEvent::ChunksEmbedded { done, total, .. } => {
+            ImportEvent::FileChunked { chunks, .. } => self.chunks.inc_length(*chunks as u64),
+            ImportEvent::ChunksEmbedded { path, done, total } => {
                 if *total == 0 {
                     self.chunks.set_length(*done as u64);
+                    self.chunks.set_position(*done as u64);
+                } else if let Ok(mut seen) = self.embedded.lock() {
+                    let before = seen.insert(path.clone(), *done).unwrap_or(0);
+                    self.chunks.inc(done.saturating_sub(before) as u64);
                 }
-                self.chunks.set_position(*done as u64);
             }
             ImportEvent::FileFinished { .. } => self.files.inc(1),
             ImportEvent::IndexingStarted => self.files.set_message("updating the full-text index…"),

@@ -109,6 +109,7 @@ fn row_to_doc(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentInfo> {
 }
 
 /// What a finished import writes for one document.
+#[derive(Debug, Clone)]
 pub struct Outcome<'a> {
     pub status: Status,
     pub format: Option<&'a str>,
@@ -121,6 +122,74 @@ pub struct Outcome<'a> {
     pub title: Option<&'a str>,
     pub context: Option<&'a str>,
     pub statements: Option<&'a str>,
+}
+
+/// A document about to be written: its file version.
+pub struct Begun<'a> {
+    pub id: &'a str,
+    pub path: &'a str,
+    pub name: &'a str,
+    pub size: u64,
+    pub hash: &'a str,
+}
+
+async fn begin_on(
+    c: &mut sqlx::SqliteConnection,
+    id: &str,
+    path: &str,
+    name: &str,
+    size: u64,
+    hash: &str,
+) -> Result<()> {
+    let t = now();
+    sqlx::query(
+        "INSERT INTO documents (id, path, name, size, hash, status, added_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'importing', ?, ?)
+         ON CONFLICT(id) DO UPDATE SET path = excluded.path, name = excluded.name, size = excluded.size,
+           hash = excluded.hash, status = 'importing', error_code = NULL, error_message = NULL,
+           updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(path)
+    .bind(name)
+    .bind(size as i64)
+    .bind(hash)
+    .bind(t)
+    .bind(t)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+async fn finish_on(c: &mut sqlx::SqliteConnection, id: &str, o: &Outcome<'_>) -> Result<()> {
+    sqlx::query(
+        "UPDATE documents SET status = ?, format = ?, encoding = ?, error_code = ?, error_message = ?,
+           pages = ?, chunks = ?, chars = ?, title = ?, context = ?, statements = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(o.status.as_str())
+    .bind(o.format)
+    .bind(o.encoding)
+    .bind(o.error_code)
+    .bind(o.error_message)
+    .bind(o.pages.map(i64::from))
+    .bind(i64::from(o.chunks))
+    .bind(o.chars as i64)
+    .bind(o.title)
+    .bind(o.context)
+    .bind(o.statements)
+    .bind(now())
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+async fn dequeue_on(c: &mut sqlx::SqliteConnection, path: &str) -> Result<()> {
+    sqlx::query("DELETE FROM import_queue WHERE path = ?")
+        .bind(path)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
 }
 
 impl Catalog {
@@ -211,47 +280,92 @@ impl Catalog {
         size: u64,
         hash: &str,
     ) -> Result<()> {
-        let t = now();
-        sqlx::query(
-            "INSERT INTO documents (id, path, name, size, hash, status, added_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, 'importing', ?, ?)
-             ON CONFLICT(id) DO UPDATE SET path = excluded.path, name = excluded.name, size = excluded.size,
-               hash = excluded.hash, status = 'importing', error_code = NULL, error_message = NULL,
-               updated_at = excluded.updated_at",
-        )
-        .bind(id)
-        .bind(path)
-        .bind(name)
-        .bind(size as i64)
-        .bind(hash)
-        .bind(t)
-        .bind(t)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut c = self.pool.acquire().await?;
+        begin_on(&mut c, id, path, name, size, hash).await
     }
 
     pub async fn finish(&self, id: &str, o: Outcome<'_>) -> Result<()> {
-        sqlx::query(
-            "UPDATE documents SET status = ?, format = ?, encoding = ?, error_code = ?, error_message = ?,
-               pages = ?, chunks = ?, chars = ?, title = ?, context = ?, statements = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(o.status.as_str())
-        .bind(o.format)
-        .bind(o.encoding)
-        .bind(o.error_code)
-        .bind(o.error_message)
-        .bind(o.pages.map(i64::from))
-        .bind(i64::from(o.chunks))
-        .bind(o.chars as i64)
-        .bind(o.title)
-        .bind(o.context)
-        .bind(o.statements)
-        .bind(now())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let mut c = self.pool.acquire().await?;
+        finish_on(&mut c, id, &o).await
+    }
+
+    /// Marks many documents as being written, in one transaction: what a
+    /// crash leaves in this state is undone when the library next opens.
+    pub async fn begin_all(&self, docs: &[Begun<'_>]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for d in docs {
+            begin_on(&mut tx, d.id, d.path, d.name, d.size, d.hash).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Records many finished documents and takes their files off the import
+    /// queue, in one transaction.
+    pub async fn finish_all(&self, docs: &[(&str, Outcome<'_>)], paths: &[&str]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (id, o) in docs {
+            finish_on(&mut tx, id, o).await?;
+        }
+        for p in paths {
+            dequeue_on(&mut tx, p).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts files on the import queue (a file already on it stays, forced
+    /// if either asks).
+    pub async fn enqueue(&self, paths: &[String], force: bool) -> Result<()> {
+        let t = now();
+        let mut tx = self.pool.begin().await?;
+        for p in paths {
+            sqlx::query(
+                "INSERT INTO import_queue (path, force, queued_at) VALUES (?, ?, ?)
+                 ON CONFLICT(path) DO UPDATE SET force = MAX(force, excluded.force)",
+            )
+            .bind(p)
+            .bind(force as i64)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes a file off the import queue.
+    pub async fn dequeue(&self, path: &str) -> Result<()> {
+        let mut c = self.pool.acquire().await?;
+        dequeue_on(&mut c, path).await
+    }
+
+    /// Forgets every queued file.
+    pub async fn clear_queue(&self) -> Result<usize> {
+        Ok(sqlx::query("DELETE FROM import_queue")
+            .execute(&self.pool)
+            .await?
+            .rows_affected() as usize)
+    }
+
+    /// The files waiting to be imported, oldest first, and whether each is forced.
+    pub async fn queued(&self) -> Result<Vec<(String, bool)>> {
+        let rows = sqlx::query("SELECT path, force FROM import_queue ORDER BY queued_at, path")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("path")?, r.try_get::<i64, _>("force")? != 0)))
+            .collect()
+    }
+
+    /// `(id, path)` of the documents whose import began and did not finish.
+    pub async fn unfinished(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT id, path FROM documents WHERE status = 'importing'")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("path")?)))
+            .collect()
     }
 
     /// `(doc_id, header)` of every imported document that has a header.

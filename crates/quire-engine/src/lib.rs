@@ -102,6 +102,8 @@ pub struct Engine {
     generations: AtomicUsize,
     /// Questions matched against document headers ([`rank`]); rebuilt after changes.
     library_facts: tokio::sync::Mutex<Option<Arc<rank::LibraryFacts>>>,
+    /// Stops the imports running now ([`Engine::stop_imports`]).
+    import_stop: Mutex<CancelToken>,
 }
 
 impl Engine {
@@ -142,7 +144,7 @@ impl Engine {
         }
         let store = LanceStore::open(&dir.join("lancedb"), embedder.dimension()).await?;
         let settings = Settings::load(&dir.join(settings::CONFIG_FILE))?;
-        Ok(Engine {
+        let engine = Engine {
             config,
             catalog,
             store: Arc::new(store),
@@ -152,7 +154,10 @@ impl Engine {
             generator: Arc::new(Mutex::new(None)),
             generations: AtomicUsize::new(0),
             library_facts: tokio::sync::Mutex::new(None),
-        })
+            import_stop: Mutex::new(CancelToken::new()),
+        };
+        engine.recover_imports().await?;
+        Ok(engine)
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -186,7 +186,9 @@ impl Engine {
     /// deleted and the storage rewritten so the text is gone from disk.
     pub async fn remove(&self, key: &str) -> Result<DocumentInfo> {
         let doc = self.catalog.find(key).await?;
-        self.store.delete_document(&doc.id).await?;
+        self.store
+            .delete_documents(std::slice::from_ref(&doc.id))
+            .await?;
         self.store.purge_deleted().await?;
         self.catalog.delete(&doc.id).await?;
         self.documents_changed().await;

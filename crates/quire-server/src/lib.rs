@@ -97,6 +97,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)),
         )
         .route("/import", post(import))
+        .route("/import/resume", post(resume_import))
+        .route("/import/stop", post(stop_imports))
+        .route(
+            "/import/queue",
+            get(import_queue).delete(forget_import_queue),
+        )
         .route("/search", get(search))
         .route("/ask", post(ask))
         .route("/answers/{id}/stop", post(stop_answer))
@@ -320,6 +326,37 @@ async fn import(
     Json(req): Json<ImportRequest>,
 ) -> ApiResult<Response> {
     let opts = req.options()?;
+    Ok(import_events(s, move |engine, progress| {
+        Box::pin(async move { engine.import(&req.paths, &opts, progress).await })
+    }))
+}
+
+/// Finishes the files an earlier import left queued, streaming like `/import`.
+async fn resume_import(State(s): State<Arc<AppState>>) -> ApiResult<Response> {
+    Ok(import_events(s, |engine, progress| {
+        Box::pin(async move {
+            engine
+                .resume_import(&quire_engine::ImportOptions::default(), progress)
+                .await
+        })
+    }))
+}
+
+type ImportRun<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = quire_engine::Result<Vec<quire_engine::FileResult>>>
+            + Send
+            + 'a,
+    >,
+>;
+
+/// Runs an import in its own task, its events as server-sent events.
+fn import_events(
+    s: Arc<AppState>,
+    run: impl for<'a> FnOnce(&'a Engine, &'a (dyn quire_engine::ImportProgress + 'a)) -> ImportRun<'a>
+        + Send
+        + 'static,
+) -> Response {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = s.engine.clone();
     tokio::spawn(async move {
@@ -327,7 +364,7 @@ async fn import(
         let progress = move |e: &ImportEvent| {
             let _ = events.send(serde_json::to_value(e).unwrap_or_default());
         };
-        match engine.import(&req.paths, &opts, &progress).await {
+        match run(&engine, &progress).await {
             Ok(results) => {
                 let _ = tx.send(json!({ "event": "results", "results": results }));
             }
@@ -336,7 +373,25 @@ async fn import(
             }
         }
     });
-    Ok(sse_stream(rx).into_response())
+    sse_stream(rx).into_response()
+}
+
+/// Stops the running imports: what is embedded is written, the rest stays queued.
+async fn stop_imports(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    s.engine.stop_imports();
+    Json(json!({ "stopped": true }))
+}
+
+/// The files queued for import and not yet done.
+async fn import_queue(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "queued": s.engine.queued_imports().await? })))
+}
+
+/// Forgets the queued files (cancels an import for good).
+async fn forget_import_queue(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({ "forgotten": s.engine.forget_queued_imports().await? }),
+    ))
 }
 
 async fn search(
@@ -500,5 +555,14 @@ pub async fn bind(port: u16) -> std::io::Result<(tokio::net::TcpListener, Socket
 
 /// Serves until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    // What an earlier import left (a crash, a stop, the app closed) is
+    // finished while the server runs.
+    let engine = state.engine.clone();
+    tokio::spawn(async move {
+        let opts = quire_engine::ImportOptions::default();
+        if let Err(e) = engine.resume_import(&opts, &quire_engine::NoProgress).await {
+            tracing::warn!("resuming the queued import failed: {e}");
+        }
+    });
     axum::serve(listener, router(state)).await
 }

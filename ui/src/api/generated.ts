@@ -40,7 +40,12 @@ export type FileOutcome = "imported" | "unchanged" | "failed";
 
 export type FileResult = { path: string, doc_id: string | null, outcome: FileOutcome, format: string | null, pages: number | null, chunks: number, error: ErrorReport | null, };
 
-export type ImportSummary = { imported: number, unchanged: number, failed: number, chunks: number, };
+export type ImportSummary = { imported: number, unchanged: number, failed: number, chunks: number, 
+/**
+ * Files not done because the import was stopped: they stay queued for
+ * [`crate::Engine::resume_import`].
+ */
+left: number, };
 
 export type ImportEvent = { "event": "started", files: number, } | { "event": "file_started", index: number, path: string, } | { "event": "file_chunked", path: string, chunks: number, } | { "event": "chunks_embedded", path: string, done: number, total: number, } | { "event": "file_finished", result: FileResult, } | { "event": "indexing_started" } | { "event": "finished", summary: ImportSummary, };
 

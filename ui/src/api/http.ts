@@ -94,10 +94,30 @@ export class HttpTransport implements Transport {
     await this.json('POST', `/api/documents/${enc(id)}/open`);
   }
 
-  async importPaths(paths: string[], opts: ImportOptions, onEvent: (e: ImportEvent) => void): Promise<FileResult[]> {
+  importPaths(paths: string[], opts: ImportOptions, onEvent: (e: ImportEvent) => void): Promise<FileResult[]> {
+    return this.importStream('/api/import', { paths, password: opts.password ?? null, force: !!opts.force }, onEvent);
+  }
+
+  resumeImport(onEvent: (e: ImportEvent) => void): Promise<FileResult[]> {
+    return this.importStream('/api/import/resume', {}, onEvent);
+  }
+
+  async stopImports() {
+    await this.json('POST', '/api/import/stop');
+  }
+
+  async importQueue() {
+    return (await this.json<{ queued: string[] }>('GET', '/api/import/queue')).queued;
+  }
+
+  async forgetImportQueue() {
+    await this.json('DELETE', '/api/import/queue');
+  }
+
+  private async importStream(path: string, body: unknown, onEvent: (e: ImportEvent) => void): Promise<FileResult[]> {
     let results: FileResult[] = [];
     let failure: QuireError | null = null;
-    await this.stream('/api/import', { paths, password: opts.password ?? null, force: !!opts.force }, (v) => {
+    await this.stream(path, body, (v) => {
       const e = v as ImportEvent;
       if (e.event === 'results') results = e.results;
       else if (e.event === 'error') failure = new QuireError(e.error);

@@ -76,6 +76,23 @@ export class TauriTransport implements Transport {
     return r.results;
   }
 
+  async resumeImport(onEvent: (e: ImportEvent) => void): Promise<FileResult[]> {
+    const r = await this.call<{ results: FileResult[] }>('resume_import', { onEvent: this.channel<ImportEvent>(onEvent) });
+    return r.results;
+  }
+
+  async stopImports() {
+    await this.call('stop_imports');
+  }
+
+  async importQueue() {
+    return (await this.call<{ queued: string[] }>('import_queue')).queued;
+  }
+
+  async forgetImportQueue() {
+    await this.call('forget_import_queue');
+  }
+
   async importFiles(files: File[], opts: ImportOptions, onEvent: (e: ImportEvent) => void): Promise<FileResult[]> {
     const paths: string[] = [];
     for (const [index, file] of files.entries()) {

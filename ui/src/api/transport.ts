@@ -44,6 +44,14 @@ export interface Transport {
   importPaths(paths: string[], opts: ImportOptions, onEvent: (e: ImportEvent) => void): Promise<FileResult[]>;
   /** Imports files the web view holds without paths (browser drop or file input). */
   importFiles(files: File[], opts: ImportOptions, onEvent: (e: ImportEvent) => void): Promise<FileResult[]>;
+  /** Stops the running imports: what is embedded is kept, the rest stays queued. */
+  stopImports(): Promise<void>;
+  /** Finishes the files an earlier import left queued. */
+  resumeImport(onEvent: (e: ImportEvent) => void): Promise<FileResult[]>;
+  /** The files queued for import and not yet done. */
+  importQueue(): Promise<string[]>;
+  /** Forgets the queued files (cancels an import for good). */
+  forgetImportQueue(): Promise<void>;
   search(q: string, k?: number): Promise<SearchHit[]>;
   ask(req: AskRequest, onEvent: (e: AnswerEvent) => void): AnswerHandle;
   chats(): Promise<ChatInfo[]>;

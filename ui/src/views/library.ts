@@ -154,6 +154,11 @@ export class Library {
     return this.enqueue(paths, (on) => this.transport.importPaths(paths, opts, on));
   }
 
+  /** Finishes what an earlier import left queued (stopped, or cut short). */
+  resume(): Promise<void> {
+    return this.enqueue(['the files left'], (on) => this.transport.resumeImport(on));
+  }
+
   private enqueue(names: string[], run: (on: (e: ImportEvent) => void) => Promise<FileResult[]>): Promise<void> {
     return new Promise((resolve) => {
       this.queue.push(async () => {
@@ -178,7 +183,24 @@ export class Library {
     const overall = h('progress', { max: 1, value: 0, 'data-testid': 'import-overall' });
     const label = h('span', {}, `Preparing ${names.length === 1 ? names[0] : `${names.length} items`}…`);
     const files = h('ul', { class: 'file-rows' });
-    const box = h('div', { class: 'import-job', 'data-state': 'running' }, h('div', { class: 'row' }, label, overall), files);
+    const eta = h('span', { class: 'eta', 'data-testid': 'import-eta' }, '');
+    const stop = h(
+      'button',
+      {
+        type: 'button',
+        class: 'link',
+        'data-testid': 'import-stop',
+        title: 'Stop importing: what is done stays, the rest can be resumed',
+        onclick: () => {
+          stop.setAttribute('disabled', '');
+          label.textContent = 'Stopping…';
+          void this.transport.stopImports().catch((e) => this.onError(QuireError.from(e)));
+        },
+      },
+      'Stop',
+    );
+    const box = h('div', { class: 'import-job', 'data-state': 'running' }, h('div', { class: 'row' }, label, overall, eta, stop), files);
+    const began = Date.now();
     this.progress.prepend(box);
     const rows = new Map<string, FileRow>();
     let total = 0;
@@ -222,6 +244,7 @@ export class Library {
           const r = rowFor(e.result.path);
           finished++;
           overall.value = finished;
+          eta.textContent = etaText(Date.now() - began, finished, total);
           r.bar.max = 1;
           r.bar.value = 1;
           r.el.dataset.outcome = e.result.outcome;
@@ -239,6 +262,28 @@ export class Library {
           break;
         case 'finished': {
           const s = e.summary;
+          eta.textContent = '';
+          stop.remove();
+          if (s.left > 0) {
+            label.textContent = `Stopped: ${s.imported} imported, ${s.unchanged} unchanged, ${s.failed} failed; ${s.left} file${s.left === 1 ? '' : 's'} not imported yet.`;
+            box.querySelector('.row')?.append(
+              h('button', { type: 'button', class: 'link', 'data-testid': 'import-resume', onclick: () => void this.resume() }, 'Resume'),
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'link',
+                  'data-testid': 'import-forget',
+                  onclick: (ev: Event) => {
+                    (ev.target as HTMLElement).remove();
+                    void this.transport.forgetImportQueue().then(() => { label.textContent += ' Forgotten.'; });
+                  },
+                },
+                'Forget them',
+              ),
+            );
+            break;
+          }
           label.textContent = `Done: ${s.imported} imported, ${s.unchanged} unchanged, ${s.failed} failed (${s.chunks} passages).`;
           overall.value = overall.max;
           break;
@@ -413,4 +458,13 @@ export class Library {
 
 function baseName(p: string): string {
   return p.split(/[\\/]/).pop() || p;
+}
+
+/** "about 3 min left" from the time spent on the files done so far. */
+export function etaText(elapsedMs: number, done: number, total: number): string {
+  if (done <= 0 || done >= total) return '';
+  const left = ((total - done) * elapsedMs) / done / 1000;
+  if (left < 60) return `about ${Math.max(1, Math.round(left))} s left`;
+  if (left < 3600) return `about ${Math.round(left / 60)} min left`;
+  return `about ${(left / 3600).toFixed(1)} h left`;
 }

@@ -9,9 +9,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorReport, FileProblem};
+use crate::llm::CancelToken;
 use crate::loader::LoadOptions;
 
 mod pipeline;
+mod recovery;
 
 /// Progress of an import, for progress bars and the UI.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
@@ -86,6 +88,9 @@ pub struct ImportSummary {
     pub unchanged: usize,
     pub failed: usize,
     pub chunks: usize,
+    /// Files not done because the import was stopped: they stay queued for
+    /// [`crate::Engine::resume_import`].
+    pub left: usize,
 }
 
 impl ImportSummary {
@@ -112,6 +117,12 @@ pub struct ImportOptions {
     pub max_file_bytes: u64,
     /// Import again even when the content is unchanged.
     pub force: bool,
+    /// Finished documents are written (and become searchable) in groups of
+    /// about this many passages, or every few seconds.
+    pub write_rows: usize,
+    /// Stops the import: what is embedded is written, the other files stay
+    /// queued for [`crate::Engine::resume_import`].
+    pub stop: CancelToken,
 }
 
 impl Default for ImportOptions {
@@ -121,6 +132,8 @@ impl Default for ImportOptions {
             time_limit: Duration::from_secs(120),
             max_file_bytes: 512 * 1024 * 1024,
             force: false,
+            write_rows: 4096,
+            stop: CancelToken::new(),
         }
     }
 }

@@ -1,13 +1,31 @@
-//! The import pipeline, one file after another: collect the files, then per
-//! file read ([`crate::loader`]) → chunk ([`crate::chunk`]) → embed
-//! ([`crate::embed`]) → write (the chunks to the [`crate::store::Store`], the
-//! record to the [`crate::catalog::Catalog`]). Each stage is its own method,
-//! so stages can later run side by side over many files.
+//! The import pipeline. Files are read a few at a time ahead of the
+//! embedder ([`READERS`] at once, each in a blocking task: read
+//! ([`crate::loader`]) → chunk ([`crate::chunk`])); their passages are
+//! embedded in full batches that span files, so small files share a batch
+//! ([`EMBED_BATCH`]); finished documents are written together — one store
+//! write and one catalog transaction for every [`ImportOptions::write_rows`]
+//! passages or [`WRITE_EVERY`], whichever comes first.
+//!
+//! Crash safety. Nothing of a document reaches the catalog or the store
+//! until it is written: its record is first marked `importing` (one
+//! transaction for the batch), then its old passages are deleted and the new
+//! ones added (one store write each), then its record is finished and its
+//! file taken off the import queue (one transaction). A process killed at
+//! any moment leaves at most a batch of documents marked `importing`; the
+//! next open deletes their passages and queues their files again
+//! ([`Engine::recover_imports`]), so no document is ever counted imported
+//! without all of its passages, and none has them twice. The queue
+//! (catalog table `import_queue`) holds every file an import was asked for
+//! until its outcome is recorded: [`Engine::resume_import`] finishes what a
+//! crash or a stop left, without embedding again what was done.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use crate::catalog::Outcome;
-use crate::catalog::Status;
+use futures::StreamExt;
+
+use crate::catalog::{Begun, Outcome, Status};
 use crate::chunk::Chunk;
 use crate::error::{ErrorReport, FileProblem, Hint, Kind};
 use crate::import::{
@@ -18,11 +36,79 @@ use crate::loader::Extracted;
 use crate::store::ChunkRow;
 use crate::{context, loader, search, statements, Engine, Error, Result};
 
-/// Embedding texts in groups this large keeps progress events flowing.
-const EMBED_GROUP: usize = 64;
+/// Passages embedded in one call: large enough to keep the embedder's
+/// kernels busy, small enough for progress to move.
+const EMBED_BATCH: usize = 128;
+/// Files read at the same time, ahead of the embedder.
+const READERS: usize = 2;
+/// Read documents waiting for the embedder (bounds the memory a fast
+/// reader can fill).
+const READ_AHEAD: usize = 4;
+/// Finished documents are written at least this often.
+const WRITE_EVERY: Duration = Duration::from_secs(3);
+
+/// What stops an import: its own token, or [`Engine::stop_imports`].
+struct Stop {
+    asked: crate::CancelToken,
+    all: crate::CancelToken,
+}
+
+impl Stop {
+    fn is_set(&self) -> bool {
+        self.asked.is_cancelled() || self.all.is_cancelled()
+    }
+}
+
+/// A file read and chunked, its passages to embed.
+struct Prepared {
+    id: String,
+    path: String,
+    name: String,
+    size: u64,
+    hash: String,
+    previous: bool,
+    format: loader::Format,
+    encoding: Option<&'static str>,
+    pages: Option<u32>,
+    chars: u64,
+    title: String,
+    header: String,
+    statements: String,
+    chunks: Vec<Chunk>,
+    texts: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+}
+
+impl Prepared {
+    fn waiting(&self) -> usize {
+        self.texts.len() - self.vectors.len()
+    }
+}
+
+/// What reading one file came to.
+enum Read {
+    /// Nothing to write: unchanged, or missing before it could be read.
+    Done(FileResult),
+    /// The file's own problem, to record (and its old passages to drop).
+    Failed {
+        id: String,
+        path: String,
+        name: String,
+        size: u64,
+        hash: String,
+        previous: bool,
+        error: Error,
+        result: FileResult,
+    },
+    /// Passages to embed and write.
+    Embed(Box<Prepared>),
+}
 
 impl Engine {
-    /// Imports files and folders. Per-file failures are in the results, not an `Err`.
+    /// Imports files and folders. Per-file failures are in the results, not
+    /// an `Err`. The files are queued first (see the module header): a stop
+    /// ([`ImportOptions::stop`]) or a crash leaves the rest for
+    /// [`Engine::resume_import`].
     pub async fn import(
         &self,
         inputs: &[PathBuf],
@@ -30,6 +116,70 @@ impl Engine {
         progress: &dyn ImportProgress,
     ) -> Result<Vec<FileResult>> {
         let (files, missing) = collect_files(inputs);
+        let files: Vec<(PathBuf, bool)> = files
+            .into_iter()
+            .map(|f| (std::fs::canonicalize(&f).unwrap_or(f), opts.force))
+            .collect();
+        let _lock = self.import_lock().await?;
+        let paths: Vec<String> = files.iter().map(|(f, _)| f.display().to_string()).collect();
+        self.catalog.enqueue(&paths, opts.force).await?;
+        self.run_import(files, missing, opts, progress).await
+    }
+
+    /// Imports the files an earlier import left queued (stopped, or cut
+    /// short by a crash or the app closing). Nothing queued: nothing done.
+    pub async fn resume_import(
+        &self,
+        opts: &ImportOptions,
+        progress: &dyn ImportProgress,
+    ) -> Result<Vec<FileResult>> {
+        let _lock = self.import_lock().await?;
+        let files: Vec<(PathBuf, bool)> = self
+            .catalog
+            .queued()
+            .await?
+            .into_iter()
+            .map(|(p, force)| (PathBuf::from(p), force || opts.force))
+            .collect();
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run_import(files, Vec::new(), opts, progress).await
+    }
+
+    /// The files queued for import and not yet done.
+    pub async fn queued_imports(&self) -> Result<Vec<String>> {
+        Ok(self
+            .catalog
+            .queued()
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect())
+    }
+
+    /// Stops every import running now, as [`ImportOptions::stop`] would;
+    /// imports started later run.
+    pub fn stop_imports(&self) {
+        if let Ok(mut token) = self.import_stop.lock() {
+            token.cancel();
+            *token = crate::CancelToken::new();
+        }
+    }
+
+    /// Forgets the queued files (a cancelled import): what was imported stays.
+    pub async fn forget_queued_imports(&self) -> Result<usize> {
+        let _lock = self.import_lock().await?;
+        self.catalog.clear_queue().await
+    }
+
+    async fn run_import(
+        &self,
+        files: Vec<(PathBuf, bool)>,
+        missing: Vec<(PathBuf, Error)>,
+        opts: &ImportOptions,
+        progress: &dyn ImportProgress,
+    ) -> Result<Vec<FileResult>> {
         progress.event(&ImportEvent::Started {
             files: files.len() + missing.len(),
         });
@@ -47,36 +197,281 @@ impl Engine {
             progress.event(&ImportEvent::FileFinished { result: r.clone() });
             results.push(r);
         }
-        let mut changed = false;
-        for (index, path) in files.iter().enumerate() {
-            progress.event(&ImportEvent::FileStarted {
-                index,
-                path: path.display().to_string(),
-            });
-            let r = self.import_file(path, opts, progress).await?;
-            changed |= r.outcome != FileOutcome::Unchanged;
-            progress.event(&ImportEvent::FileFinished { result: r.clone() });
-            results.push(r);
-        }
+        let total = files.len();
+        let stop = Stop {
+            asked: opts.stop.clone(),
+            all: self
+                .import_stop
+                .lock()
+                .map(|t| t.clone())
+                .unwrap_or_default(),
+        };
+        let stop = &stop;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Read>(READ_AHEAD);
+        let readers = async {
+            // Boxed with its type spelled out: a stream of async closures
+            // here makes the import's future not provably `Send`.
+            type Reading<'a> =
+                std::pin::Pin<Box<dyn std::future::Future<Output = Result<Read>> + Send + 'a>>;
+            let mut reading: futures::stream::FuturesOrdered<Reading<'_>> = Default::default();
+            let mut next = files.iter().enumerate();
+            loop {
+                while reading.len() < READERS && !stop.is_set() {
+                    let Some((index, (path, force))) = next.next() else {
+                        break;
+                    };
+                    progress.event(&ImportEvent::FileStarted {
+                        index,
+                        path: path.display().to_string(),
+                    });
+                    reading.push_back(Box::pin(self.prepare(path, *force, opts, progress)));
+                }
+                let Some(read) = reading.next().await else {
+                    break;
+                };
+                if tx.send(read?).await.is_err() {
+                    break;
+                }
+            }
+            drop(tx);
+            Ok::<(), Error>(())
+        };
+        let writer = self.embed_and_write(rx, opts, stop, progress);
+        let (read, written) = tokio::join!(readers, writer);
+        let (done, changed) = written?;
+        read?;
+        let left = total.saturating_sub(done.len());
+        results.extend(done);
         if changed {
             self.documents_changed().await;
             progress.event(&ImportEvent::IndexingStarted);
             self.store.refresh_indexes().await?;
         }
-        progress.event(&ImportEvent::Finished {
-            summary: ImportSummary::from_results(&results),
-        });
+        let mut summary = ImportSummary::from_results(&results);
+        summary.left = left;
+        progress.event(&ImportEvent::Finished { summary });
         Ok(results)
     }
 
-    /// One file. Only runtime failures (database, disk) are `Err`; a file's own
-    /// problems become a failed [`FileResult`] recorded in the catalog.
-    async fn import_file(
+    /// The embedder's side of the pipeline: takes read files as they come,
+    /// embeds their passages in batches spanning files, writes finished
+    /// documents in groups. Returns the results and whether the library changed.
+    async fn embed_and_write(
+        &self,
+        mut rx: tokio::sync::mpsc::Receiver<Read>,
+        opts: &ImportOptions,
+        stop: &Stop,
+        progress: &dyn ImportProgress,
+    ) -> Result<(Vec<FileResult>, bool)> {
+        let mut results = Vec::new();
+        let mut changed = false;
+        let mut embedding: VecDeque<Box<Prepared>> = VecDeque::new();
+        let mut ready: Vec<Box<Prepared>> = Vec::new();
+        let mut since = Instant::now();
+        let mut open = true;
+        loop {
+            // Take what the readers have finished; wait only when there is
+            // nothing to embed (and not past the time to write).
+            while open {
+                let waiting: usize = embedding.iter().map(|p| p.waiting()).sum();
+                if waiting >= EMBED_BATCH || stop.is_set() {
+                    break;
+                }
+                let next = if waiting > 0 {
+                    match rx.try_recv() {
+                        Ok(r) => Some(r),
+                        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+                    }
+                } else if ready.is_empty() {
+                    rx.recv().await
+                } else {
+                    let left = WRITE_EVERY.saturating_sub(since.elapsed());
+                    match tokio::time::timeout(left, rx.recv()).await {
+                        Ok(r) => r,
+                        Err(_) => break,
+                    }
+                };
+                match next {
+                    None => open = false,
+                    Some(Read::Done(r)) => {
+                        self.catalog.dequeue(&r.path).await?;
+                        progress.event(&ImportEvent::FileFinished { result: r.clone() });
+                        results.push(r);
+                    }
+                    Some(Read::Failed {
+                        id,
+                        path,
+                        name,
+                        size,
+                        hash,
+                        previous,
+                        error,
+                        result,
+                    }) => {
+                        changed |= previous;
+                        let r = self
+                            .record_failure(&id, &path, &name, size, &hash, previous, error, result)
+                            .await?;
+                        progress.event(&ImportEvent::FileFinished { result: r.clone() });
+                        results.push(r);
+                    }
+                    Some(Read::Embed(p)) if p.texts.is_empty() => ready.push(p),
+                    Some(Read::Embed(p)) => embedding.push_back(p),
+                }
+            }
+            if stop.is_set() {
+                // Stopped: what is embedded is written, the rest stays queued.
+                rx.close();
+                if !ready.is_empty() {
+                    changed = true;
+                    results.extend(self.write(std::mem::take(&mut ready), progress).await?);
+                }
+                break;
+            }
+            if embedding.iter().any(|p| p.waiting() > 0) {
+                self.embed_batch(&mut embedding, progress).await?;
+                while embedding.front().is_some_and(|p| p.waiting() == 0) {
+                    ready.extend(embedding.pop_front());
+                }
+            }
+            let rows: usize = ready.iter().map(|p| p.chunks.len()).sum();
+            let last = !open && embedding.is_empty();
+            if !ready.is_empty()
+                && (last || rows >= opts.write_rows || since.elapsed() >= WRITE_EVERY)
+            {
+                changed = true;
+                results.extend(self.write(std::mem::take(&mut ready), progress).await?);
+                since = Instant::now();
+            }
+            if last && ready.is_empty() {
+                break;
+            }
+        }
+        Ok((results, changed))
+    }
+
+    /// Embeds the next [`EMBED_BATCH`] passages waiting, in file order.
+    async fn embed_batch(
+        &self,
+        embedding: &mut VecDeque<Box<Prepared>>,
+        progress: &dyn ImportProgress,
+    ) -> Result<()> {
+        let mut texts = Vec::with_capacity(EMBED_BATCH);
+        let mut takes = Vec::new();
+        for (i, p) in embedding.iter().enumerate() {
+            let room = EMBED_BATCH - texts.len();
+            if room == 0 {
+                break;
+            }
+            let from = p.vectors.len();
+            let to = (from + room).min(p.texts.len());
+            texts.extend(p.texts[from..to].iter().cloned());
+            takes.push((i, to - from));
+        }
+        let mut vectors = self.embed_texts(texts).await?.into_iter();
+        test_pause("embed");
+        for (i, n) in takes {
+            let p = &mut embedding[i];
+            p.vectors.extend(vectors.by_ref().take(n));
+            progress.event(&ImportEvent::ChunksEmbedded {
+                path: p.path.clone(),
+                done: p.vectors.len(),
+                total: p.texts.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes finished documents together (see the module header).
+    async fn write(
+        &self,
+        docs: Vec<Box<Prepared>>,
+        progress: &dyn ImportProgress,
+    ) -> Result<Vec<FileResult>> {
+        let begun: Vec<Begun> = docs
+            .iter()
+            .map(|p| Begun {
+                id: &p.id,
+                path: &p.path,
+                name: &p.name,
+                size: p.size,
+                hash: &p.hash,
+            })
+            .collect();
+        self.catalog.begin_all(&begun).await?;
+        let previous: Vec<String> = docs
+            .iter()
+            .filter(|p| p.previous)
+            .map(|p| p.id.clone())
+            .collect();
+        self.store.delete_documents(&previous).await?;
+        let rows: Vec<ChunkRow> = docs
+            .iter()
+            .flat_map(|p| {
+                p.chunks
+                    .iter()
+                    .zip(&p.vectors)
+                    .enumerate()
+                    .map(|(i, (c, v))| ChunkRow {
+                        record: c.record(&p.id, i, &p.path),
+                        vector: v.clone(),
+                    })
+            })
+            .collect();
+        self.store.add(rows).await?;
+        test_pause("write");
+        let outcomes: Vec<(&str, Outcome)> = docs
+            .iter()
+            .map(|p| {
+                (
+                    p.id.as_str(),
+                    Outcome {
+                        status: Status::Imported,
+                        format: Some(p.format.as_str()),
+                        encoding: p.encoding,
+                        error_code: None,
+                        error_message: None,
+                        pages: p.pages,
+                        chunks: p.chunks.len() as u32,
+                        chars: p.chars,
+                        title: Some(&p.title),
+                        context: Some(&p.header),
+                        statements: Some(&p.statements),
+                    },
+                )
+            })
+            .collect();
+        let paths: Vec<&str> = docs.iter().map(|p| p.path.as_str()).collect();
+        self.catalog.finish_all(&outcomes, &paths).await?;
+        let mut results = Vec::with_capacity(docs.len());
+        for p in &docs {
+            let r = FileResult {
+                path: p.path.clone(),
+                doc_id: Some(p.id.clone()),
+                outcome: FileOutcome::Imported,
+                format: Some(p.format.as_str().to_string()),
+                pages: p.pages,
+                chunks: p.chunks.len() as u32,
+                error: None,
+            };
+            progress.event(&ImportEvent::FileFinished { result: r.clone() });
+            results.push(r);
+        }
+        Ok(results)
+    }
+
+    /// Reads and chunks one file: [`Read::Done`] when there is nothing to do
+    /// (unchanged) or it cannot even be opened, [`Read::Failed`] for the
+    /// file's own problems. Only runtime failures (database, disk) are `Err`.
+    /// Writes nothing but an unchanged document's statement pages.
+    async fn prepare(
         &self,
         path: &Path,
+        force: bool,
         opts: &ImportOptions,
         progress: &dyn ImportProgress,
-    ) -> Result<FileResult> {
+    ) -> Result<Read> {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let path_str = canonical.display().to_string();
         let name = search::file_name(&path_str);
@@ -95,10 +490,20 @@ impl Engine {
             Err(e) => {
                 result.doc_id = None;
                 result.error = Some(Error::io(&canonical, e).to_report());
-                return Ok(result);
+                return Ok(Read::Done(result));
             }
         };
         let previous = self.catalog.get(&id).await?;
+        let failed = |error: Error, hash: String, result: FileResult| Read::Failed {
+            id: id.clone(),
+            path: path_str.clone(),
+            name: name.clone(),
+            size,
+            hash,
+            previous: previous.is_some(),
+            error,
+            result,
+        };
         if size > opts.max_file_bytes {
             let err = file_error(
                 &canonical,
@@ -107,21 +512,18 @@ impl Engine {
                     limit: opts.max_file_bytes,
                 },
             );
-            self.catalog.begin(&id, &path_str, &name, size, "").await?;
-            return self
-                .record_failure(&id, previous.is_some(), err, result)
-                .await;
+            return Ok(failed(err, String::new(), result));
         }
         let bytes = match tokio::fs::read(&canonical).await {
             Ok(b) => b,
             Err(e) => {
                 result.doc_id = None;
                 result.error = Some(Error::io(&canonical, e).to_report());
-                return Ok(result);
+                return Ok(Read::Done(result));
             }
         };
         let hash = blake3::hash(&bytes).to_hex().to_string();
-        if let Some(prev) = previous.as_ref().filter(|p| !opts.force && p.hash == hash) {
+        if let Some(prev) = previous.as_ref().filter(|p| !force && p.hash == hash) {
             match prev.status {
                 // Imported before passages carried their document's header:
                 // read again so they do.
@@ -136,7 +538,7 @@ impl Engine {
                     result.format = prev.format.clone();
                     result.pages = prev.pages;
                     result.chunks = prev.chunks;
-                    return Ok(result);
+                    return Ok(Read::Done(result));
                 }
                 // The same bytes would fail the same way; a password may change that.
                 Status::Failed
@@ -150,16 +552,13 @@ impl Engine {
                         detail: Some("unchanged since the last attempt; not read again".into()),
                         hint: prev.error_code.as_deref().and_then(Hint::for_code),
                     });
-                    return Ok(result);
+                    return Ok(Read::Done(result));
                 }
                 _ => {}
             }
         }
-        self.catalog
-            .begin(&id, &path_str, &name, size, &hash)
-            .await?;
 
-        let t0 = std::time::Instant::now();
+        let t0 = Instant::now();
         let load = opts.load.clone();
         let limit = opts.time_limit;
         let extract_path = canonical.clone();
@@ -170,18 +569,10 @@ impl Engine {
         .map_err(|e| Error::Bug(e.to_string()))?;
         let extracted = match extracted {
             Ok(x) => x,
-            Err(problem) => {
-                return self
-                    .record_failure(
-                        &id,
-                        previous.is_some(),
-                        file_error(&canonical, problem),
-                        result,
-                    )
-                    .await
-            }
+            Err(problem) => return Ok(failed(file_error(&canonical, problem), hash, result)),
         };
-        let t1 = std::time::Instant::now();
+        test_pause("read");
+        let t1 = Instant::now();
         let context = context::describe(&name, extracted.title.as_deref(), &extracted.pages);
         let statement_pages = statements::to_json(&statements::statement_pages(&extracted.pages));
         let chunks = self.chunk(&extracted).await?;
@@ -189,7 +580,6 @@ impl Engine {
             path: path_str.clone(),
             chunks: chunks.len(),
         });
-        let t2 = std::time::Instant::now();
         // Paged documents: each passage also carries its page's heading.
         let headings: std::collections::HashMap<u32, String> = extracted
             .pages
@@ -207,57 +597,35 @@ impl Engine {
                 )
             })
             .collect();
-        let vectors = self.embed_chunks(texts, &path_str, progress).await?;
-        let t3 = std::time::Instant::now();
-        if previous.is_some() {
-            self.store.delete_document(&id).await?;
-        }
-        let rows = chunks
-            .iter()
-            .zip(vectors)
-            .enumerate()
-            .map(|(i, (c, v))| ChunkRow {
-                record: c.record(&id, i, &path_str),
-                vector: v,
-            })
-            .collect();
-        self.store.add(rows).await?;
         tracing::debug!(
             file = %path_str,
             chunks = chunks.len(),
             read_ms = (t1 - t0).as_millis() as u64,
-            chunk_ms = (t2 - t1).as_millis() as u64,
-            embed_ms = (t3 - t2).as_millis() as u64,
-            store_ms = t3.elapsed().as_millis() as u64,
-            "imported"
+            chunk_ms = t1.elapsed().as_millis() as u64,
+            "read"
         );
         let pages = match extracted.format {
             loader::Format::Pdf => extracted.pages.iter().filter_map(|p| p.number).max(),
             _ => None,
         };
-        self.catalog
-            .finish(
-                &id,
-                Outcome {
-                    status: Status::Imported,
-                    format: Some(extracted.format.as_str()),
-                    encoding: extracted.encoding,
-                    error_code: None,
-                    error_message: None,
-                    pages,
-                    chunks: chunks.len() as u32,
-                    chars: extracted.char_count() as u64,
-                    title: Some(&context.title),
-                    context: Some(&context.header),
-                    statements: Some(&statement_pages),
-                },
-            )
-            .await?;
-        result.outcome = FileOutcome::Imported;
-        result.format = Some(extracted.format.as_str().to_string());
-        result.pages = pages;
-        result.chunks = chunks.len() as u32;
-        Ok(result)
+        Ok(Read::Embed(Box::new(Prepared {
+            id,
+            path: path_str,
+            name,
+            size,
+            hash,
+            previous: previous.is_some(),
+            format: extracted.format,
+            encoding: extracted.encoding,
+            pages,
+            chars: extracted.char_count() as u64,
+            title: context.title,
+            header: context.header,
+            statements: statement_pages,
+            vectors: Vec::with_capacity(texts.len()),
+            chunks,
+            texts,
+        })))
     }
 
     /// Tells the statement pages of an imported document whose file is
@@ -285,34 +653,46 @@ impl Engine {
         Ok(())
     }
 
+    /// Records a file's failure; its old passages, which no longer match
+    /// the file, are deleted first (the record marked `importing` meanwhile,
+    /// so a crash in between is undone at the next open).
+    #[allow(clippy::too_many_arguments)]
     async fn record_failure(
         &self,
         id: &str,
+        path: &str,
+        name: &str,
+        size: u64,
+        hash: &str,
         had_chunks: bool,
         err: Error,
         mut result: FileResult,
     ) -> Result<FileResult> {
+        self.catalog.begin(id, path, name, size, hash).await?;
         if had_chunks {
             // The old text no longer matches the file: it must not answer questions.
-            self.store.delete_document(id).await?;
+            self.store.delete_documents(&[id.to_string()]).await?;
         }
         let report = err.to_report();
         self.catalog
-            .finish(
-                id,
-                Outcome {
-                    status: Status::Failed,
-                    format: None,
-                    encoding: None,
-                    error_code: Some(&report.code),
-                    error_message: Some(&report.message),
-                    pages: None,
-                    chunks: 0,
-                    chars: 0,
-                    title: None,
-                    context: None,
-                    statements: None,
-                },
+            .finish_all(
+                &[(
+                    id,
+                    Outcome {
+                        status: Status::Failed,
+                        format: None,
+                        encoding: None,
+                        error_code: Some(&report.code),
+                        error_message: Some(&report.message),
+                        pages: None,
+                        chunks: 0,
+                        chars: 0,
+                        title: None,
+                        context: None,
+                        statements: None,
+                    },
+                )],
+                &[path],
             )
             .await?;
         result.error = Some(report);
@@ -325,27 +705,6 @@ impl Engine {
         tokio::task::spawn_blocking(move || chunker.chunk(&extracted))
             .await
             .map_err(|e| Error::Bug(e.to_string()))
-    }
-
-    /// Embeds the passages' texts (as [`context::embedding_text`] made them)
-    /// in groups, reporting progress.
-    async fn embed_chunks(
-        &self,
-        texts: Vec<String>,
-        path: &str,
-        progress: &dyn ImportProgress,
-    ) -> Result<Vec<Vec<f32>>> {
-        let total = texts.len();
-        let mut vectors = Vec::with_capacity(total);
-        for group in texts.chunks(EMBED_GROUP) {
-            vectors.extend(self.embed_texts(group.to_vec()).await?);
-            progress.event(&ImportEvent::ChunksEmbedded {
-                path: path.to_string(),
-                done: vectors.len(),
-                total,
-            });
-        }
-        Ok(vectors)
     }
 
     pub(crate) async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
@@ -433,5 +792,29 @@ impl Engine {
         progress.event(&ImportEvent::IndexingStarted);
         self.store.refresh_indexes().await?;
         Ok(total_chunks)
+    }
+}
+
+/// A test's hold on the pipeline: with `QUIRE_TEST_PAUSE_AT=<stage>[:<n>]`
+/// (stage `read`, `embed` or `write`), the `n`th time (default 1) the import
+/// passes that point it says so on stderr and waits there for ever, so a
+/// test can kill the process (`kill -9`) at that moment. `write` is after a
+/// batch's passages are added and before its records are finished.
+fn test_pause(stage: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<(String, usize)>> = OnceLock::new();
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let at = AT.get_or_init(|| {
+        let v = std::env::var("QUIRE_TEST_PAUSE_AT").ok()?;
+        let (s, n) = v.split_once(':').unwrap_or((v.as_str(), "1"));
+        Some((s.to_string(), n.parse().unwrap_or(1)))
+    });
+    let Some((s, n)) = at else { return };
+    if s == stage && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *n {
+        eprintln!("quire-test: paused at {stage}");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
     }
 }

@@ -480,10 +480,11 @@ impl Store for LanceStore {
         Ok(())
     }
 
-    async fn delete_document(&self, doc_id: &str) -> Result<()> {
-        self.table
-            .delete(in_filter(&[doc_id.to_string()]).as_str())
-            .await?;
+    async fn delete_documents(&self, doc_ids: &[String]) -> Result<()> {
+        if doc_ids.is_empty() {
+            return Ok(());
+        }
+        self.table.delete(in_filter(doc_ids).as_str()).await?;
         self.written();
         Ok(())
     }
@@ -807,7 +808,10 @@ mod tests {
         assert_eq!(read[0].1.record.chunk_id, "a#0");
         assert!((read[0].1.score - 1.0).abs() < 1e-6);
         // Another import's merge rewrites the fragments the rows were found in.
-        store.delete_document("b").await.expect("delete");
+        store
+            .delete_documents(&["b".to_string()])
+            .await
+            .expect("delete");
         store.purge_deleted().await.expect("merge");
         let rows: Vec<u64> = found.iter().map(|c| c.row).collect();
         let read = store

@@ -48,8 +48,8 @@ pub struct Candidate {
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn add(&self, rows: Vec<ChunkRow>) -> Result<()>;
-    /// Removes every chunk of a document.
-    async fn delete_document(&self, doc_id: &str) -> Result<()>;
+    /// Removes every chunk of these documents, in one write.
+    async fn delete_documents(&self, doc_ids: &[String]) -> Result<()>;
     /// Nearest chunks by cosine similarity; `doc_ids` limits the search when given.
     async fn dense(
         &self,
