@@ -238,9 +238,17 @@ impl Engine {
         };
         let writer = self.embed_and_write(rx, opts, stop, progress);
         let (read, written) = tokio::join!(readers, writer);
-        let (done, changed) = written?;
+        let (mut done, changed) = written?;
         read?;
         let left = total.saturating_sub(done.len());
+        // Returned in the order the files were given (the events came as
+        // each was done).
+        let order: std::collections::HashMap<String, usize> = files
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| (p.display().to_string(), i))
+            .collect();
+        done.sort_by_key(|r| order.get(&r.path).copied().unwrap_or(usize::MAX));
         results.extend(done);
         if changed {
             self.documents_changed().await;
