@@ -7,7 +7,7 @@ fn main() {
     }
 }
 
-const COMMANDS: [&str; 25] = [
+const COMMANDS: [&str; 32] = [
     "info",
     "documents",
     "remove_document",
@@ -33,4 +33,11 @@ const COMMANDS: [&str; 25] = [
     "pick",
     "watch_drops",
     "upload",
+    "stop_imports",
+    "resume_import",
+    "import_queue",
+    "forget_import_queue",
+    "watched",
+    "add_watched",
+    "remove_watched",
 ];

@@ -65,7 +65,9 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
                 let e = r.error.as_ref().expect("a failure has a reason");
                 assert!(!e.code.is_empty() && e.message.contains(&r.path), "{e:?}");
             }
-            FileOutcome::Unchanged => panic!("fresh library cannot have unchanged files"),
+            FileOutcome::Unchanged | FileOutcome::Moved => {
+                panic!("fresh library cannot have unchanged or moved files")
+            }
         }
     }
 

@@ -139,6 +139,27 @@ async fn resume_import(app: State<'_, App>, on_event: Channel<Value>) -> CmdResu
     Ok(json!({ "results": results }))
 }
 
+/// The watched folders.
+#[tauri::command]
+async fn watched(app: State<'_, App>) -> CmdResult<Value> {
+    let folders = app.engine()?.watched_folders().await.map_err(report)?;
+    Ok(json!({ "folders": folders }))
+}
+
+/// Watches a folder; the running watcher imports it within seconds.
+#[tauri::command]
+async fn add_watched(app: State<'_, App>, path: PathBuf) -> CmdResult<Value> {
+    let path = app.engine()?.watch_add(&path).await.map_err(report)?;
+    Ok(json!({ "watching": path }))
+}
+
+/// Stops watching a folder (its documents stay).
+#[tauri::command]
+async fn remove_watched(app: State<'_, App>, path: PathBuf) -> CmdResult<Value> {
+    let removed = app.engine()?.watch_remove(&path).await.map_err(report)?;
+    Ok(json!({ "removed": removed }))
+}
+
 /// Stops the running imports: what is embedded is written, the rest stays
 /// queued (finished at the next start, or by `resume_import`).
 #[tauri::command]
@@ -365,7 +386,13 @@ fn bundled_models(handle: &tauri::AppHandle) -> Option<PathBuf> {
     dir.join("manifest.json").is_file().then_some(dir)
 }
 
+/// The argument that makes this program a reader worker (see `quire_readers::worker`).
+const READER_WORKER_ARG: &str = "--reader-worker";
+
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(READER_WORKER_ARG) {
+        std::process::exit(quire_engine::loader::worker::serve());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
@@ -380,6 +407,13 @@ fn main() -> anyhow::Result<()> {
             if let Some(models) = bundled_models(app.handle()) {
                 config.models_dir = models;
             }
+            // Files are read in worker processes: this program, started again.
+            config.reader_worker = std::env::current_exe().ok().map(|program| {
+                quire_engine::loader::worker::WorkerCommand {
+                    program,
+                    args: vec![READER_WORKER_ARG.into()],
+                }
+            });
             let engine = tauri::async_runtime::block_on(Engine::open(config.clone()))
                 .map(Arc::new)
                 .map_err(report);
@@ -455,6 +489,9 @@ fn main() -> anyhow::Result<()> {
             import_paths,
             stop_imports,
             resume_import,
+            watched,
+            add_watched,
+            remove_watched,
             import_queue,
             forget_import_queue,
             upload,

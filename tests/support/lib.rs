@@ -50,6 +50,8 @@ pub async fn temp_engine() -> (tempfile::TempDir, Engine) {
     let config = EngineConfig {
         data_dir: dir.path().to_path_buf(),
         models_dir: models_dir(),
+
+        reader_worker: None,
     };
     let engine = Engine::open(config)
         .await

@@ -46,6 +46,18 @@ struct Global {
 }
 
 #[derive(Subcommand)]
+enum WatchAction {
+    /// Watch a folder and import it now
+    Add { folder: PathBuf },
+    /// The watched folders
+    List,
+    /// Stop watching a folder (its documents stay; `quire remove` removes them)
+    Remove { folder: PathBuf },
+    /// Keep the library in sync with the watched folders until Ctrl-C
+    Run,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Import files and folders (PDF, DOCX, HTML, Markdown, text). Ctrl-C
     /// stops: what is done stays, the rest is finished by `--resume`
@@ -85,6 +97,9 @@ enum Command {
     },
     /// List the documents in the library
     Docs,
+    /// Internal: read files for an import in this process (see ARCHITECTURE.md)
+    #[command(hide = true)]
+    ReaderWorker,
     /// Where the library and models are, how many passages it holds, and the
     /// files an import left queued
     Info,
@@ -123,6 +138,12 @@ enum Command {
         /// Go back to the defaults
         #[arg(long)]
         reset: bool,
+    },
+    /// Folders kept in sync with the library while `quire serve`, the desktop
+    /// app or `quire watch run` runs: add (imports it now), list, remove, run
+    Watch {
+        #[command(subcommand)]
+        action: WatchAction,
     },
     /// List collections, or add documents to, remove them from, or delete one
     Collections {
@@ -164,6 +185,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::ReaderWorker = cli.command {
+        // A reader worker (started by this program's own imports): no
+        // runtime, no library; requests on stdin, replies on stdout.
+        return ExitCode::from(quire_engine::loader::worker::serve().clamp(0, 255) as u8);
+    }
     let json = cli.global.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -243,6 +269,14 @@ fn config(g: &Global) -> EngineConfig {
     if let Some(m) = &g.models_dir {
         c.models_dir = m.clone();
     }
+    // Files are read in worker processes: this program, started again.
+    c.reader_worker =
+        std::env::current_exe()
+            .ok()
+            .map(|program| quire_engine::loader::worker::WorkerCommand {
+                program,
+                args: vec!["reader-worker".into()],
+            });
     c
 }
 
@@ -403,6 +437,65 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             answering::config(&engine, &set, reset, g.json)?;
             engine.close().await;
         }
+        Command::Watch { action } => {
+            let engine = std::sync::Arc::new(Engine::open(config(g)).await?);
+            let json = g.json;
+            let printer = move |e: &ImportEvent| {
+                let line = match e {
+                    ImportEvent::FileFinished { result } => file_line(result, json),
+                    ImportEvent::Removed { path } if json => {
+                        serde_json::json!({ "removed": path }).to_string()
+                    }
+                    ImportEvent::Removed { path } => format!("removed    {path}"),
+                    ImportEvent::Watching { folders } if json => {
+                        serde_json::json!({ "watching": folders }).to_string()
+                    }
+                    ImportEvent::Watching { folders } => {
+                        format!("watching {} folders (Ctrl-C stops)", folders.len())
+                    }
+                    _ => return,
+                };
+                println!("{line}");
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+            };
+            match action {
+                WatchAction::Add { folder } => {
+                    let path = engine.watch_add(&folder).await?;
+                    if !json {
+                        println!("watching {path}");
+                    }
+                    engine.sync_watched(Some(&[path]), &printer).await?;
+                }
+                WatchAction::List => {
+                    let folders = engine.watched_folders().await?;
+                    if print_list(
+                        &folders,
+                        json,
+                        "no watched folders: add one with `quire watch add <folder>`",
+                    ) {
+                        for f in &folders {
+                            println!("{f}");
+                        }
+                    }
+                }
+                WatchAction::Remove { folder } => {
+                    if !engine.watch_remove(&folder).await? {
+                        anyhow::bail!(quire_engine::Error::InvalidInput(format!(
+                            "{} is not watched (`quire watch list` shows the watched folders)",
+                            folder.display()
+                        )));
+                    }
+                    if !json {
+                        println!("no longer watching {}", folder.display());
+                    }
+                }
+                WatchAction::Run => {
+                    let _watching = engine.watch(std::sync::Arc::new(printer));
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
         Command::Collections { action } => {
             let engine = Engine::open(config(g)).await?;
             answering::collections(&engine, action, g.json).await?;
@@ -431,6 +524,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
         }
         Command::Bench(args) => bench::run(config(g), args, g.json).await?,
+        Command::ReaderWorker => {
+            return Ok(ExitCode::from(
+                quire_engine::loader::worker::serve().clamp(0, 255) as u8,
+            ))
+        }
         Command::Eval { dir, qa, .. } if qa.qa => {
             qa_eval::run(config(g), &dir, &qa, g.json).await?;
         }
@@ -560,7 +658,9 @@ impl ImportProgress for Progress {
             }
             ImportEvent::FileFinished { .. } => self.files.inc(1),
             ImportEvent::IndexingStarted => self.files.set_message("updating the full-text index…"),
-            ImportEvent::Finished { .. } => {}
+            ImportEvent::Finished { .. }
+            | ImportEvent::Removed { .. }
+            | ImportEvent::Watching { .. } => {}
         }
     }
 }
@@ -575,6 +675,7 @@ fn file_line(r: &FileResult, json: bool) -> String {
             format!("imported   {} ({pages}{} chunks)", r.path, r.chunks)
         }
         FileOutcome::Unchanged => format!("unchanged  {}", r.path),
+        FileOutcome::Moved => format!("moved      {} (passages kept)", r.path),
         FileOutcome::Failed => {
             let why = r
                 .error

@@ -550,3 +550,258 @@ fn an_import_killed_at_any_stage_resumes_to_a_whole_library() {
         assert!(imported_paths(&out).is_empty(), "{stage}: {out}");
     }
 }
+
+/// Processes whose environment holds `mark` (a test's reader workers).
+fn processes_marked(mark: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(entry.path().join("environ")) {
+            if String::from_utf8_lossy(&env).contains(mark) {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+/// Reader workers (test triggers in the file names) that abort, overflow
+/// their stack, loop for ever or allocate without end: each fails only its
+/// file, with a reason; the worker is replaced; the other files import; and
+/// no worker is left running afterwards.
+#[test]
+fn a_reader_that_crashes_loops_or_hoards_memory_fails_only_its_file() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    for bad in [
+        "abort-reader",
+        "overflow-reader",
+        "loop-reader",
+        "alloc-reader",
+    ] {
+        std::fs::write(dir.join(format!("{bad}.txt")), "Some text to read.").unwrap();
+    }
+    std::fs::write(
+        dir.join("lease.md"),
+        "# Lease\n\nThe notice period for terminating the lease is three months.",
+    )
+    .unwrap();
+    std::fs::copy(
+        shared().join("corpus/pdfs/arxiv_dpr_multi-column-2p.pdf"),
+        dir.join("dpr.pdf"),
+    )
+    .unwrap();
+    let lib = root.path().join("lib");
+    let mark = format!("quire-reader-test-{}", std::process::id());
+    let out = quire_command(
+        &lib,
+        &[
+            "import",
+            "--json",
+            "--file-timeout",
+            "3",
+            dir.to_str().unwrap(),
+        ],
+    )
+    .env("QUIRE_TEST_READER_FAULTS", "1")
+    .env("QUIRE_READER_MEMORY_MB", "512")
+    .env("QUIRE_TEST_MARK", &mark)
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = json_lines(&stdout);
+    let of = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no result for {name}: {stdout}"))
+            .clone()
+    };
+    assert_eq!(of("lease.md")["outcome"], "imported");
+    assert_eq!(of("dpr.pdf")["outcome"], "imported");
+    let code = |name: &str| of(name)["error"]["code"].as_str().unwrap().to_string();
+    let message = |name: &str| of(name)["error"]["message"].as_str().unwrap().to_string();
+    assert_eq!(code("abort-reader.txt"), "reader_crashed");
+    assert!(message("abort-reader.txt").contains("aborted"), "{stdout}");
+    assert_eq!(code("overflow-reader.txt"), "reader_crashed");
+    assert!(
+        message("overflow-reader.txt").contains("stack overflow"),
+        "{stdout}"
+    );
+    assert_eq!(code("loop-reader.txt"), "timeout");
+    assert_eq!(code("alloc-reader.txt"), "memory_limit");
+    assert!(message("alloc-reader.txt").contains("512 MiB"), "{stdout}");
+    // Nothing keeps burning CPU: the looping worker was killed, the idle
+    // ones ended with the import.
+    assert!(
+        processes_marked(&mark).is_empty(),
+        "reader workers left running"
+    );
+    // Searches work on what was imported.
+    let (ok, out, _) = quire(&lib, &["search", "--json", "notice period"]);
+    assert!(ok);
+    assert_eq!(json_lines(&out)[0]["name"], "lease.md");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `quire docs --json` until `done` holds for the documents (30 s at most).
+fn wait_for_docs(lib: &std::path::Path, what: &str, done: impl Fn(&[serde_json::Value]) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (ok, out, err) = quire(lib, &["docs", "--json"]);
+        assert!(ok, "{err}");
+        let docs = json_lines(&out);
+        if done(&docs) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {out}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+fn names(docs: &[serde_json::Value]) -> Vec<String> {
+    let mut n: Vec<String> = docs
+        .iter()
+        .filter(|d| d["status"] == "imported")
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect();
+    n.sort();
+    n
+}
+
+/// A watched folder while `quire watch run` runs: a new file is imported, a
+/// changed one read again, a deleted one removed, a renamed one moved with
+/// its passages (not embedded again); and changes made while nothing
+/// watched are caught up when watching starts.
+#[test]
+fn a_watched_folder_follows_new_changed_deleted_and_renamed_files() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("notes");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("lease.md"),
+        "# Lease\n\nThe notice period is three months.",
+    )
+    .unwrap();
+    let lib = root.path().join("lib");
+    let (ok, out, err) = quire(&lib, &["watch", "add", "--json", dir.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(json_lines(&out)[0]["outcome"], "imported", "{out}");
+    let (ok, out, _) = quire(&lib, &["watch", "list", "--json"]);
+    assert!(ok);
+    assert!(json_lines(&out)[0].as_str().unwrap().ends_with("notes"));
+
+    let mut watcher = KillOnDrop(
+        quire_command(&lib, &["watch", "run", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = std::io::BufReader::new(watcher.0.stdout.take().unwrap());
+    use std::io::BufRead;
+    let mut lines = stdout.lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.contains("\"watching\"");
+        printed.push(line);
+        if ready {
+            break;
+        }
+    }
+    // New.
+    std::fs::write(dir.join("rent.txt"), "The monthly rent is 1,200 euros.").unwrap();
+    wait_for_docs(&lib, "a new file", |d| names(d) == ["lease.md", "rent.txt"]);
+    // Changed.
+    std::fs::write(
+        dir.join("rent.txt"),
+        "The monthly rent is 1,450 euros from May.",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, out, _) = quire(
+            &lib,
+            &["search", "--json", "--mode", "bm25", "rent from May"],
+        );
+        if out.contains("1,450") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the changed file was not read again: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // Renamed.
+    std::fs::rename(dir.join("lease.md"), dir.join("lease-2024.md")).unwrap();
+    wait_for_docs(&lib, "a renamed file", |d| {
+        names(d) == ["lease-2024.md", "rent.txt"]
+    });
+    // Deleted.
+    std::fs::remove_file(dir.join("rent.txt")).unwrap();
+    wait_for_docs(&lib, "a deleted file", |d| names(d) == ["lease-2024.md"]);
+    drop(watcher);
+    for line in lines {
+        printed.push(line.unwrap());
+    }
+    let printed = printed.join("\n");
+    assert!(
+        printed.contains("\"outcome\":\"moved\"") && printed.contains("lease-2024.md"),
+        "the renamed file kept its passages: {printed}"
+    );
+    assert!(printed.contains("\"removed\""), "{printed}");
+    let (_, out, _) = quire(&lib, &["search", "--json", "notice period"]);
+    assert!(
+        json_lines(&out)[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("lease-2024.md"),
+        "{out}"
+    );
+
+    // While nothing watches: a new file and a deletion, caught up at start.
+    std::fs::write(dir.join("keys.txt"), "Two keys were handed over.").unwrap();
+    std::fs::remove_file(dir.join("lease-2024.md")).unwrap();
+    let watcher = KillOnDrop(
+        quire_command(&lib, &["watch", "run", "--json"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_docs(&lib, "changes made while closed", |d| {
+        names(d) == ["keys.txt"]
+    });
+    drop(watcher);
+    let (ok, out, _) = quire(&lib, &["info", "--json"]);
+    assert!(ok);
+    let docs_chunks: u64 = {
+        let (_, d, _) = quire(&lib, &["docs", "--json"]);
+        json_lines(&d)
+            .iter()
+            .map(|d| d["chunks"].as_u64().unwrap())
+            .sum()
+    };
+    let info: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(info["chunks"].as_u64().unwrap(), docs_chunks);
+}

@@ -368,6 +368,79 @@ impl Catalog {
             .collect()
     }
 
+    /// Moves a document to another path (a renamed or moved file with the
+    /// same content): its record, collections included, under its new id.
+    pub async fn move_document(&self, from: &str, to: &str, path: &str, name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM documents WHERE id = ?")
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO documents (id, path, name, format, encoding, size, hash, status, error_code,
+               error_message, pages, chunks, chars, added_at, updated_at, title, context, statements)
+             SELECT ?, ?, ?, format, encoding, size, hash, status, error_code, error_message, pages,
+               chunks, chars, added_at, ?, title, context, statements
+             FROM documents WHERE id = ?",
+        )
+        .bind(to)
+        .bind(path)
+        .bind(name)
+        .bind(now())
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE collection_documents SET doc_id = ? WHERE doc_id = ?")
+            .bind(to)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM documents WHERE id = ?")
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        dequeue_on(&mut tx, path).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Imported documents with this content whose file is no longer where
+    /// the catalog says (candidates for a rename or move).
+    pub async fn with_hash(&self, hash: &str) -> Result<Vec<DocumentInfo>> {
+        let rows = sqlx::query("SELECT * FROM documents WHERE hash = ? AND status = 'imported'")
+            .bind(hash)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_doc).collect()
+    }
+
+    pub async fn add_watched(&self, path: &str) -> Result<()> {
+        sqlx::query("INSERT INTO watched_folders (path, added_at) VALUES (?, ?) ON CONFLICT(path) DO NOTHING")
+            .bind(path)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the folder was watched.
+    pub async fn remove_watched(&self, path: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM watched_folders WHERE path = ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    pub async fn watched(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT path FROM watched_folders ORDER BY path")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// `(doc_id, header)` of every imported document that has a header.
     pub async fn contexts(&self) -> Result<Vec<(String, String)>> {
         self.imported_column("context").await

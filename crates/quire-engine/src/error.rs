@@ -65,7 +65,7 @@ impl Hint {
             "unsupported_encryption" => Hint::UnencryptedCopy,
             "no_text_layer" => Hint::Ocr,
             "damaged" | "reader_crashed" | "timeout" => Hint::Resave,
-            "too_large" => Hint::Split,
+            "too_large" | "memory_limit" => Hint::Split,
             "unsupported_format" => Hint::UnsupportedFormat,
             "model_missing" => Hint::ModelsMissing,
             "unsupported_model" => Hint::ChooseModel,

@@ -36,6 +36,7 @@ pub mod search;
 pub mod settings;
 pub mod statements;
 pub mod store;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -67,6 +68,9 @@ use store::{LanceStore, Store};
 pub struct EngineConfig {
     pub data_dir: PathBuf,
     pub models_dir: PathBuf,
+    /// How to start a reader worker process (the shell's own binary with
+    /// its worker argument); `None` reads files in this process.
+    pub reader_worker: Option<loader::worker::WorkerCommand>,
 }
 
 impl EngineConfig {
@@ -77,6 +81,7 @@ impl EngineConfig {
         EngineConfig {
             data_dir,
             models_dir,
+            reader_worker: None,
         }
     }
 
@@ -86,6 +91,7 @@ impl EngineConfig {
         EngineConfig {
             data_dir,
             models_dir,
+            reader_worker: None,
         }
     }
 }
@@ -102,6 +108,8 @@ pub struct Engine {
     generations: AtomicUsize,
     /// Questions matched against document headers ([`rank`]); rebuilt after changes.
     library_facts: tokio::sync::Mutex<Option<Arc<rank::LibraryFacts>>>,
+    /// Reads files, in worker processes when the shell gave a command.
+    readers: Arc<loader::worker::Pool>,
     /// Stops the imports running now ([`Engine::stop_imports`]).
     import_stop: Mutex<CancelToken>,
 }
@@ -144,7 +152,9 @@ impl Engine {
         }
         let store = LanceStore::open(&dir.join("lancedb"), embedder.dimension()).await?;
         let settings = Settings::load(&dir.join(settings::CONFIG_FILE))?;
+        let readers = Arc::new(loader::worker::Pool::new(config.reader_worker.clone()));
         let engine = Engine {
+            readers,
             config,
             catalog,
             store: Arc::new(store),

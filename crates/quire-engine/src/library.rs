@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::loader::{self, Extracted, LoadOptions};
+use crate::loader::{Extracted, LoadOptions};
 use crate::{DocumentInfo, Engine, Error, ModelInfo, Result};
 
 /// Folder under the data dir that keeps files a browser uploaded (it has no paths).
@@ -58,15 +58,11 @@ impl Engine {
     pub async fn document_text(&self, key: &str, password: Option<String>) -> Result<Extracted> {
         let doc = self.find_document(key).await?;
         let path = PathBuf::from(&doc.path);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| Error::io(&path, e))?;
-        let opts = LoadOptions { password };
-        let limit = crate::ImportOptions::default().time_limit;
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || loader::extract(&p, bytes, &opts, limit))
-            .await
-            .map_err(|e| Error::Bug(format!("text worker failed: {e}")))?
+        std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+        let mut opts = crate::ImportOptions::default();
+        opts.load = LoadOptions { password };
+        self.read_file(&path, &opts)
+            .await?
             .map_err(|problem| Error::File { path, problem })
     }
 

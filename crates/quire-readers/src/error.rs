@@ -27,6 +27,8 @@ pub enum FileProblem {
     Timeout(u64),
     #[error("the reader crashed on this file ({0}); the file is probably damaged")]
     ReaderCrashed(String),
+    #[error("reading it needed more than {0} MiB of memory and was stopped; the file may be damaged or unusually large")]
+    MemoryLimit(u64),
 }
 
 fn ext_hint(ext: &Option<String>) -> String {
@@ -50,6 +52,7 @@ impl FileProblem {
             FileProblem::TooLarge { .. } => "too_large",
             FileProblem::Timeout(_) => "timeout",
             FileProblem::ReaderCrashed(_) => "reader_crashed",
+            FileProblem::MemoryLimit(_) => "memory_limit",
         }
     }
 }

@@ -10,6 +10,7 @@ mod error;
 mod html;
 mod pdf;
 pub mod text;
+pub mod worker;
 
 pub use error::FileProblem;
 
@@ -55,7 +56,7 @@ impl Format {
 }
 
 /// The text of one page (PDF) or of a whole unpaged document (`number == None`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PageText {
     pub number: Option<u32>,
     pub text: String,

@@ -103,6 +103,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/import/queue",
             get(import_queue).delete(forget_import_queue),
         )
+        .route(
+            "/watched",
+            get(watched).post(add_watched).delete(remove_watched),
+        )
         .route("/search", get(search))
         .route("/ask", post(ask))
         .route("/answers/{id}/stop", post(stop_answer))
@@ -382,6 +386,38 @@ async fn stop_imports(State(s): State<Arc<AppState>>) -> Json<serde_json::Value>
     Json(json!({ "stopped": true }))
 }
 
+#[derive(Deserialize)]
+struct FolderRequest {
+    path: PathBuf,
+}
+
+/// The watched folders.
+async fn watched(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({ "folders": s.engine.watched_folders().await? }),
+    ))
+}
+
+/// Watches a folder; the running watcher imports it within seconds.
+async fn add_watched(
+    State(s): State<Arc<AppState>>,
+    Json(req): Json<FolderRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({ "watching": s.engine.watch_add(&req.path).await? }),
+    ))
+}
+
+/// Stops watching a folder (its documents stay).
+async fn remove_watched(
+    State(s): State<Arc<AppState>>,
+    Json(req): Json<FolderRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        json!({ "removed": s.engine.watch_remove(&req.path).await? }),
+    ))
+}
+
 /// The files queued for import and not yet done.
 async fn import_queue(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(json!({ "queued": s.engine.queued_imports().await? })))
@@ -564,5 +600,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> s
             tracing::warn!("resuming the queued import failed: {e}");
         }
     });
+    // Watched folders are kept in sync while the server runs.
+    let _watching = state.engine.watch(Arc::new(quire_engine::NoProgress));
     axum::serve(listener, router(state)).await
 }

@@ -30,6 +30,8 @@ async fn app(dir: &std::path::Path, ui: Option<PathBuf>) -> axum::Router {
     let config = EngineConfig {
         data_dir: dir.join("lib"),
         models_dir: models_dir(),
+
+        reader_worker: None,
     };
     let engine = Engine::open(config).await.expect("engine opens");
     router(AppState::new(Arc::new(engine), TOKEN.into(), ui))

@@ -36,18 +36,22 @@ title: string | null, };
 
 export type Collection = { name: string, documents: Array<string>, };
 
-export type FileOutcome = "imported" | "unchanged" | "failed";
+export type FileOutcome = "imported" | "unchanged" | "moved" | "failed";
 
 export type FileResult = { path: string, doc_id: string | null, outcome: FileOutcome, format: string | null, pages: number | null, chunks: number, error: ErrorReport | null, };
 
-export type ImportSummary = { imported: number, unchanged: number, failed: number, chunks: number, 
+export type ImportSummary = { imported: number, unchanged: number, failed: number, 
+/**
+ * Renamed or moved files whose passages were kept.
+ */
+moved: number, chunks: number, 
 /**
  * Files not done because the import was stopped: they stay queued for
  * [`crate::Engine::resume_import`].
  */
 left: number, };
 
-export type ImportEvent = { "event": "started", files: number, } | { "event": "file_started", index: number, path: string, } | { "event": "file_chunked", path: string, chunks: number, } | { "event": "chunks_embedded", path: string, done: number, total: number, } | { "event": "file_finished", result: FileResult, } | { "event": "indexing_started" } | { "event": "finished", summary: ImportSummary, };
+export type ImportEvent = { "event": "started", files: number, } | { "event": "file_started", index: number, path: string, } | { "event": "file_chunked", path: string, chunks: number, } | { "event": "chunks_embedded", path: string, done: number, total: number, } | { "event": "file_finished", result: FileResult, } | { "event": "indexing_started" } | { "event": "finished", summary: ImportSummary, } | { "event": "removed", path: string, } | { "event": "watching", folders: Array<string>, };
 
 export type Source = { n: number, doc_id: string, chunk_id: string, path: string, name: string, page: number | null, start: number, end: number, 
 /**

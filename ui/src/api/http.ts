@@ -110,6 +110,18 @@ export class HttpTransport implements Transport {
     return (await this.json<{ queued: string[] }>('GET', '/api/import/queue')).queued;
   }
 
+  async watched() {
+    return (await this.json<{ folders: string[] }>('GET', '/api/watched')).folders;
+  }
+
+  async addWatched(path: string) {
+    return (await this.json<{ watching: string }>('POST', '/api/watched', { path })).watching;
+  }
+
+  async removeWatched(path: string) {
+    await this.json('DELETE', '/api/watched', { path });
+  }
+
   async forgetImportQueue() {
     await this.json('DELETE', '/api/import/queue');
   }

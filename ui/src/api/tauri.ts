@@ -89,6 +89,18 @@ export class TauriTransport implements Transport {
     return (await this.call<{ queued: string[] }>('import_queue')).queued;
   }
 
+  async watched() {
+    return (await this.call<{ folders: string[] }>('watched')).folders;
+  }
+
+  async addWatched(path: string) {
+    return (await this.call<{ watching: string }>('add_watched', { path })).watching;
+  }
+
+  async removeWatched(path: string) {
+    await this.call('remove_watched', { path });
+  }
+
   async forgetImportQueue() {
     await this.call('forget_import_queue');
   }

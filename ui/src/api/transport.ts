@@ -52,6 +52,10 @@ export interface Transport {
   importQueue(): Promise<string[]>;
   /** Forgets the queued files (cancels an import for good). */
   forgetImportQueue(): Promise<void>;
+  /** Folders kept in sync with the library while the app runs. */
+  watched(): Promise<string[]>;
+  addWatched(path: string): Promise<string>;
+  removeWatched(path: string): Promise<void>;
   search(q: string, k?: number): Promise<SearchHit[]>;
   ask(req: AskRequest, onEvent: (e: AnswerEvent) => void): AnswerHandle;
   chats(): Promise<ChatInfo[]>;

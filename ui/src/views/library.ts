@@ -76,6 +76,8 @@ export class Library {
   private list: HTMLElement;
   private progress: HTMLElement;
   private collectionsEl: HTMLElement;
+  private watchedEl: HTMLElement;
+  private watchedFolders: string[] = [];
   private docs: DocumentInfo[] = [];
   private collections: Collection[] = [];
   private selected = new Set<string>();
@@ -136,8 +138,9 @@ export class Library {
     );
     this.progress = h('section', { class: 'import-progress', 'aria-live': 'polite', 'data-testid': 'import-progress' });
     this.collectionsEl = h('section', { class: 'collections' });
+    this.watchedEl = h('section', { class: 'watched', 'data-testid': 'watched-folders' });
     this.list = h('section', { class: 'documents' });
-    this.el = h('div', { class: 'library view' }, h('h1', {}, 'Library'), dropZone, this.progress, this.collectionsEl, this.list);
+    this.el = h('div', { class: 'library view' }, h('h1', {}, 'Library'), dropZone, this.progress, this.watchedEl, this.collectionsEl, this.list);
   }
 
   /** Files dropped anywhere on the window, in a browser. */
@@ -253,6 +256,8 @@ export class Library {
               ? failureReason(e.result.error?.code ?? null, e.result.error?.hint ?? null, e.result.error?.message ?? null)
               : e.result.outcome === 'unchanged'
                 ? 'already in the library'
+                : e.result.outcome === 'moved'
+                  ? 'moved · passages kept'
                 : `imported · ${e.result.chunks} passages${e.result.pages ? ` · ${e.result.pages} pages` : ''}`;
           if (e.result.error) r.status.title = e.result.error.message;
           break;
@@ -312,6 +317,63 @@ export class Library {
     }
     this.renderCollections();
     this.renderList();
+    try {
+      this.watchedFolders = await this.transport.watched();
+    } catch (e) {
+      this.onError(QuireError.from(e));
+    }
+    this.renderWatched();
+  }
+
+  /** Watched folders: kept in sync with the library while the app runs. */
+  private renderWatched(): void {
+    const input = h('input', { type: 'text', placeholder: '/path/to/a/folder', 'aria-label': 'Folder to watch', 'data-testid': 'watch-path' });
+    const add = async (path: string) => {
+      if (!path.trim()) return;
+      try {
+        await this.transport.addWatched(path.trim());
+        input.value = '';
+        await this.refresh();
+      } catch (e) {
+        this.onError(QuireError.from(e));
+      }
+    };
+    const pick = this.transport.pick
+      ? h('button', { type: 'button', onclick: () => void this.transport.pick!('folder').then((p) => { if (p[0]) void add(p[0]); }) }, 'Choose…')
+      : null;
+    clear(this.watchedEl);
+    this.watchedEl.append(
+      h('h2', {}, 'Watched folders'),
+      h('p', { class: 'muted' }, 'New, changed, renamed and deleted files in these folders are synced within seconds while Quire runs, and caught up when it starts.'),
+      h(
+        'ul',
+        { class: 'watched-list' },
+        ...this.watchedFolders.map((f) =>
+          h(
+            'li',
+            { 'data-path': f },
+            h('span', { class: 'name' }, f),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'link',
+                title: 'Stop watching (its documents stay in the library)',
+                onclick: () => void this.transport.removeWatched(f).then(() => this.refresh(), (e) => this.onError(QuireError.from(e))),
+              },
+              'Stop watching',
+            ),
+          ),
+        ),
+      ),
+      h(
+        'form',
+        { class: 'row', onsubmit: (ev: Event) => { ev.preventDefault(); void add(input.value); } },
+        input,
+        h('button', { type: 'submit', 'data-testid': 'watch-add' }, 'Watch'),
+        pick,
+      ),
+    );
   }
 
   get documents(): DocumentInfo[] {

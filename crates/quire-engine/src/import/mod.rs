@@ -42,6 +42,14 @@ pub enum ImportEvent {
     Finished {
         summary: ImportSummary,
     },
+    /// A watched folder's file was deleted: its document left the library.
+    Removed {
+        path: String,
+    },
+    /// Watching has caught up with the disk and follows these folders.
+    Watching {
+        folders: Vec<String>,
+    },
 }
 
 /// Receives [`ImportEvent`]s. Any `Fn(&ImportEvent)` is one.
@@ -67,6 +75,9 @@ pub enum FileOutcome {
     Imported,
     /// Same content as the last successful import: nothing was done.
     Unchanged,
+    /// Renamed or moved: the content of a document whose file is gone; its
+    /// passages were kept under the new path, nothing embedded again.
+    Moved,
     Failed,
 }
 
@@ -87,6 +98,8 @@ pub struct ImportSummary {
     pub imported: usize,
     pub unchanged: usize,
     pub failed: usize,
+    /// Renamed or moved files whose passages were kept.
+    pub moved: usize,
     pub chunks: usize,
     /// Files not done because the import was stopped: they stay queued for
     /// [`crate::Engine::resume_import`].
@@ -101,6 +114,7 @@ impl ImportSummary {
                 FileOutcome::Imported => s.imported += 1,
                 FileOutcome::Unchanged => s.unchanged += 1,
                 FileOutcome::Failed => s.failed += 1,
+                FileOutcome::Moved => s.moved += 1,
             }
             s.chunks += r.chunks as usize;
         }

@@ -102,6 +102,13 @@ enum Read {
     },
     /// Passages to embed and write.
     Embed(Box<Prepared>),
+    /// A file with the content of a document whose file is gone: renamed or
+    /// moved. Its passages follow it, nothing is embedded.
+    Moved {
+        from: String,
+        result: FileResult,
+        name: String,
+    },
 }
 
 impl Engine {
@@ -324,6 +331,19 @@ impl Engine {
                         progress.event(&ImportEvent::FileFinished { result: r.clone() });
                         results.push(r);
                     }
+                    Some(Read::Moved { from, result, name }) => {
+                        changed = true;
+                        if let Some(to) = result.doc_id.as_deref() {
+                            self.store.move_document(&from, to, &result.path).await?;
+                            self.catalog
+                                .move_document(&from, to, &result.path, &name)
+                                .await?;
+                        }
+                        progress.event(&ImportEvent::FileFinished {
+                            result: result.clone(),
+                        });
+                        results.push(result);
+                    }
                     Some(Read::Embed(p)) if p.texts.is_empty() => ready.push(p),
                     Some(Read::Embed(p)) => embedding.push_back(p),
                 }
@@ -522,15 +542,44 @@ impl Engine {
             );
             return Ok(failed(err, String::new(), result));
         }
-        let bytes = match tokio::fs::read(&canonical).await {
-            Ok(b) => b,
+        // Hashed as it streams: the file is read whole only by its reader.
+        let hash_path = canonical.clone();
+        let hashed = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            let file = std::fs::File::open(&hash_path)?;
+            let mut hasher = blake3::Hasher::new();
+            hasher.update_reader(std::io::BufReader::with_capacity(1 << 16, file))?;
+            Ok(hasher.finalize().to_hex().to_string())
+        })
+        .await
+        .map_err(|e| Error::Bug(e.to_string()))?;
+        let hash = match hashed {
+            Ok(h) => h,
             Err(e) => {
                 result.doc_id = None;
                 result.error = Some(Error::io(&canonical, e).to_report());
                 return Ok(Read::Done(result));
             }
         };
-        let hash = blake3::hash(&bytes).to_hex().to_string();
+        if previous.is_none() && !force {
+            // Renamed or moved: a document with this content whose file is gone.
+            let gone = self
+                .catalog
+                .with_hash(&hash)
+                .await?
+                .into_iter()
+                .find(|d| d.context.is_some() && !Path::new(&d.path).exists());
+            if let Some(from) = gone {
+                result.outcome = FileOutcome::Moved;
+                result.format = from.format.clone();
+                result.pages = from.pages;
+                result.chunks = from.chunks;
+                return Ok(Read::Moved {
+                    from: from.id,
+                    result,
+                    name,
+                });
+            }
+        }
         if let Some(prev) = previous.as_ref().filter(|p| !force && p.hash == hash) {
             match prev.status {
                 // Imported before passages carried their document's header:
@@ -539,8 +588,7 @@ impl Engine {
                     if prev.statements.is_none() {
                         // Imported before statement pages were told: read the
                         // file for them; its passages stay as they are.
-                        self.refresh_statements(&id, &canonical, bytes, opts)
-                            .await?;
+                        self.refresh_statements(&id, &canonical, opts).await?;
                     }
                     result.outcome = FileOutcome::Unchanged;
                     result.format = prev.format.clone();
@@ -567,14 +615,7 @@ impl Engine {
         }
 
         let t0 = Instant::now();
-        let load = opts.load.clone();
-        let limit = opts.time_limit;
-        let extract_path = canonical.clone();
-        let extracted = tokio::task::spawn_blocking(move || {
-            loader::extract(&extract_path, bytes, &load, limit)
-        })
-        .await
-        .map_err(|e| Error::Bug(e.to_string()))?;
+        let extracted = self.read_file(&canonical, opts).await?;
         let extracted = match extracted {
             Ok(x) => x,
             Err(problem) => return Ok(failed(file_error(&canonical, problem), hash, result)),
@@ -639,18 +680,8 @@ impl Engine {
     /// Tells the statement pages of an imported document whose file is
     /// unchanged (no embedding). A file that no longer reads keeps its
     /// passages; it is just left without statement pages.
-    async fn refresh_statements(
-        &self,
-        id: &str,
-        path: &Path,
-        bytes: Vec<u8>,
-        opts: &ImportOptions,
-    ) -> Result<()> {
-        let (load, limit, path) = (opts.load.clone(), opts.time_limit, path.to_path_buf());
-        let extracted =
-            tokio::task::spawn_blocking(move || loader::extract(&path, bytes, &load, limit))
-                .await
-                .map_err(|e| Error::Bug(e.to_string()))?;
+    async fn refresh_statements(&self, id: &str, path: &Path, opts: &ImportOptions) -> Result<()> {
+        let extracted = self.read_file(path, opts).await?;
         let pages = extracted
             .map(|x| statements::statement_pages(&x.pages))
             .unwrap_or_default();
@@ -705,6 +736,20 @@ impl Engine {
             .await?;
         result.error = Some(report);
         Ok(result)
+    }
+
+    /// Reads one file through the reader pool (a worker process when the
+    /// shell gave one, see [`crate::loader::worker`]), off the async runtime.
+    pub(crate) async fn read_file(
+        &self,
+        path: &Path,
+        opts: &ImportOptions,
+    ) -> Result<std::result::Result<Extracted, FileProblem>> {
+        let (readers, path) = (self.readers.clone(), path.to_path_buf());
+        let (load, limit) = (opts.load.clone(), opts.time_limit);
+        tokio::task::spawn_blocking(move || readers.extract(&path, &load, limit))
+            .await
+            .map_err(|e| Error::Bug(e.to_string()))
     }
 
     async fn chunk(&self, extracted: &Extracted) -> Result<Vec<Chunk>> {

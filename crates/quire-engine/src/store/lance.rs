@@ -480,6 +480,28 @@ impl Store for LanceStore {
         Ok(())
     }
 
+    async fn move_document(&self, from: &str, to: &str, path: &str) -> Result<()> {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        // Chunk ids are `<doc id>:<n>`; the doc id's length is fixed.
+        self.table
+            .update()
+            .only_if(in_filter(&[from.to_string()]))
+            .column("doc_id", quote(to))
+            .column("path", quote(path))
+            .column(
+                "chunk_id",
+                format!(
+                    "concat({}, substr(chunk_id, {}))",
+                    quote(to),
+                    from.len() + 1
+                ),
+            )
+            .execute()
+            .await?;
+        self.written();
+        Ok(())
+    }
+
     async fn delete_documents(&self, doc_ids: &[String]) -> Result<()> {
         if doc_ids.is_empty() {
             return Ok(());
@@ -828,6 +850,46 @@ mod tests {
         let ids: Vec<u64> = again.iter().map(|c| c.row).collect();
         let read = store.records(&ids, None).await.expect("read again");
         assert_eq!(read.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_moved_document_keeps_its_chunks_and_vectors_under_its_new_id() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LanceStore::open(dir.path(), 4).await.expect("store");
+        let (old, new) = ("0123456789abcdef", "fedcba9876543210");
+        let mut rows = vec![
+            row(old, 0, [1.0, 0.0, 0.0, 0.0]),
+            row(old, 1, [0.0, 1.0, 0.0, 0.0]),
+        ];
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.record.chunk_id = format!("{old}:{i}");
+        }
+        rows.push(row("other", 0, [0.0, 0.0, 1.0, 0.0]));
+        store.add(rows).await.expect("add");
+        store
+            .move_document(old, new, "/y/it's renamed.txt")
+            .await
+            .expect("move");
+        assert!(store.document_rows(old).await.expect("rows").is_empty());
+        let moved = store.document_rows(new).await.expect("rows");
+        assert_eq!(moved.len(), 2);
+        let read = store
+            .records(&moved, Some(&[1.0, 0.0, 0.0, 0.0]))
+            .await
+            .expect("read");
+        let mut ids: Vec<String> = read
+            .iter()
+            .map(|(_, h)| h.record.chunk_id.clone())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, vec![format!("{new}:0"), format!("{new}:1")]);
+        for (_, h) in &read {
+            assert_eq!(h.record.path, "/y/it's renamed.txt");
+            assert!(h.record.text.starts_with(&format!("text of {old}")));
+        }
+        let best = read.iter().map(|(_, h)| h.score).fold(f32::MIN, f32::max);
+        assert!((best - 1.0).abs() < 1e-6, "the vectors came along");
+        assert_eq!(store.count().await.expect("count"), 3);
     }
 
     #[tokio::test]

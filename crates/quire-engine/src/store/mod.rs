@@ -50,6 +50,9 @@ pub trait Store: Send + Sync {
     async fn add(&self, rows: Vec<ChunkRow>) -> Result<()>;
     /// Removes every chunk of these documents, in one write.
     async fn delete_documents(&self, doc_ids: &[String]) -> Result<()>;
+    /// Gives a document's chunks another document id and path (a renamed
+    /// file), vectors and text untouched, in one write.
+    async fn move_document(&self, from: &str, to: &str, path: &str) -> Result<()>;
     /// Nearest chunks by cosine similarity; `doc_ids` limits the search when given.
     async fn dense(
         &self,
