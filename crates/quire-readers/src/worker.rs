@@ -15,7 +15,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -269,7 +269,9 @@ struct Worker {
     child: Child,
     stdin: ChildStdin,
     replies: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
+    /// Reads the worker's stderr to its end; gives back the last
+    /// [`STDERR_TAIL`] bytes.
+    stderr: std::thread::JoinHandle<String>,
 }
 
 impl Worker {
@@ -298,25 +300,23 @@ impl Worker {
                     }
                 }
             })?;
-        let tail = Arc::new(Mutex::new(String::new()));
-        let keep = tail.clone();
-        std::thread::Builder::new()
+        let tail = std::thread::Builder::new()
             .name("quire-reader-err".into())
             .spawn(move || {
+                let mut t = String::new();
                 let mut buf = [0u8; 1024];
                 while let Ok(n) = stderr.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
-                    if let Ok(mut t) = keep.lock() {
-                        t.push_str(&String::from_utf8_lossy(&buf[..n]));
-                        if t.len() > STDERR_TAIL {
-                            let cut = t.len() - STDERR_TAIL;
-                            let cut = (cut..t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(0);
-                            t.drain(..cut);
-                        }
+                    t.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if t.len() > STDERR_TAIL {
+                        let cut = t.len() - STDERR_TAIL;
+                        let cut = (cut..t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(0);
+                        t.drain(..cut);
                     }
                 }
+                t
             })?;
         Ok(Worker {
             child,
@@ -333,10 +333,9 @@ impl Worker {
 
     /// Why a worker that stopped answering is gone.
     fn death(mut self, memory_mb: u64) -> FileProblem {
-        // Its stderr is read to the end before it is looked at.
         let status = self.child.wait();
-        std::thread::sleep(Duration::from_millis(50));
-        let said = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        // Its stderr, read to the end (the pipe closed with the process).
+        let said = self.stderr.join().unwrap_or_default();
         if said.contains("memory allocation of") || said.contains("out of memory") {
             return FileProblem::MemoryLimit(memory_mb);
         }
