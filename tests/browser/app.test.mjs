@@ -120,6 +120,9 @@ test('import, ask, cite, view, stop, reload', { timeout: 1_200_000 }, async () =
   const cited = done.locator('.chip.cited').first();
   if (await cited.count()) {
     const page_ = await cited.getAttribute('data-page');
+    // The snippet of the chip hovered last can cover this one: move away first.
+    await page.mouse.move(0, 0);
+    await cited.hover();
     await cited.click();
     if (page_) await viewer.locator(`.pdf-page[data-page="${page_}"]`).waitFor({ timeout: 60_000 });
     assert.ok((await viewer.locator('.highlight').count()) > 0, 'the cited passage is highlighted');
