@@ -61,8 +61,14 @@ async fn info(app: State<'_, App>) -> CmdResult<quire_engine::Info> {
 }
 
 #[tauri::command]
-async fn documents(app: State<'_, App>) -> CmdResult<Value> {
-    Ok(json!({ "documents": app.engine()?.documents().await.map_err(report)? }))
+async fn documents(
+    app: State<'_, App>,
+    query: Option<quire_engine::DocumentQuery>,
+) -> CmdResult<quire_engine::DocumentPage> {
+    app.engine()?
+        .documents_page(&query.unwrap_or_default())
+        .await
+        .map_err(report)
 }
 
 #[tauri::command]

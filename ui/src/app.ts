@@ -107,7 +107,7 @@ export class App {
       await this.chats.open(Number(m[1]));
     } else {
       await this.chats.refreshList();
-      this.show(this.library.documents.length ? 'chat' : 'library');
+      this.show(this.library.size ? 'chat' : 'library');
     }
   }
 

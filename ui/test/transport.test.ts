@@ -13,14 +13,17 @@ function json(body: unknown, status = 200): Response {
 }
 
 describe('HttpTransport', () => {
-  it('sends the token as a Bearer header and unwraps lists', async () => {
-    const fetchMock = vi.fn(async () => json({ documents: [{ id: 'a' }] }));
+  it('sends the token as a Bearer header and asks for a page of documents', async () => {
+    const fetchMock = vi.fn(async () => json({ documents: [{ id: 'a' }], total: 1, offset: 0 }));
     const t = new HttpTransport('http://127.0.0.1:9', 'secret', fetchMock as unknown as typeof fetch);
-    const docs = await t.documents();
-    expect(docs).toEqual([{ id: 'a' }]);
+    const page = await t.documents();
+    expect(page.documents).toEqual([{ id: 'a' }]);
     const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe('http://127.0.0.1:9/api/documents');
     expect((init.headers as Record<string, string>).Authorization).toBe('Bearer secret');
+    await t.documents({ offset: 200, limit: 100, sort: 'size', desc: true, status: 'failed', q: 'a b&c' });
+    const [url2] = fetchMock.mock.calls[1] as unknown as [string];
+    expect(url2).toBe('http://127.0.0.1:9/api/documents?offset=200&limit=100&sort=size&desc=true&status=failed&q=a+b%26c');
   });
 
   it('turns the server error body into a typed QuireError', async () => {

@@ -111,6 +111,83 @@ impl SearchRequest {
     }
 }
 
+/// The most documents one page of the document list holds.
+pub const MAX_PAGE: usize = 1000;
+
+/// What the document list is sorted by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentSort {
+    #[default]
+    Name,
+    Status,
+    Pages,
+    Chunks,
+    Size,
+    Added,
+    Updated,
+}
+
+/// A page of the document list as the shells receive it: where it starts,
+/// how many, sorted by what, filtered by status and by text. Without a
+/// `limit`, every document from `offset` on.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+pub struct DocumentQuery {
+    #[serde(default)]
+    #[ts(optional)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub sort: Option<DocumentSort>,
+    /// Largest first.
+    #[serde(default)]
+    #[ts(optional)]
+    pub desc: Option<bool>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub status: Option<crate::Status>,
+    /// Text in the name, title or path (case-insensitive).
+    #[serde(default)]
+    #[ts(optional)]
+    pub q: Option<String>,
+}
+
+impl DocumentQuery {
+    /// The query with `limit` at most [`MAX_PAGE`] (none: the whole list).
+    pub fn checked(&self) -> Self {
+        Self {
+            limit: self.limit.map(|l| l.min(MAX_PAGE)),
+            ..self.clone()
+        }
+    }
+}
+
+/// How many documents of each status match a query's text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct StatusCounts {
+    pub all: usize,
+    pub imported: usize,
+    pub importing: usize,
+    pub failed: usize,
+}
+
+/// One page of the document list.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DocumentPage {
+    pub documents: Vec<crate::DocumentInfo>,
+    /// How many documents match the query (all pages).
+    pub total: usize,
+    /// Where this page starts in that list.
+    pub offset: usize,
+    /// Documents of each status among those matching the text (not the status).
+    pub counts: StatusCounts,
+    /// How many documents the library holds, whatever the query.
+    pub library: usize,
+}
+
 /// What the app shows about itself: version, folders, the answering model.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct Info {
@@ -318,6 +395,10 @@ pub fn typescript() -> String {
         Info::decl(&cfg),
         Status::decl(&cfg),
         DocumentInfo::decl(&cfg),
+        DocumentSort::decl(&cfg),
+        DocumentQuery::decl(&cfg),
+        StatusCounts::decl(&cfg),
+        DocumentPage::decl(&cfg),
         Collection::decl(&cfg),
         FileOutcome::decl(&cfg),
         FileResult::decl(&cfg),

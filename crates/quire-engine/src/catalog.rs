@@ -4,7 +4,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
@@ -12,7 +12,7 @@ use crate::answer::Answer;
 use crate::chat::{ChatInfo, ChatMessage, ChatScope};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Importing,
@@ -238,6 +238,82 @@ impl Catalog {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(row_to_doc).collect()
+    }
+
+    /// One page of the document list: filtered by status and by text (in the
+    /// name, title or path, case-insensitive), sorted, with the number of
+    /// documents of each status that match the text.
+    pub async fn page(&self, q: &crate::api::DocumentQuery) -> Result<crate::api::DocumentPage> {
+        use crate::api::DocumentSort;
+        let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let pattern = text.map(|t| {
+            let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let text_clause = if pattern.is_some() {
+            "(name LIKE ?1 ESCAPE '\\' OR IFNULL(title, '') LIKE ?1 ESCAPE '\\' OR path LIKE ?1 ESCAPE '\\')"
+        } else {
+            "?1 IS NULL"
+        };
+        let mut counts = crate::api::StatusCounts::default();
+        let rows = sqlx::query(&format!(
+            "SELECT status, COUNT(*) AS n FROM documents WHERE {text_clause} GROUP BY status"
+        ))
+        .bind(&pattern)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let n: i64 = r.try_get("n")?;
+            let n = n as usize;
+            match Status::parse(&r.try_get::<String, _>("status")?) {
+                Status::Imported => counts.imported += n,
+                Status::Importing => counts.importing += n,
+                Status::Failed => counts.failed += n,
+            }
+        }
+        counts.all = counts.imported + counts.importing + counts.failed;
+        let library = if pattern.is_some() {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM documents")
+                .fetch_one(&self.pool)
+                .await? as usize
+        } else {
+            counts.all
+        };
+        let total = match q.status {
+            None => counts.all,
+            Some(Status::Imported) => counts.imported,
+            Some(Status::Importing) => counts.importing,
+            Some(Status::Failed) => counts.failed,
+        };
+        let column = match q.sort.unwrap_or_default() {
+            DocumentSort::Name => "name COLLATE NOCASE",
+            DocumentSort::Status => "status",
+            DocumentSort::Pages => "IFNULL(pages, 0)",
+            DocumentSort::Chunks => "chunks",
+            DocumentSort::Size => "size",
+            DocumentSort::Added => "added_at",
+            DocumentSort::Updated => "updated_at",
+        };
+        let dir = if q.desc.unwrap_or(false) { "DESC" } else { "ASC" };
+        let offset = q.offset.unwrap_or(0);
+        let limit = q.limit.map_or(-1, |l| l as i64);
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM documents WHERE {text_clause} AND (?2 IS NULL OR status = ?2) \
+             ORDER BY {column} {dir}, name COLLATE NOCASE, path, id LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(&pattern)
+        .bind(q.status.map(Status::as_str))
+        .bind(limit)
+        .bind(offset as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(crate::api::DocumentPage {
+            documents: rows.iter().map(row_to_doc).collect::<Result<_>>()?,
+            total,
+            offset,
+            counts,
+            library,
+        })
     }
 
     /// Finds a document by id, id prefix, full path or file name; ambiguity is an error.
@@ -709,4 +785,68 @@ fn row_to_chat(r: &sqlx::sqlite::SqliteRow) -> Result<ChatInfo> {
         updated_at: r.try_get("updated_at")?,
         messages: r.try_get::<i64, _>("n")? as u32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DocumentQuery, DocumentSort};
+
+    fn outcome(status: Status, chunks: u32) -> Outcome<'static> {
+        Outcome {
+            status,
+            format: Some("text"),
+            encoding: None,
+            error_code: None,
+            error_message: None,
+            pages: None,
+            chunks,
+            chars: 0,
+            title: None,
+            context: None,
+            statements: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_document_list_pages_sorts_and_filters_in_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(&dir.path().join("q.sqlite")).await.unwrap();
+        for i in 0..250u32 {
+            let id = format!("d{i:03}");
+            let name = format!("{}report_{i:03}.txt", if i % 10 == 0 { "Annual " } else { "" });
+            c.begin(&id, &format!("/lib/{name}"), &name, u64::from(i), "h").await.unwrap();
+            let status = if i % 50 == 7 { Status::Failed } else { Status::Imported };
+            c.finish(&id, outcome(status, 250 - i)).await.unwrap();
+        }
+        let page = |q: DocumentQuery| {
+            let c = &c;
+            async move { c.page(&q.checked()).await.unwrap() }
+        };
+        // Pages of 100 cover the list once, in name order.
+        let mut seen = Vec::new();
+        for offset in [0, 100, 200] {
+            let p = page(DocumentQuery { offset: Some(offset), limit: Some(100), ..Default::default() }).await;
+            assert_eq!((p.total, p.offset), (250, offset));
+            seen.extend(p.documents.into_iter().map(|d| d.name));
+        }
+        assert_eq!(seen.len(), 250);
+        let mut sorted = seen.clone();
+        sorted.sort_by_key(|n| n.to_lowercase());
+        assert_eq!(seen, sorted);
+        // Sorted by passages, largest first; a limit beyond the largest page is cut.
+        let p = page(DocumentQuery { sort: Some(DocumentSort::Chunks), desc: Some(true), limit: Some(5000), ..Default::default() }).await;
+        assert_eq!(p.documents.len(), 250);
+        assert!(p.documents.windows(2).all(|w| w[0].chunks >= w[1].chunks));
+        // Filtered by status and text (case-insensitive; `_` is a character, not a wildcard).
+        let p = page(DocumentQuery { status: Some(Status::Failed), ..Default::default() }).await;
+        assert_eq!((p.total, p.counts.failed, p.counts.imported, p.counts.all), (5, 5, 245, 250));
+        let p = page(DocumentQuery { q: Some("annual".into()), ..Default::default() }).await;
+        assert_eq!((p.total, p.counts.all, p.library), (25, 25, 250));
+        assert!(p.documents.iter().all(|d| d.name.starts_with("Annual ")));
+        let p = page(DocumentQuery { q: Some("t_0".into()), ..Default::default() }).await;
+        assert_eq!(p.total, 100, "report_0xx only");
+        let p = page(DocumentQuery { q: Some("%".into()), ..Default::default() }).await;
+        assert_eq!(p.total, 0);
+    }
 }

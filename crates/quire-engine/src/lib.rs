@@ -43,7 +43,10 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use answer::{Answer, AnswerEvent, AnswerSink, CitationMethod, Source, Turn};
-pub use api::{AskRequest, ImportRequest, Info, RunningAnswers, SearchRequest, SessionEvent};
+pub use api::{
+    AskRequest, DocumentPage, DocumentQuery, DocumentSort, ImportRequest, Info, RunningAnswers,
+    SearchRequest, SessionEvent, StatusCounts,
+};
 pub use ask::AskOptions;
 pub use catalog::{Collection, DocumentInfo, Status};
 pub use chat::{ChatInfo, ChatMessage, ChatScope};

@@ -173,6 +173,11 @@ impl Engine {
         self.catalog.list().await
     }
 
+    /// One page of the document list (sorted, filtered), with counts by status.
+    pub async fn documents_page(&self, q: &crate::api::DocumentQuery) -> Result<crate::api::DocumentPage> {
+        self.catalog.page(&q.checked()).await
+    }
+
     /// Finds a document by id, id prefix, path or file name.
     pub async fn find_document(&self, key: &str) -> Result<DocumentInfo> {
         self.catalog.find(key).await

@@ -195,8 +195,13 @@ async fn info(State(s): State<Arc<AppState>>) -> ApiResult<Json<quire_engine::In
     Ok(Json(s.engine.info(env!("CARGO_PKG_VERSION"), None).await?))
 }
 
-async fn documents(State(s): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(json!({ "documents": s.engine.documents().await? })))
+/// The document list, a page at a time (`offset`, `limit`, `sort`, `desc`,
+/// `status`, `q`); without a `limit`, every document.
+async fn documents(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<quire_engine::DocumentQuery>,
+) -> ApiResult<Json<quire_engine::DocumentPage>> {
+    Ok(Json(s.engine.documents_page(&q).await?))
 }
 
 async fn remove_document(

@@ -34,6 +34,38 @@ error_hint: Hint | null, pages: number | null, chunks: number, chars: number, ad
  */
 title: string | null, };
 
+export type DocumentSort = "name" | "status" | "pages" | "chunks" | "size" | "added" | "updated";
+
+export type DocumentQuery = { offset?: number, limit?: number, sort?: DocumentSort, 
+/**
+ * Largest first.
+ */
+desc?: boolean, status?: Status, 
+/**
+ * Text in the name, title or path (case-insensitive).
+ */
+q?: string, };
+
+export type StatusCounts = { all: number, imported: number, importing: number, failed: number, };
+
+export type DocumentPage = { documents: Array<DocumentInfo>, 
+/**
+ * How many documents match the query (all pages).
+ */
+total: number, 
+/**
+ * Where this page starts in that list.
+ */
+offset: number, 
+/**
+ * Documents of each status among those matching the text (not the status).
+ */
+counts: StatusCounts, 
+/**
+ * How many documents the library holds, whatever the query.
+ */
+library: number, };
+
 export type Collection = { name: string, documents: Array<string>, };
 
 export type FileOutcome = "imported" | "unchanged" | "moved" | "failed";

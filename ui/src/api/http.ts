@@ -8,7 +8,8 @@ import {
   type ChatInfo,
   type ChatMessage,
   type Collection,
-  type DocumentInfo,
+  type DocumentPage,
+  type DocumentQuery,
   type Extracted,
   type FileResult,
   type ImportEvent,
@@ -77,8 +78,11 @@ export class HttpTransport implements Transport {
   info() {
     return this.json<Info>('GET', '/api/info');
   }
-  async documents() {
-    return (await this.json<{ documents: DocumentInfo[] }>('GET', '/api/documents')).documents;
+  documents(q: DocumentQuery = {}) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
+    const qs = params.toString();
+    return this.json<DocumentPage>('GET', `/api/documents${qs ? `?${qs}` : ''}`);
   }
   async removeDocument(id: string) {
     await this.json('DELETE', `/api/documents/${enc(id)}`);

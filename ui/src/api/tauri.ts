@@ -9,7 +9,8 @@ import {
   type ChatInfo,
   type ChatMessage,
   type Collection,
-  type DocumentInfo,
+  type DocumentPage,
+  type DocumentQuery,
   type DropEvent,
   type Extracted,
   type FileResult,
@@ -49,8 +50,8 @@ export class TauriTransport implements Transport {
   info() {
     return this.call<Info>('info');
   }
-  async documents() {
-    return (await this.call<{ documents: DocumentInfo[] }>('documents')).documents;
+  documents(query: DocumentQuery = {}) {
+    return this.call<DocumentPage>('documents', { query });
   }
   async removeDocument(id: string) {
     await this.call('remove_document', { id });

@@ -7,7 +7,8 @@ import type {
   ChatInfo,
   ChatMessage,
   Collection,
-  DocumentInfo,
+  DocumentPage,
+  DocumentQuery,
   DropEvent,
   Extracted,
   FileResult,
@@ -35,7 +36,8 @@ export type PickKind = 'files' | 'folder' | 'model';
 export interface Transport {
   readonly kind: 'http' | 'tauri';
   info(): Promise<Info>;
-  documents(): Promise<DocumentInfo[]>;
+  /** A page of the document list (sorted, filtered); without a limit, all of it. */
+  documents(q?: DocumentQuery): Promise<DocumentPage>;
   removeDocument(id: string): Promise<void>;
   documentText(id: string, password?: string): Promise<Extracted>;
   documentBytes(id: string): Promise<ArrayBuffer>;

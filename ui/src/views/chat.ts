@@ -87,8 +87,10 @@ export class Chats {
     const value = this.scopeSelect.value;
     clear(this.scopeSelect);
     this.scopeSelect.append(h('option', { value: '' }, 'All documents'));
-    if (this.chosen.length > 1) {
-      this.scopeSelect.append(h('option', { value: `s:${this.chosen.join(',')}` }, `The ${this.chosen.length} documents selected in the library`));
+    // One ticked document is offered here too when the library is too large to list them one by one.
+    if (this.chosen.length > 1 || (this.chosen.length === 1 && !this.docs.some((d) => d.id === this.chosen[0]))) {
+      const n = this.chosen.length;
+      this.scopeSelect.append(h('option', { value: `s:${this.chosen.join(',')}` }, n === 1 ? 'The document selected in the library' : `The ${n} documents selected in the library`));
     }
     if (this.collections.length) {
       const g = h('optgroup', { label: 'Collections' });

@@ -1,7 +1,8 @@
 // The library: import by drop, picker or path; progress per import and per
 // file; each document's status in plain words; passwords; collections.
 import type { ImportOptions, Transport } from '../api/transport';
-import type { Collection, DocumentInfo, FileResult, Hint, ImportEvent } from '../api/types';
+import type { Collection, DocumentInfo, DocumentPage, DocumentQuery, DocumentSort, DocStatus, FileResult, Hint, ImportEvent } from '../api/types';
+import type { StatusCounts } from '../api/generated';
 import { QuireError } from '../api/types';
 import { clear, formatBytes, h } from '../dom';
 
@@ -71,14 +72,47 @@ async function droppedFiles(dt: DataTransfer): Promise<File[]> {
   return out;
 }
 
+/** The document list's row height in pixels (fixed: the list is virtualised). */
+export const ROW_HEIGHT = 40;
+/** Documents fetched per request as the list scrolls. */
+const PAGE_SIZE = 200;
+/** Rows rendered above and below the visible ones. */
+const OVERSCAN = 20;
+/** Libraries up to this size are offered document by document as a chat's scope. */
+const PICKABLE = 300;
+
+/** The rows to render for a scroll position: [first, last) with overscan. */
+export function visibleRange(scrollTop: number, viewHeight: number, total: number, rowHeight = ROW_HEIGHT, overscan = OVERSCAN): [number, number] {
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
+  const last = Math.min(total, Math.ceil((scrollTop + viewHeight) / rowHeight) + overscan);
+  return [Math.min(first, last), last];
+}
+
 export class Library {
   readonly el: HTMLElement;
   private list: HTMLElement;
+  private scroller: HTMLElement;
+  private tbody: HTMLElement;
+  private thead: HTMLElement;
+  private heading: HTMLElement;
+  private filterInput: HTMLInputElement;
+  private statusSelect: HTMLSelectElement;
+  private query: DocumentQuery = { sort: 'name', desc: false };
+  private total = 0;
+  private counts: StatusCounts = { all: 0, imported: 0, importing: 0, failed: 0 };
+  private libraryTotal = 0;
+  /** Loaded pages of the list (page index → documents), for the current query. */
+  private pages = new Map<number, DocumentInfo[]>();
+  private loading = new Set<number>();
+  /** Bumped whenever the list changes under the loaded pages; older replies are dropped. */
+  private generation = 0;
+  private frame = 0;
+  private pickable: DocumentInfo[] = [];
+  private lastRefresh = 0;
   private progress: HTMLElement;
   private collectionsEl: HTMLElement;
   private watchedEl: HTMLElement;
   private watchedFolders: string[] = [];
-  private docs: DocumentInfo[] = [];
   private collections: Collection[] = [];
   private selected = new Set<string>();
   private busy = false;
@@ -139,7 +173,31 @@ export class Library {
     this.progress = h('section', { class: 'import-progress', 'aria-live': 'polite', 'data-testid': 'import-progress' });
     this.collectionsEl = h('section', { class: 'collections' });
     this.watchedEl = h('section', { class: 'watched', 'data-testid': 'watched-folders' });
-    this.list = h('section', { class: 'documents' });
+    this.heading = h('h2', {}, 'Documents');
+    this.filterInput = h('input', { type: 'search', placeholder: 'Filter by name, title or folder', 'aria-label': 'Filter documents', 'data-testid': 'doc-filter' }) as HTMLInputElement;
+    let filterTimer: ReturnType<typeof setTimeout> | undefined;
+    this.filterInput.addEventListener('input', () => {
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(() => this.setQuery({ q: this.filterInput.value.trim() || undefined }), 200);
+    });
+    this.statusSelect = h('select', { 'aria-label': 'Show documents', 'data-testid': 'doc-status' }) as HTMLSelectElement;
+    this.statusSelect.addEventListener('change', () => this.setQuery({ status: (this.statusSelect.value || undefined) as DocStatus | undefined }));
+    this.thead = h('thead', {});
+    this.tbody = h('tbody', {});
+    this.scroller = h(
+      'div',
+      { class: 'doc-scroll', 'data-testid': 'doc-scroll', tabindex: 0, role: 'region', 'aria-label': 'Documents' },
+      h('table', { class: 'doc-table' }, h('colgroup', {}, ...['check', 'name', 'status', 'pages', 'chunks', 'size', 'actions'].map((c) => h('col', { class: `col-${c}` }))), this.thead, this.tbody),
+    );
+    this.scroller.addEventListener('scroll', () => this.scheduleRows(), { passive: true });
+    this.list = h(
+      'section',
+      { class: 'documents' },
+      this.heading,
+      h('div', { class: 'row doc-tools' }, this.filterInput, this.statusSelect),
+      this.scroller,
+    );
+    this.renderHead();
     this.el = h('div', { class: 'library view' }, h('h1', {}, 'Library'), dropZone, this.progress, this.watchedEl, this.collectionsEl, this.list);
   }
 
@@ -203,9 +261,24 @@ export class Library {
       'Stop',
     );
     const box = h('div', { class: 'import-job', 'data-state': 'running' }, h('div', { class: 'row' }, label, overall, eta, stop), files);
+    // A long finished import folds its file rows away behind a toggle.
+    const collapse = () => {
+      files.hidden = true;
+      const toggle = h('button', { type: 'button', class: 'link', 'aria-expanded': 'false' }, 'Show files');
+      toggle.addEventListener('click', () => {
+        files.hidden = !files.hidden;
+        toggle.setAttribute('aria-expanded', String(!files.hidden));
+        toggle.textContent = files.hidden ? 'Show files' : 'Hide files';
+      });
+      box.querySelector('.row')?.append(toggle);
+    };
     const began = Date.now();
     this.progress.prepend(box);
     const rows = new Map<string, FileRow>();
+    // A long import keeps the files in progress, the failures and the last few done in view.
+    const doneRows: string[] = [];
+    let failedRows = 0;
+    const moreFailed = h('p', { class: 'muted more-failed' });
     let total = 0;
     let finished = 0;
     const rowFor = (path: string): FileRow => {
@@ -260,6 +333,22 @@ export class Library {
                   ? 'moved · passages kept'
                 : `imported · ${e.result.chunks} passages${e.result.pages ? ` · ${e.result.pages} pages` : ''}`;
           if (e.result.error) r.status.title = e.result.error.message;
+          if (e.result.outcome === 'failed' && ++failedRows > 50) {
+            // Past 50, failures are counted here and listed under Failed in the document list.
+            r.el.remove();
+            rows.delete(e.result.path);
+            moreFailed.textContent = `${failedRows - 50} more failed: choose “Failed” in the document list below to see them.`;
+            if (!moreFailed.isConnected) files.after(moreFailed);
+          } else if (e.result.outcome !== 'failed') {
+            doneRows.push(e.result.path);
+            if (doneRows.length > 20) {
+              const old = doneRows.shift()!;
+              rows.get(old)?.el.remove();
+              rows.delete(old);
+            }
+          }
+          // The list follows a long import every few seconds.
+          if (Date.now() - this.lastRefresh > 3000) void this.refresh();
           break;
         }
         case 'indexing_started':
@@ -290,6 +379,7 @@ export class Library {
             break;
           }
           label.textContent = `Done: ${s.imported} imported, ${s.unchanged} unchanged, ${s.failed} failed (${s.chunks} passages).`;
+          if (rows.size > 10) collapse();
           overall.value = overall.max;
           break;
         }
@@ -308,9 +398,24 @@ export class Library {
     this.onChange();
   }
 
+  /** Reloads the list (keeping the scroll position), the collections and the watched folders. */
   async refresh(): Promise<void> {
+    this.lastRefresh = Date.now();
+    const gen = ++this.generation;
+    this.pages.clear();
+    this.loading.clear();
+    const [first] = visibleRange(this.scroller.scrollTop, this.scroller.clientHeight || 600, Number.MAX_SAFE_INTEGER);
+    const pageIndex = Math.floor(first / PAGE_SIZE);
     try {
-      [this.docs, this.collections] = await Promise.all([this.transport.documents(), this.transport.collections()]);
+      const [page, collections, pickable] = await Promise.all([
+        this.transport.documents({ ...this.query, offset: pageIndex * PAGE_SIZE, limit: PAGE_SIZE }),
+        this.transport.collections(),
+        this.transport.documents({ status: 'imported', limit: PICKABLE + 1 }),
+      ]);
+      if (gen !== this.generation) return;
+      this.collections = collections;
+      this.pickable = pickable.total <= PICKABLE ? pickable.documents : [];
+      this.accept(page, pageIndex);
     } catch (e) {
       this.onError(QuireError.from(e));
       return;
@@ -323,6 +428,40 @@ export class Library {
       this.onError(QuireError.from(e));
     }
     this.renderWatched();
+  }
+
+  /** A page the server sent: the list's size and counts come with it. */
+  private accept(page: DocumentPage, pageIndex: number): void {
+    this.total = page.total;
+    this.counts = page.counts;
+    this.libraryTotal = page.library;
+    this.pages.set(pageIndex, page.documents);
+  }
+
+  /** Changes the sort or filter: the list starts again from the top. */
+  private setQuery(change: Partial<DocumentQuery>): void {
+    this.query = { ...this.query, ...change };
+    this.scroller.scrollTop = 0;
+    this.renderHead();
+    void this.refresh();
+  }
+
+  /** Fetches a page of the list if it is not loaded, then renders the rows again. */
+  private async loadPage(pageIndex: number): Promise<void> {
+    if (this.pages.has(pageIndex) || this.loading.has(pageIndex)) return;
+    this.loading.add(pageIndex);
+    const gen = this.generation;
+    try {
+      const page = await this.transport.documents({ ...this.query, offset: pageIndex * PAGE_SIZE, limit: PAGE_SIZE });
+      if (gen !== this.generation) return;
+      this.accept(page, pageIndex);
+      this.renderHeading();
+      this.scheduleRows();
+    } catch (e) {
+      this.onError(QuireError.from(e));
+    } finally {
+      if (gen === this.generation) this.loading.delete(pageIndex);
+    }
   }
 
   /** Watched folders: kept in sync with the library while the app runs. */
@@ -376,8 +515,14 @@ export class Library {
     );
   }
 
+  /** The imported documents a chat can be scoped to one by one (none in a large library). */
   get documents(): DocumentInfo[] {
-    return this.docs;
+    return this.pickable;
+  }
+
+  /** How many documents the library holds. */
+  get size(): number {
+    return this.libraryTotal;
   }
 
   get collectionList(): Collection[] {
@@ -433,22 +578,86 @@ export class Library {
     }
   }
 
-  private renderList(): void {
-    clear(this.list);
-    this.list.appendChild(h('h2', {}, `Documents (${this.docs.length})`));
-    if (!this.docs.length) {
-      this.list.appendChild(h('p', { class: 'muted empty' }, 'Your library is empty. Drop files or folders above to start.'));
-      return;
-    }
-    const rows = this.docs.map((d) => this.docRow(d));
-    this.list.appendChild(
-      h(
-        'table',
-        { class: 'doc-table' },
-        h('thead', {}, h('tr', {}, h('th', {}, ''), h('th', {}, 'Name'), h('th', {}, 'Status'), h('th', {}, 'Pages'), h('th', {}, 'Passages'), h('th', {}, 'Size'), h('th', {}, ''))),
-        h('tbody', {}, ...rows),
-      ),
+  /** The column headers: click to sort, again to reverse. */
+  private renderHead(): void {
+    const col = (label: string, sort: DocumentSort | null) => {
+      if (!sort) return h('th', { scope: 'col' }, label);
+      const active = this.query.sort === sort;
+      const dir = active ? (this.query.desc ? 'descending' : 'ascending') : 'none';
+      return h(
+        'th',
+        { scope: 'col', 'aria-sort': dir },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'sort',
+            title: `Sort by ${label.toLowerCase()}`,
+            onclick: () => this.setQuery({ sort, desc: active ? !this.query.desc : sort !== 'name' && sort !== 'status' }),
+          },
+          label,
+          active ? (this.query.desc ? ' ↓' : ' ↑') : '',
+        ),
+      );
+    };
+    clear(this.thead);
+    this.thead.append(h('tr', {}, col('', null), col('Name', 'name'), col('Status', 'status'), col('Pages', 'pages'), col('Passages', 'chunks'), col('Size', 'size'), col('', null)));
+  }
+
+  private renderHeading(): void {
+    const c = this.counts;
+    const filtered = !!this.query.q || !!this.query.status;
+    this.heading.textContent = filtered ? `Documents (${this.total} of ${this.libraryTotal})` : `Documents (${this.libraryTotal})`;
+    const value = this.query.status ?? '';
+    clear(this.statusSelect);
+    this.statusSelect.append(
+      h('option', { value: '' }, `All (${c.all})`),
+      h('option', { value: 'imported' }, `Imported (${c.imported})`),
+      h('option', { value: 'failed' }, `Failed (${c.failed})`),
+      h('option', { value: 'importing' }, `Importing (${c.importing})`),
     );
+    this.statusSelect.value = value;
+  }
+
+  private renderList(): void {
+    this.renderHeading();
+    this.list.querySelector('.empty')?.remove();
+    const emptyLibrary = this.libraryTotal === 0;
+    this.list.classList.toggle('no-rows', !this.total);
+    if (!this.total) {
+      this.list.append(
+        h('p', { class: 'muted empty' }, emptyLibrary ? 'Your library is empty. Drop files or folders above to start.' : 'No documents match.'),
+      );
+    }
+    this.renderRows();
+  }
+
+  private scheduleRows(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.renderRows();
+    });
+  }
+
+  /** Renders only the rows in view (and a few around), with spacers for the rest. */
+  private renderRows(): void {
+    const headHeight = this.thead.getBoundingClientRect().height;
+    const [first, last] = visibleRange(Math.max(0, this.scroller.scrollTop - headHeight), this.scroller.clientHeight || 600, this.total);
+    const rows: HTMLElement[] = [];
+    if (first > 0) rows.push(h('tr', { class: 'spacer', 'aria-hidden': 'true', style: `height:${first * ROW_HEIGHT}px` }));
+    for (let i = first; i < last; i++) {
+      const pageIndex = Math.floor(i / PAGE_SIZE);
+      const d = this.pages.get(pageIndex)?.[i - pageIndex * PAGE_SIZE];
+      if (d) rows.push(this.docRow(d));
+      else {
+        void this.loadPage(pageIndex);
+        rows.push(h('tr', { class: 'placeholder', 'aria-busy': 'true' }, h('td', { colspan: 7 }, '…')));
+      }
+    }
+    if (last < this.total) rows.push(h('tr', { class: 'spacer', 'aria-hidden': 'true', style: `height:${(this.total - last) * ROW_HEIGHT}px` }));
+    this.tbody.replaceChildren(...rows);
+    this.tbody.setAttribute('aria-rowcount', String(this.total));
   }
 
   private docRow(d: DocumentInfo): HTMLElement {

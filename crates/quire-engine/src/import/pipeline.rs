@@ -472,6 +472,8 @@ impl Engine {
             .collect();
         let paths: Vec<&str> = docs.iter().map(|p| p.path.as_str()).collect();
         self.catalog.finish_all(&outcomes, &paths).await?;
+        // Searchable now, while the rest of the import runs.
+        self.documents_changed().await;
         let mut results = Vec::with_capacity(docs.len());
         for p in &docs {
             let r = FileResult {

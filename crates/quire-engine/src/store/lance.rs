@@ -46,6 +46,10 @@ pub struct LanceStore {
     generation: std::sync::atomic::AtomicU64,
     /// One load of the vector cache at a time.
     loading: tokio::sync::Mutex<()>,
+    /// One index build or storage rewrite at a time: searches that find no
+    /// full-text index (several run at once for one question) and an import
+    /// finishing would otherwise commit competing index versions.
+    indexing: tokio::sync::Mutex<()>,
     /// LanceDB's caches (index, file metadata), kept to report their size
     /// (`quire bench`, the `bench` feature).
     #[cfg_attr(not(feature = "bench"), allow(dead_code))]
@@ -178,6 +182,7 @@ impl LanceStore {
             vectors: std::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
             loading: tokio::sync::Mutex::new(()),
+            indexing: tokio::sync::Mutex::new(()),
             session,
         })
     }
@@ -261,7 +266,11 @@ impl LanceStore {
             if self.count().await? == 0 {
                 return Ok(false);
             }
-            self.refresh_indexes().await?;
+            let _gate = self.indexing.lock().await;
+            // Built meanwhile by the search or import that held the gate?
+            if !self.indexed().await?.text {
+                self.reindex().await?;
+            }
         }
         Ok(true)
     }
@@ -677,13 +686,12 @@ impl Store for LanceStore {
     }
 
     async fn refresh_indexes(&self) -> Result<()> {
-        self.written();
-        let result = self.build_indexes().await;
-        self.written();
-        result
+        let _gate = self.indexing.lock().await;
+        self.reindex().await
     }
 
     async fn purge_deleted(&self) -> Result<()> {
+        let _gate = self.indexing.lock().await;
         self.written();
         let result = self.compact_and_prune().await;
         self.written();
@@ -696,6 +704,14 @@ impl Store for LanceStore {
 }
 
 impl LanceStore {
+    /// Builds or updates the indexes (the caller holds `indexing`).
+    async fn reindex(&self) -> Result<()> {
+        self.written();
+        let result = self.build_indexes().await;
+        self.written();
+        result
+    }
+
     /// The row ids of the chunks matching `filter`.
     async fn row_ids(&self, filter: String) -> Result<Vec<u64>> {
         let batches: Vec<RecordBatch> = self
@@ -801,6 +817,28 @@ mod tests {
             },
             vector: v.to_vec(),
         }
+    }
+
+    #[tokio::test]
+    async fn regression_searches_at_once_on_a_library_without_a_text_index_build_it_once() {
+        // A question runs several searches at once; on a library whose first
+        // import is still running (no full-text index yet) each one started
+        // building the index and all but one failed with a commit conflict.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LanceStore::open(dir.path(), 4).await.expect("store");
+        store
+            .add((0..8).map(|i| row("a", i, [1.0, i as f32, 0.0, 0.0])).collect())
+            .await
+            .expect("add");
+        let searches = (0..4).map(|_| store.full_text("text of a", 3, None));
+        let adding = store.add(vec![row("b", 0, [0.0, 1.0, 0.0, 0.0])]);
+        let (found, added) = futures::join!(futures::future::join_all(searches), adding);
+        added.expect("an add beside the searches");
+        for f in found {
+            assert_eq!(f.expect("every search answers").len(), 3);
+        }
+        store.refresh_indexes().await.expect("the import's own index update");
+        assert_eq!(store.full_text("text of b", 10, None).await.expect("search").len(), 9);
     }
 
     #[tokio::test]
