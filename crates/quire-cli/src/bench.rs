@@ -37,9 +37,16 @@ pub struct BenchArgs {
     /// SciFact abstracts to embed
     #[arg(long, default_value_t = 512)]
     pub abstracts: usize,
-    /// SciFact abstracts written as text files for the import figure
-    #[arg(long, default_value_t = 500)]
-    pub import_abstracts: usize,
+    /// Files in the generated import library (text, Markdown, HTML, DOCX,
+    /// PDF from SciFact abstracts, and the shared corpus)
+    #[arg(long, default_value_t = 10_000)]
+    pub import_files: usize,
+    /// Internal: import these folders in this process and print the figures
+    #[arg(long, hide = true)]
+    pub import_child: Vec<PathBuf>,
+    /// Internal: the import child's data folder
+    #[arg(long, hide = true)]
+    pub import_data: Option<PathBuf>,
     /// Library sizes for the query figures
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     pub sizes: Vec<usize>,
@@ -183,6 +190,9 @@ fn mb(bytes: u64) -> String {
 }
 
 pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::Result<()> {
+    if !args.import_child.is_empty() {
+        return import_child(config, &args).await;
+    }
     if args.memory_child {
         let engine = Engine::open(config).await?;
         let m = bench::answer_memory(
@@ -199,7 +209,6 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
     let peers = Peers::find(&args);
     let mut rows: Vec<Row> = Vec::new();
     let mut report = serde_json::Map::new();
-    let mut st_chunks_per_s = None;
 
     if args.wants(Part::Embed) {
         let texts = bench::scifact_texts(&scifact, args.abstracts).context("reading SciFact")?;
@@ -226,9 +235,6 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
         let ort = peer
             .as_deref()
             .and_then(|t| before(t, "onnxruntime", "tokens/s"));
-        st_chunks_per_s = peer
-            .as_deref()
-            .and_then(|t| before(t, "sentence-transformers:", "chunks/s"));
         rows.push(Row {
             what: format!("Embedding, {} abstracts (tokens/s)", b.chunks),
             quire: format!("{:.0} ({:.1} chunks/s)", b.tokens_per_s, b.chunks_per_s),
@@ -249,40 +255,7 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
     }
 
     if args.wants(Part::Import) {
-        let scratch = tempfile::Builder::new()
-            .prefix("quire-bench-import-")
-            .tempdir()?;
-        let files = scratch.path().join("files");
-        std::fs::create_dir_all(&files)?;
-        for (id, text) in bench::scifact_texts(&scifact, args.import_abstracts)? {
-            std::fs::write(files.join(format!("scifact-{id}.txt")), text)?;
-        }
-        let docs = args.shared.join("corpus/docs");
-        let mut c = config.clone();
-        c.data_dir = scratch.path().join("data");
-        let engine = Engine::open(c).await?;
-        eprintln!(
-            "importing {} and {} SciFact abstracts as files …",
-            docs.display(),
-            args.import_abstracts
-        );
-        let b = bench::import(&engine, &[docs, files]).await?;
-        engine.close().await;
-        rows.push(Row {
-            what: format!(
-                "Import end to end, {} files ({} failed as expected)",
-                b.files, b.failed
-            ),
-            quire: format!(
-                "{:.1} files/s, {:.1} chunks/s",
-                b.files_per_s, b.chunks_per_s
-            ),
-            peer: st_chunks_per_s
-                .map(|v| format!("ST embedding alone {v:.1} chunks/s"))
-                .unwrap_or("–".into()),
-            ratio: ratio(b.chunks_per_s, st_chunks_per_s),
-        });
-        report.insert("import".into(), serde_json::to_value(&b)?);
+        import_at_scale(&config, &args, &scifact, &minilm_dir, &mut rows, &mut report)?;
     }
 
     // A temporary library, deleted at the end, unless `--library` names one.
@@ -505,4 +478,192 @@ fn scifact_base(engine: &Engine, corpus: &Path) -> anyhow::Result<Vec<(String, S
         .zip(vectors.chunks_exact(dim))
         .map(|((id, t), v)| (id, t, v.to_vec()))
         .collect())
+}
+
+/// The import child: the engine of a fresh library (or a copy of `--library`)
+/// imports the given folders while searches run beside it; then the embedder
+/// alone embeds a sample of the very texts the import embedded.
+async fn import_child(mut config: EngineConfig, args: &BenchArgs) -> anyhow::Result<()> {
+    let data = args.import_data.clone().context("--import-data is required")?;
+    config.data_dir = data;
+    let minilm = std::sync::Arc::new(MiniLm::load(&config.models_dir.join("all-MiniLM-L6-v2"))?);
+    let chunker = quire_engine::chunk::Chunker::new(minilm.sizing_tokenizer(), quire_engine::chunk::DEFAULT_MAX_TOKENS)?;
+    let sampling = std::sync::Arc::new(bench::SamplingEmbedder::new(minilm.clone(), 2048));
+    let engine = Engine::with_parts(config, sampling.clone(), chunker).await?;
+    let queries = scifact_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200);
+    let scale = bench::import_at_scale(&engine, &args.import_child, &queries).await?;
+    engine.close().await;
+    let sample = sampling.sample();
+    let refs: Vec<&str> = sample.iter().map(String::as_str).collect();
+    let alone = if refs.is_empty() { None } else { Some(bench::embedding(&minilm, &refs, 1)?) };
+    println!("{}", serde_json::json!({ "scale": scale, "embedder_alone": alone }));
+    Ok(())
+}
+
+fn scifact_queries(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("text")?.as_str().map(str::to_string))
+        .take(n)
+        .collect()
+}
+
+/// Runs one import child and reads its figures.
+fn run_import_child(config: &EngineConfig, args: &BenchArgs, inputs: &[&Path], data: &Path) -> anyhow::Result<serde_json::Value> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--models-dir").arg(&config.models_dir).arg("bench").arg("--shared").arg(&args.shared).arg("--import-data").arg(data);
+    for i in inputs {
+        cmd.arg("--import-child").arg(i);
+    }
+    let out = cmd.stderr(std::process::Stdio::inherit()).output().context("starting the import child")?;
+    anyhow::ensure!(out.status.success(), "the import child failed ({})", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.starts_with('{')).context("the import child printed no figures")?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// `--only import`: a generated library of `--import-files` files imported
+/// with searches beside it (in a child process, so its memory is its own),
+/// the embedder alone on the same texts, and the generated PDFs imported by
+/// Quire and by the seed's LangChain stack.
+#[allow(clippy::too_many_arguments)]
+fn import_at_scale(
+    config: &EngineConfig,
+    args: &BenchArgs,
+    scifact: &Path,
+    minilm_dir: &Path,
+    rows: &mut Vec<Row>,
+    report: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
+    let scratch = tempfile::Builder::new().prefix("quire-bench-import-").tempdir()?;
+    let abstracts = bench::scifact_texts(scifact, usize::MAX).context("reading SciFact")?;
+    let mut corpus: Vec<PathBuf> = Vec::new();
+    for folder in ["corpus/docs", "corpus/pdfs"] {
+        collect_files(&args.shared.join(folder), &mut corpus);
+    }
+    corpus.retain(|p| !matches!(p.file_name().and_then(|n| n.to_str()), Some("SOURCES.md" | "manifest.tsv")));
+    corpus.sort();
+    eprintln!("writing a library of {} files …", args.import_files);
+    let (files, pdfs, written) = crate::bench_library::generate(scratch.path(), args.import_files, &abstracts, &corpus)?;
+    eprintln!(
+        "  {} text, {} Markdown, {} HTML, {} DOCX, {} PDF from SciFact; {} corpus files; {}",
+        written.txt, written.md, written.html, written.docx, written.pdf, written.corpus, mb(written.bytes)
+    );
+    // A base library (`--library`, e.g. the 100k-passage query library) is
+    // copied in so the searches during the import run at that size.
+    let data = scratch.path().join("data");
+    if let Some(base) = &args.library {
+        if base.join("quire.sqlite").is_file() {
+            eprintln!("copying the base library {} …", base.display());
+            copy_dir(base, &data)?;
+        }
+    }
+    eprintln!("importing {} files with searches running beside …", written.total());
+    let full = run_import_child(config, args, &[&files, &pdfs], &data)?;
+    let scale = &full["scale"];
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    let imp = &scale["import"];
+    let alone = f(&full["embedder_alone"], "chunks_per_s");
+    let share = if alone > 0.0 { f(imp, "chunks_per_s") / alone } else { 0.0 };
+    rows.push(Row {
+        what: format!(
+            "Import, {} files ({} failed: corpus files Quire cannot read)",
+            f(imp, "files") as usize,
+            f(imp, "failed") as usize
+        ),
+        quire: format!("{:.1} files/s, {:.1} chunks/s, {:.0} s", f(imp, "files_per_s"), f(imp, "chunks_per_s"), f(imp, "seconds")),
+        peer: format!("embedder alone, same texts: {alone:.1} chunks/s"),
+        ratio: format!("{:.0} %", share * 100.0),
+    });
+    rows.push(Row {
+        what: "  peak RSS during it (app + reader workers)".into(),
+        quire: format!("{} (app alone {})", mb(f(scale, "peak_rss_bytes") as u64), mb(f(scale, "peak_rss_engine_bytes") as u64)),
+        peer: "–".into(),
+        ratio: String::new(),
+    });
+    rows.push(Row {
+        what: format!(
+            "  hybrid search during it, {}→{} passages",
+            scale["search_chunks"][0], scale["search_chunks"][1]
+        ),
+        quire: format!("p50 {:.1} ms, p95 {:.1} ms ({} searches)", f(scale, "search_p50_ms"), f(scale, "search_p95_ms"), scale["searches"]),
+        peer: "–".into(),
+        ratio: String::new(),
+    });
+    // The generated PDFs alone, Quire and the seed's stack.
+    eprintln!("importing the {} generated PDFs alone …", written.pdf);
+    let pdf_only = run_import_child(config, args, &[&pdfs], &scratch.path().join("data-pdf"))?;
+    let q_pdf = &pdf_only["scale"]["import"];
+    let rag = if args.no_peers { None } else { rag_peer(args, minilm_dir, &pdfs) };
+    let peer_s = rag.as_ref().and_then(|r| r["ingest_s"].as_f64());
+    rows.push(Row {
+        what: format!("Import end to end, the {} generated PDFs", written.pdf),
+        quire: format!("{:.0} s ({:.1} files/s, {} chunks)", f(q_pdf, "seconds"), f(q_pdf, "files_per_s"), q_pdf["chunks"]),
+        peer: match (&rag, peer_s) {
+            (Some(r), Some(s)) => format!("LangChain+Chroma {s:.0} s ({} chunks)", r["chunks"]),
+            _ => "– (run `setup-peers.sh DIR --rag`)".into(),
+        },
+        ratio: peer_s.map(|s| format!("{:.1}×", s / f(q_pdf, "seconds"))).unwrap_or("–".into()),
+    });
+    report.insert(
+        "import_at_scale".into(),
+        serde_json::json!({ "written": written, "library": full, "pdfs": pdf_only, "langchain_pdfs": rag }),
+    );
+    Ok(())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The seed's stack on a folder of PDFs (`peer_rag.py`), in the first
+/// virtualenv with LangChain: `--peers`, `~/.cache/quire-peers`, `~/.cache/quire-rag`
+/// (`setup-peers.sh DIR --rag` installs it).
+fn rag_peer(args: &BenchArgs, minilm_dir: &Path, pdfs: &Path) -> Option<serde_json::Value> {
+    let has_langchain = |py: &Path| {
+        Command::new(py).args(["-c", "import langchain_community, chromadb"]).output().is_ok_and(|o| o.status.success())
+    };
+    let home = dirs_home()?;
+    let python = [args.peers.clone(), Some(home.join(".cache/quire-peers")), Some(home.join(".cache/quire-rag"))]
+        .into_iter()
+        .flatten()
+        .map(|v| v.join("bin/python"))
+        .find(|py| py.is_file() && has_langchain(py))?;
+    eprintln!("running the peer peer_rag.py (LangChain + Chroma) on the same PDFs …");
+    let out = Command::new(&python)
+        .arg(args.shared.join("bench/peer_rag.py"))
+        .arg(minilm_dir)
+        .arg(pdfs)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TRANSFORMERS_OFFLINE", "1")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{'))?;
+    serde_json::from_str(line).ok()
 }

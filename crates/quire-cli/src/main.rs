@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 mod answering;
 mod bench;
+mod bench_library;
 mod qa_eval;
 
 use quire_engine::{

@@ -4,6 +4,7 @@
 //! in the same run and prints the ratios.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -401,4 +402,173 @@ mod tests {
         assert_eq!(ids, ["4983", "5836"]);
         assert_eq!(texts[0].1, "A. x");
     }
+}
+
+/// An [`Embedder`] that passes every call to MiniLM and keeps an even sample
+/// (reservoir) of the texts it embedded: the import's own texts, embedded
+/// again alone afterwards for the embedder's throughput on the same texts.
+pub struct SamplingEmbedder {
+    inner: Arc<MiniLm>,
+    keep: usize,
+    sample: std::sync::Mutex<(u64, Vec<String>)>,
+}
+
+impl SamplingEmbedder {
+    pub fn new(inner: Arc<MiniLm>, keep: usize) -> Self {
+        Self {
+            inner,
+            keep,
+            sample: std::sync::Mutex::new((0, Vec::new())),
+        }
+    }
+
+    /// The texts kept, in no particular order.
+    pub fn sample(&self) -> Vec<String> {
+        self.sample
+            .lock()
+            .map(|s| s.1.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Embedder for SamplingEmbedder {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if let Ok(mut s) = self.sample.lock() {
+            for t in texts {
+                s.0 += 1;
+                let seen = s.0;
+                if s.1.len() < self.keep {
+                    s.1.push((*t).to_string());
+                } else {
+                    // A fixed hash of the count picks the slot (no RNG needed).
+                    let j = (seen.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) % seen;
+                    if (j as usize) < self.keep {
+                        s.1[j as usize] = (*t).to_string();
+                    }
+                }
+            }
+        }
+        self.inner.embed(texts)
+    }
+}
+
+/// Resident memory of this process and of its child processes (the reader
+/// workers), summed, in bytes (Linux; `None` elsewhere).
+pub fn rss_with_children_bytes() -> Option<u64> {
+    fn rss_of(pid: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    }
+    let mut total = rss_of("self")?;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            total += rss_of(pid).unwrap_or(0);
+        }
+    }
+    Some(total)
+}
+
+/// One import of a large library, with searches running beside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleImport {
+    pub import: ImportBench,
+    /// Passages in the library before the import (a base library copied in).
+    pub chunks_before: usize,
+    /// Peak of this process's resident memory plus its reader workers',
+    /// sampled every 100 ms during the import.
+    pub peak_rss_bytes: u64,
+    /// This process alone (`VmHWM`), at the end of the import.
+    pub peak_rss_engine_bytes: u64,
+    /// Searches run during the import (hybrid, 10 results), one every 250 ms.
+    pub searches: usize,
+    pub search_p50_ms: f64,
+    pub search_p95_ms: f64,
+    /// The library's passages when the searches began and ended.
+    pub search_chunks: (usize, usize),
+}
+
+/// Imports `inputs` into `engine` while a search runs every 250 ms (queries
+/// cycled), sampling memory meanwhile. Searches start once the library
+/// holds passages.
+pub async fn import_at_scale(
+    engine: &crate::Engine,
+    inputs: &[std::path::PathBuf],
+    queries: &[String],
+) -> Result<ScaleImport> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let chunks_before = engine.chunk_count().await?;
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(rss_with_children_bytes().unwrap_or(0)));
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(b) = rss_with_children_bytes() {
+                    peak.fetch_max(b, Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    let searching = async {
+        let mut times = Vec::new();
+        let mut first_chunks = None;
+        let opts = crate::SearchOptions {
+            mode: crate::SearchMode::Hybrid,
+            limit: 10,
+            doc_ids: None,
+        };
+        let mut i = 0;
+        while !done.load(Ordering::Relaxed) && !queries.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            if engine.chunk_count().await.unwrap_or(0) == 0 {
+                continue;
+            }
+            if first_chunks.is_none() {
+                first_chunks = Some(engine.chunk_count().await?);
+            }
+            let t0 = Instant::now();
+            engine.search(&queries[i % queries.len()], &opts).await?;
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+            i += 1;
+        }
+        Ok::<_, Error>((times, first_chunks.unwrap_or(0)))
+    };
+    let importing = async {
+        let r = import(engine, inputs).await;
+        done.store(true, Ordering::Relaxed);
+        r
+    };
+    let (imported, searched) = tokio::join!(importing, searching);
+    let _ = sampler.join();
+    let mut b = imported?;
+    let (mut times, first_chunks) = searched?;
+    b.chunks -= chunks_before.min(b.chunks);
+    b.chunks_per_s = b.chunks as f64 / b.seconds;
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        if times.is_empty() {
+            0.0
+        } else {
+            times[((times.len() - 1) as f64 * p).round() as usize]
+        }
+    };
+    Ok(ScaleImport {
+        chunks_before,
+        peak_rss_bytes: peak.load(Ordering::Relaxed),
+        peak_rss_engine_bytes: peak_rss_bytes().unwrap_or(0),
+        searches: times.len(),
+        search_p50_ms: pct(0.5),
+        search_p95_ms: pct(0.95),
+        search_chunks: (first_chunks, engine.chunk_count().await?),
+        import: b,
+    })
 }

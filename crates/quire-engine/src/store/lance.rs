@@ -22,6 +22,9 @@ const MEMORY_SCAN_MAX_ROWS: usize = 300_000;
 const VECTOR_INDEX_MIN_ROWS: usize = MEMORY_SCAN_MAX_ROWS;
 /// Fragments (one or more per add) past which the table is rewritten as one.
 const MAX_FRAGMENTS: usize = 8;
+/// How long the files of a version superseded by a merge stay for the
+/// searches still reading it.
+const MERGE_GRACE: Duration = Duration::minutes(2);
 /// Index candidates re-ranked with the full vectors, per result wanted.
 const REFINE_FACTOR: u32 = 4;
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
@@ -268,8 +271,13 @@ impl LanceStore {
             }
             let _gate = self.indexing.lock().await;
             // Built meanwhile by the search or import that held the gate?
+            // Only the full-text index: merging and the vector index are the
+            // import's work, not a question's.
             if !self.indexed().await?.text {
-                self.reindex().await?;
+                self.written();
+                let built = self.create_text_index().await;
+                self.written();
+                built?;
             }
         }
         Ok(true)
@@ -355,12 +363,13 @@ impl LanceStore {
         Ok(())
     }
 
-    /// Deletes every old version's files; `unverified` also those of
-    /// versions whose writing may still be under way (only when no import runs).
-    async fn prune(&self, unverified: bool) -> Result<()> {
+    /// Deletes the files of versions older than `grace`; `unverified` also
+    /// those of versions whose writing may still be under way (only when no
+    /// import runs).
+    async fn prune(&self, unverified: bool, grace: Duration) -> Result<()> {
         self.table
             .optimize(OptimizeAction::Prune {
-                older_than: Some(Duration::zero()),
+                older_than: Some(grace),
                 delete_unverified: Some(unverified),
                 error_if_tagged_old_versions: Some(false),
             })
@@ -749,15 +758,20 @@ impl LanceStore {
         if self.indexed().await?.text {
             self.optimize_indexes().await?;
         } else {
-            let params = FtsIndexBuilder::default()
-                .stem(true)
-                .remove_stop_words(true)
-                .ascii_folding(true);
-            self.table
-                .create_index(&["text"], Index::FTS(params))
-                .execute()
-                .await?;
+            self.create_text_index().await?;
         }
+        Ok(())
+    }
+
+    async fn create_text_index(&self) -> Result<()> {
+        let params = FtsIndexBuilder::default()
+            .stem(true)
+            .remove_stop_words(true)
+            .ascii_folding(true);
+        self.table
+            .create_index(&["text"], Index::FTS(params))
+            .execute()
+            .await?;
         Ok(())
     }
 
@@ -772,7 +786,9 @@ impl LanceStore {
             return Ok(());
         }
         self.compact().await?;
-        self.prune(false).await?;
+        // A search running meanwhile may still read the version before the
+        // merge: its files stay a while (the next merge or purge deletes them).
+        self.prune(false, MERGE_GRACE).await?;
         self.written();
         Ok(())
     }
@@ -792,10 +808,11 @@ impl LanceStore {
             if self.indexed().await?.text {
                 self.optimize_indexes().await?;
             } else {
-                self.refresh_indexes().await?;
+                // `purge_deleted` holds the indexing gate.
+                self.reindex().await?;
             }
         }
-        self.prune(true).await?;
+        self.prune(true, Duration::zero()).await?;
         Ok(())
     }
 }
