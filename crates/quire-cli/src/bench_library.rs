@@ -1,7 +1,8 @@
 //! The library `quire bench --only import` imports: files written here, by
 //! Quire itself, from SciFact abstracts (text, Markdown, HTML, DOCX and PDF,
-//! one abstract per file) and the real files of the shared corpus. PDFs go to
-//! their own folder so the seed's LangChain stack reads exactly the same ones.
+//! one abstract per file) and the real files of the shared corpus. Each kind
+//! has its own folder: `text` (text, Markdown, HTML, DOCX), `pdfs` (so the
+//! seed's LangChain stack reads exactly the same ones) and `corpus`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,19 +31,26 @@ impl Written {
 /// The share of each format among the generated files, out of 20.
 const MIX: [(&str, usize); 5] = [("txt", 7), ("md", 4), ("html", 4), ("docx", 3), ("pdf", 2)];
 
-/// Writes `n` files into `root/files` and `root/pdfs` (the generated PDFs):
-/// the corpus files first, then abstracts cycled through the formats of [`MIX`].
-/// Returns the two folders and the counts.
-pub fn generate(root: &Path, n: usize, abstracts: &[(String, String)], corpus: &[PathBuf]) -> anyhow::Result<(PathBuf, PathBuf, Written)> {
+/// The folders [`generate`] writes.
+pub struct Folders {
+    pub text: PathBuf,
+    pub pdfs: PathBuf,
+    pub corpus: PathBuf,
+}
+
+/// Writes `n` files under `root`: the corpus files first (`corpus/`), then
+/// abstracts cycled through the formats of [`MIX`] (`text/`, `pdfs/`).
+pub fn generate(root: &Path, n: usize, abstracts: &[(String, String)], corpus: &[PathBuf]) -> anyhow::Result<(Folders, Written)> {
     anyhow::ensure!(!abstracts.is_empty(), "no SciFact abstracts to make files from");
-    let files = root.join("files");
-    let pdfs = root.join("pdfs");
-    std::fs::create_dir_all(&files)?;
-    std::fs::create_dir_all(&pdfs)?;
+    let dirs = Folders { text: root.join("text"), pdfs: root.join("pdfs"), corpus: root.join("corpus") };
+    for d in [&dirs.text, &dirs.pdfs, &dirs.corpus] {
+        std::fs::create_dir_all(d)?;
+    }
+    let (files, pdfs) = (&dirs.text, &dirs.pdfs);
     let mut w = Written::default();
     for src in corpus.iter().take(n) {
         let Some(name) = src.file_name() else { continue };
-        let to = files.join(format!("corpus-{}", name.to_string_lossy()));
+        let to = dirs.corpus.join(format!("{:03}-{}", w.corpus, name.to_string_lossy()));
         w.bytes += std::fs::copy(src, &to).with_context(|| format!("copying {}", src.display()))?;
         w.corpus += 1;
     }
@@ -70,7 +78,7 @@ pub fn generate(root: &Path, n: usize, abstracts: &[(String, String)], corpus: &
             _ => w.pdf += 1,
         }
     }
-    Ok((files, pdfs, w))
+    Ok((dirs, w))
 }
 
 fn escape_xml(s: &str) -> String {
@@ -197,10 +205,10 @@ mod tests {
             ("1".to_string(), "Vitamin D and bone density. A trial of 300 adults found no effect on fractures.".to_string()),
             ("2".to_string(), "Sleep and memory. Short sleep impaired recall in young adults (n = 48).".to_string()),
         ];
-        let (files, pdfs, w) = generate(dir.path(), 20, &abstracts, &[]).unwrap();
+        let (dirs, w) = generate(dir.path(), 20, &abstracts, &[]).unwrap();
         assert_eq!((w.txt, w.md, w.html, w.docx, w.pdf, w.total()), (7, 4, 4, 3, 2, 20));
         let mut read = 0;
-        for folder in [files, pdfs] {
+        for folder in [dirs.text, dirs.pdfs] {
             for entry in std::fs::read_dir(folder).unwrap() {
                 let path = entry.unwrap().path();
                 let bytes = std::fs::read(&path).unwrap();
