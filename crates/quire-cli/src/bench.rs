@@ -490,7 +490,7 @@ async fn import_child(mut config: EngineConfig, args: &BenchArgs) -> anyhow::Res
     let chunker = quire_engine::chunk::Chunker::new(minilm.sizing_tokenizer(), quire_engine::chunk::DEFAULT_MAX_TOKENS)?;
     let sampling = std::sync::Arc::new(bench::SamplingEmbedder::new(minilm.clone(), 2048));
     let engine = Engine::with_parts(config, sampling.clone(), chunker).await?;
-    let queries = scifact_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200);
+    let queries = bench::beir_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200)?;
     let scale = bench::import_at_scale(&engine, &args.import_child, &queries).await?;
     engine.close().await;
     let sample = sampling.sample();
@@ -498,15 +498,6 @@ async fn import_child(mut config: EngineConfig, args: &BenchArgs) -> anyhow::Res
     let alone = if refs.is_empty() { None } else { Some(bench::embedding(&minilm, &refs, 1)?) };
     println!("{}", serde_json::json!({ "scale": scale, "embedder_alone": alone }));
     Ok(())
-}
-
-fn scifact_queries(path: &Path, n: usize) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v.get("text")?.as_str().map(str::to_string))
-        .take(n)
-        .collect()
 }
 
 /// Runs one import child and reads its figures.
@@ -602,10 +593,10 @@ fn import_at_scale(
     });
     // The text-like files alone (text, Markdown, HTML, DOCX): the share of
     // the embedder's throughput the import reaches where reading is cheap.
-    eprintln!("importing the {} text-like files alone …", written.txt + written.md + written.html + written.docx);
+    eprintln!("importing the {} text-like files alone …", written.text_like());
     let text_only = run_import_child(config, args, &[&dirs.text], &scratch.path().join("data-text"))?;
     rows.push(share_row(
-        format!("Import, the {} text-like files alone", written.txt + written.md + written.html + written.docx),
+        format!("Import, the {} text-like files alone", written.text_like()),
         &text_only,
     ));
     // The generated PDFs alone, Quire and the seed's stack.

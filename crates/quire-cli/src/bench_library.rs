@@ -24,7 +24,12 @@ pub struct Written {
 
 impl Written {
     pub fn total(&self) -> usize {
-        self.txt + self.md + self.html + self.docx + self.pdf + self.corpus
+        self.text_like() + self.pdf + self.corpus
+    }
+
+    /// Text, Markdown, HTML and DOCX: the files of `text/`.
+    pub fn text_like(&self) -> usize {
+        self.txt + self.md + self.html + self.docx
     }
 }
 

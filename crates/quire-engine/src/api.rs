@@ -174,6 +174,28 @@ pub struct StatusCounts {
     pub failed: usize,
 }
 
+impl StatusCounts {
+    /// The count of one status; of all of them for `None`.
+    pub fn of(&self, status: Option<crate::Status>) -> usize {
+        match status {
+            None => self.all,
+            Some(crate::Status::Imported) => self.imported,
+            Some(crate::Status::Importing) => self.importing,
+            Some(crate::Status::Failed) => self.failed,
+        }
+    }
+
+    /// Counts `n` more documents of `status` (and of all).
+    pub fn add(&mut self, status: crate::Status, n: usize) {
+        match status {
+            crate::Status::Imported => self.imported += n,
+            crate::Status::Importing => self.importing += n,
+            crate::Status::Failed => self.failed += n,
+        }
+        self.all += n;
+    }
+}
+
 /// One page of the document list.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct DocumentPage {

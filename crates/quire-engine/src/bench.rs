@@ -74,20 +74,22 @@ pub fn embedding(model: &MiniLm, texts: &[&str], runs: usize) -> Result<EmbedBen
     })
 }
 
-/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+/// A memory field (`VmHWM`, `VmRSS`, in kB) of a process's `/proc/<pid>/status`, in bytes.
+fn status_bytes(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
 
+/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("self", "VmHWM")
+}
+
 /// Current resident memory (Linux `VmRSS`), in bytes.
 pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    status_bytes("self", "VmRSS")
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -461,16 +463,11 @@ impl Embedder for SamplingEmbedder {
 /// Resident memory of this process and of its child processes (the reader
 /// workers), summed, in bytes (Linux; `None` elsewhere).
 pub fn rss_with_children_bytes() -> Option<u64> {
-    fn rss_of(pid: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
-    }
-    let mut total = rss_of("self")?;
+    let mut total = rss_bytes()?;
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
         for pid in children.split_whitespace() {
-            total += rss_of(pid).unwrap_or(0);
+            total += status_bytes(pid, "VmRSS").unwrap_or(0);
         }
     }
     Some(total)
@@ -529,12 +526,11 @@ pub async fn import_at_scale(
         let mut i = 0;
         while !done.load(Ordering::Relaxed) && !queries.is_empty() {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            if engine.chunk_count().await.unwrap_or(0) == 0 {
+            let chunks = engine.chunk_count().await.unwrap_or(0);
+            if chunks == 0 {
                 continue;
             }
-            if first_chunks.is_none() {
-                first_chunks = Some(engine.chunk_count().await?);
-            }
+            first_chunks.get_or_insert(chunks);
             let t0 = Instant::now();
             engine.search(&queries[i % queries.len()], &opts).await?;
             times.push(t0.elapsed().as_secs_f64() * 1e3);

@@ -264,14 +264,8 @@ impl Catalog {
         .await?;
         for r in rows {
             let n: i64 = r.try_get("n")?;
-            let n = n as usize;
-            match Status::parse(&r.try_get::<String, _>("status")?) {
-                Status::Imported => counts.imported += n,
-                Status::Importing => counts.importing += n,
-                Status::Failed => counts.failed += n,
-            }
+            counts.add(Status::parse(&r.try_get::<String, _>("status")?), n as usize);
         }
-        counts.all = counts.imported + counts.importing + counts.failed;
         let library = if pattern.is_some() {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM documents")
                 .fetch_one(&self.pool)
@@ -279,12 +273,7 @@ impl Catalog {
         } else {
             counts.all
         };
-        let total = match q.status {
-            None => counts.all,
-            Some(Status::Imported) => counts.imported,
-            Some(Status::Importing) => counts.importing,
-            Some(Status::Failed) => counts.failed,
-        };
+        let total = counts.of(q.status);
         let column = match q.sort.unwrap_or_default() {
             DocumentSort::Name => "name COLLATE NOCASE",
             DocumentSort::Status => "status",

@@ -1,8 +1,7 @@
 // The library: import by drop, picker or path; progress per import and per
 // file; each document's status in plain words; passwords; collections.
 import type { ImportOptions, Transport } from '../api/transport';
-import type { Collection, DocumentInfo, DocumentPage, DocumentQuery, DocumentSort, DocStatus, FileResult, Hint, ImportEvent } from '../api/types';
-import type { StatusCounts } from '../api/generated';
+import type { Collection, DocumentInfo, DocumentPage, DocumentQuery, DocumentSort, DocStatus, FileResult, Hint, ImportEvent, StatusCounts } from '../api/types';
 import { QuireError } from '../api/types';
 import { clear, formatBytes, h } from '../dom';
 
