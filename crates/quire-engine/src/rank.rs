@@ -221,29 +221,31 @@ pub fn name_aliases(header: &str) -> HashSet<String> {
 }
 
 /// Matches questions against the documents' headers.
+#[derive(Clone, Default)]
 pub struct DocMatcher {
-    docs: Vec<(String, HashSet<String>)>,
+    /// Each document's header terms (shared: adding documents copies the list, not the terms).
+    docs: Vec<(String, std::sync::Arc<HashSet<String>>)>,
     df: HashMap<String, usize>,
 }
 
 impl DocMatcher {
     pub fn new(headers: &[(String, String)]) -> Self {
-        let docs: Vec<(String, HashSet<String>)> = headers
-            .iter()
-            .map(|(id, h)| {
-                let mut ts = terms(h);
-                ts.extend(name_aliases(h));
-                ts.extend(joined_pairs(h));
-                (id.clone(), ts)
-            })
-            .collect();
-        let mut df: HashMap<String, usize> = HashMap::new();
-        for (_, ts) in &docs {
-            for t in ts {
-                *df.entry(t.clone()).or_default() += 1;
+        let mut m = DocMatcher::default();
+        m.add(headers);
+        m
+    }
+
+    /// Adds documents it does not hold yet.
+    pub fn add(&mut self, headers: &[(String, String)]) {
+        for (id, h) in headers {
+            let mut ts = terms(h);
+            ts.extend(name_aliases(h));
+            ts.extend(joined_pairs(h));
+            for t in &ts {
+                *self.df.entry(t.clone()).or_default() += 1;
             }
+            self.docs.push((id.clone(), std::sync::Arc::new(ts)));
         }
-        DocMatcher { docs, df }
     }
 
     /// Whether document `id`'s header holds `term` (a [`terms`] word).
@@ -597,6 +599,32 @@ impl Engine {
         *self.library_facts.lock().await = None;
     }
 
+    /// Documents new to the library were imported, each `(id, header,
+    /// statements JSON)`: what ranking knows is extended with them (an
+    /// import writing every few seconds would otherwise have the next
+    /// question read the whole catalog again).
+    pub(crate) async fn documents_added(&self, docs: &[(String, String, String)]) {
+        let mut slot = self.library_facts.lock().await;
+        let Some(old) = slot.as_ref() else {
+            return;
+        };
+        let mut matcher = old.matcher.clone();
+        let headers: Vec<(String, String)> =
+            docs.iter().map(|(id, h, _)| (id.clone(), h.clone())).collect();
+        matcher.add(&headers);
+        let mut statements = old.statements.clone();
+        for (id, _, json) in docs {
+            let pages = statements::from_json(json);
+            if !pages.is_empty() {
+                statements.insert(id.clone(), pages);
+            }
+        }
+        *slot = Some(std::sync::Arc::new(LibraryFacts {
+            matcher,
+            statements,
+        }));
+    }
+
     /// [`SearchMode::Ranked`]: the best `limit` pages for `query`, each as its
     /// best passage; also the best cosine similarity any passage has.
     pub(crate) async fn ranked(
@@ -828,6 +856,27 @@ mod tests {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
+    }
+
+    #[test]
+    fn documents_added_to_a_matcher_score_as_if_it_was_built_with_them() {
+        let all = headers();
+        let mut grown = DocMatcher::new(&all[..2]);
+        grown.add(&all[2..]);
+        let whole = DocMatcher::new(&all);
+        for q in [
+            "What is the FY2018 capital expenditure for Acme?",
+            "Crane quarterly revenue in June 2021",
+            "Delta and Bolt 2018",
+        ] {
+            let (mut a, mut b): (Vec<_>, Vec<_>) = (
+                grown.scores(q).into_iter().collect(),
+                whole.scores(q).into_iter().collect(),
+            );
+            a.sort_by(|x, y| x.0.cmp(&y.0));
+            b.sort_by(|x, y| x.0.cmp(&y.0));
+            assert_eq!(a, b, "{q}");
+        }
     }
 
     #[test]

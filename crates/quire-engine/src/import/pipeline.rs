@@ -357,11 +357,28 @@ impl Engine {
                 }
                 break;
             }
-            if embedding.iter().any(|p| p.waiting() > 0) {
+            let more = embedding.iter().any(|p| p.waiting() > 0);
+            let rows: usize = ready.iter().map(|p| p.chunks.len()).sum();
+            if more
+                && !ready.is_empty()
+                && (rows >= opts.write_rows || since.elapsed() >= WRITE_EVERY)
+            {
+                // The finished documents are written while the next batch is
+                // embedded (the embedder runs on its own threads).
+                changed = true;
+                let group = std::mem::take(&mut ready);
+                let (written, embedded) = tokio::join!(
+                    self.write(group, progress),
+                    self.embed_batch(&mut embedding, progress)
+                );
+                results.extend(written?);
+                embedded?;
+                since = Instant::now();
+            } else if more {
                 self.embed_batch(&mut embedding, progress).await?;
-                while embedding.front().is_some_and(|p| p.waiting() == 0) {
-                    ready.extend(embedding.pop_front());
-                }
+            }
+            while embedding.front().is_some_and(|p| p.waiting() == 0) {
+                ready.extend(embedding.pop_front());
             }
             let rows: usize = ready.iter().map(|p| p.chunks.len()).sum();
             let last = !open && embedding.is_empty();
@@ -473,7 +490,15 @@ impl Engine {
         let paths: Vec<&str> = docs.iter().map(|p| p.path.as_str()).collect();
         self.catalog.finish_all(&outcomes, &paths).await?;
         // Searchable now, while the rest of the import runs.
-        self.documents_changed().await;
+        if docs.iter().any(|p| p.previous) {
+            self.documents_changed().await;
+        } else {
+            let added: Vec<(String, String, String)> = docs
+                .iter()
+                .map(|p| (p.id.clone(), p.header.clone(), p.statements.clone()))
+                .collect();
+            self.documents_added(&added).await;
+        }
         let mut results = Vec::with_capacity(docs.len());
         for p in &docs {
             let r = FileResult {

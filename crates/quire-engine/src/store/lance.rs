@@ -25,13 +25,17 @@ const MAX_FRAGMENTS: usize = 8;
 /// How long the files of a version superseded by a merge stay for the
 /// searches still reading it.
 const MERGE_GRACE: Duration = Duration::minutes(2);
+/// Rows added without the full-text index taking them in, past which an
+/// import folds them in (a delta of the index): the full-text search reads
+/// rows outside the index in full on every query.
+const FOLD_ROWS: usize = 8_192;
 /// Index candidates re-ranked with the full vectors, per result wanted.
 const REFINE_FACTOR: u32 = 4;
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::table::{Duration, OptimizeAction};
 use lancedb::{DistanceType, Table};
 
-use super::memory::{CacheSlot, VectorCache};
+use super::memory::{CacheSlot, Segment, Slot, VectorCache};
 use super::{Candidate, ChunkRecord, ChunkRow, Store, StoredHit};
 use crate::error::{Error, Result};
 
@@ -43,12 +47,17 @@ pub struct LanceStore {
     /// Which columns carry an index, as last listed: listing reads the table's
     /// manifest, too slow to repeat on every query. Cleared by every write.
     indexed: std::sync::Mutex<Option<Indexed>>,
-    /// The vectors in memory for the dense search (small libraries); dropped by every write.
+    /// The vectors in memory for the dense search (small libraries): kept
+    /// across added and deleted rows, dropped by any other write.
     vectors: CacheSlot,
     /// Bumped by every write: a cache loaded across a write is not kept.
     generation: std::sync::atomic::AtomicU64,
     /// One load of the vector cache at a time.
     loading: tokio::sync::Mutex<()>,
+    /// Rows added since the full-text index last took new rows in.
+    unindexed: std::sync::atomic::AtomicUsize,
+    /// Rows read from the table into the vector cache, ever.
+    rows_read: std::sync::atomic::AtomicUsize,
     /// One index build or storage rewrite at a time: searches that find no
     /// full-text index (several run at once for one question) and an import
     /// finishing would otherwise commit competing index versions.
@@ -182,9 +191,11 @@ impl LanceStore {
             table,
             dimension,
             indexed: std::sync::Mutex::new(None),
-            vectors: std::sync::Mutex::new(None),
+            vectors: std::sync::Mutex::new(Slot::default()),
             generation: std::sync::atomic::AtomicU64::new(0),
             loading: tokio::sync::Mutex::new(()),
+            unindexed: std::sync::atomic::AtomicUsize::new(0),
+            rows_read: std::sync::atomic::AtomicUsize::new(0),
             indexing: tokio::sync::Mutex::new(()),
             session,
         })
@@ -274,9 +285,10 @@ impl LanceStore {
             // Only the full-text index: merging and the vector index are the
             // import's work, not a question's.
             if !self.indexed().await?.text {
-                self.written();
+                // Rows keep their ids: the vectors in memory stay.
+                self.indexes_changed();
                 let built = self.create_text_index().await;
-                self.written();
+                self.indexes_changed();
                 built?;
             }
         }
@@ -383,24 +395,84 @@ impl LanceStore {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        *self.vectors.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.vectors.lock().unwrap_or_else(|p| p.into_inner()) = Slot::default();
+    }
+
+    /// An index was built or changed (no row moved).
+    fn indexes_changed(&self) {
+        *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Folds the rows added since into the full-text index as a delta, when
+    /// there are [`FOLD_ROWS`] of them and an index to fold them into (an
+    /// import running into a library that has one). Skipped while another
+    /// index build runs.
+    async fn fold_new_rows(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.unindexed.load(Ordering::SeqCst) < FOLD_ROWS || !self.indexed().await?.text {
+            return Ok(());
+        }
+        let Ok(_gate) = self.indexing.try_lock() else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let taken = self.unindexed.swap(0, Ordering::SeqCst);
+        let mut options = lancedb::table::OptimizeOptions::default();
+        options.num_indices_to_merge = Some(0);
+        let folded = self.table.optimize(OptimizeAction::Index(options)).await;
+        self.indexes_changed();
+        match folded {
+            Ok(_) => tracing::debug!(
+                rows = taken,
+                ms = started.elapsed().as_millis() as u64,
+                "new rows folded into the full-text index"
+            ),
+            // The rows stay searchable (read in full) until the import's own
+            // index update at its end: not worth failing the import for.
+            Err(e) => {
+                self.unindexed.fetch_add(taken, Ordering::SeqCst);
+                tracing::warn!("folding new rows into the full-text index failed: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows were added (in new fragments): the vectors in memory are kept,
+    /// and the next query reads the new fragments' alone.
+    fn appended(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.vectors.lock().unwrap_or_else(|p| p.into_inner()).stale = true;
+    }
+
+    /// The rows of `doc_ids` were deleted (the other rows keep their ids):
+    /// the vectors in memory are kept, without those documents.
+    fn deleted(&self, doc_ids: &[String]) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *self.indexed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut slot = self.vectors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cache) = slot.cache.take() {
+            slot.cache = Some(Arc::new(cache.without_documents(doc_ids)));
+        }
     }
 
     /// The vectors in memory, loaded from the current table version when
-    /// missing; `None` when the library is too large to hold them.
+    /// missing or topped up with the fragments added since; `None` when the
+    /// library is too large to hold them.
     async fn vector_cache(&self) -> Result<Option<Arc<VectorCache>>> {
-        let cached = || {
-            self.vectors
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+        let current = || {
+            let slot = self.vectors.lock().unwrap_or_else(|p| p.into_inner());
+            (slot.cache.clone(), slot.stale)
         };
-        if let Some(c) = cached() {
+        if let (Some(c), false) = current() {
             return Ok(Some(c));
         }
         let _gate = self.loading.lock().await;
-        if let Some(c) = cached() {
-            return Ok(Some(c));
+        let (held, stale) = current();
+        if let (Some(c), false) = (&held, stale) {
+            return Ok(Some(c.clone()));
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let Some(wrapper) = self.table.dataset() else {
@@ -412,36 +484,57 @@ impl LanceStore {
             .await
             .map_err(lancedb::Error::from)?;
         if rows > MEMORY_SCAN_MAX_ROWS {
+            // Too large to hold now: what was held is let go.
+            *self.vectors.lock().unwrap_or_else(|p| p.into_inner()) = Slot::default();
             return Ok(None);
         }
         let started = std::time::Instant::now();
-        let mut cache = VectorCache::new(self.dimension);
-        let mut scan = dataset.scan();
-        scan.project(&["doc_id", "vector"])
-            .map_err(lancedb::Error::from)?
-            .with_row_id();
-        let mut stream = scan.try_into_stream().await.map_err(lancedb::Error::from)?;
-        while let Some(batch) = stream.try_next().await.map_err(lancedb::Error::from)? {
-            let doc_ids = column::<StringArray>(&batch, "doc_id")?;
-            let row_ids = column::<arrow_array::UInt64Array>(&batch, "_rowid")?;
-            let vectors = vector_values(&batch, self.dimension)?;
-            for i in 0..batch.num_rows() {
-                let v = &vectors[i * self.dimension..(i + 1) * self.dimension];
-                cache.push(row_ids.value(i), doc_ids.value(i), v);
+        let base = held.unwrap_or_else(|| Arc::new(VectorCache::new(self.dimension)));
+        let wanted: Vec<_> = dataset
+            .fragments()
+            .iter()
+            .filter(|f| !base.holds(f.id))
+            .cloned()
+            .collect();
+        let ids: Vec<u64> = wanted.iter().map(|f| f.id).collect();
+        let mut segment = Segment::new(self.dimension);
+        if !wanted.is_empty() {
+            let mut scan = dataset.scan();
+            scan.with_fragments(wanted)
+                .project(&["doc_id", "vector"])
+                .map_err(lancedb::Error::from)?
+                .with_row_id();
+            let mut stream = scan.try_into_stream().await.map_err(lancedb::Error::from)?;
+            while let Some(batch) = stream.try_next().await.map_err(lancedb::Error::from)? {
+                let doc_ids = column::<StringArray>(&batch, "doc_id")?;
+                let row_ids = column::<arrow_array::UInt64Array>(&batch, "_rowid")?;
+                let vectors = vector_values(&batch, self.dimension)?;
+                for i in 0..batch.num_rows() {
+                    let v = &vectors[i * self.dimension..(i + 1) * self.dimension];
+                    segment.push(row_ids.value(i), doc_ids.value(i), v);
+                }
             }
+            segment.shrink_to_fit();
+            drop(stream);
         }
-        cache.shrink_to_fit();
-        drop(stream);
+        let read = segment.len();
+        self.rows_read
+            .fetch_add(read, std::sync::atomic::Ordering::SeqCst);
+        let cache = Arc::new(base.with_segment(segment, ids));
         crate::heap::release_free();
         tracing::debug!(
+            read,
             rows = cache.len(),
+            segments = cache.segments(),
             bytes = cache.memory_bytes(),
             ms = started.elapsed().as_millis() as u64,
-            "vectors loaded into memory"
+            "vectors read into memory"
         );
-        let cache = Arc::new(cache);
         if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
-            *self.vectors.lock().unwrap_or_else(|p| p.into_inner()) = Some(cache.clone());
+            *self.vectors.lock().unwrap_or_else(|p| p.into_inner()) = Slot {
+                cache: Some(cache.clone()),
+                stale: false,
+            };
         }
         Ok(Some(cache))
     }
@@ -493,8 +586,12 @@ impl Store for LanceStore {
             ],
         )
         .map_err(|e| Error::Bug(format!("building a record batch: {e}")))?;
+        let added = batch.num_rows();
         self.table.add(batch).execute().await?;
-        self.written();
+        self.appended();
+        self.unindexed
+            .fetch_add(added, std::sync::atomic::Ordering::SeqCst);
+        self.fold_new_rows().await?;
         Ok(())
     }
 
@@ -525,7 +622,7 @@ impl Store for LanceStore {
             return Ok(());
         }
         self.table.delete(in_filter(doc_ids).as_str()).await?;
-        self.written();
+        self.deleted(doc_ids);
         Ok(())
     }
 
@@ -657,7 +754,7 @@ impl Store for LanceStore {
     #[cfg(feature = "bench")]
     fn memory_bytes(&self) -> (u64, u64) {
         let vectors = match self.vectors.lock() {
-            Ok(slot) => slot.as_ref().map(|c| c.memory_bytes() as u64).unwrap_or(0),
+            Ok(slot) => slot.cache.as_ref().map(|c| c.memory_bytes() as u64).unwrap_or(0),
             Err(_) => 0,
         };
         (self.session.size_bytes(), vectors)
@@ -764,6 +861,7 @@ impl LanceStore {
     }
 
     async fn create_text_index(&self) -> Result<()> {
+        self.unindexed.store(0, std::sync::atomic::Ordering::SeqCst);
         let params = FtsIndexBuilder::default()
             .stem(true)
             .remove_stop_words(true)
@@ -796,6 +894,7 @@ impl LanceStore {
     /// Folds new rows into the indexes, merging all of an index's parts into
     /// one (the full-text search visits each part).
     async fn optimize_indexes(&self) -> Result<()> {
+        self.unindexed.store(0, std::sync::atomic::Ordering::SeqCst);
         let mut options = lancedb::table::OptimizeOptions::default();
         options.num_indices_to_merge = Some(usize::MAX);
         self.table.optimize(OptimizeAction::Index(options)).await?;
@@ -856,6 +955,50 @@ mod tests {
         }
         store.refresh_indexes().await.expect("the import's own index update");
         assert_eq!(store.full_text("text of b", 10, None).await.expect("search").len(), 9);
+    }
+
+    #[tokio::test]
+    async fn regression_a_search_during_an_import_reads_only_the_rows_written_since_the_last() {
+        // Every write group of an import dropped the vectors in memory, and
+        // the next search read all of the library's again: at 100k passages
+        // a search during an import took 400 ms instead of 15.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LanceStore::open(dir.path(), 4).await.expect("store");
+        let read = || store.rows_read.load(std::sync::atomic::Ordering::SeqCst);
+        let top = |found: Vec<Candidate>| found.first().map(|c| c.row);
+        store
+            .add((0..50).map(|i| row("a", i, [1.0, 0.01 * i as f32, 0.0, 0.0])).collect())
+            .await
+            .expect("add a");
+        let a0 = top(store.dense_rows(&[1.0, 0.0, 0.0, 0.0], 1, None).await.expect("search"));
+        assert_eq!(read(), 50);
+        store
+            .add(vec![row("b", 0, [0.0, 1.0, 0.0, 0.0]), row("b", 1, [0.0, 0.9, 0.1, 0.0])])
+            .await
+            .expect("add b");
+        let b = store.dense_rows(&[0.0, 1.0, 0.0, 0.0], 2, None).await.expect("search");
+        assert_eq!(read(), 52, "only b's rows are read");
+        let records = store.records(&[b[0].row], None).await.expect("read");
+        assert_eq!(records[0].1.record.chunk_id, "b#0");
+        // Deleting a document keeps the rest in memory, and leaves it out.
+        store.delete_documents(&["b".to_string()]).await.expect("delete b");
+        let after = store.dense_rows(&[0.0, 1.0, 0.0, 0.0], 60, None).await.expect("search");
+        assert_eq!(after.len(), 50);
+        assert_eq!(read(), 52);
+        // Imported again under the same id: its new rows are found.
+        store
+            .add(vec![row("b", 0, [0.0, 0.0, 1.0, 0.0])])
+            .await
+            .expect("add b again");
+        let again = store.dense_rows(&[0.0, 0.0, 1.0, 0.0], 1, None).await.expect("search");
+        assert_eq!(read(), 53);
+        let records = store.records(&[again[0].row], None).await.expect("read");
+        assert_eq!(records[0].1.record.chunk_id, "b#0");
+        assert_eq!(store.dense_rows(&[0.0, 1.0, 0.0, 0.0], 60, Some(&["b".to_string()])).await.expect("search").len(), 1);
+        // A merge moves rows: everything is read again.
+        store.purge_deleted().await.expect("merge");
+        assert_eq!(top(store.dense_rows(&[1.0, 0.0, 0.0, 0.0], 1, None).await.expect("search")).is_some(), a0.is_some());
+        assert_eq!(read(), 53 + 51);
     }
 
     #[tokio::test]
