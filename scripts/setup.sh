@@ -10,11 +10,15 @@ cd "$(dirname "$0")/.."
 # webkit2gtk/gtk/rsvg/appindicator: the Tauri desktop window.
 # xvfb, webkit2gtk-driver: the real-window test (tauri-driver drives WebKitWebDriver).
 # chromium: the browser tests (playwright-core drives Debian's Chromium; nothing downloads a browser).
+# tesseract-ocr (+ English data, osd for page orientation) and poppler-utils
+# (pdftoppm renders PDF pages): OCR of scans and images, run as programs by the
+# readers (crates/quire-readers/src/ocr.rs); the .deb depends on them too.
 APT_PACKAGES=(
   protobuf-compiler libprotobuf-dev pkg-config
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
   xvfb xauth webkit2gtk-driver
   chromium fonts-dejavu-core
+  tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils
 )
 
 missing=()

@@ -52,11 +52,11 @@ test('import, ask, cite, view, stop, reload', { timeout: 1_200_000 }, async () =
   // Files that cannot be read say why in plain words; an encrypted one takes its password.
   await page.getByTestId('file-input').setInputFiles([
     join(shared, 'corpus/pdfs/enc_pdfplumber_user-test.pdf'),
-    join(shared, 'corpus/pdfs/flattened-image-only_loremipsum.pdf'),
+    join(shared, 'corpus/pdfs/broken_invalid-header-eof-only.pdf'),
   ]);
   const encRow = page.locator('tr[data-status=failed]', { hasText: 'enc_pdfplumber_user-test.pdf' });
   await encRow.getByText('Encrypted: enter the password').waitFor({ timeout: 300_000 });
-  await page.locator('tr[data-status=failed]', { hasText: 'flattened-image-only_loremipsum.pdf' }).getByText(/No text layer: scanned PDF/).waitFor();
+  await page.locator('tr[data-status=failed]', { hasText: 'broken_invalid-header-eof-only.pdf' }).getByText(/Damaged file: re-save it/).waitFor();
   await shot('library-failures');
   await encRow.getByLabel(/^Password for/).fill('test');
   await encRow.getByRole('button', { name: 'Unlock' }).click();

@@ -23,9 +23,19 @@ export function renderMarkdown(markdown: string): DocumentFragment {
   });
 }
 
-/** How a source is labelled on a chip: `file · p. N`. */
+/** What one page of a file is called, by its kind: a slide, a sheet, a chapter, a part of a message, a page. */
+export function pageWord(name: string): string {
+  const ext = name.toLowerCase().split('.').pop() ?? '';
+  if (ext === 'pptx' || ext === 'pptm') return 'slide';
+  if (['xlsx', 'xlsm', 'xlsb', 'xls', 'ods'].includes(ext)) return 'sheet';
+  if (ext === 'epub') return 'chapter';
+  if (ext === 'eml') return 'part';
+  return 'p.';
+}
+
+/** How a source is labelled on a chip: `file · p. N` (`slide N`, `sheet N`, …). */
 export function sourceLabel(s: Pick<Source, 'name' | 'page'>): string {
-  return s.page ? `${s.name} · p. ${s.page}` : s.name;
+  return s.page ? `${s.name} · ${pageWord(s.name)} ${s.page}` : s.name;
 }
 
 /** A short snippet of a passage for hover cards. */

@@ -32,6 +32,9 @@ describe('citation rendering', () => {
 
   it('labels unpaged documents with the name only', () => {
     expect(sourceLabel({ name: 'notes.md', page: null })).toBe('notes.md');
+    expect(sourceLabel({ name: 'deck.PPTX', page: 3 })).toBe('deck.PPTX · slide 3');
+    expect(sourceLabel({ name: 'kpi.xlsx', page: 2 })).toBe('kpi.xlsx · sheet 2');
+    expect(sourceLabel({ name: 'book.epub', page: 4 })).toBe('book.epub · chapter 4');
   });
 
   it('turns known [n] markers into buttons and leaves unknown ones as text', () => {

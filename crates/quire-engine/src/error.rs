@@ -40,7 +40,7 @@ pub enum Hint {
     Resave,
     /// Split the file into smaller ones.
     Split,
-    /// Convert the file to a format Quire reads (PDF, DOCX).
+    /// Convert the file to a format Quire reads (PDF, DOCX, PPTX, XLSX, EML…).
     UnsupportedFormat,
     /// Fetch the model files.
     ModelsMissing,
@@ -66,7 +66,7 @@ impl Hint {
             "no_text_layer" => Hint::Ocr,
             "damaged" | "reader_crashed" | "timeout" => Hint::Resave,
             "too_large" | "memory_limit" => Hint::Split,
-            "unsupported_format" => Hint::UnsupportedFormat,
+            "unsupported_format" | "legacy_format" => Hint::UnsupportedFormat,
             "model_missing" => Hint::ModelsMissing,
             "unsupported_model" => Hint::ChooseModel,
             "unknown_document" => Hint::ListDocuments,

@@ -4,8 +4,10 @@
 /// Why one file could not be read.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum FileProblem {
-    #[error("unsupported file type{}: Quire reads PDF, DOCX, HTML, Markdown and plain text (txt, csv, tsv, srt, eml, …)", ext_hint(.0))]
+    #[error("unsupported file type{}: Quire reads PDF, Word (DOCX), PowerPoint (PPTX), spreadsheets (XLSX, XLS, ODS), EPUB, ODT, RTF, e-mail (EML), HTML, Markdown and plain text (txt, csv, srt, …)", ext_hint(.0))]
     Unsupported(Option<String>),
+    #[error("not readable by Quire: {0}")]
+    Legacy(String),
     #[error("encrypted PDF: it needs a password")]
     NeedsPassword,
     #[error("encrypted PDF: the password was not accepted (or Quire cannot decrypt this file's encryption)")]
@@ -43,6 +45,7 @@ impl FileProblem {
     pub fn code(&self) -> &'static str {
         match self {
             FileProblem::Unsupported(_) => "unsupported_format",
+            FileProblem::Legacy(_) => "legacy_format",
             FileProblem::NeedsPassword => "needs_password",
             FileProblem::WrongPassword => "wrong_password",
             FileProblem::UnsupportedEncryption(_) => "unsupported_encryption",

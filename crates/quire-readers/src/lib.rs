@@ -6,9 +6,18 @@
 //! readers can be fuzzed or run in a worker process on their own.
 
 mod docx;
+mod email;
+mod epub;
 mod error;
 mod html;
+mod image;
+mod odt;
+pub mod ocr;
+mod package;
 mod pdf;
+mod pptx;
+mod rtf;
+mod sheet;
 pub mod text;
 pub mod worker;
 
@@ -30,6 +39,18 @@ pub enum Format {
     Html,
     Markdown,
     Text,
+    /// PowerPoint: a page per slide.
+    Pptx,
+    /// XLSX, XLS, XLSB, ODS: a page per sheet.
+    Spreadsheet,
+    /// A page per chapter.
+    Epub,
+    Odt,
+    Rtf,
+    /// `.eml`: the message, then a page per attachment.
+    Email,
+    /// PNG, JPEG, TIFF…: recognised text, a page per image page.
+    Image,
 }
 
 impl Format {
@@ -40,6 +61,27 @@ impl Format {
             Format::Html => "html",
             Format::Markdown => "markdown",
             Format::Text => "text",
+            Format::Pptx => "pptx",
+            Format::Spreadsheet => "spreadsheet",
+            Format::Epub => "epub",
+            Format::Odt => "odt",
+            Format::Rtf => "rtf",
+            Format::Email => "email",
+            Format::Image => "image",
+        }
+    }
+
+    /// What one of its pages is called where a citation points: a slide, a
+    /// sheet, a chapter, a part of a message; `None` for unpaged formats.
+    pub fn page_name(self) -> Option<&'static str> {
+        match self {
+            Format::Pdf => Some("page"),
+            Format::Pptx => Some("slide"),
+            Format::Spreadsheet => Some("sheet"),
+            Format::Epub => Some("chapter"),
+            Format::Email => Some("part"),
+            Format::Image => Some("page"),
+            Format::Docx | Format::Html | Format::Markdown | Format::Text | Format::Odt | Format::Rtf => None,
         }
     }
 
@@ -50,6 +92,13 @@ impl Format {
             "html" => Format::Html,
             "markdown" => Format::Markdown,
             "text" => Format::Text,
+            "pptx" => Format::Pptx,
+            "spreadsheet" => Format::Spreadsheet,
+            "epub" => Format::Epub,
+            "odt" => Format::Odt,
+            "rtf" => Format::Rtf,
+            "email" => Format::Email,
+            "image" => Format::Image,
             _ => return None,
         })
     }
@@ -101,8 +150,15 @@ pub trait Loader: Send + Sync {
 }
 
 const TEXT_EXTENSIONS: &[&str] = &[
-    "txt", "text", "csv", "tsv", "srt", "vtt", "eml", "log", "rst", "org", "tex", "json", "yaml",
-    "yml", "toml", "ini", "xml",
+    "txt", "text", "csv", "tsv", "srt", "vtt", "log", "rst", "org", "tex", "json", "yaml", "yml",
+    "toml", "ini", "xml",
+];
+const SHEET_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
+/// Formats Quire knows but cannot read, each with the way out.
+const LEGACY: &[(&str, &str)] = &[
+    ("doc", "a legacy Word document: save it as .docx (Word, LibreOffice) and import that"),
+    ("ppt", "a legacy PowerPoint file: save it as .pptx and import that"),
+    ("msg", "an Outlook message: save it as .eml (File › Save As) and import that"),
 ];
 
 fn extension(path: &Path) -> Option<String> {
@@ -117,11 +173,27 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
     if bytes.starts_with(b"%PDF") || ext.as_deref() == Some("pdf") {
         return Ok(Box::new(pdf::PdfLoader));
     }
+    if bytes.starts_with(b"{\\rtf") {
+        return Ok(Box::new(rtf::RtfLoader));
+    }
     match ext.as_deref() {
-        Some("docx") => Ok(Box::new(docx::DocxLoader)),
+        Some("docx" | "docm") => Ok(Box::new(docx::DocxLoader)),
+        Some("pptx" | "pptm") => Ok(Box::new(pptx::PptxLoader)),
+        Some("epub") => Ok(Box::new(epub::EpubLoader)),
+        Some("odt") => Ok(Box::new(odt::OdtLoader)),
+        Some("rtf") => Ok(Box::new(rtf::RtfLoader)),
+        Some("eml") => Ok(Box::new(email::EmailLoader)),
+        Some(e) if SHEET_EXTENSIONS.contains(&e) => Ok(Box::new(sheet::SheetLoader)),
+        Some(e) if image::EXTENSIONS.contains(&e) => Ok(Box::new(image::ImageLoader { ext: e.to_string() })),
         Some("html" | "htm" | "xhtml") => Ok(Box::new(html::HtmlLoader)),
         Some("md" | "markdown" | "mdown" | "mkd") => Ok(Box::new(text::TextLoader::markdown())),
         Some(e) if TEXT_EXTENSIONS.contains(&e) => Ok(Box::new(text::TextLoader::plain())),
+        Some(e) if LEGACY.iter().any(|(x, _)| *x == e) => Err(FileProblem::Legacy(
+            LEGACY
+                .iter()
+                .find(|(x, _)| *x == e)
+                .map_or(String::new(), |(_, why)| why.to_string()),
+        )),
         None if text::looks_like_text(bytes) => Ok(Box::new(text::TextLoader::plain())),
         _ => Err(FileProblem::Unsupported(ext)),
     }
@@ -130,10 +202,16 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
 /// Whether a path has an extension Quire reads (used when walking folders).
 pub fn is_supported_extension(path: &Path) -> bool {
     match extension(path).as_deref() {
-        Some("pdf" | "docx" | "html" | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd") => {
-            true
+        Some(
+            "pdf" | "docx" | "docm" | "pptx" | "pptm" | "epub" | "odt" | "rtf" | "eml" | "html"
+            | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd",
+        ) => true,
+        Some(e) => {
+            TEXT_EXTENSIONS.contains(&e)
+                || SHEET_EXTENSIONS.contains(&e)
+                || image::EXTENSIONS.contains(&e)
+                || LEGACY.iter().any(|(x, _)| *x == e)
         }
-        Some(e) => TEXT_EXTENSIONS.contains(&e),
         None => false,
     }
 }
@@ -180,7 +258,7 @@ pub fn extract(
     };
     if !extracted.has_text() {
         return Err(match extracted.format {
-            Format::Pdf => FileProblem::NoTextLayer,
+            Format::Pdf | Format::Image => FileProblem::NoTextLayer,
             _ => FileProblem::Empty,
         });
     }
@@ -272,8 +350,15 @@ mod tests {
 
     #[test]
     fn unknown_binary_is_unsupported() {
-        let err = loader_for(Path::new("x.xlsx"), b"PK\x03\x04rest").err();
-        assert_eq!(err, Some(FileProblem::Unsupported(Some("xlsx".into()))));
+        let err = loader_for(Path::new("x.bin"), b"PK\x03\x04rest").err();
+        assert_eq!(err, Some(FileProblem::Unsupported(Some("bin".into()))));
+    }
+
+    #[test]
+    fn a_legacy_word_file_says_what_to_do() {
+        let err = loader_for(Path::new("old.DOC"), b"\xD0\xCF\x11\xE0").err().unwrap();
+        assert_eq!(err.code(), "legacy_format");
+        assert!(err.to_string().contains("save it as .docx"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! PDF: text per page with `pdf-extract` over `lopdf`, page numbers kept.
 //! Encrypted files are opened with the user's password (or the empty one);
-//! one bad page is skipped, not fatal; a file with no text layer is named so.
+//! one bad page is skipped, not fatal. Pages without a text layer (scans),
+//! and pages whose text layer is garbage (a bad OCR layer), are recognised
+//! with Tesseract when it is installed ([`crate::ocr`]); only those pages,
+//! so a text PDF costs no OCR. Without it a scan is named so.
 
 use std::panic::AssertUnwindSafe;
 
@@ -85,6 +88,32 @@ impl Loader for PdfLoader {
                 }
             }
         }
+        let wanted: Vec<u32> = page_ids
+            .keys()
+            .copied()
+            .filter(|n| match pages.iter().find(|p| p.number == Some(*n)) {
+                // Only a page with an image can be a scan: a blank page costs no OCR.
+                Some(p) => needs_ocr(&p.text) && has_image(&doc, page_ids[n]),
+                None => true,
+            })
+            .collect();
+        if !wanted.is_empty() && crate::ocr::available() && crate::ocr::pdf_renderer_available() {
+            let read = crate::ocr::pdf_pages(bytes, opts.password.as_deref(), &wanted, |done, of| {
+                tracing::debug!("OCR: page {done} of {of}");
+            })?;
+            for (number, text) in read {
+                let text = tidy(&text);
+                match pages.iter_mut().find(|p| p.number == Some(number)) {
+                    Some(p) if alphanumerics(&text) > alphanumerics(&p.text) => p.text = text,
+                    Some(_) => {}
+                    None => pages.push(PageText {
+                        number: Some(number),
+                        text,
+                    }),
+                }
+            }
+            pages.sort_by_key(|p| p.number);
+        }
         if pages.is_empty() {
             let first = failures
                 .into_iter()
@@ -100,6 +129,24 @@ impl Loader for PdfLoader {
             title: info_title(&doc),
         })
     }
+}
+
+/// A page text layer this thin holds no body text (a scan's page number, a
+/// stray mark).
+const MIN_PAGE_CHARS: usize = 20;
+
+fn alphanumerics(text: &str) -> usize {
+    text.chars().filter(|c| c.is_alphanumeric()).count()
+}
+
+/// Whether the page draws an image (directly or in a form it uses).
+fn has_image(doc: &Document, page: lopdf::ObjectId) -> bool {
+    doc.get_page_images(page).is_ok_and(|images| !images.is_empty())
+}
+
+/// Whether a page's extracted text calls for OCR: (almost) none, or garbage.
+fn needs_ocr(text: &str) -> bool {
+    alphanumerics(text) < MIN_PAGE_CHARS || crate::ocr::looks_like_garbage(text)
 }
 
 /// The `Title` of the document information dictionary, when it has one.

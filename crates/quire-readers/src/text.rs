@@ -1,5 +1,5 @@
-//! Plain text and Markdown, in any common encoding: UTF-8, UTF-16 with or
-//! without a byte-order mark, and legacy single- and multi-byte encodings
+//! Plain text and Markdown, in any common encoding: UTF-8, UTF-16 and UTF-32
+//! with or without a byte-order mark, and legacy single- and multi-byte encodings
 //! (cp1252, Latin-1, Shift_JIS, GBK, EUC-KR, …) guessed with `chardetng`.
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
@@ -30,7 +30,13 @@ impl Loader for TextLoader {
     }
 
     fn load(&self, bytes: &[u8], _: &LoadOptions) -> Result<Extracted, FileProblem> {
-        let (text, encoding) = decode(bytes);
+        let (text, encoding) = match utf32(bytes) {
+            Some((text, name)) => (text, name),
+            None => {
+                let (text, encoding) = decode(bytes);
+                (text, encoding.name())
+            }
+        };
         if !is_mostly_text(&text) {
             return Err(FileProblem::Damaged {
                 format: "text",
@@ -43,10 +49,51 @@ impl Loader for TextLoader {
                 number: None,
                 text: tidy(&text),
             }],
-            encoding: Some(encoding.name()),
+            encoding: Some(encoding),
             title: None,
         })
     }
+}
+
+/// Text in UTF-32 (encoding_rs has no decoder for it): with its byte-order
+/// mark, or without one when every 4-byte unit is a character whose high
+/// bytes are zero (what UTF-16 or 8-bit text never looks like for long).
+pub fn utf32(bytes: &[u8]) -> Option<(String, &'static str)> {
+    let (body, big, name) = if bytes.starts_with(&[0xFF, 0xFE, 0, 0]) {
+        (&bytes[4..], false, "UTF-32LE")
+    } else if bytes.starts_with(&[0, 0, 0xFE, 0xFF]) {
+        (&bytes[4..], true, "UTF-32BE")
+    } else {
+        if bytes.len() < 8 || bytes.len() % 4 != 0 {
+            return None;
+        }
+        let units = bytes.len().min(4096) / 4;
+        let high = |big: bool| {
+            bytes
+                .chunks_exact(4)
+                .take(units)
+                .all(|u| if big { u[0] == 0 && u[1] <= 0x10 } else { u[3] == 0 && u[2] <= 0x10 })
+        };
+        if high(false) {
+            (bytes, false, "UTF-32LE")
+        } else if high(true) {
+            (bytes, true, "UTF-32BE")
+        } else {
+            return None;
+        }
+    };
+    let text: String = body
+        .chunks_exact(4)
+        .map(|u| {
+            let v = if big {
+                u32::from_be_bytes([u[0], u[1], u[2], u[3]])
+            } else {
+                u32::from_le_bytes([u[0], u[1], u[2], u[3]])
+            };
+            char::from_u32(v).unwrap_or('\u{fffd}')
+        })
+        .collect();
+    Some((text, name))
 }
 
 /// Decodes bytes of unknown encoding. Returns the text and the encoding used.
@@ -127,7 +174,10 @@ pub fn is_mostly_text(text: &str) -> bool {
 
 /// For files without an extension: do the first bytes decode to text?
 pub fn looks_like_text(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(8192)];
+    let head = &bytes[..bytes.len().min(8192) & !3];
+    if let Some((text, _)) = utf32(head) {
+        return is_mostly_text(&text);
+    }
     is_mostly_text(&decode(head).0)
 }
 
@@ -159,6 +209,25 @@ mod tests {
         let (text, enc) = decode(bytes);
         assert!(text.contains("beträgt 20 €"), "{text}");
         assert_eq!(enc.name(), "windows-1252");
+    }
+
+    #[test]
+    fn regression_utf32_with_or_without_bom_is_text_not_damaged() {
+        let le: Vec<u8> = "Grüße, 世界 🙂".chars().flat_map(|c| (c as u32).to_le_bytes()).collect();
+        let be: Vec<u8> = "Grüße, 世界 🙂".chars().flat_map(|c| (c as u32).to_be_bytes()).collect();
+        for (bytes, name) in [
+            ([vec![0xFF, 0xFE, 0, 0], le.clone()].concat(), "UTF-32LE"),
+            (le, "UTF-32LE"),
+            ([vec![0, 0, 0xFE, 0xFF], be.clone()].concat(), "UTF-32BE"),
+            (be, "UTF-32BE"),
+        ] {
+            let x = TextLoader::plain().load(&bytes, &LoadOptions::default()).unwrap();
+            assert_eq!(x.pages[0].text, "Grüße, 世界 🙂");
+            assert_eq!(x.encoding, Some(name));
+        }
+        // UTF-16 is not taken for UTF-32.
+        let utf16: Vec<u8> = "Hello there".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert!(utf32(&utf16[..20]).is_none());
     }
 
     #[test]

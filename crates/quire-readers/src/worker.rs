@@ -64,6 +64,7 @@ enum Reply {
 #[serde(tag = "code", rename_all = "snake_case")]
 enum WireProblem {
     Unsupported { ext: Option<String> },
+    LegacyFormat { detail: String },
     NeedsPassword,
     WrongPassword,
     UnsupportedEncryption { detail: String },
@@ -80,6 +81,7 @@ impl From<&FileProblem> for WireProblem {
     fn from(p: &FileProblem) -> Self {
         match p.clone() {
             FileProblem::Unsupported(ext) => WireProblem::Unsupported { ext },
+            FileProblem::Legacy(detail) => WireProblem::LegacyFormat { detail },
             FileProblem::NeedsPassword => WireProblem::NeedsPassword,
             FileProblem::WrongPassword => WireProblem::WrongPassword,
             FileProblem::UnsupportedEncryption(detail) => {
@@ -103,6 +105,7 @@ impl From<WireProblem> for FileProblem {
     fn from(p: WireProblem) -> Self {
         match p {
             WireProblem::Unsupported { ext } => FileProblem::Unsupported(ext),
+            WireProblem::LegacyFormat { detail } => FileProblem::Legacy(detail),
             WireProblem::NeedsPassword => FileProblem::NeedsPassword,
             WireProblem::WrongPassword => FileProblem::WrongPassword,
             WireProblem::UnsupportedEncryption { detail } => {
@@ -127,6 +130,12 @@ fn static_format(name: &str) -> &'static str {
     match name {
         "PDF" => "PDF",
         "DOCX" => "DOCX",
+        "PPTX" => "PPTX",
+        "EPUB" => "EPUB",
+        "ODT" => "ODT",
+        "RTF" => "RTF",
+        "e-mail" => "e-mail",
+        "spreadsheet" => "spreadsheet",
         "text" => "text",
         "HTML" => "HTML",
         _ => "file",
@@ -157,8 +166,11 @@ fn from_reply(reply: Reply) -> Result<Extracted, FileProblem> {
         } => Ok(Extracted {
             format,
             pages,
-            encoding: encoding
-                .and_then(|e| encoding_rs::Encoding::for_label(e.as_bytes()).map(|e| e.name())),
+            encoding: encoding.and_then(|e| match e.as_str() {
+                "UTF-32LE" => Some("UTF-32LE"),
+                "UTF-32BE" => Some("UTF-32BE"),
+                e => encoding_rs::Encoding::for_label(e.as_bytes()).map(|e| e.name()),
+            }),
             title,
         }),
         Reply::Failed { problem } => Err(problem.into()),
@@ -479,6 +491,11 @@ mod tests {
     fn every_problem_crosses_the_process_boundary_unchanged() {
         let all = [
             FileProblem::Unsupported(Some("xyz".into())),
+            FileProblem::Legacy("save it as .docx".into()),
+            FileProblem::Damaged {
+                format: "spreadsheet",
+                detail: "bad zip".into(),
+            },
             FileProblem::NeedsPassword,
             FileProblem::WrongPassword,
             FileProblem::UnsupportedEncryption("AES-512".into()),

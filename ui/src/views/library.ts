@@ -14,6 +14,8 @@ export function failureReason(code: string | null, hint: Hint | null, message: s
       return 'Took too long to read: the file may be damaged';
     case 'reader_crashed':
       return 'The reader failed on this file: it is probably damaged';
+    case 'legacy_format':
+      return 'Old binary Office format: save it as .docx or .pptx, then import that';
     case 'io':
       return 'Could not read the file from disk';
   }
@@ -25,13 +27,13 @@ export function failureReason(code: string | null, hint: Hint | null, message: s
     case 'unencrypted_copy':
       return 'Encrypted with a scheme Quire cannot open: save an unencrypted copy';
     case 'ocr':
-      return 'No text layer: scanned PDF (run OCR on it, then import the result)';
+      return 'No text found: a scan or image whose text could not be recognised';
     case 'resave':
       return 'Damaged file: re-save it in another program, then import again';
     case 'split':
       return 'Too large: split it into smaller files';
     case 'unsupported_format':
-      return 'Unsupported file type: export it to PDF or DOCX';
+      return 'Unsupported file type: save it as PDF, Word, PowerPoint or Excel';
     default:
       return message ?? 'Could not import this file';
   }

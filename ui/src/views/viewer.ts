@@ -8,7 +8,7 @@ import type { Source } from '../api/types';
 import { QuireError } from '../api/types';
 import { clear, h } from '../dom';
 import { passageRange, passageSpans } from '../highlight';
-import { sourceLabel } from '../render';
+import { pageWord, sourceLabel } from '../render';
 
 pdfjs.GlobalWorkerOptions.workerSrc = workerUrl;
 
@@ -27,6 +27,8 @@ export class Viewer {
   private source: Source | null = null;
   private page = 1;
   private pages = 1;
+  /** What a page of the open document is called (`p.`, `slide`, `sheet`…). */
+  private pageWord = 'p.';
   private generation = 0;
 
   constructor(
@@ -63,6 +65,7 @@ export class Viewer {
     this.el.hidden = false;
     this.title.textContent = sourceLabel(source);
     this.page = source.page ?? 1;
+    this.pageWord = pageWord(source.name);
     const gen = ++this.generation;
     clear(this.body);
     this.body.appendChild(h('p', { class: 'muted' }, 'Opening…'));
@@ -175,7 +178,7 @@ export class Viewer {
   }
 
   private updateTools(unpaged = false): void {
-    this.pageLabel.textContent = unpaged ? '' : `p. ${this.page} / ${this.pages}`;
+    this.pageLabel.textContent = unpaged ? '' : `${this.pageWord} ${this.page} / ${this.pages}`;
     this.prev.hidden = this.next.hidden = unpaged || !this.pdf;
     this.prev.disabled = this.page <= 1;
     this.next.disabled = this.page >= this.pages;

@@ -680,9 +680,10 @@ impl Engine {
             chunk_ms = t1.elapsed().as_millis() as u64,
             "read"
         );
-        let pages = match extracted.format {
-            loader::Format::Pdf => extracted.pages.iter().filter_map(|p| p.number).max(),
-            _ => None,
+        // Pages, slides, sheets, chapters, a message's parts.
+        let pages = match extracted.format.page_name() {
+            Some(_) => extracted.pages.iter().filter_map(|p| p.number).max(),
+            None => None,
         };
         Ok(Read::Embed(Box::new(Prepared {
             id,

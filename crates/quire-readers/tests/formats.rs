@@ -1,0 +1,85 @@
+//! Every Office, e-book, RTF and e-mail file of the shared corpus reads to
+//! the text a person sees in it, with slides, sheets and chapters as pages
+//! (issue 19). Words checked here were read off the files themselves.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use quire_readers::{extract, Extracted, Format, LoadOptions};
+
+fn corpus(rel: &str) -> PathBuf {
+    let root = std::env::var_os("QUIRE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let p = root.join("corpus/docs").join(rel);
+    assert!(p.is_file(), "missing corpus file {}", p.display());
+    p
+}
+
+fn read(rel: &str) -> Extracted {
+    let path = corpus(rel);
+    let bytes = std::fs::read(&path).unwrap();
+    extract(&path, bytes, &LoadOptions::default(), Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn all_text(x: &Extracted) -> String {
+    x.pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn every_new_format_of_the_corpus_reads_with_text() {
+    for (rel, format) in [
+        ("pptx/fake-power-point-table.pptx", Format::Pptx),
+        ("pptx/group-shapes-nested.pptx", Format::Pptx),
+        ("pptx/sample-presentation.pptx", Format::Pptx),
+        ("pptx/science-exploration-1p.pptx", Format::Pptx),
+        ("xlsx/2023-half-year-analyses-by-segment.xlsx", Format::Spreadsheet),
+        ("xlsx/calamine_any_sheets.xlsx", Format::Spreadsheet),
+        ("xlsx/calamine_any_sheets.ods", Format::Spreadsheet),
+        ("xlsx/emoji.xlsx", Format::Spreadsheet),
+        ("xlsx/vodafone.xlsx", Format::Spreadsheet),
+        ("other/tests-example.xls", Format::Spreadsheet),
+        ("epub/eng_spa_mult.epub", Format::Epub),
+        ("epub/pandoc-wasteland.epub", Format::Epub),
+        ("epub/winter-sports-gutenberg.epub", Format::Epub),
+        ("other/fake.odt", Format::Odt),
+        ("other/fake-doc.rtf", Format::Rtf),
+        ("other/fake-email.eml", Format::Email),
+    ] {
+        let x = read(rel);
+        assert_eq!(x.format, format, "{rel}");
+        let text = all_text(&x);
+        if rel.ends_with("emoji.xlsx") {
+            // Its one cell holds emoji only.
+            assert!(text.contains("🤠😅"), "{rel}: {text:?}");
+        } else {
+            let words = text.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count();
+            assert!(words >= 3, "{rel}: {text:?}");
+        }
+        println!("{rel}: {} pages, {} chars: {:?}", x.pages.len(), text.chars().count(), text.chars().take(160).collect::<String>());
+    }
+}
+
+#[test]
+fn slides_sheets_and_chapters_are_numbered_pages() {
+    let deck = read("pptx/sample-presentation.pptx");
+    assert!(deck.pages.len() > 1);
+    assert!(deck.pages.iter().enumerate().all(|(i, p)| p.number == Some(i as u32 + 1)));
+    let book = read("xlsx/calamine_any_sheets.xlsx");
+    assert!(book.pages.len() > 1, "{:?}", book.pages);
+    assert!(book.pages[0].text.starts_with("Sheet: "), "{:?}", book.pages[0].text);
+    let epub = read("epub/winter-sports-gutenberg.epub");
+    assert!(epub.pages.len() > 3, "{}", epub.pages.len());
+    assert!(epub.title.is_some());
+}
+
+#[test]
+fn an_encrypted_workbook_and_a_legacy_word_file_say_what_to_do() {
+    let path = corpus("xlsx/password_protected.xlsx");
+    let err = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(60)).unwrap_err();
+    assert_eq!(err.code(), "unsupported_encryption", "{err}");
+    let path = corpus("other/simple.doc");
+    let err = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(60)).unwrap_err();
+    assert_eq!(err.code(), "legacy_format", "{err}");
+}

@@ -1,0 +1,83 @@
+//! OCR accuracy (issue 19): scanned pages are recognised with Tesseract, and
+//! the words come out. Word recall against the corpus's ground truth, and
+//! against a page this test renders itself from a text PDF's own text.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use quire_readers::{extract, ocr, LoadOptions};
+
+/// `../shared` beside the checkout, or `$QUIRE_SHARED`.
+fn shared() -> std::path::PathBuf {
+    std::env::var_os("QUIRE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+/// Lower-cased words of three letters or more (what a search would use).
+fn words(text: &str) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for w in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+    {
+        *out.entry(w.to_lowercase()).or_default() += 1;
+    }
+    out
+}
+
+/// The share of `truth`'s words (with their counts) found in `got`.
+fn recall(truth: &str, got: &str) -> f64 {
+    let (t, g) = (words(truth), words(got));
+    let total: usize = t.values().sum();
+    let found: usize = t.iter().map(|(w, n)| (*n).min(*g.get(w).unwrap_or(&0))).sum();
+    found as f64 / total.max(1) as f64
+}
+
+fn read(path: &std::path::Path) -> String {
+    let bytes = std::fs::read(path).expect("corpus file");
+    let x = extract(path, bytes, &LoadOptions::default(), Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    x.pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn a_scanned_page_is_read_with_its_words() {
+    assert!(ocr::available(), "tesseract is installed by the set-up (scripts/setup.sh)");
+    let pdfs = shared().join("corpus/pdfs");
+    let truth = std::fs::read_to_string(pdfs.join("ground_truth/scan_linn-two-column.txt")).unwrap();
+    let got = read(&pdfs.join("scan_linn-two-column.pdf"));
+    let r = recall(&truth, &got);
+    println!("scan_linn-two-column: word recall {r:.3}");
+    assert!(r >= 0.9, "word recall {r:.3}");
+}
+
+#[test]
+fn a_page_rendered_from_a_text_pdf_reads_back_as_its_text() {
+    assert!(ocr::available() && ocr::pdf_renderer_available());
+    let pdf = shared().join("corpus/pdfs/tracemonkey.pdf");
+    // The text layer of page 1 is the truth; the same page rendered to an
+    // image (by poppler) and read by Tesseract must give back its words.
+    let bytes = std::fs::read(&pdf).unwrap();
+    let x = extract(&pdf, bytes.clone(), &LoadOptions::default(), Duration::from_secs(120)).unwrap();
+    let truth = &x.pages[0].text;
+    let got = ocr::pdf_pages(&bytes, None, &[1], |_, _| {}).unwrap();
+    let r = recall(truth, &got[0].1);
+    println!("tracemonkey p. 1 rendered and read: word recall {r:.3}");
+    assert!(r >= 0.9, "word recall {r:.3}");
+}
+
+#[test]
+fn rotated_scans_come_out_upright() {
+    // The same page scanned four times, turned 0, 90, 180 and 270 degrees.
+    let pdfs = shared().join("corpus/pdfs");
+    let truth = std::fs::read_to_string(pdfs.join("ground_truth/scan_linn-two-column.txt")).unwrap();
+    let path = pdfs.join("scan_cardinal-rotations.pdf");
+    let x = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(300)).unwrap();
+    assert_eq!(x.pages.len(), 4);
+    for p in &x.pages {
+        let r = recall(&truth, &p.text);
+        println!("rotated page {:?}: word recall {r:.3}", p.number);
+        assert!(r >= 0.85, "page {:?}: word recall {r:.3}", p.number);
+    }
+}
