@@ -135,17 +135,7 @@ fn read_opf(xml: &[u8]) -> Result<Book, quick_xml::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn epub(parts: &[(&str, &str)]) -> Vec<u8> {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        for (name, text) in parts {
-            zip.start_file(*name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            zip.write_all(text.as_bytes()).unwrap();
-        }
-        zip.finish().unwrap().into_inner()
-    }
+    use crate::package::zip_of as epub;
 
     #[test]
     fn chapters_in_spine_order_with_the_title() {

@@ -49,17 +49,14 @@ impl Loader for OdtLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     #[test]
     fn paragraphs_headings_tables_and_spaces() {
         let content = r#"<office:document-content xmlns:office="o" xmlns:text="t" xmlns:table="b"><office:automatic-styles><style>x</style></office:automatic-styles><office:body><office:text><text:h>Report</text:h><text:p>Fish<text:s text:c="2"/>&amp; chips<text:tab/>ok</text:p><text:tracked-changes><text:p>deleted</text:p></text:tracked-changes><table:table><table:table-row><table:table-cell><text:p>A</text:p></table:table-cell><table:table-cell><text:p>B</text:p></table:table-cell></table:table-row></table:table></office:text></office:body></office:document-content>"#;
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        for (name, text) in [("content.xml", content), ("meta.xml", "<m><dc:title xmlns:dc=\"d\">Q3</dc:title></m>")] {
-            zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
-            zip.write_all(text.as_bytes()).unwrap();
-        }
-        let bytes = zip.finish().unwrap().into_inner();
+        let bytes = crate::package::zip_of(&[
+            ("content.xml", content),
+            ("meta.xml", "<m><dc:title xmlns:dc=\"d\">Q3</dc:title></m>"),
+        ]);
         let x = OdtLoader.load(&bytes, &LoadOptions::default()).unwrap();
         assert_eq!(x.pages[0].text, "Report\nFish  & chips\tok\nA | B");
         assert_eq!(x.title.as_deref(), Some("Q3"));

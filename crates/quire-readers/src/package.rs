@@ -358,6 +358,19 @@ pub(crate) fn xml_text(xml: &[u8], rules: &TextRules) -> Result<String, quick_xm
     Ok(out)
 }
 
+/// A zip package of `(part name, text)`, for tests.
+#[cfg(test)]
+pub(crate) fn zip_of(parts: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, text) in parts {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("a part");
+        zip.write_all(text.as_bytes()).expect("written");
+    }
+    zip.finish().expect("a zip").into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

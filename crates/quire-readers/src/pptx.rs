@@ -137,17 +137,7 @@ pub(crate) fn core_title(pkg: &mut Package) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn pptx(parts: &[(&str, &str)]) -> Vec<u8> {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        for (name, text) in parts {
-            zip.start_file(*name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            zip.write_all(text.as_bytes()).unwrap();
-        }
-        zip.finish().unwrap().into_inner()
-    }
+    use crate::package::zip_of as pptx;
 
     const NS: &str = r#"xmlns:a="a" xmlns:p="p" xmlns:r="r""#;
 
