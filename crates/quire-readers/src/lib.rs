@@ -15,6 +15,7 @@ mod odt;
 pub mod ocr;
 mod package;
 mod pdf;
+mod pdf_repair;
 mod pptx;
 mod rtf;
 mod sheet;

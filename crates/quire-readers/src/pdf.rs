@@ -52,8 +52,33 @@ impl Loader for PdfLoader {
             password: opts.password.clone(),
             ..Default::default()
         };
-        let mut doc = Document::load_mem_with_options(bytes, load_opts)
-            .map_err(|e| password_problem(&e, given).unwrap_or_else(|| damaged(e.to_string())))?;
+        let load = |b: &[u8]| {
+            Document::load_mem_with_options(
+                b,
+                PdfLoadOptions {
+                    password: opts.password.clone(),
+                    ..Default::default()
+                },
+            )
+        };
+        let mut doc = match Document::load_mem_with_options(bytes, load_opts) {
+            Ok(doc) if !doc.get_pages().is_empty() || doc.is_encrypted() => doc,
+            first => {
+                // A broken cross-reference table: rebuilt from the objects
+                // themselves, as poppler and pdf.js do.
+                let repaired = crate::pdf_repair::rebuilt(bytes).and_then(|b| load(&b).ok());
+                match (repaired, first) {
+                    (Some(doc), _) if !doc.get_pages().is_empty() => {
+                        tracing::debug!("PDF cross-reference table rebuilt");
+                        doc
+                    }
+                    (_, Ok(doc)) => doc,
+                    (_, Err(e)) => {
+                        return Err(password_problem(&e, given).unwrap_or_else(|| damaged(e.to_string())))
+                    }
+                }
+            }
+        };
         if doc.is_encrypted() {
             let password = opts.password.as_deref().unwrap_or("");
             doc.decrypt(password).map_err(|e| {
