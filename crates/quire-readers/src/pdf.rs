@@ -62,7 +62,11 @@ impl Loader for PdfLoader {
             )
         };
         let mut doc = match Document::load_mem_with_options(bytes, load_opts) {
-            Ok(doc) if !doc.get_pages().is_empty() || doc.is_encrypted() => doc,
+            // An encrypted file is not repaired: its password is what it lacks.
+            Ok(doc) if !doc.get_pages().is_empty() || doc.is_encrypted() || declares_encryption(bytes) => doc,
+            Err(e) if password_problem(&e, given).is_some() || declares_encryption(bytes) => {
+                return Err(password_problem(&e, given).unwrap_or_else(|| damaged(e.to_string())))
+            }
             first => {
                 // A broken cross-reference table: rebuilt from the objects
                 // themselves, as poppler and pdf.js do.

@@ -109,3 +109,22 @@ fn damaged_pdfs_that_poppler_opens_are_repaired() {
         assert!(chars > 0, "{name}");
     }
 }
+
+#[test]
+fn encrypted_pdfs_still_ask_for_their_password_not_a_repair() {
+    // The repair is tried when a PDF does not open; an encrypted one must
+    // still say it needs its password.
+    for name in [
+        "enc_aes256_user-baz.pdf",
+        "enc_aes256_user-password.pdf",
+        "enc_libreoffice_user-openpassword.pdf",
+        "enc_pdfplumber_user-test.pdf",
+        "enc_rc4-128_user-baz.pdf",
+        "enc_user-pw-nonascii_issue6010_2.pdf",
+    ] {
+        let path = shared().join("corpus/pdfs").join(name);
+        let err = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(60))
+            .unwrap_err();
+        assert_eq!(err.code(), "needs_password", "{name}: {err}");
+    }
+}
