@@ -60,7 +60,7 @@ enum WatchAction {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Import files and folders (PDF, DOCX, HTML, Markdown, text). Ctrl-C
+    /// Import files and folders (PDF, Office, EPUB, RTF, e-mail, images, HTML, Markdown, text). Ctrl-C
     /// stops: what is done stays, the rest is finished by `--resume`
     Import {
         #[arg(required_unless_present_any = ["resume", "forget"])]
