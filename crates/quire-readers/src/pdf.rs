@@ -48,10 +48,6 @@ impl Loader for PdfLoader {
 
     fn load(&self, bytes: &[u8], opts: &LoadOptions) -> Result<Extracted, FileProblem> {
         let given = opts.password.is_some();
-        let load_opts = PdfLoadOptions {
-            password: opts.password.clone(),
-            ..Default::default()
-        };
         let load = |b: &[u8]| {
             Document::load_mem_with_options(
                 b,
@@ -61,7 +57,7 @@ impl Loader for PdfLoader {
                 },
             )
         };
-        let mut doc = match Document::load_mem_with_options(bytes, load_opts) {
+        let mut doc = match load(bytes) {
             // An encrypted file is not repaired: its password is what it lacks.
             Ok(doc) if !doc.get_pages().is_empty() || doc.is_encrypted() || declares_encryption(bytes) => doc,
             Err(e) if password_problem(&e, given).is_some() || declares_encryption(bytes) => {
@@ -127,9 +123,17 @@ impl Loader for PdfLoader {
             })
             .collect();
         if !wanted.is_empty() && crate::ocr::available() && crate::ocr::pdf_renderer_available() {
-            let read = crate::ocr::pdf_pages(bytes, opts.password.as_deref(), &wanted, |done, of| {
+            let read = match crate::ocr::pdf_pages(bytes, opts.password.as_deref(), &wanted, |done, of| {
                 tracing::debug!("OCR: page {done} of {of}");
-            })?;
+            }) {
+                Ok(read) => read,
+                // The pages with a text layer are kept when OCR fails.
+                Err(problem) if pages.iter().any(|p| alphanumerics(&p.text) > 0) => {
+                    tracing::warn!("OCR failed, the text layer is kept: {problem}");
+                    Vec::new()
+                }
+                Err(problem) => return Err(problem),
+            };
             for (number, text) in read {
                 let text = tidy(&text);
                 match pages.iter_mut().find(|p| p.number == Some(number)) {

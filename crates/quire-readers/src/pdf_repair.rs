@@ -69,11 +69,18 @@ pub(crate) fn rebuilt(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut out = bytes.to_vec();
     out.extend_from_slice(b"\n");
     let xref_at = out.len();
-    out.extend_from_slice(format!("xref\n0 {size}\n").as_bytes());
-    for n in 0..size {
-        match objects.get(&n) {
-            Some((g, at)) if n > 0 => out.extend_from_slice(format!("{at:010} {g:05} n\r\n").as_bytes()),
-            _ => out.extend_from_slice(b"0000000000 65535 f\r\n"),
+    // One subsection per run of consecutive object numbers, so a huge
+    // object number in a hostile file costs one line, not billions.
+    out.extend_from_slice(b"xref\n0 1\n0000000000 65535 f\r\n");
+    let listed: Vec<(u32, u16, usize)> = objects
+        .iter()
+        .filter(|(n, _)| **n > 0)
+        .map(|(n, (g, at))| (*n, *g, *at))
+        .collect();
+    for run in listed.chunk_by(|a, b| b.0 == a.0 + 1) {
+        out.extend_from_slice(format!("{} {}\n", run[0].0, run.len()).as_bytes());
+        for (_, g, at) in run {
+            out.extend_from_slice(format!("{at:010} {g:05} n\r\n").as_bytes());
         }
     }
     let mut trailer = format!("trailer\n<< /Size {size}");
@@ -114,6 +121,14 @@ mod tests {
         let fixed = rebuilt(text[..cut].as_bytes()).expect("objects found");
         let doc = lopdf::Document::load_mem(&fixed).expect("opens");
         assert_eq!(doc.get_pages().len(), 1);
+    }
+
+    #[test]
+    fn a_huge_object_number_costs_one_line() {
+        let mut bytes = broken();
+        bytes.extend_from_slice(b"\n4000000000 0 obj\n<< >>\nendobj\n");
+        let fixed = rebuilt(&bytes).expect("objects found");
+        assert!(fixed.len() < bytes.len() + 1_000, "{} bytes", fixed.len());
     }
 
     #[test]
