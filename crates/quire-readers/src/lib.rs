@@ -16,6 +16,8 @@ pub mod ocr;
 mod package;
 mod pdf;
 mod pdf_repair;
+mod pdf_widths;
+mod poppler;
 mod pptx;
 mod rtf;
 mod sheet;
