@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use quire_e2e::{shared, temp_engine};
-use quire_engine::{FileOutcome, ImportOptions, NoProgress, Status};
+use quire_engine::{FileOutcome, ImportOptions, NoProgress, SearchOptions, Status};
 
 struct ManifestRow {
     file: String,
@@ -162,6 +162,30 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
     // Nothing is left half-imported.
     let docs = engine.documents().await.unwrap();
     assert!(docs.iter().all(|d| d.status != Status::Importing));
+
+    // A passage OCR recognised says so, in search results and in an answer's
+    // sources (the UI marks it); a text layer's passage does not.
+    let id_of = |name: &str| {
+        docs.iter()
+            .find(|d| d.name == name)
+            .map(|d| d.id.clone())
+            .unwrap_or_else(|| panic!("{name} in the library"))
+    };
+    for (name, query, ocr) in [
+        ("scan_linn-two-column.pdf", "the species of the genus", true),
+        ("scan_cardinal-rotations.pdf", "the page", true),
+        ("tracemonkey.pdf", "trace compilation", false),
+    ] {
+        let opts = SearchOptions {
+            doc_ids: Some(vec![id_of(name)]),
+            ..Default::default()
+        };
+        let hits = engine.search(query, &opts).await.unwrap();
+        assert!(!hits.is_empty(), "{name}");
+        assert!(hits.iter().all(|h| h.ocr == ocr), "{name}: {:?}", hits.iter().map(|h| h.ocr).collect::<Vec<_>>());
+        let (sources, _) = engine.retrieve(query, 3, Some(&[id_of(name)][..])).await.unwrap();
+        assert!(sources.iter().all(|h| h.ocr == ocr), "{name} as a source");
+    }
 
     // Importing again does no work.
     let again = engine

@@ -160,6 +160,7 @@ fn rag_prompt_snapshot() {
     let r = reference();
     let g = generator(&r);
     let source = |n: usize, text: &str| Source {
+        ocr: false,
         n,
         doc_id: format!("doc{n}"),
         chunk_id: format!("doc{n}:0"),

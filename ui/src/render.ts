@@ -33,9 +33,13 @@ export function pageWord(name: string): string {
   return 'p.';
 }
 
-/** How a source is labelled on a chip: `file · p. N` (`slide N`, `sheet N`, …). */
-export function sourceLabel(s: Pick<Source, 'name' | 'page'>): string {
-  return s.page ? `${s.name} · ${pageWord(s.name)} ${s.page}` : s.name;
+/**
+ * How a source is labelled on a chip: `file · p. N` (`slide N`, `sheet N`, …),
+ * with `· OCR` when its text was recognised from a scan (it may hold misread words).
+ */
+export function sourceLabel(s: Pick<Source, 'name' | 'page'> & { ocr?: boolean }): string {
+  const where = s.page ? `${s.name} · ${pageWord(s.name)} ${s.page}` : s.name;
+  return s.ocr ? `${where} · OCR` : where;
 }
 
 /** A short snippet of a passage for hover cards. */

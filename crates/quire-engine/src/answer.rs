@@ -30,11 +30,15 @@ pub struct Source {
     /// Cosine similarity between the question and the passage.
     pub similarity: Option<f32>,
     pub text: String,
+    /// The passage's text was recognised from a scan (OCR): the UI says so.
+    #[serde(default)]
+    pub ocr: bool,
 }
 
 impl Source {
     pub fn from_hit(n: usize, hit: &SearchHit) -> Source {
         Source {
+            ocr: hit.ocr,
             n,
             doc_id: hit.doc_id.clone(),
             chunk_id: hit.chunk_id.clone(),
@@ -488,6 +492,7 @@ pub(crate) mod tests {
     /// A passage numbered `n` from `n.pdf`, page `n`.
     pub(crate) fn src(n: usize, text: &str) -> Source {
         Source {
+            ocr: false,
             n,
             doc_id: format!("d{n}"),
             chunk_id: format!("d{n}:0"),

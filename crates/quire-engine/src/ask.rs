@@ -55,7 +55,9 @@ impl Engine {
         if scope.is_some_and(|s| s.is_empty()) || query.trim().is_empty() {
             return Ok((Vec::new(), None));
         }
-        self.ranked(query, k, scope).await
+        let (mut hits, best) = self.ranked(query, k, scope).await?;
+        self.mark_ocr(&mut hits).await?;
+        Ok((hits, best))
     }
 
     /// Makes `source` its whole page (its passages in order) when the page

@@ -68,6 +68,9 @@ pub struct DocumentInfo {
     /// for a document imported before statement pages were told.
     #[serde(skip)]
     pub statements: Option<String>,
+    /// The pages recognised by OCR, as JSON (`[3, 4]`); `None` when none was.
+    #[serde(skip)]
+    pub ocr_pages: Option<String>,
 }
 
 pub struct Catalog {
@@ -105,6 +108,7 @@ fn row_to_doc(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentInfo> {
         title: r.try_get("title")?,
         context: r.try_get("context")?,
         statements: r.try_get("statements")?,
+        ocr_pages: r.try_get("ocr_pages")?,
     })
 }
 
@@ -122,6 +126,8 @@ pub struct Outcome<'a> {
     pub title: Option<&'a str>,
     pub context: Option<&'a str>,
     pub statements: Option<&'a str>,
+    /// The pages recognised by OCR, as JSON; `None` when none was.
+    pub ocr_pages: Option<&'a str>,
 }
 
 /// A document about to be written: its file version.
@@ -164,7 +170,8 @@ async fn begin_on(
 async fn finish_on(c: &mut sqlx::SqliteConnection, id: &str, o: &Outcome<'_>) -> Result<()> {
     sqlx::query(
         "UPDATE documents SET status = ?, format = ?, encoding = ?, error_code = ?, error_message = ?,
-           pages = ?, chunks = ?, chars = ?, title = ?, context = ?, statements = ?, updated_at = ? WHERE id = ?",
+           pages = ?, chunks = ?, chars = ?, title = ?, context = ?, statements = ?, ocr_pages = ?,
+           updated_at = ? WHERE id = ?",
     )
     .bind(o.status.as_str())
     .bind(o.format)
@@ -177,6 +184,7 @@ async fn finish_on(c: &mut sqlx::SqliteConnection, id: &str, o: &Outcome<'_>) ->
     .bind(o.title)
     .bind(o.context)
     .bind(o.statements)
+    .bind(o.ocr_pages)
     .bind(now())
     .bind(id)
     .execute(&mut *c)
@@ -443,9 +451,10 @@ impl Catalog {
             .await?;
         sqlx::query(
             "INSERT INTO documents (id, path, name, format, encoding, size, hash, status, error_code,
-               error_message, pages, chunks, chars, added_at, updated_at, title, context, statements)
+               error_message, pages, chunks, chars, added_at, updated_at, title, context, statements,
+               ocr_pages)
              SELECT ?, ?, ?, format, encoding, size, hash, status, error_code, error_message, pages,
-               chunks, chars, added_at, ?, title, context, statements
+               chunks, chars, added_at, ?, title, context, statements, ocr_pages
              FROM documents WHERE id = ?",
         )
         .bind(to)
@@ -521,6 +530,11 @@ impl Catalog {
         rows.iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get(column)?)))
             .collect()
+    }
+
+    /// `(doc_id, OCR'd pages JSON)` of every imported document that has some.
+    pub async fn ocr_pages(&self) -> Result<Vec<(String, String)>> {
+        self.imported_column("ocr_pages").await
     }
 
     /// `(doc_id, statements JSON)` of every imported document that has them.
@@ -783,6 +797,7 @@ mod tests {
 
     fn outcome(status: Status, chunks: u32) -> Outcome<'static> {
         Outcome {
+            ocr_pages: None,
             status,
             format: Some("text"),
             encoding: None,

@@ -370,6 +370,7 @@ mod tests {
         vec![PageText {
             number: Some(1),
             text: text.into(),
+            ocr: false,
         }]
     }
 

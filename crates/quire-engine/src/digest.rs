@@ -282,6 +282,7 @@ impl Part {
         let first = self.chunks.first()?;
         let last = self.chunks.last()?;
         Some(Source {
+            ocr: false,
             n,
             doc_id: self.doc_id.clone(),
             chunk_id: first.chunk_id.clone(),
@@ -563,6 +564,7 @@ mod tests {
         };
         insta::assert_snapshot!(part_message(&p, 2, 4, &p.text()).unwrap());
         let note = |n: usize, pages: &str, text: &str| Source {
+            ocr: false,
             name: format!("report.pdf, {pages}"),
             text: text.into(),
             ..p.source(n).unwrap()
@@ -834,6 +836,7 @@ pub(crate) fn read_and_answer(
                 l => format!("{}, {l}", part.name),
             };
             notes.push(Source {
+                ocr: false,
                 name: label,
                 text: note,
                 ..s.clone()

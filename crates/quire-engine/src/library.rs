@@ -60,7 +60,10 @@ impl Engine {
         let path = PathBuf::from(&doc.path);
         std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
         let mut opts = crate::ImportOptions::default();
-        opts.load = LoadOptions { password };
+        opts.load = LoadOptions {
+            password,
+            ..Default::default()
+        };
         self.read_file(&path, &opts)
             .await?
             .map_err(|problem| Error::File { path, problem })

@@ -460,6 +460,23 @@ pub struct LibraryFacts {
     pub matcher: DocMatcher,
     /// Each document's statement pages.
     pub statements: HashMap<String, Vec<StatementPage>>,
+    /// The pages of each document whose text OCR recognised (0: an unpaged
+    /// document), so a source can say so.
+    pub ocr_pages: HashMap<String, Vec<u32>>,
+}
+
+/// A document an import just made searchable, as ranking needs it.
+pub(crate) struct AddedDocument {
+    pub id: String,
+    pub header: String,
+    /// Its statement pages, JSON.
+    pub statements: String,
+    /// Its pages recognised by OCR, JSON.
+    pub ocr_pages: Option<String>,
+}
+
+fn ocr_pages_from_json(json: &str) -> Vec<u32> {
+    serde_json::from_str(json).unwrap_or_default()
 }
 
 impl LibraryFacts {
@@ -564,6 +581,7 @@ pub fn fold_pages(
     }
     out.into_iter()
         .map(|(score, s)| SearchHit {
+            ocr: false,
             score,
             similarity: Some(s.cosine),
             ..s.hit
@@ -586,9 +604,17 @@ impl Engine {
             .map(|(id, json)| (id, statements::from_json(&json)))
             .filter(|(_, pages)| !pages.is_empty())
             .collect();
+        let ocr_pages = self
+            .catalog
+            .ocr_pages()
+            .await?
+            .into_iter()
+            .map(|(id, json)| (id, ocr_pages_from_json(&json)))
+            .collect();
         let m = std::sync::Arc::new(LibraryFacts {
             matcher: DocMatcher::new(&self.catalog.contexts().await?),
             statements,
+            ocr_pages,
         });
         *slot = Some(m.clone());
         Ok(m)
@@ -599,30 +625,48 @@ impl Engine {
         *self.library_facts.lock().await = None;
     }
 
-    /// Documents new to the library were imported, each `(id, header,
-    /// statements JSON)`: what ranking knows is extended with them (an
-    /// import writing every few seconds would otherwise have the next
-    /// question read the whole catalog again).
-    pub(crate) async fn documents_added(&self, docs: &[(String, String, String)]) {
+    /// Documents new to the library were imported: what ranking knows is
+    /// extended with them (an import writing every few seconds would
+    /// otherwise have the next question read the whole catalog again).
+    pub(crate) async fn documents_added(&self, docs: &[AddedDocument]) {
         let mut slot = self.library_facts.lock().await;
         let Some(old) = slot.as_ref() else {
             return;
         };
         let mut matcher = old.matcher.clone();
         let headers: Vec<(String, String)> =
-            docs.iter().map(|(id, h, _)| (id.clone(), h.clone())).collect();
+            docs.iter().map(|d| (d.id.clone(), d.header.clone())).collect();
         matcher.add(&headers);
         let mut statements = old.statements.clone();
-        for (id, _, json) in docs {
-            let pages = statements::from_json(json);
+        let mut ocr_pages = old.ocr_pages.clone();
+        for d in docs {
+            let pages = statements::from_json(&d.statements);
             if !pages.is_empty() {
-                statements.insert(id.clone(), pages);
+                statements.insert(d.id.clone(), pages);
+            }
+            if let Some(json) = &d.ocr_pages {
+                ocr_pages.insert(d.id.clone(), ocr_pages_from_json(json));
             }
         }
         *slot = Some(std::sync::Arc::new(LibraryFacts {
             matcher,
             statements,
+            ocr_pages,
         }));
+    }
+
+    /// Marks the hits whose page OCR recognised.
+    pub(crate) async fn mark_ocr(&self, hits: &mut [SearchHit]) -> Result<()> {
+        let facts = self.library_facts().await?;
+        if facts.ocr_pages.is_empty() {
+            return Ok(());
+        }
+        for hit in hits {
+            if let Some(pages) = facts.ocr_pages.get(&hit.doc_id) {
+                hit.ocr = pages.contains(&hit.page.unwrap_or(0));
+            }
+        }
+        Ok(())
     }
 
     /// [`SearchMode::Ranked`]: the best `limit` pages for `query`, each as its
@@ -979,6 +1023,7 @@ mod tests {
     fn scored(doc: &str, page: u32, n: usize, cosine: f32) -> Scored {
         Scored {
             hit: SearchHit {
+                ocr: false,
                 doc_id: doc.into(),
                 chunk_id: format!("{doc}:{n}"),
                 path: format!("/{doc}.pdf"),
@@ -1054,6 +1099,7 @@ mod tests {
         let hits = fold_pages(vec![scored("a", 49, 1, 0.45), statement], &WEIGHTS, 10, &[]);
         assert_eq!(hits[0].page, Some(60));
         let facts = LibraryFacts {
+            ocr_pages: HashMap::new(),
             matcher: DocMatcher::new(&headers()),
             statements: HashMap::from([(
                 "a18".to_string(),

@@ -89,6 +89,9 @@ pub struct SearchHit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
     pub text: String,
+    /// The passage's text was recognised from a scan (OCR).
+    #[serde(default)]
+    pub ocr: bool,
 }
 
 pub(crate) fn file_name(path: &str) -> String {
@@ -102,6 +105,7 @@ impl From<StoredHit> for SearchHit {
     fn from(h: StoredHit) -> Self {
         let r = h.record;
         SearchHit {
+            ocr: false,
             name: file_name(&r.path),
             doc_id: r.doc_id,
             chunk_id: r.chunk_id,
@@ -196,7 +200,19 @@ impl crate::Engine {
             return Ok(Vec::new());
         }
         let scope = opts.doc_ids.as_deref();
-        match opts.mode {
+        let mut hits = self.search_modes(query, limit, scope, opts.mode).await?;
+        self.mark_ocr(&mut hits).await?;
+        Ok(hits)
+    }
+
+    async fn search_modes(
+        &self,
+        query: &str,
+        limit: usize,
+        scope: Option<&[String]>,
+        mode: SearchMode,
+    ) -> Result<Vec<SearchHit>> {
+        match mode {
             SearchMode::Dense => {
                 let v = self.embed_query(query).await?;
                 let dense = self.store.dense(&v, limit, scope).await?;
@@ -260,6 +276,7 @@ impl crate::Engine {
                 let hit = records.get(&row)?.clone();
                 let similarity = in_dense.contains(&row).then_some(hit.score);
                 Some(SearchHit {
+                    ocr: false,
                     score,
                     similarity,
                     ..SearchHit::from(hit)

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use quire_readers::{extract, LoadOptions};
+use quire_readers::{extract, LoadOptions, Progress};
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args_os().skip(1);
@@ -14,6 +14,7 @@ fn main() -> std::process::ExitCode {
     };
     let opts = LoadOptions {
         password: args.next().and_then(|p| p.into_string().ok()),
+        progress: Progress::new(|done, total| eprintln!("OCR: page {done} of {total}")),
     };
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,

@@ -34,6 +34,7 @@ impl Loader for DocxLoader {
             pages: vec![PageText {
                 number: None,
                 text: tidy(&text),
+                ocr: false,
             }],
             encoding: None,
             title: crate::pptx::core_title(&mut pkg),

@@ -82,6 +82,7 @@ fn read_message(message: &Message, opts: &LoadOptions, depth: usize, pages: &mut
     pages.push(PageText {
         number: None,
         text: tidy(&text),
+        ocr: false,
     });
     for part in message.attachments() {
         let name = part
@@ -112,6 +113,7 @@ fn read_message(message: &Message, opts: &LoadOptions, depth: usize, pages: &mut
         pages.push(PageText {
             number: None,
             text: tidy(&text),
+            ocr: false,
         });
     }
 }

@@ -37,6 +37,7 @@ impl Loader for EpubLoader {
                 pages.push(PageText {
                     number: Some(pages.len() as u32 + 1),
                     text,
+                    ocr: false,
                 });
             }
         }

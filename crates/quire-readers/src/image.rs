@@ -28,6 +28,7 @@ impl Loader for ImageLoader {
             .map(|(i, text)| PageText {
                 number: Some(i as u32 + 1),
                 text: tidy(&text),
+                ocr: true,
             })
             .collect();
         Ok(Extracted {

@@ -28,7 +28,7 @@ pub use error::FileProblem;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -112,6 +112,10 @@ impl Format {
 pub struct PageText {
     pub number: Option<u32>,
     pub text: String,
+    /// The text was recognised from the page's image (OCR), not read from
+    /// a text layer.
+    #[serde(default)]
+    pub ocr: bool,
 }
 
 /// What a loader read out of a file.
@@ -143,6 +147,30 @@ impl Extracted {
 pub struct LoadOptions {
     /// The password of an encrypted PDF.
     pub password: Option<String>,
+    /// Told of each page recognised by OCR (the slow step).
+    pub progress: Progress,
+}
+
+/// A callback told `(done, total)` as a reader recognises pages by OCR.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Arc<dyn Fn(usize, usize) + Send + Sync>>);
+
+impl Progress {
+    pub fn new(f: impl Fn(usize, usize) + Send + Sync + 'static) -> Self {
+        Progress(Some(Arc::new(f)))
+    }
+
+    pub fn report(&self, done: usize, total: usize) {
+        if let Some(f) = &self.0 {
+            f(done, total);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Progress(..)" } else { "Progress(none)" })
+    }
 }
 
 /// Reads one format. Implementations must not panic on purpose, but the
@@ -235,19 +263,32 @@ pub fn extract(
     let loader = loader_for(path, &bytes)?;
     quiet_panics_in_workers();
     let (tx, rx) = mpsc::channel();
-    let opts = opts.clone();
+    let mut inner = opts.clone();
+    let progress_tx = tx.clone();
+    inner.progress = Progress::new(move |done, total| {
+        let _ = progress_tx.send(Step::Page(done, total));
+    });
     let spawned = std::thread::Builder::new()
         .name(format!("{WORKER_PREFIX}{}", loader.format().as_str()))
         .spawn(move || {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| loader.load(&bytes, &opts)));
-            let _ = tx.send(result);
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| loader.load(&bytes, &inner)));
+            let _ = tx.send(Step::Done(result));
         });
     if let Err(e) = spawned {
         return Err(FileProblem::ReaderCrashed(format!(
             "could not start a reader thread: {e}"
         )));
     }
-    let extracted = match rx.recv_timeout(time_limit) {
+    // The time limit is per step: the reading, then each page OCR recognises
+    // (a long scan takes minutes, each of its pages seconds).
+    let outcome = loop {
+        match rx.recv_timeout(time_limit) {
+            Ok(Step::Page(done, total)) => opts.progress.report(done, total),
+            Ok(Step::Done(outcome)) => break Ok(outcome),
+            Err(e) => break Err(e),
+        }
+    };
+    let extracted = match outcome {
         Ok(Ok(result)) => result?,
         Ok(Err(panic)) => return Err(FileProblem::ReaderCrashed(panic_message(&panic))),
         Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -266,6 +307,13 @@ pub fn extract(
         });
     }
     Ok(extracted)
+}
+
+/// What a reader thread tells [`extract`].
+enum Step {
+    /// OCR recognised page `done` of `total`.
+    Page(usize, usize),
+    Done(std::thread::Result<Result<Extracted, FileProblem>>),
 }
 
 const WORKER_PREFIX: &str = "quire-reader-";

@@ -39,6 +39,7 @@ impl Loader for OdtLoader {
             pages: vec![PageText {
                 number: None,
                 text: tidy(&text),
+                ocr: false,
             }],
             encoding: None,
             title,

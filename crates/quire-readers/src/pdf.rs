@@ -113,6 +113,7 @@ impl Loader for PdfLoader {
                 Ok(text) => pages.push(PageText {
                     number: Some(number),
                     text: dehyphenate(&tidy(&text)),
+                    ocr: false,
                 }),
                 Err(reason) => {
                     tracing::debug!("page {number}: {reason}");
@@ -135,6 +136,7 @@ impl Loader for PdfLoader {
                     None if alphanumerics(theirs) > 0 => pages.push(PageText {
                         number: Some(number),
                         text: tidy(theirs),
+                        ocr: false,
                     }),
                     None => {}
                 }
@@ -152,7 +154,7 @@ impl Loader for PdfLoader {
             .collect();
         if !wanted.is_empty() && crate::ocr::available() && crate::ocr::pdf_renderer_available() {
             let read = match crate::ocr::pdf_pages(bytes, opts.password.as_deref(), &wanted, |done, of| {
-                tracing::debug!("OCR: page {done} of {of}");
+                opts.progress.report(done, of)
             }) {
                 Ok(read) => read,
                 // The pages with a text layer are kept when OCR fails.
@@ -165,11 +167,15 @@ impl Loader for PdfLoader {
             for (number, text) in read {
                 let text = tidy(&text);
                 match pages.iter_mut().find(|p| p.number == Some(number)) {
-                    Some(p) if alphanumerics(&text) > alphanumerics(&p.text) => p.text = text,
+                    Some(p) if alphanumerics(&text) > alphanumerics(&p.text) => {
+                        p.text = text;
+                        p.ocr = true;
+                    }
                     Some(_) => {}
                     None => pages.push(PageText {
                         number: Some(number),
                         text,
+                        ocr: true,
                     }),
                 }
             }
@@ -201,6 +207,7 @@ fn poppler_only(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
         .map(|(i, text)| PageText {
             number: Some(i as u32 + 1),
             text: tidy(text),
+            ocr: false,
         })
         .collect();
     pages.iter().any(|p| alphanumerics(&p.text) >= MIN_PAGE_CHARS).then(|| {

@@ -57,6 +57,7 @@ impl Loader for PptxLoader {
             pages.push(PageText {
                 number: Some(i as u32 + 1),
                 text: tidy(&text),
+                ocr: false,
             });
         }
         Ok(Extracted {

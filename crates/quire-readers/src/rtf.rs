@@ -45,6 +45,7 @@ impl Loader for RtfLoader {
             pages: vec![PageText {
                 number: None,
                 text: tidy(&text),
+                ocr: false,
             }],
             encoding: None,
             title,

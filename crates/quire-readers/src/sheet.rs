@@ -51,6 +51,7 @@ impl Loader for SheetLoader {
             pages.push(PageText {
                 number: Some(i as u32 + 1),
                 text,
+                ocr: false,
             });
         }
         Ok(Extracted {

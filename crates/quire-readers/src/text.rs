@@ -48,6 +48,7 @@ impl Loader for TextLoader {
             pages: vec![PageText {
                 number: None,
                 text: tidy(&text),
+                ocr: false,
             }],
             encoding: Some(encoding),
             title: None,

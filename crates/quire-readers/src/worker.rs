@@ -57,6 +57,11 @@ enum Reply {
     Failed {
         problem: WireProblem,
     },
+    /// Sent before the answer, once per page OCR recognises.
+    Progress {
+        done: usize,
+        total: usize,
+    },
 }
 
 /// [`FileProblem`] as it travels between processes.
@@ -174,6 +179,9 @@ fn from_reply(reply: Reply) -> Result<Extracted, FileProblem> {
             title,
         }),
         Reply::Failed { problem } => Err(problem.into()),
+        Reply::Progress { .. } => Err(FileProblem::ReaderCrashed(
+            "the reader sent progress as its answer".into(),
+        )),
     }
 }
 
@@ -186,7 +194,14 @@ pub fn serve() -> i32 {
         .unwrap_or(DEFAULT_MEMORY_MB);
     limit_memory(mb);
     let stdin = std::io::stdin().lock();
-    let mut out = std::io::stdout().lock();
+    // Progress lines come from the reading thread, the answer from this one.
+    let send = |reply: &Reply| -> bool {
+        let Ok(text) = serde_json::to_string(reply) else {
+            return false;
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|_| out.flush()).is_ok()
+    };
     for line in stdin.lines() {
         let Ok(line) = line else { return 1 };
         let Ok(req) = serde_json::from_str::<Request>(&line) else {
@@ -195,6 +210,13 @@ pub fn serve() -> i32 {
         test_fault(&req.path);
         let opts = LoadOptions {
             password: req.password,
+            progress: crate::Progress::new(|done, total| {
+                let line = serde_json::to_string(&Reply::Progress { done, total });
+                if let Ok(line) = line {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+                }
+            }),
         };
         let limit = Duration::from_millis(req.time_limit_ms);
         let result = match std::fs::read(&req.path) {
@@ -203,10 +225,7 @@ pub fn serve() -> i32 {
                 "could not read the file: {e}"
             ))),
         };
-        let Ok(text) = serde_json::to_string(&reply_for(result)) else {
-            return 3;
-        };
-        if writeln!(out, "{text}").and_then(|_| out.flush()).is_err() {
+        if !send(&reply_for(result)) {
             return 0;
         }
     }
@@ -462,7 +481,18 @@ impl Pool {
                 worker.kill();
                 continue;
             }
-            return match worker.replies.recv_timeout(time_limit + GRACE) {
+            // The time limit is per step, as in [`extract`]: each OCR'd
+            // page's progress line starts it again.
+            let answer = loop {
+                match worker.replies.recv_timeout(time_limit + GRACE) {
+                    Ok(line) => match serde_json::from_str::<Reply>(&line) {
+                        Ok(Reply::Progress { done, total }) => opts.progress.report(done, total),
+                        _ => break Ok(line),
+                    },
+                    Err(e) => break Err(e),
+                }
+            };
+            return match answer {
                 Ok(line) => {
                     let result = serde_json::from_str::<Reply>(&line)
                         .map_err(|e| FileProblem::ReaderCrashed(format!("unreadable reply: {e}")))

@@ -81,3 +81,54 @@ fn rotated_scans_come_out_upright() {
         assert!(r >= 0.85, "page {:?}: word recall {r:.3}", p.number);
     }
 }
+
+/// OCR is slow, so each recognised page is told as it is done (the import
+/// shows "page n of N"), and the pages say their text was recognised.
+#[test]
+fn recognised_pages_are_told_one_by_one_and_marked() {
+    assert!(ocr::available() && ocr::pdf_renderer_available());
+    let path = shared().join("corpus/pdfs/scan_cardinal-rotations.pdf");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let opts = LoadOptions {
+        progress: quire_readers::Progress::new(move |done, total| {
+            log.lock().unwrap().push((done, total));
+        }),
+        ..Default::default()
+    };
+    let bytes = std::fs::read(&path).expect("corpus file");
+    let x = extract(&path, bytes, &opts, Duration::from_secs(300)).expect("reads");
+    let seen = seen.lock().unwrap().clone();
+    let n = x.pages.len();
+    assert!(n >= 2, "{n} pages");
+    assert_eq!(seen, (1..=n).map(|i| (i, n)).collect::<Vec<_>>());
+    assert!(x.pages.iter().all(|p| p.ocr), "every page of the scan is marked as recognised");
+    // A text PDF's pages are not.
+    let text = shared().join("corpus/pdfs/tracemonkey.pdf");
+    let x = extract(&text, std::fs::read(&text).unwrap(), &LoadOptions::default(), Duration::from_secs(300))
+        .expect("reads");
+    assert!(x.pages.iter().all(|p| !p.ocr));
+}
+
+/// A long scan is not cut off by the reading time limit: it applies to each
+/// recognised page, not to the whole file.
+#[test]
+fn the_time_limit_applies_to_each_recognised_page() {
+    assert!(ocr::available() && ocr::pdf_renderer_available());
+    let path = shared().join("corpus/pdfs/scan_cardinal-rotations.pdf");
+    let bytes = std::fs::read(&path).expect("corpus file");
+    let started = std::time::Instant::now();
+    let whole = extract(&path, bytes.clone(), &LoadOptions::default(), Duration::from_secs(300))
+        .expect("reads");
+    let took = started.elapsed();
+    let pages = whole.pages.len() as u32;
+    // A limit well under the whole read, but over the slowest page (plus the text pass).
+    let limit = (took / pages) * 2 + Duration::from_secs(2);
+    if limit >= took {
+        eprintln!("the scan read too fast to tell ({took:?} for {pages} pages)");
+        return;
+    }
+    let again = extract(&path, bytes, &LoadOptions::default(), limit)
+        .unwrap_or_else(|e| panic!("{e} with a limit of {limit:?} per step ({took:?} in all)"));
+    assert_eq!(again.pages.len(), whole.pages.len());
+}

@@ -83,13 +83,17 @@ moved: number, chunks: number,
  */
 left: number, };
 
-export type ImportEvent = { "event": "started", files: number, } | { "event": "file_started", index: number, path: string, } | { "event": "file_chunked", path: string, chunks: number, } | { "event": "chunks_embedded", path: string, done: number, total: number, } | { "event": "file_finished", result: FileResult, } | { "event": "indexing_started" } | { "event": "finished", summary: ImportSummary, } | { "event": "removed", path: string, } | { "event": "watching", folders: Array<string>, };
+export type ImportEvent = { "event": "started", files: number, } | { "event": "file_started", index: number, path: string, } | { "event": "pages_recognised", path: string, done: number, total: number, } | { "event": "file_chunked", path: string, chunks: number, } | { "event": "chunks_embedded", path: string, done: number, total: number, } | { "event": "file_finished", result: FileResult, } | { "event": "indexing_started" } | { "event": "finished", summary: ImportSummary, } | { "event": "removed", path: string, } | { "event": "watching", folders: Array<string>, };
 
 export type Source = { n: number, doc_id: string, chunk_id: string, path: string, name: string, page: number | null, start: number, end: number, 
 /**
  * Cosine similarity between the question and the passage.
  */
-similarity: number | null, text: string, };
+similarity: number | null, text: string, 
+/**
+ * The passage's text was recognised from a scan (OCR): the UI says so.
+ */
+ocr: boolean, };
 
 export type StopReason = "end_of_turn" | "max_tokens" | "context_full" | "cancelled";
 
@@ -119,7 +123,11 @@ start: number, end: number, score: number,
 /**
  * Cosine similarity to the query, when the passage came up in the dense search.
  */
-similarity: number | null, text: string, };
+similarity: number | null, text: string, 
+/**
+ * The passage's text was recognised from a scan (OCR).
+ */
+ocr: boolean, };
 
 export type SearchRequest = { q: string, mode?: string, k?: number, };
 
@@ -239,7 +247,12 @@ relevance_threshold: number,
  */
 model_dirs: Array<string>, };
 
-export type PageText = { number: number | null, text: string, };
+export type PageText = { number: number | null, text: string, 
+/**
+ * The text was recognised from the page's image (OCR), not read from
+ * a text layer.
+ */
+ocr: boolean, };
 
 export type Extracted = { format: Format, pages: Array<PageText>, 
 /**

@@ -307,6 +307,14 @@ export class Library {
         case 'file_started':
           rowFor(e.path).status.textContent = 'reading…';
           break;
+        case 'pages_recognised': {
+          // OCR takes seconds a page: the row says how far it is.
+          const r = rowFor(e.path);
+          r.bar.max = Math.max(1, e.total);
+          r.bar.value = e.done;
+          r.status.textContent = `recognising text (OCR): page ${e.done} of ${e.total}`;
+          break;
+        }
         case 'file_chunked':
           rowFor(e.path).status.textContent = `${e.chunks} passages`;
           break;

@@ -26,6 +26,13 @@ pub enum ImportEvent {
         index: usize,
         path: String,
     },
+    /// OCR recognised page `done` of the `total` pages of the file it reads
+    /// this way (it takes seconds a page).
+    PagesRecognised {
+        path: String,
+        done: usize,
+        total: usize,
+    },
     FileChunked {
         path: String,
         chunks: usize,

@@ -59,6 +59,18 @@ impl Stop {
     }
 }
 
+/// The pages of `extracted` recognised by OCR as JSON (`[2, 5]`; an
+/// unpaged document `[0]`), `None` when none was.
+fn ocr_pages_json(extracted: &Extracted) -> Option<String> {
+    let pages: Vec<u32> = extracted
+        .pages
+        .iter()
+        .filter(|p| p.ocr)
+        .map(|p| p.number.unwrap_or(0))
+        .collect();
+    (!pages.is_empty()).then(|| serde_json::to_string(&pages).unwrap_or_default())
+}
+
 /// A file read and chunked, its passages to embed.
 struct Prepared {
     id: String,
@@ -74,6 +86,8 @@ struct Prepared {
     title: String,
     header: String,
     statements: String,
+    /// The pages recognised by OCR, as JSON; `None` when none was.
+    ocr_pages: Option<String>,
     chunks: Vec<Chunk>,
     texts: Vec<String>,
     vectors: Vec<Vec<f32>>,
@@ -472,6 +486,7 @@ impl Engine {
                 (
                     p.id.as_str(),
                     Outcome {
+                        ocr_pages: p.ocr_pages.as_deref(),
                         status: Status::Imported,
                         format: Some(p.format.as_str()),
                         encoding: p.encoding,
@@ -493,9 +508,14 @@ impl Engine {
         if docs.iter().any(|p| p.previous) {
             self.documents_changed().await;
         } else {
-            let added: Vec<(String, String, String)> = docs
+            let added: Vec<crate::rank::AddedDocument> = docs
                 .iter()
-                .map(|p| (p.id.clone(), p.header.clone(), p.statements.clone()))
+                .map(|p| crate::rank::AddedDocument {
+                    id: p.id.clone(),
+                    header: p.header.clone(),
+                    statements: p.statements.clone(),
+                    ocr_pages: p.ocr_pages.clone(),
+                })
                 .collect();
             self.documents_added(&added).await;
         }
@@ -642,7 +662,24 @@ impl Engine {
         }
 
         let t0 = Instant::now();
-        let extracted = self.read_file(&canonical, opts).await?;
+        // OCR is slow: each recognised page is told as it comes.
+        let (tx, mut pages_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut reading = opts.clone();
+        reading.load.progress = loader::Progress::new(move |done, total| {
+            let _ = tx.send((done, total));
+        });
+        let read = self.read_file(&canonical, &reading);
+        tokio::pin!(read);
+        let extracted = loop {
+            tokio::select! {
+                r = &mut read => break r?,
+                Some((done, total)) = pages_rx.recv() => progress.event(&ImportEvent::PagesRecognised {
+                    path: path_str.clone(),
+                    done,
+                    total,
+                }),
+            }
+        };
         let extracted = match extracted {
             Ok(x) => x,
             Err(problem) => return Ok(failed(file_error(&canonical, problem), hash, result)),
@@ -699,6 +736,7 @@ impl Engine {
             title: context.title,
             header: context.header,
             statements: statement_pages,
+            ocr_pages: ocr_pages_json(&extracted),
             vectors: Vec::with_capacity(texts.len()),
             chunks,
             texts,
@@ -746,6 +784,7 @@ impl Engine {
                 &[(
                     id,
                     Outcome {
+                        ocr_pages: None,
                         status: Status::Failed,
                         format: None,
                         encoding: None,
@@ -817,6 +856,7 @@ impl Engine {
                     pages: vec![loader::PageText {
                         number: None,
                         text: text.clone(),
+                        ocr: false,
                     }],
                     encoding: None,
                     title: None,
@@ -835,6 +875,7 @@ impl Engine {
                     .finish(
                         &id,
                         Outcome {
+                            ocr_pages: None,
                             status: Status::Imported,
                             format: Some("text"),
                             encoding: None,
