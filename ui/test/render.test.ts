@@ -15,10 +15,16 @@ const src = (n: number, extra: Partial<Source> = {}): Source => ({
   end: 10,
   similarity: 0.5,
   text: `Passage number ${n} <img src=x onerror=alert(1)>`,
+  ocr: false,
   ...extra,
 });
 
 describe('citation rendering', () => {
+  it('says when a source was recognised from a scan', () => {
+    expect(sourceLabel(src(2, { ocr: true }))).toBe('file2.pdf · p. 8 · OCR');
+    expect(sourceLabel(src(2))).toBe('file2.pdf · p. 8');
+  });
+
   it('labels a chip `[n] file · p. N` and shows the snippet as text', () => {
     const open = vi.fn();
     const chip = citationChip(src(1), open);
