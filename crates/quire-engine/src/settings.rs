@@ -31,6 +31,9 @@ pub struct Settings {
     pub relevance_threshold: f32,
     /// Further folders searched for GGUF models by `quire models`.
     pub model_dirs: Vec<PathBuf>,
+    /// The languages scans are recognised in (Tesseract's codes joined by
+    /// `+`, e.g. `eng+deu`); `None`: English and every language installed.
+    pub ocr_languages: Option<String>,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             system_prompt: None,
             relevance_threshold: 0.3,
             model_dirs: Vec::new(),
+            ocr_languages: None,
         }
     }
 }
@@ -93,12 +97,13 @@ impl Settings {
             "repeat_penalty" => self.repeat_penalty = parse(key, value)?,
             "system_prompt" => self.system_prompt = none_if_empty(value),
             "relevance_threshold" => self.relevance_threshold = parse(key, value)?,
+            "ocr_languages" => self.ocr_languages = none_if_empty(value).map(|v| v.trim().to_string()),
             "model_dirs" => {
                 self.model_dirs = value.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect()
             }
             other => {
                 return Err(Error::InvalidInput(format!(
-                    "unknown setting `{other}` (model, top_k, temperature, top_p, max_tokens, seed, repeat_penalty, system_prompt, relevance_threshold, model_dirs)"
+                    "unknown setting `{other}` (model, top_k, temperature, top_p, max_tokens, seed, repeat_penalty, system_prompt, relevance_threshold, model_dirs, ocr_languages)"
                 )))
             }
         }
@@ -122,6 +127,12 @@ impl Settings {
         if !(0.5..=2.0).contains(&self.repeat_penalty) {
             return bad("repeat_penalty must be between 0.5 and 2");
         }
+        if let Some(langs) = &self.ocr_languages {
+            let code = |l: &str| !l.is_empty() && l.len() <= 32 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !langs.split('+').all(code) {
+                return bad("ocr_languages are Tesseract language codes joined by +, e.g. eng+deu");
+            }
+        }
         if !(-1.0..=1.0).contains(&self.relevance_threshold) {
             return bad("relevance_threshold is a cosine similarity, between -1 and 1");
         }
@@ -144,6 +155,17 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ocr_languages_are_tesseract_codes() {
+        let mut s = Settings::default();
+        s.set("ocr_languages", "eng+deu+chi_sim").unwrap();
+        assert_eq!(s.ocr_languages.as_deref(), Some("eng+deu+chi_sim"));
+        assert!(s.set("ocr_languages", "eng --psm 0").is_err());
+        assert!(s.set("ocr_languages", "eng++deu").is_err());
+        s.set("ocr_languages", " ").unwrap();
+        assert_eq!(s.ocr_languages, None);
+    }
 
     #[test]
     fn round_trip_and_set() {

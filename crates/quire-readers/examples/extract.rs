@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
     let opts = LoadOptions {
         password: args.next().and_then(|p| p.into_string().ok()),
         progress: Progress::new(|done, total| eprintln!("OCR: page {done} of {total}")),
+        ocr_languages: None,
     };
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,

@@ -18,11 +18,11 @@ impl Loader for ImageLoader {
         Format::Image
     }
 
-    fn load(&self, bytes: &[u8], _: &LoadOptions) -> Result<Extracted, FileProblem> {
+    fn load(&self, bytes: &[u8], opts: &LoadOptions) -> Result<Extracted, FileProblem> {
         if !ocr::available() {
             return Err(FileProblem::NoTextLayer);
         }
-        let pages = ocr::image_bytes(bytes, &self.ext)?
+        let pages = ocr::image_bytes(bytes, &self.ext, &ocr::chosen_languages(opts.ocr_languages.as_deref()))?
             .into_iter()
             .enumerate()
             .map(|(i, text)| PageText {

@@ -149,6 +149,9 @@ pub struct LoadOptions {
     pub password: Option<String>,
     /// Told of each page recognised by OCR (the slow step).
     pub progress: Progress,
+    /// The OCR languages the user chose (Tesseract's `eng+deu` form); `None`:
+    /// `QUIRE_OCR_LANGS`, else English and every language installed.
+    pub ocr_languages: Option<String>,
 }
 
 /// A callback told `(done, total)` as a reader recognises pages by OCR.

@@ -68,6 +68,29 @@ pub fn languages() -> String {
         .clone()
 }
 
+/// The languages to read with: those of `requested` (Tesseract's `a+b`
+/// form, the user's setting) that the system has data for; without any,
+/// [`languages`].
+pub fn chosen_languages(requested: Option<&str>) -> String {
+    let installed = installed_languages();
+    let chosen: Vec<&str> = requested
+        .unwrap_or("")
+        .split('+')
+        .map(str::trim)
+        .filter(|l| installed.iter().any(|i| i == l))
+        .collect();
+    if chosen.is_empty() {
+        languages()
+    } else {
+        chosen.join("+")
+    }
+}
+
+/// The languages Tesseract has data for here (for the settings).
+pub fn installed() -> Vec<String> {
+    installed_languages()
+}
+
 /// A scratch folder, removed when dropped.
 struct Scratch(PathBuf);
 
@@ -104,12 +127,12 @@ fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, FileProblem> {
 
 /// The text Tesseract reads in image file `image`: one entry per page (a
 /// multi-page TIFF has several).
-pub fn image_file(image: &Path) -> Result<Vec<String>, FileProblem> {
+pub fn image_file(image: &Path, langs: &str) -> Result<Vec<String>, FileProblem> {
     let out = run(
         Command::new("tesseract")
             .arg(image)
             .arg("stdout")
-            .args(["-l", &languages(), "--psm", "1"])
+            .args(["-l", langs, "--psm", "1"])
             .env("OMP_THREAD_LIMIT", "1"),
         "tesseract",
     )?;
@@ -123,12 +146,12 @@ pub fn image_file(image: &Path) -> Result<Vec<String>, FileProblem> {
 }
 
 /// The text of image bytes (`ext` names their format for Tesseract's reader).
-pub fn image_bytes(bytes: &[u8], ext: &str) -> Result<Vec<String>, FileProblem> {
+pub fn image_bytes(bytes: &[u8], ext: &str, langs: &str) -> Result<Vec<String>, FileProblem> {
     let scratch = Scratch::new()?;
     let file = scratch.0.join(format!("image.{ext}"));
     std::fs::write(&file, bytes)
         .map_err(|e| FileProblem::ReaderCrashed(format!("could not write the image for OCR: {e}")))?;
-    image_file(&file)
+    image_file(&file, langs)
 }
 
 /// Pages `pages` (1-based) of the PDF in `bytes`, rendered by `pdftoppm` and
@@ -137,6 +160,7 @@ pub fn pdf_pages(
     bytes: &[u8],
     password: Option<&str>,
     pages: &[u32],
+    langs: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<(u32, String)>, FileProblem> {
     let scratch = Scratch::new()?;
@@ -156,7 +180,7 @@ pub fn pdf_pages(
         render.arg(&pdf).arg(&root);
         run(&mut render, "pdftoppm")?;
         let image = root.with_extension("png");
-        let text = image_file(&image)?.join("\n");
+        let text = image_file(&image, langs)?.join("\n");
         let _ = std::fs::remove_file(&image);
         out.push((page, text));
         progress(i + 1, pages.len());

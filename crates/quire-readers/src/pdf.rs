@@ -153,7 +153,7 @@ impl Loader for PdfLoader {
             })
             .collect();
         if !wanted.is_empty() && crate::ocr::available() && crate::ocr::pdf_renderer_available() {
-            let read = match crate::ocr::pdf_pages(bytes, opts.password.as_deref(), &wanted, |done, of| {
+            let read = match crate::ocr::pdf_pages(bytes, opts.password.as_deref(), &wanted, &crate::ocr::chosen_languages(opts.ocr_languages.as_deref()), |done, of| {
                 opts.progress.report(done, of)
             }) {
                 Ok(read) => read,

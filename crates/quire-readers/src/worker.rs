@@ -42,6 +42,8 @@ pub struct WorkerCommand {
 struct Request {
     path: PathBuf,
     password: Option<String>,
+    #[serde(default)]
+    ocr_languages: Option<String>,
     time_limit_ms: u64,
 }
 
@@ -210,6 +212,7 @@ pub fn serve() -> i32 {
         test_fault(&req.path);
         let opts = LoadOptions {
             password: req.password,
+            ocr_languages: req.ocr_languages,
             progress: crate::Progress::new(|done, total| {
                 let line = serde_json::to_string(&Reply::Progress { done, total });
                 if let Ok(line) = line {
@@ -453,6 +456,7 @@ impl Pool {
         let request = serde_json::to_string(&Request {
             path: path.to_path_buf(),
             password: opts.password.clone(),
+            ocr_languages: opts.ocr_languages.clone(),
             time_limit_ms: time_limit.as_millis() as u64,
         })
         .map_err(|e| FileProblem::ReaderCrashed(e.to_string()))?;

@@ -61,7 +61,7 @@ fn a_page_rendered_from_a_text_pdf_reads_back_as_its_text() {
     let bytes = std::fs::read(&pdf).unwrap();
     let x = extract(&pdf, bytes.clone(), &LoadOptions::default(), Duration::from_secs(120)).unwrap();
     let truth = &x.pages[0].text;
-    let got = ocr::pdf_pages(&bytes, None, &[1], |_, _| {}).unwrap();
+    let got = ocr::pdf_pages(&bytes, None, &[1], &ocr::languages(), |_, _| {}).unwrap();
     let r = recall(truth, &got[0].1);
     println!("tracemonkey p. 1 rendered and read: word recall {r:.3}");
     assert!(r >= 0.9, "word recall {r:.3}");
@@ -131,4 +131,14 @@ fn the_time_limit_applies_to_each_recognised_page() {
     let again = extract(&path, bytes, &LoadOptions::default(), limit)
         .unwrap_or_else(|e| panic!("{e} with a limit of {limit:?} per step ({took:?} in all)"));
     assert_eq!(again.pages.len(), whole.pages.len());
+}
+
+/// The OCR languages a user sets are used when installed; others are left
+/// out, and with none left the default applies.
+#[test]
+fn chosen_ocr_languages_are_the_installed_ones() {
+    assert!(ocr::available());
+    assert_eq!(ocr::chosen_languages(Some("zzz_none+eng")), "eng");
+    assert_eq!(ocr::chosen_languages(Some("zzz_none")), ocr::languages());
+    assert_eq!(ocr::chosen_languages(None), ocr::languages());
 }

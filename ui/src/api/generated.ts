@@ -245,7 +245,12 @@ relevance_threshold: number,
 /**
  * Further folders searched for GGUF models by `quire models`.
  */
-model_dirs: Array<string>, };
+model_dirs: Array<string>, 
+/**
+ * The languages scans are recognised in (Tesseract's codes joined by
+ * `+`, e.g. `eng+deu`); `None`: English and every language installed.
+ */
+ocr_languages: string | null, };
 
 export type PageText = { number: number | null, text: string, 
 /**

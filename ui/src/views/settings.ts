@@ -105,6 +105,11 @@ export class SettingsView {
     system.addEventListener('change', () => {
       s.system_prompt = system.value.trim() ? system.value : null;
     });
+    const ocr = h('input', { type: 'text', name: 'ocr_languages', placeholder: 'eng+deu', 'aria-label': 'OCR languages' });
+    ocr.value = s.ocr_languages ?? '';
+    ocr.addEventListener('change', () => {
+      s.ocr_languages = ocr.value.trim() ? ocr.value.trim() : null;
+    });
     this.form.append(
       h('section', {}, h('h2', {}, 'Model'), modelList, pick, byPath, inspected),
       h(
@@ -116,6 +121,22 @@ export class SettingsView {
         num('Relevance threshold', 'relevance_threshold', { min: 0, max: 1, step: 0.05 }, 'Below this similarity Quire says your documents do not cover the question.'),
         num('Longest answer (tokens)', 'max_tokens', { min: 16, max: 2048, step: 16 }, ''),
         h('label', { class: 'field' }, h('span', {}, 'System prompt'), system),
+      ),
+      h(
+        'section',
+        {},
+        h('h2', {}, 'Documents'),
+        h(
+          'label',
+          { class: 'field' },
+          h('span', {}, 'OCR languages'),
+          ocr,
+          h(
+            'small',
+            { class: 'muted' },
+            'The languages scans and images are recognised in: Tesseract codes joined by +, e.g. eng+deu+fra. Empty: English and every language installed (apt install tesseract-ocr-deu adds German). Applies to files imported from now on.',
+          ),
+        ),
       ),
       h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', onclick: () => void this.save() }, 'Save settings')),
     );

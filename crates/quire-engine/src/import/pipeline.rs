@@ -813,7 +813,10 @@ impl Engine {
         opts: &ImportOptions,
     ) -> Result<std::result::Result<Extracted, FileProblem>> {
         let (readers, path) = (self.readers.clone(), path.to_path_buf());
-        let (load, limit) = (opts.load.clone(), opts.time_limit);
+        let (mut load, limit) = (opts.load.clone(), opts.time_limit);
+        if load.ocr_languages.is_none() {
+            load.ocr_languages = self.settings().ocr_languages;
+        }
         tokio::task::spawn_blocking(move || readers.extract(&path, &load, limit))
             .await
             .map_err(|e| Error::Bug(e.to_string()))
