@@ -191,15 +191,18 @@ pub fn pdf_pages(
 /// Whether the PDF renderer is installed.
 pub fn pdf_renderer_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        Command::new("pdftoppm")
-            .arg("-v")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    })
+    *AVAILABLE.get_or_init(|| program_runs("pdftoppm"))
+}
+
+/// Whether `program -v` starts here (poppler's tools answer it).
+pub(crate) fn program_runs(program: &str) -> bool {
+    Command::new(program)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// Whether extracted page text is the garbage a bad OCR layer leaves:

@@ -21,15 +21,7 @@ use std::sync::OnceLock;
 /// Whether `pdftotext` can run here.
 pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        Command::new("pdftotext")
-            .arg("-v")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    })
+    *AVAILABLE.get_or_init(|| crate::ocr::program_runs("pdftotext"))
 }
 
 /// The text of every page of the PDF in `bytes`, as `pdftotext` reads it
