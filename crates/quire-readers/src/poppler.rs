@@ -43,13 +43,15 @@ pub fn pages(bytes: &[u8], password: Option<&str>) -> Option<Vec<String>> {
         .spawn()
         .ok()?;
     let mut stdin = child.stdin.take()?;
-    let input = bytes.to_vec();
-    // Written from a thread: poppler may start printing before it has read all.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().ok()?;
-    let _ = writer.join();
+    // Written from a thread (borrowing the bytes, not copying them): poppler
+    // may start printing before it has read all.
+    let out = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let _ = stdin.write_all(bytes);
+        });
+        child.wait_with_output()
+    })
+    .ok()?;
     if !out.status.success() {
         return None;
     }

@@ -187,6 +187,17 @@ fn from_reply(reply: Reply) -> Result<Extracted, FileProblem> {
     }
 }
 
+/// Writes one reply line to stdout; whether it went. Progress lines come
+/// from the reading thread, the answer from the serving one: each line is
+/// written under the stdout lock.
+fn send(reply: &Reply) -> bool {
+    let Ok(text) = serde_json::to_string(reply) else {
+        return false;
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").and_then(|_| out.flush()).is_ok()
+}
+
 /// The worker's side: caps its memory, then answers requests until stdin
 /// closes. Returns the process's exit code.
 pub fn serve() -> i32 {
@@ -196,14 +207,6 @@ pub fn serve() -> i32 {
         .unwrap_or(DEFAULT_MEMORY_MB);
     limit_memory(mb);
     let stdin = std::io::stdin().lock();
-    // Progress lines come from the reading thread, the answer from this one.
-    let send = |reply: &Reply| -> bool {
-        let Ok(text) = serde_json::to_string(reply) else {
-            return false;
-        };
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}").and_then(|_| out.flush()).is_ok()
-    };
     for line in stdin.lines() {
         let Ok(line) = line else { return 1 };
         let Ok(req) = serde_json::from_str::<Request>(&line) else {
@@ -214,11 +217,7 @@ pub fn serve() -> i32 {
             password: req.password,
             ocr_languages: req.ocr_languages,
             progress: crate::Progress::new(|done, total| {
-                let line = serde_json::to_string(&Reply::Progress { done, total });
-                if let Ok(line) = line {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
-                }
+                send(&Reply::Progress { done, total });
             }),
         };
         let limit = Duration::from_millis(req.time_limit_ms);
