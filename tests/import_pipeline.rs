@@ -164,3 +164,89 @@ async fn a_stopped_import_keeps_its_work_and_resumes_without_embedding_again() {
         .unwrap()
         .is_empty());
 }
+
+/// An embedder that notes the priority (nice value) of each call's thread.
+struct NotingEmbedder {
+    inner: Arc<quire_engine::embed::MiniLm>,
+    nices: Mutex<Vec<(usize, Option<i32>)>>,
+}
+
+impl quire_engine::embed::Embedder for NotingEmbedder {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    fn embed(&self, texts: &[&str]) -> quire_engine::Result<Vec<Vec<f32>>> {
+        let nice = quire_engine::priority::this_thread_nice();
+        self.nices.lock().unwrap().push((texts.len(), nice));
+        self.inner.embed(texts)
+    }
+}
+
+/// Searches during an import took ~100 ms instead of ~14 ms (BENCHMARKS.md,
+/// issue 18): the import's embedding and the query's shared one pool, and a
+/// query's products waited behind the import's. The import now embeds on
+/// the background pool, below the priority of everything a user waits for.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_a_search_during_an_import_queued_behind_its_embedding() {
+    let dir = tempfile::Builder::new()
+        .prefix("quire-test-")
+        .tempdir()
+        .unwrap();
+    let minilm = Arc::new(
+        quire_engine::embed::MiniLm::load(&quire_e2e::models_dir().join("all-MiniLM-L6-v2"))
+            .unwrap(),
+    );
+    let chunker = quire_engine::chunk::Chunker::new(
+        minilm.sizing_tokenizer(),
+        quire_engine::chunk::DEFAULT_MAX_TOKENS,
+    )
+    .unwrap();
+    let noting = Arc::new(NotingEmbedder {
+        inner: minilm,
+        nices: Mutex::new(Vec::new()),
+    });
+    let config = quire_engine::EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        models_dir: quire_e2e::models_dir(),
+        reader_worker: None,
+    };
+    let engine = Engine::with_parts(config, noting.clone(), chunker)
+        .await
+        .unwrap();
+    let foreground = quire_engine::priority::this_thread_nice().unwrap();
+    let background = foreground.max(quire_engine::priority::BACKGROUND_NICE);
+    assert!(
+        background > foreground,
+        "the test runs at the lowest priority already"
+    );
+
+    let results = engine
+        .import(&files()[..2], &ImportOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert!(results.iter().all(|r| r.outcome == FileOutcome::Imported));
+    let imported = std::mem::take(&mut *noting.nices.lock().unwrap());
+    assert!(!imported.is_empty());
+    for (n, nice) in &imported {
+        assert_eq!(
+            *nice,
+            Some(background),
+            "a batch of {n} passages of the import"
+        );
+    }
+
+    let hits = engine
+        .search(QUERIES[0], &SearchOptions::default())
+        .await
+        .unwrap();
+    assert!(!hits.is_empty());
+    let searched = std::mem::take(&mut *noting.nices.lock().unwrap());
+    assert!(!searched.is_empty());
+    for (_, nice) in &searched {
+        assert_eq!(*nice, Some(foreground), "the query's embedding");
+    }
+}

@@ -397,7 +397,7 @@ const READER_WORKER_ARG: &str = "--reader-worker";
 
 fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some(READER_WORKER_ARG) {
-        std::process::exit(quire_engine::loader::worker::serve());
+        std::process::exit(quire_engine::serve_reader_worker());
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -73,6 +73,8 @@ test('import, ask, cite, view, stop, reload', { timeout: 1_200_000 }, async () =
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByText('Saved.').waitFor();
   await page.locator('.model', { hasText: 'llama' }).first().waitFor();
+  // The OCR languages Tesseract has here (the set-up installs English).
+  await page.getByRole('checkbox', { name: 'English (eng)' }).waitFor();
   await shot('settings');
 
   // Ask: tokens arrive before the answer completes.

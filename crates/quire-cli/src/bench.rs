@@ -588,6 +588,19 @@ fn import_at_scale(
         peer: "–".into(),
         ratio: String::new(),
     });
+    // What the app held at its own peak.
+    if let Some(parts) = scale["at_peak"].as_array().filter(|p| !p.is_empty()) {
+        let text: Vec<String> = parts
+            .iter()
+            .filter_map(|p| Some(format!("{} {}", p[0].as_str()?, mb(p[1].as_u64()?))))
+            .collect();
+        rows.push(Row {
+            what: "  the app's memory at its peak".into(),
+            quire: text.join(", "),
+            peer: "–".into(),
+            ratio: String::new(),
+        });
+    }
     rows.push(Row {
         what: format!(
             "  hybrid search during it, {}→{} passages",
@@ -626,9 +639,39 @@ fn import_at_scale(
         },
         ratio: peer_s.map(|s| format!("{:.1}×", s / f(q_pdf, "seconds"))).unwrap_or("–".into()),
     });
+    // OCR: the corpus's scanned PDFs alone (every page without a text layer
+    // is rendered and recognised by Tesseract in the reader worker).
+    let scans: Vec<PathBuf> = corpus
+        .iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("scan_") && n.ends_with(".pdf")))
+        .cloned()
+        .collect();
+    let mut ocr = serde_json::Value::Null;
+    if !scans.is_empty() {
+        eprintln!("importing the corpus's {} scanned PDFs alone (OCR) …", scans.len());
+        let inputs: Vec<&Path> = scans.iter().map(PathBuf::as_path).collect();
+        ocr = run_import_child(config, args, &inputs, &scratch.path().join("data-ocr"))?;
+        let q = &ocr["scale"]["import"];
+        let pages = f(q, "ocr_pages");
+        rows.push(Row {
+            what: format!("OCR, the corpus's {} scanned PDFs (pages recognised)", scans.len()),
+            quire: if pages > 0.0 {
+                format!(
+                    "{pages:.0} pages in {:.0} s: {:.2} pages/s ({:.1} s a page, import included)",
+                    f(q, "seconds"),
+                    pages / f(q, "seconds"),
+                    f(q, "seconds") / pages
+                )
+            } else {
+                "no page recognised (is Tesseract installed?)".into()
+            },
+            peer: "–".into(),
+            ratio: String::new(),
+        });
+    }
     report.insert(
         "import_at_scale".into(),
-        serde_json::json!({ "written": written, "library": full, "text": text_only, "pdfs": pdf_only, "langchain_pdfs": rag }),
+        serde_json::json!({ "written": written, "library": full, "text": text_only, "pdfs": pdf_only, "langchain_pdfs": rag, "ocr": ocr }),
     );
     Ok(())
 }

@@ -189,7 +189,7 @@ fn main() -> ExitCode {
     if let Command::ReaderWorker = cli.command {
         // A reader worker (started by this program's own imports): no
         // runtime, no library; requests on stdin, replies on stdout.
-        return ExitCode::from(quire_engine::loader::worker::serve().clamp(0, 255) as u8);
+        return ExitCode::from(quire_engine::serve_reader_worker().clamp(0, 255) as u8);
     }
     let json = cli.global.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -527,7 +527,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(config(g), args, g.json).await?,
         Command::ReaderWorker => {
             return Ok(ExitCode::from(
-                quire_engine::loader::worker::serve().clamp(0, 255) as u8,
+                quire_engine::serve_reader_worker().clamp(0, 255) as u8,
             ))
         }
         Command::Eval { dir, qa, .. } if qa.qa => {

@@ -233,6 +233,11 @@ pub struct Info {
     #[ts(optional)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shell: Option<String>,
+    /// The languages scans and images can be recognised in here (Tesseract's
+    /// codes, e.g. `eng`, `deu`); empty when Tesseract is not installed.
+    #[ts(optional)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocr_languages: Option<Vec<String>>,
 }
 
 impl Info {
@@ -251,6 +256,7 @@ impl Info {
             chunks: None,
             engine_error: error,
             shell: None,
+            ocr_languages: None,
         }
     }
 }
@@ -395,7 +401,13 @@ impl Engine {
     /// The app's info for a shell (`shell`: `Some("desktop")` in the window).
     pub async fn info(&self, version: &str, shell: Option<&str>) -> Result<Info> {
         let model = self.model_path(&self.settings());
+        // `tesseract --list-langs`, asked each time: a language installed
+        // while the app runs shows up.
+        let ocr = tokio::task::spawn_blocking(crate::loader::ocr::installed)
+            .await
+            .map_err(|e| Error::Bug(e.to_string()))?;
         Ok(Info {
+            ocr_languages: Some(ocr),
             model_present: Some(model.is_file()),
             model: Some(model),
             chunks: Some(self.chunk_count().await?),

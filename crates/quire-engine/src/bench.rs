@@ -3,6 +3,7 @@
 //! function measures Quire only; the CLI runs the peers (`../shared/bench`)
 //! in the same run and prints the ratios.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -103,6 +104,8 @@ pub struct ImportBench {
     pub index_seconds: f64,
     pub files_per_s: f64,
     pub chunks_per_s: f64,
+    /// Pages whose text was recognised (OCR) during the import.
+    pub ocr_pages: usize,
 }
 
 /// Imports `inputs` into `engine` (an empty library) from disk to searchable,
@@ -110,10 +113,18 @@ pub struct ImportBench {
 pub async fn import(engine: &crate::Engine, inputs: &[std::path::PathBuf]) -> Result<ImportBench> {
     let t0 = Instant::now();
     let indexing = std::sync::Mutex::new(None::<Instant>);
-    let progress = |e: &crate::ImportEvent| {
-        if matches!(e, crate::ImportEvent::IndexingStarted) {
+    // Pages recognised so far, per file.
+    let ocr = std::sync::Mutex::new(HashMap::<String, usize>::new());
+    let progress = |e: &crate::ImportEvent| match e {
+        crate::ImportEvent::IndexingStarted => {
             *indexing.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         }
+        crate::ImportEvent::PagesRecognised { path, done, .. } => {
+            let mut ocr = ocr.lock().unwrap_or_else(|p| p.into_inner());
+            let n = ocr.entry(path.clone()).or_default();
+            *n = (*n).max(*done);
+        }
+        _ => {}
     };
     let results = engine
         .import(inputs, &crate::ImportOptions::default(), &progress)
@@ -125,6 +136,11 @@ pub async fn import(engine: &crate::Engine, inputs: &[std::path::PathBuf]) -> Re
         .map_or(0.0, |t| t.elapsed().as_secs_f64());
     let s = crate::ImportSummary::from_results(&results);
     let chunks = engine.chunk_count().await?;
+    let ocr_pages = ocr
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .sum();
     Ok(ImportBench {
         files: results.len(),
         imported: s.imported,
@@ -134,6 +150,7 @@ pub async fn import(engine: &crate::Engine, inputs: &[std::path::PathBuf]) -> Re
         index_seconds,
         files_per_s: results.len() as f64 / seconds,
         chunks_per_s: chunks as f64 / seconds,
+        ocr_pages,
     })
 }
 
@@ -506,6 +523,28 @@ pub struct ScaleImport {
     pub ranked_p95_ms: f64,
     /// The library's passages when the searches began and ended.
     pub search_chunks: (usize, usize),
+    /// What the app's own memory held when its resident memory was highest
+    /// (bytes): anonymous / file-backed, the allocator's heap in use / free
+    /// / mapped directly, LanceDB's caches, the vectors kept in memory.
+    pub at_peak: Vec<(String, u64)>,
+}
+
+/// This process's memory by kind, for [`ScaleImport::at_peak`].
+fn memory_breakdown(store: &dyn crate::store::Store) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    if let Some((anon, file)) = rss_split_bytes() {
+        out.push(("anonymous".to_string(), anon));
+        out.push(("file-backed".to_string(), file));
+    }
+    if let Some((used, free, mapped)) = crate::heap::allocator_bytes() {
+        out.push(("heap in use, from arenas".to_string(), used));
+        out.push(("heap free, held by arenas".to_string(), free));
+        out.push(("heap in use, mapped directly".to_string(), mapped));
+    }
+    let (caches, vectors) = store.memory_bytes();
+    out.push(("LanceDB caches".to_string(), caches));
+    out.push(("vectors in memory".to_string(), vectors));
+    out
 }
 
 /// Imports `inputs` into `engine` while a search runs every 250 ms (queries
@@ -520,12 +559,21 @@ pub async fn import_at_scale(
     let chunks_before = engine.chunk_count().await?;
     let done = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(rss_with_children_bytes().unwrap_or(0)));
+    let at_peak = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = {
-        let (done, peak) = (done.clone(), peak.clone());
+        let (done, peak, at_peak) = (done.clone(), peak.clone(), at_peak.clone());
+        let store = engine.store.clone();
+        let mut own_peak = 0;
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
                 if let Some(b) = rss_with_children_bytes() {
                     peak.fetch_max(b, Ordering::Relaxed);
+                }
+                if let Some(b) = rss_bytes().filter(|b| *b > own_peak) {
+                    own_peak = b;
+                    if let Ok(mut slot) = at_peak.lock() {
+                        *slot = memory_breakdown(store.as_ref());
+                    }
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
@@ -589,6 +637,7 @@ pub async fn import_at_scale(
         ranked_p50_ms: pct(&mut ranked, 0.5),
         ranked_p95_ms: pct(&mut ranked, 0.95),
         search_chunks: (first_chunks, engine.chunk_count().await?),
+        at_peak: at_peak.lock().map(|v| v.clone()).unwrap_or_default(),
         import: b,
     })
 }

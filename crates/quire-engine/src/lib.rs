@@ -30,6 +30,7 @@ pub mod llm;
 pub use quire_readers as loader;
 mod models;
 pub mod paths;
+pub mod priority;
 pub mod quote;
 pub mod rank;
 pub mod search;
@@ -65,6 +66,15 @@ use chunk::Chunker;
 use embed::{Embedder, MiniLm};
 use models::LoadedGenerator;
 use store::{LanceStore, Store};
+
+/// Serves as a reader worker process (the shells start their own binary with
+/// a worker argument and call this): requests on stdin, replies on stdout,
+/// at the background priority ([`priority`]) since reading is part of an
+/// import. Returns the process's exit code.
+pub fn serve_reader_worker() -> i32 {
+    priority::lower_this_thread();
+    loader::worker::serve()
+}
 
 /// Where the engine keeps its data and finds its models.
 #[derive(Debug, Clone)]

@@ -19,7 +19,12 @@ engine_error?: ErrorReport,
 /**
  * `desktop` in the window; absent from `quire serve`.
  */
-shell?: string, };
+shell?: string, 
+/**
+ * The languages scans and images can be recognised in here (Tesseract's
+ * codes, e.g. `eng`, `deu`); empty when Tesseract is not installed.
+ */
+ocr_languages?: Array<string>, };
 
 export type Status = "importing" | "imported" | "failed";
 

@@ -15,6 +15,8 @@ export class SettingsView {
   private form: HTMLElement;
   private settings: Settings | null = null;
   private models: ModelEntry[] = [];
+  /** Tesseract's installed languages; null when the shell did not say. */
+  private ocrInstalled: string[] | null = null;
   private message: HTMLElement;
 
   constructor(
@@ -28,9 +30,10 @@ export class SettingsView {
 
   async refresh(): Promise<void> {
     try {
-      const [settings, models] = await Promise.all([this.transport.settings(), this.transport.models()]);
+      const [settings, models, info] = await Promise.all([this.transport.settings(), this.transport.models(), this.transport.info()]);
       this.settings = settings;
       this.models = models.models;
+      this.ocrInstalled = info.ocr_languages ?? null;
     } catch (e) {
       this.onError(QuireError.from(e));
       return;
@@ -105,11 +108,7 @@ export class SettingsView {
     system.addEventListener('change', () => {
       s.system_prompt = system.value.trim() ? system.value : null;
     });
-    const ocr = h('input', { type: 'text', name: 'ocr_languages', placeholder: 'eng+deu', 'aria-label': 'OCR languages' });
-    ocr.value = s.ocr_languages ?? '';
-    ocr.addEventListener('change', () => {
-      s.ocr_languages = ocr.value.trim() ? ocr.value.trim() : null;
-    });
+    const ocrField = ocrLanguagesField(s, this.ocrInstalled);
     this.form.append(
       h('section', {}, h('h2', {}, 'Model'), modelList, pick, byPath, inspected),
       h(
@@ -126,17 +125,7 @@ export class SettingsView {
         'section',
         {},
         h('h2', {}, 'Documents'),
-        h(
-          'label',
-          { class: 'field' },
-          h('span', {}, 'OCR languages'),
-          ocr,
-          h(
-            'small',
-            { class: 'muted' },
-            'The languages scans and images are recognised in: Tesseract codes joined by +, e.g. eng+deu+fra. Empty: English and every language installed (apt install tesseract-ocr-deu adds German). Applies to files imported from now on.',
-          ),
-        ),
+        ocrField,
       ),
       h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', onclick: () => void this.save() }, 'Save settings')),
     );
@@ -154,4 +143,66 @@ export class SettingsView {
       this.onError(err);
     }
   }
+}
+
+/** A Tesseract language code as people know it (the common ones). */
+const LANGUAGE_NAMES: Record<string, string> = {
+  eng: 'English', deu: 'German', fra: 'French', spa: 'Spanish', ita: 'Italian', por: 'Portuguese', nld: 'Dutch',
+  pol: 'Polish', rus: 'Russian', ukr: 'Ukrainian', ara: 'Arabic', heb: 'Hebrew', hin: 'Hindi', tur: 'Turkish',
+  jpn: 'Japanese', kor: 'Korean', chi_sim: 'Chinese (simplified)', chi_tra: 'Chinese (traditional)', swe: 'Swedish',
+  dan: 'Danish', nor: 'Norwegian', fin: 'Finnish', ces: 'Czech', ell: 'Greek', hun: 'Hungarian', ron: 'Romanian',
+};
+
+/**
+ * The OCR languages: a check box per language Tesseract has here (the
+ * setting is the checked ones joined by +; none checked: the default), a
+ * text field when the shell did not list them, and a plain warning when
+ * Tesseract is not installed.
+ */
+export function ocrLanguagesField(s: Settings, installed: string[] | null): HTMLElement {
+  const help = (text: string) => h('small', { class: 'muted' }, text);
+  if (installed === null) {
+    const input = h('input', { type: 'text', name: 'ocr_languages', placeholder: 'eng+deu', 'aria-label': 'OCR languages' });
+    input.value = s.ocr_languages ?? '';
+    input.addEventListener('change', () => {
+      s.ocr_languages = input.value.trim() ? input.value.trim() : null;
+    });
+    return h(
+      'label',
+      { class: 'field' },
+      h('span', {}, 'OCR languages'),
+      input,
+      help('The languages scans and images are recognised in: Tesseract codes joined by +, e.g. eng+deu+fra. Empty: English and every language installed. Applies to files imported from now on.'),
+    );
+  }
+  if (installed.length === 0) {
+    return h(
+      'div',
+      { class: 'field ocr-languages' },
+      h('span', {}, 'OCR languages'),
+      h('p', { class: 'error' }, 'Tesseract is not installed on this computer: scans and images cannot be read. Install it (on Debian or Ubuntu: apt install tesseract-ocr) and restart Quire.'),
+    );
+  }
+  const chosen = new Set((s.ocr_languages ?? '').split('+').map((l) => l.trim()).filter((l) => l));
+  const boxes = installed.map((code) => {
+    const box = h('input', { type: 'checkbox', name: 'ocr_language', value: code, checked: chosen.has(code) });
+    box.addEventListener('change', () => {
+      if (box.checked) chosen.add(code);
+      else chosen.delete(code);
+      // In the order Tesseract lists them; none checked: the default.
+      const list = installed.filter((l) => chosen.has(l));
+      s.ocr_languages = list.length ? list.join('+') : null;
+    });
+    const name = LANGUAGE_NAMES[code];
+    return h('label', { class: 'check' }, box, h('span', {}, name ? `${name} (${code})` : code));
+  });
+  const missing = [...chosen].filter((l) => !installed.includes(l));
+  return h(
+    'fieldset',
+    { class: 'field ocr-languages' },
+    h('legend', {}, 'OCR languages'),
+    ...boxes,
+    missing.length ? h('small', { class: 'error' }, `Not installed here, left out: ${missing.join(', ')}.`) : null,
+    help('The languages scans and images are recognised in. None checked: English and every language installed. More languages come with Tesseract’s language packages (e.g. apt install tesseract-ocr-deu). Applies to files imported from now on.'),
+  );
 }

@@ -428,7 +428,7 @@ impl Engine {
             texts.extend(p.texts[from..to].iter().cloned());
             takes.push((i, to - from));
         }
-        let mut vectors = self.embed_texts(texts).await?.into_iter();
+        let mut vectors = self.embed_in_background(texts).await?.into_iter();
         test_pause("embed");
         for (i, n) in takes {
             let p = &mut embedding[i];
@@ -830,11 +830,24 @@ impl Engine {
             .map_err(|e| Error::Bug(e.to_string()))
     }
 
+    /// Embeds `texts` for someone waiting (a query): on the global pool.
     pub(crate) async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
         let embedder = self.embedder.clone();
         tokio::task::spawn_blocking(move || {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             embedder.embed(&refs)
+        })
+        .await
+        .map_err(|e| Error::Bug(e.to_string()))?
+    }
+
+    /// Embeds an import's passages on the background pool
+    /// ([`crate::priority`]), so searches and answers meanwhile go first.
+    pub(crate) async fn embed_in_background(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let embedder = self.embedder.clone();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            crate::priority::in_background(|| embedder.embed(&refs))
         })
         .await
         .map_err(|e| Error::Bug(e.to_string()))?
@@ -901,7 +914,7 @@ impl Engine {
                     });
                 }
             }
-            let vectors = self.embed_texts(texts).await?;
+            let vectors = self.embed_in_background(texts).await?;
             for (row, v) in rows.iter_mut().zip(vectors) {
                 row.vector = v;
             }
