@@ -3,7 +3,6 @@
 //! function measures Quire only; the CLI runs the peers (`../shared/bench`)
 //! in the same run and prints the ratios.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -113,18 +112,10 @@ pub struct ImportBench {
 pub async fn import(engine: &crate::Engine, inputs: &[std::path::PathBuf]) -> Result<ImportBench> {
     let t0 = Instant::now();
     let indexing = std::sync::Mutex::new(None::<Instant>);
-    // Pages recognised so far, per file.
-    let ocr = std::sync::Mutex::new(HashMap::<String, usize>::new());
-    let progress = |e: &crate::ImportEvent| match e {
-        crate::ImportEvent::IndexingStarted => {
+    let progress = |e: &crate::ImportEvent| {
+        if matches!(e, crate::ImportEvent::IndexingStarted) {
             *indexing.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         }
-        crate::ImportEvent::PagesRecognised { path, done, .. } => {
-            let mut ocr = ocr.lock().unwrap_or_else(|p| p.into_inner());
-            let n = ocr.entry(path.clone()).or_default();
-            *n = (*n).max(*done);
-        }
-        _ => {}
     };
     let results = engine
         .import(inputs, &crate::ImportOptions::default(), &progress)
@@ -136,10 +127,14 @@ pub async fn import(engine: &crate::Engine, inputs: &[std::path::PathBuf]) -> Re
         .map_or(0.0, |t| t.elapsed().as_secs_f64());
     let s = crate::ImportSummary::from_results(&results);
     let chunks = engine.chunk_count().await?;
-    let ocr_pages = ocr
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
+    // The pages the catalog records as recognised (JSON lists of numbers).
+    let ocr_pages = engine
+        .documents()
+        .await?
+        .iter()
+        .filter_map(|d| d.ocr_pages.as_deref())
+        .filter_map(|j| serde_json::from_str::<Vec<u32>>(j).ok())
+        .map(|pages| pages.len())
         .sum();
     Ok(ImportBench {
         files: results.len(),

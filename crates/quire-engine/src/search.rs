@@ -246,13 +246,20 @@ impl crate::Engine {
     ) -> Result<(Vec<SearchHit>, Option<f32>)> {
         // BM25 needs no vector: it runs while the question is embedded and
         // searched by vector.
+        let t0 = std::time::Instant::now();
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
         let dense = async {
             let v = self.embed_query(query).await?;
+            let embedded = ms(t0);
             let rows = self.store.dense_rows(&v, candidates, scope).await?;
-            Ok::<_, Error>((v, rows))
+            Ok::<_, Error>((v, rows, embedded, ms(t0)))
         };
-        let ((v, dense), bm25) =
-            tokio::try_join!(dense, self.store.full_text_rows(query, candidates, scope))?;
+        let bm25 = async {
+            let rows = self.store.full_text_rows(query, candidates, scope).await?;
+            Ok::<_, Error>((rows, ms(t0)))
+        };
+        let ((v, dense, embedded, dense_done), (bm25, bm25_done)) = tokio::try_join!(dense, bm25)?;
+        let t1 = std::time::Instant::now();
         let rows = |list: &[store::Candidate]| list.iter().map(|c| c.row).collect::<Vec<u64>>();
         let fused = fuse_ranks(&[rows(&dense), rows(&bm25)], limit);
         // The records of the fused rows, and of the best dense row for its
@@ -268,6 +275,13 @@ impl crate::Engine {
             .await?
             .into_iter()
             .collect();
+        tracing::debug!(
+            embedded,
+            dense = dense_done,
+            bm25 = bm25_done,
+            records = ms(t1),
+            "hybrid search stages, ms from its start"
+        );
         let in_dense: std::collections::HashSet<u64> = dense.iter().map(|c| c.row).collect();
         let best = top.and_then(|t| records.get(&t)).map(|h| h.score);
         let hits = fused

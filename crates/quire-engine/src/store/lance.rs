@@ -27,8 +27,10 @@ const MAX_FRAGMENTS: usize = 8;
 const MERGE_GRACE: Duration = Duration::minutes(2);
 /// Rows added without the full-text index taking them in, past which an
 /// import folds them in (a delta of the index): the full-text search reads
-/// rows outside the index in full on every query.
-const FOLD_ROWS: usize = 8_192;
+/// rows outside the index in full on every query. A fold of ~2k rows takes
+/// ~80 ms; at 8,192 the BM25 part of a search during an import took 62 ms at
+/// the median, at 2,048 21 ms (BENCHMARKS.md, 2026-12-07 morning).
+const FOLD_ROWS: usize = 2_048;
 /// Index candidates re-ranked with the full vectors, per result wanted.
 const REFINE_FACTOR: u32 = 4;
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
