@@ -127,14 +127,13 @@ pub async fn import(engine: &crate::Engine, inputs: &[std::path::PathBuf]) -> Re
         .map_or(0.0, |t| t.elapsed().as_secs_f64());
     let s = crate::ImportSummary::from_results(&results);
     let chunks = engine.chunk_count().await?;
-    // The pages the catalog records as recognised (JSON lists of numbers).
+    // The pages the catalog records as recognised.
     let ocr_pages = engine
-        .documents()
+        .catalog
+        .ocr_pages()
         .await?
         .iter()
-        .filter_map(|d| d.ocr_pages.as_deref())
-        .filter_map(|j| serde_json::from_str::<Vec<u32>>(j).ok())
-        .map(|pages| pages.len())
+        .map(|(_, json)| crate::rank::ocr_pages_from_json(json).len())
         .sum();
     Ok(ImportBench {
         files: results.len(),

@@ -475,7 +475,8 @@ pub(crate) struct AddedDocument {
     pub ocr_pages: Option<String>,
 }
 
-fn ocr_pages_from_json(json: &str) -> Vec<u32> {
+/// A document's recognised pages from the catalog's JSON (`[3, 4]`).
+pub(crate) fn ocr_pages_from_json(json: &str) -> Vec<u32> {
     serde_json::from_str(json).unwrap_or_default()
 }
 

@@ -29,11 +29,11 @@ pub const LANGS_ENV: &str = "QUIRE_OCR_LANGS";
 /// Whether `tesseract` (and its English data) can run here.
 pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| !installed_languages().is_empty())
+    *AVAILABLE.get_or_init(|| !installed().is_empty())
 }
 
-/// The languages Tesseract has data for (`osd` and `equ` left out).
-fn installed_languages() -> Vec<String> {
+/// The languages Tesseract has data for here (`osd` and `equ` left out).
+pub fn installed() -> Vec<String> {
     let Ok(out) = Command::new("tesseract")
         .arg("--list-langs")
         .stdin(Stdio::null())
@@ -61,7 +61,7 @@ pub fn languages() -> String {
     static DEFAULT: OnceLock<String> = OnceLock::new();
     DEFAULT
         .get_or_init(|| {
-            let mut langs = installed_languages();
+            let mut langs = installed();
             langs.sort_by_key(|l| (l != "eng", l.clone()));
             langs.join("+")
         })
@@ -72,23 +72,18 @@ pub fn languages() -> String {
 /// form, the user's setting) that the system has data for; without any,
 /// [`languages`].
 pub fn chosen_languages(requested: Option<&str>) -> String {
-    let installed = installed_languages();
+    let have = installed();
     let chosen: Vec<&str> = requested
         .unwrap_or("")
         .split('+')
         .map(str::trim)
-        .filter(|l| installed.iter().any(|i| i == l))
+        .filter(|l| have.iter().any(|i| i == l))
         .collect();
     if chosen.is_empty() {
         languages()
     } else {
         chosen.join("+")
     }
-}
-
-/// The languages Tesseract has data for here (for the settings).
-pub fn installed() -> Vec<String> {
-    installed_languages()
 }
 
 /// A scratch folder, removed when dropped.

@@ -832,22 +832,24 @@ impl Engine {
 
     /// Embeds `texts` for someone waiting (a query): on the global pool.
     pub(crate) async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
-        let embedder = self.embedder.clone();
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            embedder.embed(&refs)
-        })
-        .await
-        .map_err(|e| Error::Bug(e.to_string()))?
+        self.embed_on(texts, false).await
     }
 
     /// Embeds an import's passages on the background pool
     /// ([`crate::priority`]), so searches and answers meanwhile go first.
     pub(crate) async fn embed_in_background(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        self.embed_on(texts, true).await
+    }
+
+    async fn embed_on(&self, texts: Vec<String>, background: bool) -> Result<Vec<Vec<f32>>> {
         let embedder = self.embedder.clone();
         tokio::task::spawn_blocking(move || {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            crate::priority::in_background(|| embedder.embed(&refs))
+            if background {
+                crate::priority::in_background(|| embedder.embed(&refs))
+            } else {
+                embedder.embed(&refs)
+            }
         })
         .await
         .map_err(|e| Error::Bug(e.to_string()))?
