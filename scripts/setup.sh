@@ -12,13 +12,17 @@ cd "$(dirname "$0")/.."
 # chromium: the browser tests (playwright-core drives Debian's Chromium; nothing downloads a browser).
 # tesseract-ocr (+ English data, osd for page orientation) and poppler-utils
 # (pdftoppm renders PDF pages): OCR of scans and images, run as programs by the
-# readers (crates/quire-readers/src/ocr.rs); the .deb depends on them too.
+# readers (crates/quire-readers/src/ocr.rs); poppler-data: the CMaps poppler
+# needs for Chinese, Japanese and Korean fonts (only "recommended" by
+# poppler-utils); catdoc: the text of Word 97–2003 .doc files (no Rust library
+# reads them; run as a program by crates/quire-readers/src/doc.rs); the .deb
+# depends on them too.
 APT_PACKAGES=(
   protobuf-compiler libprotobuf-dev pkg-config
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
   xvfb xauth webkit2gtk-driver
   chromium fonts-dejavu-core
-  tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils
+  tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils poppler-data catdoc
 )
 
 missing=()

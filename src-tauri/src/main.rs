@@ -399,10 +399,12 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some(READER_WORKER_ARG) {
         std::process::exit(quire_engine::serve_reader_worker());
     }
+    // Before any thread starts: the allocator's settings apply to them all.
+    quire_engine::heap::configure();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| quire_engine::DEFAULT_LOG_FILTER.into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -29,7 +29,7 @@ export function pageWord(name: string): string {
   if (ext === 'pptx' || ext === 'pptm') return 'slide';
   if (['xlsx', 'xlsm', 'xlsb', 'xls', 'ods'].includes(ext)) return 'sheet';
   if (ext === 'epub') return 'chapter';
-  if (ext === 'eml') return 'part';
+  if (ext === 'eml' || ext === 'msg') return 'part';
   return 'p.';
 }
 

@@ -41,6 +41,7 @@ describe('citation rendering', () => {
     expect(sourceLabel({ name: 'deck.PPTX', page: 3 })).toBe('deck.PPTX · slide 3');
     expect(sourceLabel({ name: 'kpi.xlsx', page: 2 })).toBe('kpi.xlsx · sheet 2');
     expect(sourceLabel({ name: 'book.epub', page: 4 })).toBe('book.epub · chapter 4');
+    expect(sourceLabel({ name: 'Q3 note.msg', page: 2 })).toBe('Q3 note.msg · part 2');
   });
 
   it('turns known [n] markers into buttons and leaves unknown ones as text', () => {

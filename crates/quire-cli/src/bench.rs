@@ -596,7 +596,12 @@ fn import_at_scale(
             .collect();
         rows.push(Row {
             what: "  the app's memory at its peak".into(),
-            quire: text.join(", "),
+            quire: format!(
+                "at {:.0} s of {:.0} s: {}",
+                f(scale, "peak_at_seconds"),
+                f(imp, "seconds"),
+                text.join(", ")
+            ),
             peer: "–".into(),
             ratio: String::new(),
         });

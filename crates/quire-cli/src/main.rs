@@ -179,8 +179,10 @@ fn parse_mode(s: &str) -> Result<SearchMode, quire_engine::Error> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: the allocator's settings apply to them all.
+    quire_engine::heap::configure();
     let filter = tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lance=error,lancedb=error,lance_index=error,lopdf=error,pdf_extract=error,html5ever=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(quire_engine::DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

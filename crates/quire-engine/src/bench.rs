@@ -74,23 +74,7 @@ pub fn embedding(model: &MiniLm, texts: &[&str], runs: usize) -> Result<EmbedBen
     })
 }
 
-/// A memory field (`VmHWM`, `VmRSS`, in kB) of a process's `/proc/<pid>/status`, in bytes.
-fn status_bytes(pid: &str, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
-pub fn peak_rss_bytes() -> Option<u64> {
-    status_bytes("self", "VmHWM")
-}
-
-/// Current resident memory (Linux `VmRSS`), in bytes.
-pub fn rss_bytes() -> Option<u64> {
-    status_bytes("self", "VmRSS")
-}
+use crate::heap::{peak_rss_bytes, rss_bytes, status_bytes};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportBench {
@@ -521,6 +505,8 @@ pub struct ScaleImport {
     /// (bytes): anonymous / file-backed, the allocator's heap in use / free
     /// / mapped directly, LanceDB's caches, the vectors kept in memory.
     pub at_peak: Vec<(String, u64)>,
+    /// Seconds from the import's start to the app's own highest sample.
+    pub peak_at_seconds: f64,
 }
 
 /// This process's memory by kind, for [`ScaleImport::at_peak`].
@@ -553,20 +539,32 @@ pub async fn import_at_scale(
     let chunks_before = engine.chunk_count().await?;
     let done = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(rss_with_children_bytes().unwrap_or(0)));
-    let at_peak = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let at_peak = Arc::new(std::sync::Mutex::new((Vec::new(), 0.0)));
     let sampler = {
         let (done, peak, at_peak) = (done.clone(), peak.clone(), at_peak.clone());
         let store = engine.store.clone();
         let mut own_peak = 0;
+        let started = Instant::now();
         std::thread::spawn(move || {
+            let mut logged = Instant::now();
             while !done.load(Ordering::Relaxed) {
-                if let Some(b) = rss_with_children_bytes() {
+                let all = rss_with_children_bytes();
+                if let Some(b) = all {
                     peak.fetch_max(b, Ordering::Relaxed);
                 }
-                if let Some(b) = rss_bytes().filter(|b| *b > own_peak) {
+                let own = rss_bytes();
+                if logged.elapsed().as_secs() >= 2 {
+                    logged = Instant::now();
+                    tracing::debug!(
+                        app_mb = own.unwrap_or(0) >> 20,
+                        with_workers_mb = all.unwrap_or(0) >> 20,
+                        "memory during the import"
+                    );
+                }
+                if let Some(b) = own.filter(|b| *b > own_peak) {
                     own_peak = b;
                     if let Ok(mut slot) = at_peak.lock() {
-                        *slot = memory_breakdown(store.as_ref());
+                        *slot = (memory_breakdown(store.as_ref()), started.elapsed().as_secs_f64());
                     }
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
@@ -631,7 +629,8 @@ pub async fn import_at_scale(
         ranked_p50_ms: pct(&mut ranked, 0.5),
         ranked_p95_ms: pct(&mut ranked, 0.95),
         search_chunks: (first_chunks, engine.chunk_count().await?),
-        at_peak: at_peak.lock().map(|v| v.clone()).unwrap_or_default(),
+        at_peak: at_peak.lock().map(|v| v.0.clone()).unwrap_or_default(),
+        peak_at_seconds: at_peak.lock().map(|v| v.1).unwrap_or_default(),
         import: b,
     })
 }

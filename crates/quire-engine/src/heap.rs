@@ -1,6 +1,8 @@
-//! Giving freed memory back to the system after the large, short-lived
-//! allocations of loading a model or the library's vectors (glibc keeps freed
-//! heap memory mapped; the process would stay at its loading peak).
+//! The allocator and the process's memory: giving freed memory back to the
+//! system after the large, short-lived allocations of loading a model, the
+//! library's vectors or an index update (glibc keeps freed heap memory
+//! mapped; the process would stay at its peak), and reading the resident
+//! memory the benchmarks and debug logs report.
 
 /// Allocations from this size up are mapped directly and unmapped when freed.
 const MMAP_THRESHOLD: usize = 4 << 20;
@@ -16,6 +18,14 @@ const MMAP_THRESHOLD: usize = 4 << 20;
 /// those blocks out of the arenas: 45 MB less resident after an answer over a
 /// 100k-chunk library (BENCHMARKS.md). Blocks up to 4 MB (a layer's
 /// activations) are still reused from the arenas, not mapped per use.
+///
+/// At most [`ARENAS`] arenas: glibc gives each thread that meets contention
+/// an arena of its own (up to 8 per core), and memory freed in one arena
+/// serves only that arena's threads. An import's end (the table's merge, the
+/// full-text index's, the searches beside them, each on its own threads)
+/// held ~300 MB free but resident across arenas at its peak; with two the
+/// peak fell by ~130 MB at the same throughput (BENCHMARKS.md, 2026-12-07
+/// afternoon).
 pub fn configure() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -23,9 +33,14 @@ pub fn configure() {
         // SAFETY: mallopt only changes the allocator's parameters.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
+            libc::mallopt(libc::M_ARENA_MAX, ARENAS);
         }
     });
 }
+
+/// Heap arenas (see [`configure`]).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ARENAS: libc::c_int = 2;
 
 /// Returns the allocator's free memory to the system where it can (glibc's
 /// `malloc_trim`); a no-op elsewhere.
@@ -48,6 +63,24 @@ pub fn allocator_bytes() -> Option<(u64, u64, u64)> {
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     None
+}
+
+/// A memory field (`VmHWM`, `VmRSS`, in kB) of a process's `/proc/<pid>/status`, in bytes.
+pub(crate) fn status_bytes(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("self", "VmHWM")
+}
+
+/// Current resident memory (Linux `VmRSS`), in bytes.
+pub fn rss_bytes() -> Option<u64> {
+    status_bytes("self", "VmRSS")
 }
 
 /// Element types a [`Zeroed`] buffer may hold: all-zero bytes are a valid value.

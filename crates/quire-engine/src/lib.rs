@@ -76,6 +76,12 @@ pub fn serve_reader_worker() -> i32 {
     loader::worker::serve()
 }
 
+/// The shells' log filter when `QUIRE_LOG` is not set: warnings, without
+/// the storage and PDF libraries' own (a deprecation notice on every
+/// full-text search, a PDF's harmless oddities).
+pub const DEFAULT_LOG_FILTER: &str =
+    "warn,lance=error,lancedb=error,lance_index=error,lopdf=error,pdf_extract=error,html5ever=error";
+
 /// Where the engine keeps its data and finds its models.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {

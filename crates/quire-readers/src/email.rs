@@ -32,15 +32,21 @@ impl Loader for EmailLoader {
             })?;
         let mut pages = Vec::new();
         read_message(&message, opts, 0, &mut pages);
-        for (i, p) in pages.iter_mut().enumerate() {
-            p.number = Some(i as u32 + 1);
-        }
-        Ok(Extracted {
-            format: Format::Email,
-            pages,
-            encoding: None,
-            title: message.subject().map(str::to_string),
-        })
+        Ok(message_read(pages, message.subject().map(str::to_string)))
+    }
+}
+
+/// A message's pages numbered in order (its parts), with its subject as the
+/// title. Shared with the Outlook reader.
+pub(crate) fn message_read(mut pages: Vec<PageText>, title: Option<String>) -> Extracted {
+    for (i, p) in pages.iter_mut().enumerate() {
+        p.number = Some(i as u32 + 1);
+    }
+    Extracted {
+        format: Format::Email,
+        pages,
+        encoding: None,
+        title,
     }
 }
 
@@ -95,27 +101,35 @@ fn read_message(message: &Message, opts: &LoadOptions, depth: usize, pages: &mut
             }
             continue;
         }
-        let bytes = part.contents();
-        let read = if bytes.is_empty() {
-            Err(FileProblem::Empty)
-        } else {
-            crate::loader_for(std::path::Path::new(&name), bytes).and_then(|l| l.load(bytes, opts))
-        };
-        let text = match read {
-            Ok(x) => {
-                let body: Vec<&str> = x.pages.iter().map(|p| p.text.as_str()).collect();
-                format!("Attachment: {name}\n\n{}", body.join("\n\n"))
-            }
-            // An inline image or a signature is not worth a page.
-            Err(FileProblem::Unsupported(_)) => continue,
-            Err(problem) => format!("Attachment: {name} (not read: {problem})"),
-        };
-        pages.push(PageText {
-            number: None,
-            text: tidy(&text),
-            ocr: false,
-        });
+        if let Some(page) = attachment_page(&name, part.contents(), opts) {
+            pages.push(page);
+        }
     }
+}
+
+/// An attachment's page: its text read by the reader its name calls for, or
+/// its name with why it was not read; `None` for a format Quire does not
+/// read (an inline image or a signature is not worth a page). Shared with
+/// the Outlook reader.
+pub(crate) fn attachment_page(name: &str, bytes: &[u8], opts: &LoadOptions) -> Option<PageText> {
+    let read = if bytes.is_empty() {
+        Err(FileProblem::Empty)
+    } else {
+        crate::loader_for(std::path::Path::new(name), bytes).and_then(|l| l.load(bytes, opts))
+    };
+    let text = match read {
+        Ok(x) => {
+            let body: Vec<&str> = x.pages.iter().map(|p| p.text.as_str()).collect();
+            format!("Attachment: {name}\n\n{}", body.join("\n\n"))
+        }
+        Err(FileProblem::Unsupported(_)) => return None,
+        Err(problem) => format!("Attachment: {name} (not read: {problem})"),
+    };
+    Some(PageText {
+        number: None,
+        text: tidy(&text),
+        ocr: false,
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 /// Why one file could not be read.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum FileProblem {
-    #[error("unsupported file type{}: Quire reads PDF, Word (DOCX), PowerPoint (PPTX), spreadsheets (XLSX, XLS, ODS), EPUB, ODT, RTF, e-mail (EML), HTML, Markdown and plain text (txt, csv, srt, …)", ext_hint(.0))]
+    #[error("unsupported file type{}: Quire reads PDF, Word (DOCX, DOC), PowerPoint (PPTX), spreadsheets (XLSX, XLS, ODS), EPUB, ODT, RTF, e-mail (EML, MSG), HTML, Markdown and plain text (txt, csv, srt, …)", ext_hint(.0))]
     Unsupported(Option<String>),
     #[error("not readable by Quire: {0}")]
     Legacy(String),

@@ -5,12 +5,14 @@
 //! engine calls [`extract`] (its import pipeline and document viewer), and the
 //! readers can be fuzzed or run in a worker process on their own.
 
+mod doc;
 mod docx;
 mod email;
 mod epub;
 mod error;
 mod html;
 mod image;
+mod msg;
 mod odt;
 pub mod ocr;
 mod package;
@@ -39,6 +41,8 @@ use serde::{Deserialize, Serialize};
 pub enum Format {
     Pdf,
     Docx,
+    /// Word 97–2003 (`.doc`), read by `catdoc`.
+    Doc,
     Html,
     Markdown,
     Text,
@@ -50,7 +54,7 @@ pub enum Format {
     Epub,
     Odt,
     Rtf,
-    /// `.eml`: the message, then a page per attachment.
+    /// `.eml` and Outlook `.msg`: the message, then a page per attachment.
     Email,
     /// PNG, JPEG, TIFF…: recognised text, a page per image page.
     Image,
@@ -61,6 +65,7 @@ impl Format {
         match self {
             Format::Pdf => "pdf",
             Format::Docx => "docx",
+            Format::Doc => "doc",
             Format::Html => "html",
             Format::Markdown => "markdown",
             Format::Text => "text",
@@ -84,7 +89,7 @@ impl Format {
             Format::Epub => Some("chapter"),
             Format::Email => Some("part"),
             Format::Image => Some("page"),
-            Format::Docx | Format::Html | Format::Markdown | Format::Text | Format::Odt | Format::Rtf => None,
+            Format::Docx | Format::Doc | Format::Html | Format::Markdown | Format::Text | Format::Odt | Format::Rtf => None,
         }
     }
 
@@ -92,6 +97,7 @@ impl Format {
         Some(match s {
             "pdf" => Format::Pdf,
             "docx" => Format::Docx,
+            "doc" => Format::Doc,
             "html" => Format::Html,
             "markdown" => Format::Markdown,
             "text" => Format::Text,
@@ -190,9 +196,7 @@ const TEXT_EXTENSIONS: &[&str] = &[
 const SHEET_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
 /// Formats Quire knows but cannot read, each with the way out.
 const LEGACY: &[(&str, &str)] = &[
-    ("doc", "a legacy Word document: save it as .docx (Word, LibreOffice) and import that"),
     ("ppt", "a legacy PowerPoint file: save it as .pptx and import that"),
-    ("msg", "an Outlook message: save it as .eml (File › Save As) and import that"),
 ];
 
 fn extension(path: &Path) -> Option<String> {
@@ -212,11 +216,13 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
     }
     match ext.as_deref() {
         Some("docx" | "docm") => Ok(Box::new(docx::DocxLoader)),
+        Some("doc") => Ok(Box::new(doc::DocLoader)),
         Some("pptx" | "pptm") => Ok(Box::new(pptx::PptxLoader)),
         Some("epub") => Ok(Box::new(epub::EpubLoader)),
         Some("odt") => Ok(Box::new(odt::OdtLoader)),
         Some("rtf") => Ok(Box::new(rtf::RtfLoader)),
         Some("eml") => Ok(Box::new(email::EmailLoader)),
+        Some("msg") => Ok(Box::new(msg::MsgLoader)),
         Some(e) if SHEET_EXTENSIONS.contains(&e) => Ok(Box::new(sheet::SheetLoader)),
         Some(e) if image::EXTENSIONS.contains(&e) => Ok(Box::new(image::ImageLoader { ext: e.to_string() })),
         Some("html" | "htm" | "xhtml") => Ok(Box::new(html::HtmlLoader)),
@@ -237,7 +243,7 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
 pub fn is_supported_extension(path: &Path) -> bool {
     match extension(path).as_deref() {
         Some(
-            "pdf" | "docx" | "docm" | "pptx" | "pptm" | "epub" | "odt" | "rtf" | "eml" | "html"
+            "pdf" | "doc" | "docx" | "docm" | "pptx" | "pptm" | "epub" | "odt" | "rtf" | "eml" | "msg" | "html"
             | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd",
         ) => true,
         Some(e) => {
@@ -409,10 +415,16 @@ mod tests {
     }
 
     #[test]
-    fn a_legacy_word_file_says_what_to_do() {
-        let err = loader_for(Path::new("old.DOC"), b"\xD0\xCF\x11\xE0").err().unwrap();
+    fn a_legacy_powerpoint_file_says_what_to_do() {
+        let err = loader_for(Path::new("old.PPT"), b"\xD0\xCF\x11\xE0").err().unwrap();
         assert_eq!(err.code(), "legacy_format");
-        assert!(err.to_string().contains("save it as .docx"), "{err}");
+        assert!(err.to_string().contains("save it as .pptx"), "{err}");
+    }
+
+    #[test]
+    fn a_legacy_word_file_is_read_by_its_own_reader() {
+        let loader = loader_for(Path::new("old.DOC"), b"\xD0\xCF\x11\xE0").expect("a reader");
+        assert_eq!(loader.format(), Format::Doc);
     }
 
     #[test]

@@ -191,8 +191,13 @@ pub fn pdf_renderer_available() -> bool {
 
 /// Whether `program -v` starts here (poppler's tools answer it).
 pub(crate) fn program_runs(program: &str) -> bool {
+    program_answers(program, "-v")
+}
+
+/// Whether `program <flag>` starts here (a version flag).
+pub(crate) fn program_answers(program: &str, flag: &str) -> bool {
     Command::new(program)
-        .arg("-v")
+        .arg(flag)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -128,7 +128,12 @@ impl Loader for PdfLoader {
                     continue;
                 };
                 match pages.iter_mut().find(|p| p.number == Some(number)) {
-                    Some(page) if crate::poppler::poppler_is_better(&page.text, theirs) => {
+                    // A page with no text of ours takes any poppler has (a
+                    // short page is still its text: "Hello, world!").
+                    Some(page)
+                        if (alphanumerics(&page.text) == 0 && alphanumerics(theirs) > 0)
+                            || crate::poppler::poppler_is_better(&page.text, theirs) =>
+                    {
                         tracing::debug!("page {number}: poppler's text taken");
                         page.text = tidy(theirs);
                     }

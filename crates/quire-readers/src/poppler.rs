@@ -9,8 +9,8 @@
 //! well, so each page is compared with `pdftotext`'s and poppler's text is
 //! taken when it holds clearly more of the page's words ([`poppler_is_better`]).
 //!
-//! `pdftotext` (Debian `poppler-utils`, installed by the set-up and declared
-//! by the `.deb` as for OCR) runs as a separate program in the reader
+//! `pdftotext` (Debian `poppler-utils`, with `poppler-data`'s CMaps for CJK
+//! fonts; installed by the set-up and declared by the `.deb` as for OCR) runs as a separate program in the reader
 //! worker's process group, so the worker's time limit stops it too; poppler
 //! is GPL and not linked. Without it, pages are `pdf-extract`'s alone.
 

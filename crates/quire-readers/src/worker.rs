@@ -230,8 +230,20 @@ pub fn serve() -> i32 {
         if !send(&reply_for(result)) {
             return 0;
         }
+        release_free();
     }
     0
+}
+
+/// Gives the heap a file's reading freed back to the system: glibc keeps
+/// it mapped, and a worker that read one large PDF would hold that much
+/// for as long as it lives.
+fn release_free() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only inspects and trims the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Caps the address space at what the program maps now (its code, which a
@@ -518,6 +530,22 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Stops the idle workers (an import has read its last file): their
+    /// memory is returned now rather than held until the next import,
+    /// which starts fresh ones. Workers still reading are left alone.
+    pub fn release_idle(&self) {
+        let idle: Vec<Worker> = self
+            .idle
+            .lock()
+            .map(|mut w| w.drain(..).collect())
+            .unwrap_or_default();
+        for w in idle {
+            w.kill();
+        }
+    }
+}
+
 impl Drop for Pool {
     fn drop(&mut self) {
         if let Ok(mut idle) = self.idle.lock() {
@@ -560,6 +588,35 @@ mod tests {
             let back: WireProblem = serde_json::from_str(&wire).unwrap();
             assert_eq!(FileProblem::from(back), p, "{wire}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_import_that_has_read_its_files_releases_its_idle_workers() {
+        // A stand-in worker speaking the protocol: one reply per request.
+        let reply = r#"{"result":"read","format":"text","pages":[{"number":null,"text":"hello"}],"encoding":null,"title":null}"#;
+        let pool = Pool::new(Some(WorkerCommand {
+            program: "sh".into(),
+            args: vec!["-c".into(), format!("while read -r line; do echo '{reply}'; done")],
+        }));
+        let read = pool
+            .extract(Path::new("a.txt"), &LoadOptions::default(), Duration::from_secs(10))
+            .expect("the worker answers");
+        assert_eq!(read.pages[0].text, "hello");
+        let pid = {
+            let idle = pool.idle.lock().unwrap();
+            assert_eq!(idle.len(), 1, "the worker waits for the next file");
+            idle[0].child.id()
+        };
+        pool.release_idle();
+        assert!(pool.idle.lock().unwrap().is_empty());
+        // Reaped, not a zombie: the process is gone.
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} still runs");
+        // The next import starts a fresh one.
+        let again = pool
+            .extract(Path::new("b.txt"), &LoadOptions::default(), Duration::from_secs(10))
+            .expect("a fresh worker answers");
+        assert_eq!(again.pages[0].text, "hello");
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn every_new_format_of_the_corpus_reads_with_text() {
         ("other/fake.odt", Format::Odt),
         ("other/fake-doc.rtf", Format::Rtf),
         ("other/fake-email.eml", Format::Email),
+        ("other/simple.doc", Format::Doc),
     ] {
         let x = read(rel);
         assert_eq!(x.format, format, "{rel}");
@@ -78,27 +79,36 @@ fn slides_sheets_and_chapters_are_numbered_pages() {
 }
 
 #[test]
-fn an_encrypted_workbook_and_a_legacy_word_file_say_what_to_do() {
+fn an_encrypted_workbook_says_what_to_do() {
     let path = corpus("xlsx/password_protected.xlsx");
     let err = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(60)).unwrap_err();
     assert_eq!(err.code(), "unsupported_encryption", "{err}");
-    let path = corpus("other/simple.doc");
-    let err = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(60)).unwrap_err();
-    assert_eq!(err.code(), "legacy_format", "{err}");
+}
+
+#[test]
+fn a_legacy_word_file_reads_with_its_bullets_and_paragraphs() {
+    // Words stored in the file as UTF-16 text (`strings -el` shows them).
+    let x = read("other/simple.doc");
+    assert_eq!(x.format, Format::Doc);
+    let text = all_text(&x);
+    for words in ["These are a few of my favorite things:", "• Parrots", "This is my first thought. This is my second thought.", "DOYLESTOWN, PA 18901"] {
+        assert!(text.contains(words), "{words:?} in {text:?}");
+    }
 }
 
 #[test]
 fn damaged_pdfs_that_poppler_opens_are_repaired() {
     // The corpus's broken PDFs whose manifest says poppler opens them: a
-    // wrong startxref, a bad xref entry, an xref /Prev loop. (Not yet:
-    // `broken_helloworld-bad.pdf`, whose content stream is longer than its
-    // /Length says: it opens, but its text is cut off.)
+    // wrong startxref, a bad xref entry, an xref /Prev loop, and a content
+    // stream longer than its /Length says, whose text poppler still reads
+    // (`broken_helloworld-bad.pdf`: "Hello, world!").
     for name in [
         "broken_bad-xref-entry_issue-301.pdf",
         "broken_wrong-startxref_naacl06.pdf",
         "broken_xref-loop.pdf",
         "broken_damaged-stream.pdf",
         "broken_zen_of_python_corrupted.pdf",
+        "broken_helloworld-bad.pdf",
     ] {
         let root = shared().join("corpus/pdfs").join(name);
         let bytes = std::fs::read(&root).unwrap();

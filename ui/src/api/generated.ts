@@ -112,7 +112,7 @@ prefill_ms: number, decode_ms: number, prefill_tokens_per_s: number, decode_toke
  */
 reused_prompt_tokens: number, stop: StopReason, };
 
-export type Format = "pdf" | "docx" | "html" | "markdown" | "text" | "pptx" | "spreadsheet" | "epub" | "odt" | "rtf" | "email" | "image";
+export type Format = "pdf" | "docx" | "doc" | "html" | "markdown" | "text" | "pptx" | "spreadsheet" | "epub" | "odt" | "rtf" | "email" | "image";
 
 export type CitationMethod = "markers" | "overlap" | "none" | "extractive";
 

@@ -160,7 +160,7 @@ export class Library {
       'div',
       { class: 'drop-zone', 'data-testid': 'drop-zone' },
       h('p', { class: 'drop-title' }, 'Drop files or folders here'),
-      h('p', { class: 'muted' }, 'PDF, Word (.docx), HTML, Markdown and text files. Everything stays on this computer.'),
+      h('p', { class: 'muted' }, 'PDF, Word, PowerPoint, spreadsheets, e-books, e-mail, HTML, Markdown, text, scans and photos (OCR). Everything stays on this computer.'),
       h(
         'div',
         { class: 'row' },

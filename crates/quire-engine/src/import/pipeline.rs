@@ -255,6 +255,9 @@ impl Engine {
                 }
             }
             drop(tx);
+            // The readers are done: their processes' memory is not needed
+            // for the embedding and index update still to come.
+            self.readers.release_idle();
             Ok::<(), Error>(())
         };
         let writer = self.embed_and_write(rx, opts, stop, progress);
@@ -275,6 +278,8 @@ impl Engine {
             self.documents_changed().await;
             progress.event(&ImportEvent::IndexingStarted);
             self.store.refresh_indexes().await?;
+            // The index update's transient memory, back to the system.
+            crate::heap::release_free();
         }
         let mut summary = ImportSummary::from_results(&results);
         summary.left = left;

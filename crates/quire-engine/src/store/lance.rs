@@ -20,8 +20,12 @@ const MEMORY_SCAN_MAX_ROWS: usize = 300_000;
 /// From here on (libraries too large to hold in memory) LanceDB searches an
 /// IVF-HNSW index with 8-bit scalar quantization.
 const VECTOR_INDEX_MIN_ROWS: usize = MEMORY_SCAN_MAX_ROWS;
-/// Fragments (one or more per add) past which the table is rewritten as one.
+/// Small fragments (one or more per add) past which they are merged.
 const MAX_FRAGMENTS: usize = 8;
+/// Rows of a merged fragment; larger ones are left as they are. Merging
+/// rewrites whole fragments: with LanceDB's default (1M rows) every
+/// import's end rewrote the whole library, and its memory peak grew with it.
+const FRAGMENT_ROWS: usize = 65_536;
 /// How long the files of a version superseded by a merge stay for the
 /// searches still reading it.
 const MERGE_GRACE: Duration = Duration::minutes(2);
@@ -368,9 +372,18 @@ impl LanceStore {
 
     /// Rewrites small fragments into large ones.
     async fn compact(&self) -> Result<()> {
+        // One merge at a time, read in small batches: the merge runs beside
+        // searches and an import's embedding, and its memory is the import's
+        // peak (BENCHMARKS.md, 2026-12-07 afternoon).
+        let options = lancedb::table::CompactionOptions {
+            target_rows_per_fragment: FRAGMENT_ROWS,
+            num_threads: Some(1),
+            batch_size: Some(1_024),
+            ..Default::default()
+        };
         self.table
             .optimize(OptimizeAction::Compact {
-                options: Default::default(),
+                options,
                 remap_options: None,
             })
             .await?;
@@ -844,7 +857,19 @@ impl LanceStore {
         if rows == 0 {
             return Ok(());
         }
+        let step = |what: &str| {
+            tracing::debug!(
+                rss_mb = crate::heap::rss_bytes().unwrap_or(0) >> 20,
+                hwm_mb = crate::heap::peak_rss_bytes().unwrap_or(0) >> 20,
+                "index update: {what}"
+            )
+        };
+        step("start");
         self.merge_fragments().await?;
+        // Each step's transient memory goes back before the next one's: the
+        // allocator would keep it, and the steps' peaks would add up.
+        crate::heap::release_free();
+        step("fragments merged");
         if self.indexed().await?.vector {
             // `optimize` below folds new rows into every index.
         } else if rows >= VECTOR_INDEX_MIN_ROWS {
@@ -854,11 +879,14 @@ impl LanceStore {
                 .execute()
                 .await?;
         }
+        step("vector index");
         if self.indexed().await?.text {
             self.optimize_indexes().await?;
         } else {
             self.create_text_index().await?;
         }
+        crate::heap::release_free();
+        step("text index");
         Ok(())
     }
 
@@ -882,7 +910,14 @@ impl LanceStore {
         let Some(wrapper) = self.table.dataset() else {
             return Ok(());
         };
-        if wrapper.get().await?.get_fragments().len() <= MAX_FRAGMENTS {
+        let small = wrapper
+            .get()
+            .await?
+            .get_fragments()
+            .iter()
+            .filter(|f| f.metadata().physical_rows.is_none_or(|n| n < FRAGMENT_ROWS))
+            .count();
+        if small <= MAX_FRAGMENTS {
             return Ok(());
         }
         self.compact().await?;
@@ -1001,6 +1036,41 @@ mod tests {
         store.purge_deleted().await.expect("merge");
         assert_eq!(top(store.dense_rows(&[1.0, 0.0, 0.0, 0.0], 1, None).await.expect("search")).is_some(), a0.is_some());
         assert_eq!(read(), 53 + 51);
+    }
+
+    #[tokio::test]
+    async fn regression_every_import_s_merge_rewrote_the_whole_library() {
+        // LanceDB's default merge rewrites every fragment under 1M rows: at
+        // an import's end the whole library was read and written again, and
+        // that rewrite was the import's memory peak.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LanceStore::open(dir.path(), 4).await.expect("store");
+        store
+            .add((0..FRAGMENT_ROWS).map(|i| row("big", i, [1.0, i as f32, 0.0, 0.0])).collect())
+            .await
+            .expect("add a full fragment");
+        for d in 0..=MAX_FRAGMENTS {
+            store
+                .add(vec![row(&format!("small{d}"), 0, [0.0, 1.0, 0.0, 0.0])])
+                .await
+                .expect("add a small one");
+        }
+        let fragments = || async {
+            let dataset = store.table.dataset().expect("a native table").get().await.expect("dataset");
+            dataset
+                .get_fragments()
+                .iter()
+                .map(|f| (f.id(), f.metadata().physical_rows))
+                .collect::<Vec<_>>()
+        };
+        let before = fragments().await;
+        assert_eq!(before.len(), MAX_FRAGMENTS + 2);
+        store.refresh_indexes().await.expect("the import's index update");
+        let after = fragments().await;
+        assert_eq!(after.len(), 2, "{after:?}");
+        assert_eq!(after[0], before[0], "the full fragment is left as it was");
+        assert_eq!(after[1].1, Some(MAX_FRAGMENTS + 1), "the small ones are merged");
+        assert_eq!(store.count().await.expect("count"), FRAGMENT_ROWS + MAX_FRAGMENTS + 1);
     }
 
     #[tokio::test]
