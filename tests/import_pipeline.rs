@@ -20,7 +20,7 @@ fn files() -> Vec<PathBuf> {
         corpus("docs/html/sec-10k-example-1p.html"),
         corpus("docs/md/eng_spa_mult.md"),
         corpus("docs/txt/chardet_windows-1252.txt"),
-        corpus("pdfs/broken_helloworld-bad.pdf"),
+        corpus("pdfs/broken_invalid-header-eof-only.pdf"),
     ]
 }
 

@@ -407,7 +407,7 @@ fn crash_folder(root: &std::path::Path) -> PathBuf {
         "docs/html/sec-10k-example-1p.html",
         "docs/md/eng_spa_mult.md",
         "docs/txt/chardet_windows-1252.txt",
-        "pdfs/broken_helloworld-bad.pdf",
+        "pdfs/broken_invalid-header-eof-only.pdf",
     ] {
         let from = shared().join("corpus").join(rel);
         let name = from.file_name().unwrap().to_owned();
