@@ -609,6 +609,7 @@ pub async fn import_at_scale(
     let _ = sampler.join();
     let mut b = imported?;
     let (mut hybrid, mut ranked, first_chunks) = searched?;
+    let (at_peak, peak_at_seconds) = at_peak.lock().map(|v| v.clone()).unwrap_or_default();
     b.chunks -= chunks_before.min(b.chunks);
     b.chunks_per_s = b.chunks as f64 / b.seconds;
     let pct = |times: &mut Vec<f64>, p: f64| {
@@ -629,8 +630,8 @@ pub async fn import_at_scale(
         ranked_p50_ms: pct(&mut ranked, 0.5),
         ranked_p95_ms: pct(&mut ranked, 0.95),
         search_chunks: (first_chunks, engine.chunk_count().await?),
-        at_peak: at_peak.lock().map(|v| v.0.clone()).unwrap_or_default(),
-        peak_at_seconds: at_peak.lock().map(|v| v.1).unwrap_or_default(),
+        at_peak,
+        peak_at_seconds,
         import: b,
     })
 }

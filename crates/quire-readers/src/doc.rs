@@ -9,7 +9,7 @@
 //! not encrypted (the FIB's `fEncrypted` flag). The document is one page, as
 //! a `.docx` is: the binary format keeps no page layout to cite.
 
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Read};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -81,25 +81,10 @@ fn catdoc(bytes: &[u8]) -> Result<String, FileProblem> {
         format: "Word document",
         detail,
     };
-    let mut child = Command::new("catdoc")
-        .args(["-w", "-d", "utf-8"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| failed(format!("catdoc could not start: {e}")))?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| failed("catdoc's input was not set up".into()))?;
-    // Written from a thread: catdoc may print before it has read all.
-    let out = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let _ = stdin.write_all(bytes);
-        });
-        child.wait_with_output()
-    })
-    .map_err(|e| failed(format!("catdoc: {e}")))?;
+    let mut cmd = Command::new("catdoc");
+    cmd.args(["-w", "-d", "utf-8"]).stderr(Stdio::piped());
+    let out = crate::ocr::output_with_input(&mut cmd, bytes)
+        .map_err(|e| failed(format!("catdoc could not run: {e}")))?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
         return Err(failed(format!("catdoc could not read it ({why})")));
@@ -110,6 +95,7 @@ fn catdoc(bytes: &[u8]) -> Result<String, FileProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn a_file_that_is_not_a_word_document_is_damaged_not_printed_back() {

@@ -194,6 +194,24 @@ pub(crate) fn program_runs(program: &str) -> bool {
     program_answers(program, "-v")
 }
 
+/// Runs `cmd` with `bytes` on its standard input and collects its output
+/// (stdout, and stderr when `cmd` pipes it). The bytes are written from a
+/// thread, borrowed rather than copied: the program may start printing
+/// before it has read them all.
+pub(crate) fn output_with_input(cmd: &mut Command, bytes: &[u8]) -> std::io::Result<std::process::Output> {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("the program's input was not set up"))?;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, bytes);
+        });
+        child.wait_with_output()
+    })
+}
+
 /// Whether `program <flag>` starts here (a version flag).
 pub(crate) fn program_answers(program: &str, flag: &str) -> bool {
     Command::new(program)

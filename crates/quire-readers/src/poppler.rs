@@ -14,7 +14,6 @@
 //! worker's process group, so the worker's time limit stops it too; poppler
 //! is GPL and not linked. Without it, pages are `pdf-extract`'s alone.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -35,23 +34,8 @@ pub fn pages(bytes: &[u8], password: Option<&str>) -> Option<Vec<String>> {
     if let Some(pw) = password {
         cmd.args(["-upw", pw]);
     }
-    let mut child = cmd
-        .args(["-", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut stdin = child.stdin.take()?;
-    // Written from a thread (borrowing the bytes, not copying them): poppler
-    // may start printing before it has read all.
-    let out = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let _ = stdin.write_all(bytes);
-        });
-        child.wait_with_output()
-    })
-    .ok()?;
+    cmd.args(["-", "-"]).stderr(Stdio::null());
+    let out = crate::ocr::output_with_input(&mut cmd, bytes).ok()?;
     if !out.status.success() {
         return None;
     }

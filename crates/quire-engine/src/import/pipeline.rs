@@ -278,8 +278,6 @@ impl Engine {
             self.documents_changed().await;
             progress.event(&ImportEvent::IndexingStarted);
             self.store.refresh_indexes().await?;
-            // The index update's transient memory, back to the system.
-            crate::heap::release_free();
         }
         let mut summary = ImportSummary::from_results(&results);
         summary.left = left;

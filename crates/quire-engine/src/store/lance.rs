@@ -830,6 +830,9 @@ impl LanceStore {
         self.written();
         let result = self.build_indexes().await;
         self.written();
+        // The update's transient memory (and the vectors just dropped) back
+        // to the system.
+        crate::heap::release_free();
         result
     }
 
@@ -885,7 +888,6 @@ impl LanceStore {
         } else {
             self.create_text_index().await?;
         }
-        crate::heap::release_free();
         step("text index");
         Ok(())
     }
