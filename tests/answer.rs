@@ -81,11 +81,19 @@ async fn answers_stream_and_cite_the_page_and_unrelated_questions_are_not_covere
     // attributed. Whether answers cite the evidence is measured over the
     // development set in BENCHMARKS.md, not on one question here.)
     let first = answer.sources.first().map(|s| (s.name.clone(), s.page));
-    assert_eq!(first, Some(("tracemonkey.pdf".to_string(), Some(7))), "sources {:?}", answer.sources);
+    assert_eq!(
+        first,
+        Some(("tracemonkey.pdf".to_string(), Some(7))),
+        "sources {:?}",
+        answer.sources
+    );
     assert!(!answer.cited.is_empty(), "answer: {}", answer.text);
     for c in &answer.cited {
         assert!(
-            answer.sources.iter().any(|s| s.chunk_id == c.chunk_id && s.page == c.page),
+            answer
+                .sources
+                .iter()
+                .any(|s| s.chunk_id == c.chunk_id && s.page == c.page),
             "cited {c:?} was not given to the model"
         );
     }

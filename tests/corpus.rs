@@ -89,7 +89,13 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
         }
         // Scans are recognised (Tesseract, installed by the set-up).
         if row.kind.starts_with("scanned") {
-            assert_eq!(r.outcome, FileOutcome::Imported, "{}: {:?}", row.file, r.error);
+            assert_eq!(
+                r.outcome,
+                FileOutcome::Imported,
+                "{}: {:?}",
+                row.file,
+                r.error
+            );
             assert!(r.chunks > 0, "{}", row.file);
         }
         if matches!(
@@ -108,7 +114,13 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
         // a damaged one (`broken_helloworld-bad`: "Hello, world!" alone) and
         // a Japanese one whose fonts need poppler's CMaps (`ja_jo`) included.
         if row.password.is_empty() && row.poppler_status != "error" && row.poppler_text_chars > 0 {
-            assert_eq!(r.outcome, FileOutcome::Imported, "{}: {:?}", row.file, r.error);
+            assert_eq!(
+                r.outcome,
+                FileOutcome::Imported,
+                "{}: {:?}",
+                row.file,
+                r.error
+            );
         }
         let entry = table.entry(row.kind.clone()).or_default();
         match &code {
@@ -153,8 +165,16 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
         assert!(r.chunks > 0, "{name}");
     }
     // Slides, sheets and chapters are the pages a citation points at.
-    for name in ["sample-presentation.pptx", "calamine_any_sheets.xlsx", "winter-sports-gutenberg.epub"] {
-        assert!(by_name[name].pages.is_some_and(|p| p > 1), "{name}: {:?}", by_name[name].pages);
+    for name in [
+        "sample-presentation.pptx",
+        "calamine_any_sheets.xlsx",
+        "winter-sports-gutenberg.epub",
+    ] {
+        assert!(
+            by_name[name].pages.is_some_and(|p| p > 1),
+            "{name}: {:?}",
+            by_name[name].pages
+        );
     }
     for (name, code) in [
         ("empty.txt", "empty"),
@@ -195,8 +215,15 @@ async fn whole_corpus_imports_or_fails_with_reasons() {
         };
         let hits = engine.search(query, &opts).await.unwrap();
         assert!(!hits.is_empty(), "{name}");
-        assert!(hits.iter().all(|h| h.ocr == ocr), "{name}: {:?}", hits.iter().map(|h| h.ocr).collect::<Vec<_>>());
-        let (sources, _) = engine.retrieve(query, 3, Some(&[id_of(name)][..])).await.unwrap();
+        assert!(
+            hits.iter().all(|h| h.ocr == ocr),
+            "{name}: {:?}",
+            hits.iter().map(|h| h.ocr).collect::<Vec<_>>()
+        );
+        let (sources, _) = engine
+            .retrieve(query, 3, Some(&[id_of(name)][..]))
+            .await
+            .unwrap();
         assert!(sources.iter().all(|h| h.ocr == ocr), "{name} as a source");
     }
 

@@ -255,7 +255,14 @@ pub async fn run(config: EngineConfig, args: BenchArgs, json: bool) -> anyhow::R
     }
 
     if args.wants(Part::Import) {
-        import_at_scale(&config, &args, &scifact, &minilm_dir, &mut rows, &mut report)?;
+        import_at_scale(
+            &config,
+            &args,
+            &scifact,
+            &minilm_dir,
+            &mut rows,
+            &mut report,
+        )?;
     }
 
     // A temporary library, deleted at the end, unless `--library` names one.
@@ -484,10 +491,16 @@ fn scifact_base(engine: &Engine, corpus: &Path) -> anyhow::Result<Vec<(String, S
 /// imports the given folders while searches run beside it; then the embedder
 /// alone embeds a sample of the very texts the import embedded.
 async fn import_child(mut config: EngineConfig, args: &BenchArgs) -> anyhow::Result<()> {
-    let data = args.import_data.clone().context("--import-data is required")?;
+    let data = args
+        .import_data
+        .clone()
+        .context("--import-data is required")?;
     config.data_dir = data;
     let minilm = std::sync::Arc::new(MiniLm::load(&config.models_dir.join("all-MiniLM-L6-v2"))?);
-    let chunker = quire_engine::chunk::Chunker::new(minilm.sizing_tokenizer(), quire_engine::chunk::DEFAULT_MAX_TOKENS)?;
+    let chunker = quire_engine::chunk::Chunker::new(
+        minilm.sizing_tokenizer(),
+        quire_engine::chunk::DEFAULT_MAX_TOKENS,
+    )?;
     let sampling = std::sync::Arc::new(bench::SamplingEmbedder::new(minilm.clone(), 2048));
     let engine = Engine::with_parts(config, sampling.clone(), chunker).await?;
     let queries = bench::beir_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200)?;
@@ -495,23 +508,52 @@ async fn import_child(mut config: EngineConfig, args: &BenchArgs) -> anyhow::Res
     engine.close().await;
     let sample = sampling.sample();
     let refs: Vec<&str> = sample.iter().map(String::as_str).collect();
-    let alone = if refs.is_empty() { None } else { Some(bench::embedding(&minilm, &refs, 1)?) };
-    println!("{}", serde_json::json!({ "scale": scale, "embedder_alone": alone }));
+    let alone = if refs.is_empty() {
+        None
+    } else {
+        Some(bench::embedding(&minilm, &refs, 1)?)
+    };
+    println!(
+        "{}",
+        serde_json::json!({ "scale": scale, "embedder_alone": alone })
+    );
     Ok(())
 }
 
 /// Runs one import child and reads its figures.
-fn run_import_child(config: &EngineConfig, args: &BenchArgs, inputs: &[&Path], data: &Path) -> anyhow::Result<serde_json::Value> {
+fn run_import_child(
+    config: &EngineConfig,
+    args: &BenchArgs,
+    inputs: &[&Path],
+    data: &Path,
+) -> anyhow::Result<serde_json::Value> {
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--models-dir").arg(&config.models_dir).arg("bench").arg("--shared").arg(&args.shared).arg("--import-data").arg(data);
+    cmd.arg("--models-dir")
+        .arg(&config.models_dir)
+        .arg("bench")
+        .arg("--shared")
+        .arg(&args.shared)
+        .arg("--import-data")
+        .arg(data);
     for i in inputs {
         cmd.arg("--import-child").arg(i);
     }
-    let out = cmd.stderr(std::process::Stdio::inherit()).output().context("starting the import child")?;
-    anyhow::ensure!(out.status.success(), "the import child failed ({})", out.status);
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("starting the import child")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the import child failed ({})",
+        out.status
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.starts_with('{')).context("the import child printed no figures")?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .context("the import child printed no figures")?;
     Ok(serde_json::from_str(line)?)
 }
 
@@ -528,20 +570,34 @@ fn import_at_scale(
     rows: &mut Vec<Row>,
     report: &mut serde_json::Map<String, serde_json::Value>,
 ) -> anyhow::Result<()> {
-    let scratch = tempfile::Builder::new().prefix("quire-bench-import-").tempdir()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("quire-bench-import-")
+        .tempdir()?;
     let abstracts = bench::scifact_texts(scifact, usize::MAX).context("reading SciFact")?;
     let mut corpus: Vec<PathBuf> = Vec::new();
     for folder in ["corpus/docs", "corpus/pdfs"] {
         collect_files(&args.shared.join(folder), &mut corpus);
     }
-    corpus.retain(|p| !matches!(p.file_name().and_then(|n| n.to_str()), Some("SOURCES.md" | "manifest.tsv")));
+    corpus.retain(|p| {
+        !matches!(
+            p.file_name().and_then(|n| n.to_str()),
+            Some("SOURCES.md" | "manifest.tsv")
+        )
+    });
     corpus.sort();
     eprintln!("writing a library of {} files …", args.import_files);
-    let (dirs, written) = crate::bench_library::generate(scratch.path(), args.import_files, &abstracts, &corpus)?;
+    let (dirs, written) =
+        crate::bench_library::generate(scratch.path(), args.import_files, &abstracts, &corpus)?;
     let pdfs = dirs.pdfs.clone();
     eprintln!(
         "  {} text, {} Markdown, {} HTML, {} DOCX, {} PDF from SciFact; {} corpus files; {}",
-        written.txt, written.md, written.html, written.docx, written.pdf, written.corpus, mb(written.bytes)
+        written.txt,
+        written.md,
+        written.html,
+        written.docx,
+        written.pdf,
+        written.corpus,
+        mb(written.bytes)
     );
     // A base library (`--library`, e.g. the 100k-passage query library) is
     // copied in so the searches during the import run at that size.
@@ -552,7 +608,10 @@ fn import_at_scale(
             copy_dir(base, &data)?;
         }
     }
-    eprintln!("importing {} files with searches running beside …", written.total());
+    eprintln!(
+        "importing {} files with searches running beside …",
+        written.total()
+    );
     let full = run_import_child(config, args, &[&dirs.corpus, &dirs.text, &dirs.pdfs], &data)?;
     let scale = &full["scale"];
     let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
@@ -560,7 +619,11 @@ fn import_at_scale(
     let share_row = |what: String, run: &serde_json::Value| {
         let imp = &run["scale"]["import"];
         let alone = f(&run["embedder_alone"], "chunks_per_s");
-        let share = if alone > 0.0 { f(imp, "chunks_per_s") / alone } else { 0.0 };
+        let share = if alone > 0.0 {
+            f(imp, "chunks_per_s") / alone
+        } else {
+            0.0
+        };
         Row {
             what,
             quire: format!(
@@ -584,7 +647,11 @@ fn import_at_scale(
     ));
     rows.push(Row {
         what: "  peak RSS during it (app + reader workers)".into(),
-        quire: format!("{} (app alone {})", mb(f(scale, "peak_rss_bytes") as u64), mb(f(scale, "peak_rss_engine_bytes") as u64)),
+        quire: format!(
+            "{} (app alone {})",
+            mb(f(scale, "peak_rss_bytes") as u64),
+            mb(f(scale, "peak_rss_engine_bytes") as u64)
+        ),
         peer: "–".into(),
         ratio: String::new(),
     });
@@ -611,20 +678,39 @@ fn import_at_scale(
             "  hybrid search during it, {}→{} passages",
             scale["search_chunks"][0], scale["search_chunks"][1]
         ),
-        quire: format!("p50 {:.1} ms, p95 {:.1} ms", f(scale, "search_p50_ms"), f(scale, "search_p95_ms")),
+        quire: format!(
+            "p50 {:.1} ms, p95 {:.1} ms",
+            f(scale, "search_p50_ms"),
+            f(scale, "search_p95_ms")
+        ),
         peer: "–".into(),
         ratio: String::new(),
     });
     rows.push(Row {
-        what: format!("  ranked search (the app's default) during it ({} searches in all, in turn)", scale["searches"]),
-        quire: format!("p50 {:.1} ms, p95 {:.1} ms", f(scale, "ranked_p50_ms"), f(scale, "ranked_p95_ms")),
+        what: format!(
+            "  ranked search (the app's default) during it ({} searches in all, in turn)",
+            scale["searches"]
+        ),
+        quire: format!(
+            "p50 {:.1} ms, p95 {:.1} ms",
+            f(scale, "ranked_p50_ms"),
+            f(scale, "ranked_p95_ms")
+        ),
         peer: "–".into(),
         ratio: String::new(),
     });
     // The text-like files alone (text, Markdown, HTML, DOCX): the share of
     // the embedder's throughput the import reaches where reading is cheap.
-    eprintln!("importing the {} text-like files alone …", written.text_like());
-    let text_only = run_import_child(config, args, &[&dirs.text], &scratch.path().join("data-text"))?;
+    eprintln!(
+        "importing the {} text-like files alone …",
+        written.text_like()
+    );
+    let text_only = run_import_child(
+        config,
+        args,
+        &[&dirs.text],
+        &scratch.path().join("data-text"),
+    )?;
     rows.push(share_row(
         format!("Import, the {} text-like files alone", written.text_like()),
         &text_only,
@@ -633,33 +719,54 @@ fn import_at_scale(
     eprintln!("importing the {} generated PDFs alone …", written.pdf);
     let pdf_only = run_import_child(config, args, &[&pdfs], &scratch.path().join("data-pdf"))?;
     let q_pdf = &pdf_only["scale"]["import"];
-    let rag = if args.no_peers { None } else { rag_peer(args, minilm_dir, &pdfs) };
+    let rag = if args.no_peers {
+        None
+    } else {
+        rag_peer(args, minilm_dir, &pdfs)
+    };
     let peer_s = rag.as_ref().and_then(|r| r["ingest_s"].as_f64());
     rows.push(Row {
         what: format!("Import end to end, the {} generated PDFs", written.pdf),
-        quire: format!("{:.0} s ({:.1} files/s, {} chunks)", f(q_pdf, "seconds"), f(q_pdf, "files_per_s"), q_pdf["chunks"]),
+        quire: format!(
+            "{:.0} s ({:.1} files/s, {} chunks)",
+            f(q_pdf, "seconds"),
+            f(q_pdf, "files_per_s"),
+            q_pdf["chunks"]
+        ),
         peer: match (&rag, peer_s) {
             (Some(r), Some(s)) => format!("LangChain+Chroma {s:.0} s ({} chunks)", r["chunks"]),
             _ => "– (run `setup-peers.sh DIR --rag`)".into(),
         },
-        ratio: peer_s.map(|s| format!("{:.1}×", s / f(q_pdf, "seconds"))).unwrap_or("–".into()),
+        ratio: peer_s
+            .map(|s| format!("{:.1}×", s / f(q_pdf, "seconds")))
+            .unwrap_or("–".into()),
     });
     // OCR: the corpus's scanned PDFs alone (every page without a text layer
     // is rendered and recognised by Tesseract in the reader worker).
     let scans: Vec<PathBuf> = corpus
         .iter()
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("scan_") && n.ends_with(".pdf")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("scan_") && n.ends_with(".pdf"))
+        })
         .cloned()
         .collect();
     let mut ocr = serde_json::Value::Null;
     if !scans.is_empty() {
-        eprintln!("importing the corpus's {} scanned PDFs alone (OCR) …", scans.len());
+        eprintln!(
+            "importing the corpus's {} scanned PDFs alone (OCR) …",
+            scans.len()
+        );
         let inputs: Vec<&Path> = scans.iter().map(PathBuf::as_path).collect();
         ocr = run_import_child(config, args, &inputs, &scratch.path().join("data-ocr"))?;
         let q = &ocr["scale"]["import"];
         let pages = f(q, "ocr_pages");
         rows.push(Row {
-            what: format!("OCR, the corpus's {} scanned PDFs (pages recognised)", scans.len()),
+            what: format!(
+                "OCR, the corpus's {} scanned PDFs (pages recognised)",
+                scans.len()
+            ),
             quire: if pages > 0.0 {
                 format!(
                     "{pages:.0} pages in {:.0} s: {:.2} pages/s ({:.1} s a page, import included)",
@@ -682,7 +789,9 @@ fn import_at_scale(
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -712,14 +821,21 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 /// (`setup-peers.sh DIR --rag` installs it).
 fn rag_peer(args: &BenchArgs, minilm_dir: &Path, pdfs: &Path) -> Option<serde_json::Value> {
     let has_langchain = |py: &Path| {
-        Command::new(py).args(["-c", "import langchain_community, chromadb"]).output().is_ok_and(|o| o.status.success())
+        Command::new(py)
+            .args(["-c", "import langchain_community, chromadb"])
+            .output()
+            .is_ok_and(|o| o.status.success())
     };
     let home = dirs_home()?;
-    let python = [args.peers.clone(), Some(home.join(".cache/quire-peers")), Some(home.join(".cache/quire-rag"))]
-        .into_iter()
-        .flatten()
-        .map(|v| v.join("bin/python"))
-        .find(|py| py.is_file() && has_langchain(py))?;
+    let python = [
+        args.peers.clone(),
+        Some(home.join(".cache/quire-peers")),
+        Some(home.join(".cache/quire-rag")),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|v| v.join("bin/python"))
+    .find(|py| py.is_file() && has_langchain(py))?;
     eprintln!("running the peer peer_rag.py (LangChain + Chroma) on the same PDFs …");
     let out = Command::new(&python)
         .arg(args.shared.join("bench/peer_rag.py"))
@@ -731,6 +847,9 @@ fn rag_peer(args: &BenchArgs, minilm_dir: &Path, pdfs: &Path) -> Option<serde_js
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{'))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))?;
     serde_json::from_str(line).ok()
 }

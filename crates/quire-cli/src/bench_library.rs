@@ -45,27 +45,50 @@ pub struct Folders {
 
 /// Writes `n` files under `root`: the corpus files first (`corpus/`), then
 /// abstracts cycled through the formats of [`MIX`] (`text/`, `pdfs/`).
-pub fn generate(root: &Path, n: usize, abstracts: &[(String, String)], corpus: &[PathBuf]) -> anyhow::Result<(Folders, Written)> {
-    anyhow::ensure!(!abstracts.is_empty(), "no SciFact abstracts to make files from");
-    let dirs = Folders { text: root.join("text"), pdfs: root.join("pdfs"), corpus: root.join("corpus") };
+pub fn generate(
+    root: &Path,
+    n: usize,
+    abstracts: &[(String, String)],
+    corpus: &[PathBuf],
+) -> anyhow::Result<(Folders, Written)> {
+    anyhow::ensure!(
+        !abstracts.is_empty(),
+        "no SciFact abstracts to make files from"
+    );
+    let dirs = Folders {
+        text: root.join("text"),
+        pdfs: root.join("pdfs"),
+        corpus: root.join("corpus"),
+    };
     for d in [&dirs.text, &dirs.pdfs, &dirs.corpus] {
         std::fs::create_dir_all(d)?;
     }
     let (files, pdfs) = (&dirs.text, &dirs.pdfs);
     let mut w = Written::default();
     for src in corpus.iter().take(n) {
-        let Some(name) = src.file_name() else { continue };
-        let to = dirs.corpus.join(format!("{:03}-{}", w.corpus, name.to_string_lossy()));
+        let Some(name) = src.file_name() else {
+            continue;
+        };
+        let to = dirs
+            .corpus
+            .join(format!("{:03}-{}", w.corpus, name.to_string_lossy()));
         w.bytes += std::fs::copy(src, &to).with_context(|| format!("copying {}", src.display()))?;
         w.corpus += 1;
     }
-    let formats: Vec<&str> = MIX.iter().flat_map(|(f, k)| std::iter::repeat_n(*f, *k)).collect();
+    let formats: Vec<&str> = MIX
+        .iter()
+        .flat_map(|(f, k)| std::iter::repeat_n(*f, *k))
+        .collect();
     for i in 0..n.saturating_sub(w.corpus) {
         let (id, text) = &abstracts[i % abstracts.len()];
         let (title, body) = text.split_once(". ").unwrap_or((text.as_str(), ""));
         let format = formats[i % formats.len()];
         let stem = format!("scifact-{i:05}-{id}");
-        let path = if format == "pdf" { pdfs.join(format!("{stem}.pdf")) } else { files.join(format!("{stem}.{format}")) };
+        let path = if format == "pdf" {
+            pdfs.join(format!("{stem}.pdf"))
+        } else {
+            files.join(format!("{stem}.{format}"))
+        };
         let bytes = match format {
             "txt" => format!("{title}\n\n{body}\n").into_bytes(),
             "md" => format!("# {title}\n\n{body}\n").into_bytes(),
@@ -87,7 +110,10 @@ pub fn generate(root: &Path, n: usize, abstracts: &[(String, String)], corpus: &
 }
 
 fn escape_xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn html(title: &str, body: &str) -> String {
@@ -101,8 +127,12 @@ fn html(title: &str, body: &str) -> String {
 /// A minimal Word document: the title as a heading, the abstract as a paragraph.
 fn docx(title: &str, body: &str) -> anyhow::Result<Vec<u8>> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    let part = |zip: &mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>, name: &str, text: &str| -> anyhow::Result<()> {
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let part = |zip: &mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>,
+                name: &str,
+                text: &str|
+     -> anyhow::Result<()> {
         zip.start_file(name, opts)?;
         zip.write_all(text.as_bytes())?;
         Ok(())
@@ -132,7 +162,9 @@ fn docx(title: &str, body: &str) -> anyhow::Result<Vec<u8>> {
 /// Text as one PDF string in WinAnsi (Latin-1 here): what the standard
 /// Helvetica font can show; other characters become `?`.
 fn latin1(s: &str) -> Vec<u8> {
-    s.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect()
+    s.chars()
+        .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+        .collect()
 }
 
 /// Words wrapped to lines of at most `width` characters.
@@ -166,22 +198,44 @@ fn pdf(title: &str, body: &str) -> anyhow::Result<Vec<u8>> {
             "Type" => "Font", "Subtype" => "Type1", "BaseFont" => base, "Encoding" => "WinAnsiEncoding",
         })
     };
-    let (regular, bold) = (font(&mut doc, "Helvetica"), font(&mut doc, "Helvetica-Bold"));
-    let resources = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => regular, "F2" => bold } });
+    let (regular, bold) = (
+        font(&mut doc, "Helvetica"),
+        font(&mut doc, "Helvetica-Bold"),
+    );
+    let resources =
+        doc.add_object(dictionary! { "Font" => dictionary! { "F1" => regular, "F2" => bold } });
     let mut lines: Vec<(bool, String)> = wrap(title, 70).into_iter().map(|l| (true, l)).collect();
     lines.push((false, String::new()));
     lines.extend(wrap(body, 95).into_iter().map(|l| (false, l)));
     let mut kids = Vec::new();
     for page in lines.chunks(LINES) {
-        let mut ops = vec![Operation::new("BT", vec![]), Operation::new("TL", vec![15.into()]), Operation::new("Td", vec![56.into(), 780.into()])];
+        let mut ops = vec![
+            Operation::new("BT", vec![]),
+            Operation::new("TL", vec![15.into()]),
+            Operation::new("Td", vec![56.into(), 780.into()]),
+        ];
         for (bold, text) in page {
-            ops.push(Operation::new("Tf", vec![if *bold { "F2" } else { "F1" }.into(), if *bold { 13 } else { 10 }.into()]));
-            ops.push(Operation::new("Tj", vec![Object::string_literal(latin1(text))]));
+            ops.push(Operation::new(
+                "Tf",
+                vec![
+                    if *bold { "F2" } else { "F1" }.into(),
+                    if *bold { 13 } else { 10 }.into(),
+                ],
+            ));
+            ops.push(Operation::new(
+                "Tj",
+                vec![Object::string_literal(latin1(text))],
+            ));
             ops.push(Operation::new("T*", vec![]));
         }
         ops.push(Operation::new("ET", vec![]));
-        let content = doc.add_object(Stream::new(dictionary! {}, Content { operations: ops }.encode()?));
-        kids.push(Object::from(doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content })));
+        let content = doc.add_object(Stream::new(
+            dictionary! {},
+            Content { operations: ops }.encode()?,
+        ));
+        kids.push(Object::from(doc.add_object(
+            dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content },
+        )));
     }
     let count = kids.len() as i64;
     doc.objects.insert(
@@ -207,20 +261,45 @@ mod tests {
     fn every_generated_format_reads_back_with_its_text() {
         let dir = tempfile::tempdir().unwrap();
         let abstracts = vec![
-            ("1".to_string(), "Vitamin D and bone density. A trial of 300 adults found no effect on fractures.".to_string()),
-            ("2".to_string(), "Sleep and memory. Short sleep impaired recall in young adults (n = 48).".to_string()),
+            (
+                "1".to_string(),
+                "Vitamin D and bone density. A trial of 300 adults found no effect on fractures."
+                    .to_string(),
+            ),
+            (
+                "2".to_string(),
+                "Sleep and memory. Short sleep impaired recall in young adults (n = 48)."
+                    .to_string(),
+            ),
         ];
         let (dirs, w) = generate(dir.path(), 20, &abstracts, &[]).unwrap();
-        assert_eq!((w.txt, w.md, w.html, w.docx, w.pdf, w.total()), (7, 4, 4, 3, 2, 20));
+        assert_eq!(
+            (w.txt, w.md, w.html, w.docx, w.pdf, w.total()),
+            (7, 4, 4, 3, 2, 20)
+        );
         let mut read = 0;
         for folder in [dirs.text, dirs.pdfs] {
             for entry in std::fs::read_dir(folder).unwrap() {
                 let path = entry.unwrap().path();
                 let bytes = std::fs::read(&path).unwrap();
-                let x = quire_engine::loader::extract(&path, bytes, &Default::default(), std::time::Duration::from_secs(30))
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let text: String = x.pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" ");
-                assert!(text.contains("fractures") || text.contains("recall"), "{}: {text}", path.display());
+                let x = quire_engine::loader::extract(
+                    &path,
+                    bytes,
+                    &Default::default(),
+                    std::time::Duration::from_secs(30),
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let text: String = x
+                    .pages
+                    .iter()
+                    .map(|p| p.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                assert!(
+                    text.contains("fractures") || text.contains("recall"),
+                    "{}: {text}",
+                    path.display()
+                );
                 read += 1;
             }
         }

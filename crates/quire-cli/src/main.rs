@@ -649,9 +649,9 @@ impl ImportProgress for Progress {
         match e {
             ImportEvent::Started { files } => self.files.set_length(*files as u64),
             ImportEvent::FileStarted { path, .. } => self.files.set_message(path.clone()),
-            ImportEvent::PagesRecognised { path, done, total } => self
-                .files
-                .set_message(format!("{path} — recognising text (OCR): page {done} of {total}")),
+            ImportEvent::PagesRecognised { path, done, total } => self.files.set_message(format!(
+                "{path} — recognising text (OCR): page {done} of {total}"
+            )),
             ImportEvent::FileChunked { chunks, .. } => self.chunks.inc_length(*chunks as u64),
             ImportEvent::ChunksEmbedded { path, done, total } => {
                 if *total == 0 {

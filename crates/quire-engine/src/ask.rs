@@ -16,6 +16,10 @@ use crate::Engine;
 /// characters (a statement page is about 3,000).
 const PAGE_SOURCE_CHARS: usize = 6000;
 
+/// Pages ranked beyond the sources asked for, to take the places of pages
+/// from documents the question does not name.
+const NAMED_EXTRA: usize = 4;
+
 /// What to answer with and from.
 #[derive(Debug, Clone, Default)]
 pub struct AskOptions {
@@ -55,7 +59,27 @@ impl Engine {
         if scope.is_some_and(|s| s.is_empty()) || query.trim().is_empty() {
             return Ok((Vec::new(), None));
         }
+        // A question naming a company is answered from that company's
+        // documents: pages of others that read alike (another company's
+        // statement) are left out, and the next pages of the named ones
+        // take their places.
         let (mut hits, best) = self.ranked(query, k, scope).await?;
+        let facts = self.library_facts().await?;
+        let mut doc_scores = facts.matcher.scores(query);
+        if let Some(s) = scope {
+            doc_scores.retain(|id, _| s.contains(id));
+        }
+        let focus = facts.matcher.focus(query, &doc_scores);
+        let named = facts.matcher.named(query, &focus);
+        tracing::debug!(focus = ?focus.docs, named = ?named, "answer sources");
+        if let Some(named) = named {
+            let is_named = |h: &SearchHit| named.contains(&h.doc_id);
+            if hits.iter().any(is_named) && !hits.iter().all(is_named) {
+                hits = self.ranked(query, k + NAMED_EXTRA, scope).await?.0;
+                hits.retain(is_named);
+                hits.truncate(k);
+            }
+        }
         self.mark_ocr(&mut hits).await?;
         Ok((hits, best))
     }

@@ -434,10 +434,7 @@ impl SamplingEmbedder {
 
     /// The texts kept, in no particular order.
     pub fn sample(&self) -> Vec<String> {
-        self.sample
-            .lock()
-            .map(|s| s.1.clone())
-            .unwrap_or_default()
+        self.sample.lock().map(|s| s.1.clone()).unwrap_or_default()
     }
 }
 
@@ -564,7 +561,10 @@ pub async fn import_at_scale(
                 if let Some(b) = own.filter(|b| *b > own_peak) {
                     own_peak = b;
                     if let Ok(mut slot) = at_peak.lock() {
-                        *slot = (memory_breakdown(store.as_ref()), started.elapsed().as_secs_f64());
+                        *slot = (
+                            memory_breakdown(store.as_ref()),
+                            started.elapsed().as_secs_f64(),
+                        );
                     }
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
@@ -593,9 +593,15 @@ pub async fn import_at_scale(
                 doc_ids: None,
             };
             let t0 = Instant::now();
-            engine.search(&queries[(i / 2) % queries.len()], &opts).await?;
+            engine
+                .search(&queries[(i / 2) % queries.len()], &opts)
+                .await?;
             let ms = t0.elapsed().as_secs_f64() * 1e3;
-            if i % 2 == 0 { hybrid.push(ms) } else { ranked.push(ms) }
+            if i % 2 == 0 {
+                hybrid.push(ms)
+            } else {
+                ranked.push(ms)
+            }
             i += 1;
         }
         Ok::<_, Error>((hybrid, ranked, first_chunks.unwrap_or(0)))

@@ -255,7 +255,10 @@ impl Catalog {
         use crate::api::DocumentSort;
         let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let pattern = text.map(|t| {
-            let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = t
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             format!("%{escaped}%")
         });
         let text_clause = if pattern.is_some() {
@@ -272,7 +275,10 @@ impl Catalog {
         .await?;
         for r in rows {
             let n: i64 = r.try_get("n")?;
-            counts.add(Status::parse(&r.try_get::<String, _>("status")?), n as usize);
+            counts.add(
+                Status::parse(&r.try_get::<String, _>("status")?),
+                n as usize,
+            );
         }
         let library = if pattern.is_some() {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM documents")
@@ -291,7 +297,11 @@ impl Catalog {
             DocumentSort::Added => "added_at",
             DocumentSort::Updated => "updated_at",
         };
-        let dir = if q.desc.unwrap_or(false) { "DESC" } else { "ASC" };
+        let dir = if q.desc.unwrap_or(false) {
+            "DESC"
+        } else {
+            "ASC"
+        };
         let offset = q.offset.unwrap_or(0);
         let limit = q.limit.map_or(-1, |l| l as i64);
         let rows = sqlx::query(&format!(
@@ -818,9 +828,18 @@ mod tests {
         let c = Catalog::open(&dir.path().join("q.sqlite")).await.unwrap();
         for i in 0..250u32 {
             let id = format!("d{i:03}");
-            let name = format!("{}report_{i:03}.txt", if i % 10 == 0 { "Annual " } else { "" });
-            c.begin(&id, &format!("/lib/{name}"), &name, u64::from(i), "h").await.unwrap();
-            let status = if i % 50 == 7 { Status::Failed } else { Status::Imported };
+            let name = format!(
+                "{}report_{i:03}.txt",
+                if i % 10 == 0 { "Annual " } else { "" }
+            );
+            c.begin(&id, &format!("/lib/{name}"), &name, u64::from(i), "h")
+                .await
+                .unwrap();
+            let status = if i % 50 == 7 {
+                Status::Failed
+            } else {
+                Status::Imported
+            };
             c.finish(&id, outcome(status, 250 - i)).await.unwrap();
         }
         let page = |q: DocumentQuery| {
@@ -830,7 +849,12 @@ mod tests {
         // Pages of 100 cover the list once, in name order.
         let mut seen = Vec::new();
         for offset in [0, 100, 200] {
-            let p = page(DocumentQuery { offset: Some(offset), limit: Some(100), ..Default::default() }).await;
+            let p = page(DocumentQuery {
+                offset: Some(offset),
+                limit: Some(100),
+                ..Default::default()
+            })
+            .await;
             assert_eq!((p.total, p.offset), (250, offset));
             seen.extend(p.documents.into_iter().map(|d| d.name));
         }
@@ -839,18 +863,43 @@ mod tests {
         sorted.sort_by_key(|n| n.to_lowercase());
         assert_eq!(seen, sorted);
         // Sorted by passages, largest first; a limit beyond the largest page is cut.
-        let p = page(DocumentQuery { sort: Some(DocumentSort::Chunks), desc: Some(true), limit: Some(5000), ..Default::default() }).await;
+        let p = page(DocumentQuery {
+            sort: Some(DocumentSort::Chunks),
+            desc: Some(true),
+            limit: Some(5000),
+            ..Default::default()
+        })
+        .await;
         assert_eq!(p.documents.len(), 250);
         assert!(p.documents.windows(2).all(|w| w[0].chunks >= w[1].chunks));
         // Filtered by status and text (case-insensitive; `_` is a character, not a wildcard).
-        let p = page(DocumentQuery { status: Some(Status::Failed), ..Default::default() }).await;
-        assert_eq!((p.total, p.counts.failed, p.counts.imported, p.counts.all), (5, 5, 245, 250));
-        let p = page(DocumentQuery { q: Some("annual".into()), ..Default::default() }).await;
+        let p = page(DocumentQuery {
+            status: Some(Status::Failed),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            (p.total, p.counts.failed, p.counts.imported, p.counts.all),
+            (5, 5, 245, 250)
+        );
+        let p = page(DocumentQuery {
+            q: Some("annual".into()),
+            ..Default::default()
+        })
+        .await;
         assert_eq!((p.total, p.counts.all, p.library), (25, 25, 250));
         assert!(p.documents.iter().all(|d| d.name.starts_with("Annual ")));
-        let p = page(DocumentQuery { q: Some("t_0".into()), ..Default::default() }).await;
+        let p = page(DocumentQuery {
+            q: Some("t_0".into()),
+            ..Default::default()
+        })
+        .await;
         assert_eq!(p.total, 100, "report_0xx only");
-        let p = page(DocumentQuery { q: Some("%".into()), ..Default::default() }).await;
+        let p = page(DocumentQuery {
+            q: Some("%".into()),
+            ..Default::default()
+        })
+        .await;
         assert_eq!(p.total, 0);
     }
 }

@@ -25,6 +25,9 @@ const MARKER_SLACK: f32 = 0.2;
 const FIGURE_WEIGHT: f32 = 3.0;
 /// An answer is traced when at least this share of its content is backed.
 const TRACED_MIN: f32 = 0.5;
+/// An answer stating this many amounts no source holds (and no more traced
+/// ones) is not traced.
+const INVENTED_MIN: usize = 2;
 
 /// An answer checked against its sources.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +42,10 @@ pub struct Grounded {
     pub backed: f32,
     /// Figures in the answer that no source holds.
     pub untraced_figures: Vec<String>,
+    /// Distinct amounts the answer states ([`is_amount`]), and how many of
+    /// them no source holds (read in millions too, as "$1.58 billion").
+    pub amounts: usize,
+    pub invented_amounts: usize,
     /// The answer speaks to the question: it holds one of the question's
     /// words that tell the sources apart (not the company's name, which
     /// they all hold), or an amount some source holds. A small model
@@ -52,7 +59,14 @@ pub struct Grounded {
 impl Grounded {
     /// Enough of the answer is backed by the sources to show it.
     pub fn traced(&self) -> bool {
-        self.backed >= TRACED_MIN && !self.cited.is_empty() && !self.repetitive
+        self.backed >= TRACED_MIN && !self.cited.is_empty() && !self.repetitive && !self.invents()
+    }
+
+    /// The answer states several amounts no source holds, at least as many
+    /// as it traces: a table written from memory, not read. One figure of
+    /// its own is allowed (a ratio or a sum the model worked out).
+    pub fn invents(&self) -> bool {
+        self.invented_amounts >= INVENTED_MIN && 2 * self.invented_amounts >= self.amounts
     }
 
     /// How a traced answer's citations were found.
@@ -318,6 +332,26 @@ pub fn ground(answer: &str, question: &str, sources: &[Source]) -> Grounded {
         .filter(|w| source_words.iter().any(|ws| !ws.contains(*w)))
         .collect();
     let said = stems(&strip_markers(answer));
+    // Every amount the answer states, once, and those no source holds
+    // (an amount in billions also read in millions).
+    let held = |f: &String| source_figures.iter().any(|fs| fs.contains(f));
+    let mut stated: Vec<&String> = sentences
+        .iter()
+        .flat_map(|s| &s.figures)
+        .filter(|f| is_amount(f))
+        .collect();
+    stated.sort();
+    stated.dedup();
+    let invented_amounts = stated
+        .iter()
+        .filter(|f| {
+            let in_millions = f
+                .parse::<f64>()
+                .ok()
+                .and_then(|v| normalise_figure(&format!("{:.0}", v * 1000.0)));
+            !held(f) && !in_millions.is_some_and(|m| held(&m))
+        })
+        .count();
     let on_topic = telling.is_empty()
         || said.iter().any(|w| telling.contains(w))
         || sentences
@@ -331,6 +365,8 @@ pub fn ground(answer: &str, question: &str, sources: &[Source]) -> Grounded {
         markers_kept,
         backed: if total > 0.0 { backed / total } else { 0.0 },
         untraced_figures,
+        amounts: stated.len(),
+        invented_amounts,
         on_topic,
         repetitive: repetitive(answer),
     }
@@ -535,6 +571,35 @@ mod tests {
         assert_eq!(g.untraced_figures, vec!["2345"]);
         assert!(!g.traced(), "{g:?}");
         assert_eq!(g.text, "3M's capital expenditure was $2,345 million.");
+    }
+
+    #[test]
+    fn regression_a_table_written_from_memory_passed_as_traced() {
+        // Backed words around amounts no source holds (a Lockheed Martin
+        // question answered with rows of made-up figures).
+        let srcs = vec![src(
+            1,
+            "Net sales 67,044 65,398 Cost of sales (57,983) (56,744) Operating profit 8,348 9,123",
+        )];
+        let q = "What is the revenue growth?";
+        let g = ground(
+            "Net sales 67,044 [1]. Operating profit 2,672.22 and cost of sales 1,168,782 [1]. Net sales 2,359.84 [1].",
+            q,
+            &srcs,
+        );
+        assert_eq!((g.amounts, g.invented_amounts), (4, 3), "{g:?}");
+        assert!(g.invents() && !g.traced(), "{g:?}");
+        // One worked-out figure beside the traced ones stands.
+        let g = ground(
+            "Net sales were 67,044 against 65,398, growth of 2.52 % [1].",
+            q,
+            &srcs,
+        );
+        assert_eq!((g.amounts, g.invented_amounts), (3, 1), "{g:?}");
+        assert!(!g.invents() && g.traced(), "{g:?}");
+        // An amount in billions is found in a table kept in millions.
+        let g = ground("Net sales were $67.044 billion [1].", q, &srcs);
+        assert_eq!(g.invented_amounts, 0, "{g:?}");
     }
 
     #[test]

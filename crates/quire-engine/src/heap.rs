@@ -68,7 +68,9 @@ pub fn allocator_bytes() -> Option<(u64, u64, u64)> {
 /// A memory field (`VmHWM`, `VmRSS`, in kB) of a process's `/proc/<pid>/status`, in bytes.
 pub(crate) fn status_bytes(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }

@@ -177,7 +177,10 @@ impl Engine {
     }
 
     /// One page of the document list (sorted, filtered), with counts by status.
-    pub async fn documents_page(&self, q: &crate::api::DocumentQuery) -> Result<crate::api::DocumentPage> {
+    pub async fn documents_page(
+        &self,
+        q: &crate::api::DocumentQuery,
+    ) -> Result<crate::api::DocumentPage> {
         self.catalog.page(&q.checked()).await
     }
 

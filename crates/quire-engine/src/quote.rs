@@ -8,8 +8,8 @@
 //! when the caller has them: "capital expenditure" is "purchases of
 //! property, plant and equipment" in a cash-flow statement), and the rank the
 //! retrieval gave its source (the ranker has already weighed the document
-//! and page as a whole), a source stating none of the years the question
-//! names counting less. The best line of the first-ranked source is quoted,
+//! and page as a whole), a source lacking the years the question names
+//! counting less (by the share it lacks). The best line of the first-ranked source is quoted,
 //! and with it the best line of each other source that scores nearly as
 //! well as the best of all (at most [`QUOTES_MAX`]), each with its marker; a
 //! table row comes with the row of years or periods above it, so its
@@ -29,7 +29,8 @@ const MEANING: f32 = 1.0;
 /// What each step down the ranking costs a source's lines, as a share:
 /// the ranker weighed the whole page and document, a line's words do not.
 const RANK_STEP: f32 = 0.12;
-/// What a source stating none of the years the question names loses, as a share.
+/// What a source stating none of the years the question names loses, as a
+/// share (one stating some of them, that part of it).
 const OFF_YEAR: f32 = 0.3;
 /// Lines shorter than this many words are not quoted unless they hold amounts.
 const MIN_WORDS: usize = 6;
@@ -57,13 +58,12 @@ pub fn extractive(
     sources: &[Source],
     similarity: Option<&[Vec<f32>]>,
 ) -> Option<(String, Vec<Source>)> {
-    let q = content_words(question);
+    let q = words_of(question);
     if q.is_empty() || sources.is_empty() {
         return None;
     }
     let all = candidate_lines(sources);
-    let source_words: Vec<HashSet<String>> =
-        sources.iter().map(|s| content_words(&s.text)).collect();
+    let source_words: Vec<HashSet<String>> = sources.iter().map(|s| words_of(&s.text)).collect();
     // A word every source holds (the company's name, the question's topic)
     // tells no line from another: idf ln((n + 1) / (df + 1)), about zero for
     // such words; a word no source holds still weighs in the total.
@@ -81,12 +81,19 @@ pub fn extractive(
         .sum::<f32>()
         .max(f32::EPSILON);
     let figure_question = !crate::statements::wanted(question).is_empty() || asks_amount(question);
-    // The years the question names ("FY2018"): a source that states none of
-    // them (another year's report) answers it less likely.
+    // The years the question names ("FY2018", "FY2018 - FY2020"): a source
+    // that states few of them (another year's report) answers it less
+    // likely; the share of them it lacks.
     let years = crate::rank::question_years(question);
-    let off_year: Vec<bool> = sources
+    let off_year: Vec<f32> = sources
         .iter()
-        .map(|s| !years.is_empty() && !years.iter().any(|y| s.text.contains(y.as_str())))
+        .map(|s| {
+            let lacks = years
+                .iter()
+                .filter(|y| !s.text.contains(y.as_str()))
+                .count();
+            lacks as f32 / years.len().max(1) as f32
+        })
         .collect();
 
     // Each source's best line: (score, line index).
@@ -94,7 +101,7 @@ pub fn extractive(
     for (i, lines) in all.iter().enumerate() {
         let mut top: Option<(f32, usize)> = None;
         for (j, line) in lines.iter().enumerate() {
-            let words = content_words(line);
+            let words = words_of(line);
             let amounts = has_amounts(line);
             // A running head ("ACTIVISION BLIZZARD, INC.") or a broken-off
             // fragment says nothing on its own.
@@ -124,9 +131,7 @@ pub fn extractive(
                 score *= 1.0 + FIGURE_ROW;
             }
             score *= 1.0 - RANK_STEP * i as f32;
-            if off_year[i] {
-                score *= 1.0 - OFF_YEAR;
-            }
+            score *= 1.0 - OFF_YEAR * off_year[i];
             if top.is_none_or(|t| score > t.0) {
                 top = Some((score, j));
             }
@@ -170,6 +175,57 @@ pub fn extractive(
         "The model's answer could not be traced to your documents. The passages that best match the question:"
     };
     Some((format!("{lead}\n\n{}", quotes.join("\n\n")), cited))
+}
+
+/// Financial shorthand a question uses for what a statement spells out
+/// ("capex" is "Purchases of property, plant and equipment" in a cash-flow
+/// statement): a text spelling it out holds the shorthand too.
+const SHORTHAND: [(&str, &[&str]); 7] = [
+    (
+        "capex",
+        &[
+            "capex",
+            "capital expenditure",
+            "capital spending",
+            "purchases of property",
+            "purchase of property",
+            "additions to property",
+            "payments for property",
+        ],
+    ),
+    (
+        "ppe",
+        &[
+            "pp&e",
+            "property, plant and equipment",
+            "property and equipment",
+        ],
+    ),
+    (
+        "cogs",
+        &["cost of goods sold", "cost of sales", "cost of revenue"],
+    ),
+    ("sga", &["sg&a", "selling, general and administrative"]),
+    ("eps", &["earnings per share", "income per share"]),
+    ("opex", &["opex", "operating expenses"]),
+    ("fcf", &["free cash flow"]),
+];
+
+/// The content words of `text` ([`content_words`]) and the [`SHORTHAND`]
+/// for what it spells out.
+fn words_of(text: &str) -> HashSet<String> {
+    let mut words = content_words(text);
+    let lower = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    for (short, spelt) in SHORTHAND {
+        if spelt.iter().any(|s| lower.contains(s)) {
+            words.insert(short.to_string());
+        }
+    }
+    words
 }
 
 /// Whether the question asks for an amount ("how much", "what was the … in
@@ -324,6 +380,37 @@ mod tests {
             "{text}"
         );
         assert_eq!(cited[0].n, 1);
+    }
+
+    #[test]
+    fn shorthand_matches_what_a_statement_spells_out() {
+        assert!(words_of("What is MGM's FY2020 capex?").contains("capex"));
+        assert!(words_of("Purchases of property,\n plant and equipment (1,577)").contains("capex"));
+        assert!(words_of("Total PP&E, net").contains("ppe"));
+        assert!(!words_of("Capital markets access").contains("capex"));
+        // Without meaning, the words alone find the capex row for "capex".
+        let page = "Consolidated Statement of Cash Flows\n(In thousands)\n2020\n2019\n2018\nIssuance of Class A shares, net\n792,851\n524,704\n—\nCapital expenditures\n(270,579)\n(739,006)\n(1,486,843)\n";
+        let (text, _) = extractive(
+            "What is the FY2018 - FY2020 average capex for Acme?",
+            &[src(1, page)],
+            None,
+        )
+        .expect("a passage");
+        assert!(text.contains("> Capital expenditures (270,579)"), "{text}");
+    }
+
+    #[test]
+    fn a_source_stating_more_of_the_years_asked_for_is_quoted() {
+        // The FY2022 report's statement holds 2020 only; the FY2020 one all
+        // three years of the range: it is quoted beside the first-ranked.
+        let sources = vec![
+            src(1, "Capital expenditures 2022 2021 2020 (1,000) (900) (800)"),
+            src(2, "Capital expenditures were planned with care (500)"),
+            src(3, "Capital expenditures 2020 2019 2018 (800) (700) (600)"),
+        ];
+        let (_, cited) =
+            extractive("Average capex FY2018 - FY2020?", &sources, None).expect("a passage");
+        assert_eq!(cited.iter().map(|s| s.n).collect::<Vec<_>>(), vec![1, 3]);
     }
 
     #[test]

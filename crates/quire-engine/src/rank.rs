@@ -253,9 +253,12 @@ impl DocMatcher {
         self.docs.iter().any(|(d, ts)| d == id && ts.contains(term))
     }
 
-    /// The question's words that occur in some header, with their idf.
+    /// The question's words that occur in some header, with their idf. A
+    /// number of one or two digits names nothing ("2 year CAGR" is not
+    /// about a report whose year ended on December 2).
     fn naming_terms(&self, query: &str) -> Vec<(String, f32)> {
         let mut words = terms(query);
+        words.retain(|t| t.len() > 2 || !t.chars().all(|c| c.is_ascii_digit()));
         // A pair whose words both name documents already counts through them.
         words.extend(
             word_pairs(query)
@@ -334,10 +337,47 @@ pub(crate) fn is_year(term: &str) -> bool {
         && (term.starts_with("19") || term.starts_with("20"))
 }
 
-/// The years a question names ("FY2018 and 2019" → 2018, 2019).
+/// The years a question names ("FY2018 and 2019" → 2018, 2019), a range
+/// with the years inside it ("FY2018 - FY2020", "from 2020 to 2022" → each
+/// year of it).
 pub(crate) fn question_years(query: &str) -> HashSet<String> {
-    terms(query).into_iter().filter(|t| is_year(t)).collect()
+    let mut years: HashSet<String> = terms(query).into_iter().filter(|t| is_year(t)).collect();
+    // The query as a row of words and dashes; a year, a dash or "to", a later year.
+    let mut tokens: Vec<String> = Vec::new();
+    let mut word = String::new();
+    for c in query.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            tokens.push(std::mem::take(&mut word));
+        }
+        if matches!(c, '-' | '\u{2013}' | '\u{2014}') {
+            tokens.push("-".into());
+        }
+    }
+    if !word.is_empty() {
+        tokens.push(word);
+    }
+    let year_of =
+        |t: &str| -> Option<u32> { terms(t).into_iter().find(|y| is_year(y))?.parse().ok() };
+    for w in tokens.windows(3) {
+        let joins = matches!(
+            w[1].to_lowercase().as_str(),
+            "-" | "to" | "through" | "thru" | "until"
+        );
+        if let (true, Some(a), Some(b)) = (joins, year_of(&w[0]), year_of(&w[2])) {
+            if a < b && b - a <= RANGE_YEARS {
+                years.extend((a..=b).map(|y| y.to_string()));
+            }
+        }
+    }
+    years
 }
+
+/// The longest span of years a question's range is read as.
+const RANGE_YEARS: u32 = 10;
 
 /// The documents a question is about, as [`DocMatcher::focus`] tells them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -433,6 +473,39 @@ impl DocMatcher {
             focus.subjects.insert(0, first.clone());
         }
         focus
+    }
+
+    /// The documents a question names by name: those whose header holds a
+    /// word of the question that a document of its `focus` holds and that
+    /// names fewer than half of the library (a company's name, not "10-K",
+    /// "annual" or a year). `None` when the question names nothing so
+    /// telling — then every document may answer it.
+    pub fn named(&self, query: &str, focus: &Focus) -> Option<HashSet<String>> {
+        let header = |id: &str| self.docs.iter().find(|(d, _)| d == id).map(|(_, ts)| ts);
+        let names: Vec<String> = self
+            .naming_terms(query)
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| {
+                !is_year(t)
+                    && !generic(t)
+                    && self.df.get(t).is_some_and(|df| 2 * df < self.docs.len())
+                    && focus
+                        .docs
+                        .iter()
+                        .any(|d| header(d).is_some_and(|ts| ts.contains(t)))
+            })
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        Some(
+            self.docs
+                .iter()
+                .filter(|(_, ts)| names.iter().any(|t| ts.contains(t)))
+                .map(|(d, _)| d.clone())
+                .collect(),
+        )
     }
 }
 
@@ -635,8 +708,10 @@ impl Engine {
             return;
         };
         let mut matcher = old.matcher.clone();
-        let headers: Vec<(String, String)> =
-            docs.iter().map(|d| (d.id.clone(), d.header.clone())).collect();
+        let headers: Vec<(String, String)> = docs
+            .iter()
+            .map(|d| (d.id.clone(), d.header.clone()))
+            .collect();
         matcher.add(&headers);
         let mut statements = old.statements.clone();
         let mut ocr_pages = old.ocr_pages.clone();
@@ -857,6 +932,62 @@ pub const DEFAULT_MODE: SearchMode = SearchMode::Ranked;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_question_naming_a_company_names_its_documents_only() {
+        let m = DocMatcher::new(&[
+            ("l20".into(), "Lockheed Martin Corporation 10-K annual report fiscal year ended December 31, 2020".into()),
+            ("l22".into(), "Lockheed Martin Corporation 10-K annual report fiscal year ended December 31, 2022".into()),
+            ("a16".into(), "Adobe Systems Incorporated 10-K annual report fiscal year ended December 2, 2016".into()),
+            ("p21".into(), "PepsiCo, Inc. 10-K annual report fiscal year ended December 25, 2021".into()),
+            ("b22".into(), "Boeing Company 10-K annual report fiscal year ended December 31, 2022".into()),
+        ]);
+        let named = |q: &str| {
+            let focus = m.focus(q, &m.scores(q));
+            m.named(q, &focus).map(|s| {
+                let mut v: Vec<String> = s.into_iter().collect();
+                v.sort();
+                v.join(" ")
+            })
+        };
+        assert_eq!(
+            named("Lockheed Martin's revenue CAGR FY2020 to FY2022").as_deref(),
+            Some("l20 l22")
+        );
+        assert_eq!(
+            named("Boeing or PepsiCo: whose FY2022 annual report shows more debt?").as_deref(),
+            Some("b22 p21")
+        );
+        // A small number names nothing: not a year ended on December 2.
+        assert_eq!(
+            named("Lockheed Martin's 2 year revenue CAGR").as_deref(),
+            Some("l20 l22")
+        );
+        let q = "What is the 2 year revenue CAGR?";
+        let s = m.scores(q);
+        assert!(s.get("a16") <= s.get("l20"), "{s:?}");
+        // A year, "annual report" or "10-K" names no company.
+        assert_eq!(
+            named("Which FY2016 10-K annual report mentions leases?"),
+            None
+        );
+        assert_eq!(named("What is a capital-intensive business?"), None);
+    }
+
+    #[test]
+    fn a_range_of_years_names_each_year_in_it() {
+        let y = |q: &str| {
+            let mut v: Vec<String> = question_years(q).into_iter().collect();
+            v.sort();
+            v.join(" ")
+        };
+        assert_eq!(y("3 year average for FY2018 - FY2020?"), "2018 2019 2020");
+        assert_eq!(y("CAGR from FY2020 to FY2022"), "2020 2021 2022");
+        assert_eq!(y("revenue 2016\u{2013}2018"), "2016 2017 2018");
+        assert_eq!(y("compare FY2018 and FY2020"), "2018 2020");
+        assert_eq!(y("FY2022 to FY2020"), "2020 2022");
+        assert_eq!(y("no year here"), "");
+    }
 
     #[test]
     fn years_are_split_from_what_they_are_glued_to() {

@@ -128,7 +128,11 @@ impl Settings {
             return bad("repeat_penalty must be between 0.5 and 2");
         }
         if let Some(langs) = &self.ocr_languages {
-            let code = |l: &str| !l.is_empty() && l.len() <= 32 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let code = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 32
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            };
             if !langs.split('+').all(code) {
                 return bad("ocr_languages are Tesseract language codes joined by +, e.g. eng+deu");
             }

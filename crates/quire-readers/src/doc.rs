@@ -100,12 +100,19 @@ mod tests {
     #[test]
     fn a_file_that_is_not_a_word_document_is_damaged_not_printed_back() {
         // catdoc would print this back as the document's text.
-        let err = DocLoader.load(b"plain words, not a Word file", &LoadOptions::default()).unwrap_err();
+        let err = DocLoader
+            .load(b"plain words, not a Word file", &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged", "{err}");
         let mut f = cfb::CompoundFile::create(Cursor::new(Vec::new())).expect("create");
-        f.create_stream("/Workbook").expect("stream").write_all(b"cells").expect("write");
+        f.create_stream("/Workbook")
+            .expect("stream")
+            .write_all(b"cells")
+            .expect("write");
         f.flush().expect("flush");
-        let err = DocLoader.load(&f.into_inner().into_inner(), &LoadOptions::default()).unwrap_err();
+        let err = DocLoader
+            .load(&f.into_inner().into_inner(), &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged", "{err}");
     }
 
@@ -115,9 +122,14 @@ mod tests {
         fib[0..2].copy_from_slice(&0xA5ECu16.to_le_bytes());
         fib[10..12].copy_from_slice(&0x0100u16.to_le_bytes());
         let mut f = cfb::CompoundFile::create(Cursor::new(Vec::new())).expect("create");
-        f.create_stream("/WordDocument").expect("stream").write_all(&fib).expect("write");
+        f.create_stream("/WordDocument")
+            .expect("stream")
+            .write_all(&fib)
+            .expect("write");
         f.flush().expect("flush");
-        let err = DocLoader.load(&f.into_inner().into_inner(), &LoadOptions::default()).unwrap_err();
+        let err = DocLoader
+            .load(&f.into_inner().into_inner(), &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "unsupported_encryption", "{err}");
     }
 }

@@ -24,7 +24,10 @@ impl Loader for EmailLoader {
         let message = MessageParser::default()
             .parse(bytes)
             .filter(|m| {
-                m.from().is_some() || m.to().is_some() || m.subject().is_some() || m.date().is_some()
+                m.from().is_some()
+                    || m.to().is_some()
+                    || m.subject().is_some()
+                    || m.date().is_some()
             })
             .ok_or_else(|| FileProblem::Damaged {
                 format: "e-mail",
@@ -139,18 +142,35 @@ mod tests {
     #[test]
     fn headers_body_and_a_text_attachment() {
         let eml = "From: Ann Lee <ann@example.com>\r\nTo: bob@example.com\r\nSubject: Q3 =?utf-8?q?r=C3=A9sum=C3=A9?=\r\nDate: Tue, 1 Oct 2024 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nRevenue rose 4 %.\r\n--b\r\nContent-Type: text/csv; name=\"figures.csv\"\r\nContent-Disposition: attachment; filename=\"figures.csv\"\r\nContent-Transfer-Encoding: base64\r\n\r\ncmVnaW9uLHJldmVudWUKRU1FQSwxLjIK\r\n--b--\r\n";
-        let x = EmailLoader.load(eml.as_bytes(), &LoadOptions::default()).unwrap();
+        let x = EmailLoader
+            .load(eml.as_bytes(), &LoadOptions::default())
+            .unwrap();
         assert_eq!(x.title.as_deref(), Some("Q3 résumé"));
         assert_eq!(x.pages.len(), 2);
         assert_eq!(x.pages[0].number, Some(1));
-        assert!(x.pages[0].text.starts_with("From: Ann Lee <ann@example.com>\nTo: bob@example.com\n"), "{}", x.pages[0].text);
-        assert!(x.pages[0].text.ends_with("Revenue rose 4 %."), "{}", x.pages[0].text);
-        assert_eq!(x.pages[1].text, "Attachment: figures.csv\n\nregion,revenue\nEMEA,1.2");
+        assert!(
+            x.pages[0]
+                .text
+                .starts_with("From: Ann Lee <ann@example.com>\nTo: bob@example.com\n"),
+            "{}",
+            x.pages[0].text
+        );
+        assert!(
+            x.pages[0].text.ends_with("Revenue rose 4 %."),
+            "{}",
+            x.pages[0].text
+        );
+        assert_eq!(
+            x.pages[1].text,
+            "Attachment: figures.csv\n\nregion,revenue\nEMEA,1.2"
+        );
     }
 
     #[test]
     fn not_a_message_is_damaged() {
-        let err = EmailLoader.load(b"\x00\x01\x02", &LoadOptions::default()).unwrap_err();
+        let err = EmailLoader
+            .load(b"\x00\x01\x02", &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged");
     }
 }

@@ -108,7 +108,11 @@ fn read_opf(xml: &[u8]) -> Result<Book, quick_xml::Error> {
             Event::Text(t) if in_title => title.push_str(&String::from_utf8_lossy(t.as_ref())),
             Event::GeneralRef(r) if in_title => {
                 let entity = format!("&{};", String::from_utf8_lossy(r.as_ref()));
-                title.push_str(&quick_xml::escape::unescape(&entity).map(|s| s.into_owned()).unwrap_or_default());
+                title.push_str(
+                    &quick_xml::escape::unescape(&entity)
+                        .map(|s| s.into_owned())
+                        .unwrap_or_default(),
+                );
             }
             Event::End(e) if in_title && e.local_name().as_ref() == b"title" => {
                 in_title = false;
@@ -150,12 +154,22 @@ mod tests {
                 "OEBPS/content.opf",
                 r#"<package xmlns:dc="dc"><metadata><dc:title>Winter &amp; Snow</dc:title></metadata><manifest><item id="c1" href="one.xhtml" media-type="application/xhtml+xml"/><item id="c2" href="text/two.xhtml" media-type="application/xhtml+xml"/><item id="img" href="cover.jpg" media-type="image/jpeg"/></manifest><spine><itemref idref="c2"/><itemref idref="img"/><itemref idref="c1"/></spine></package>"#,
             ),
-            ("OEBPS/one.xhtml", "<html><body><h1>Skating</h1><p>On ice.</p></body></html>"),
-            ("OEBPS/text/two.xhtml", "<html><body><h1>Arrival</h1><p>By train.</p></body></html>"),
+            (
+                "OEBPS/one.xhtml",
+                "<html><body><h1>Skating</h1><p>On ice.</p></body></html>",
+            ),
+            (
+                "OEBPS/text/two.xhtml",
+                "<html><body><h1>Arrival</h1><p>By train.</p></body></html>",
+            ),
         ]);
         let x = EpubLoader.load(&bytes, &LoadOptions::default()).unwrap();
         assert_eq!(x.title.as_deref(), Some("Winter & Snow"));
-        let pages: Vec<(Option<u32>, &str)> = x.pages.iter().map(|p| (p.number, p.text.as_str())).collect();
+        let pages: Vec<(Option<u32>, &str)> = x
+            .pages
+            .iter()
+            .map(|p| (p.number, p.text.as_str()))
+            .collect();
         assert_eq!(pages.len(), 2);
         assert_eq!(pages[0].0, Some(1));
         assert!(pages[0].1.starts_with("Arrival"), "{pages:?}");
@@ -165,7 +179,9 @@ mod tests {
     #[test]
     fn a_book_without_a_spine_is_damaged() {
         let bytes = epub(&[("META-INF/container.xml", "<container/>")]);
-        let err = EpubLoader.load(&bytes, &LoadOptions::default()).unwrap_err();
+        let err = EpubLoader
+            .load(&bytes, &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged");
     }
 }

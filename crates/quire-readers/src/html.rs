@@ -20,7 +20,11 @@ impl Loader for HtmlLoader {
         let text = html_to_text(&source);
         Ok(Extracted {
             format: Format::Html,
-            pages: vec![PageText { number: None, text, ocr: false }],
+            pages: vec![PageText {
+                number: None,
+                text,
+                ocr: false,
+            }],
             encoding: Some(encoding.name()),
             title: None,
         })

@@ -22,15 +22,19 @@ impl Loader for ImageLoader {
         if !ocr::available() {
             return Err(FileProblem::NoTextLayer);
         }
-        let pages = ocr::image_bytes(bytes, &self.ext, &ocr::chosen_languages(opts.ocr_languages.as_deref()))?
-            .into_iter()
-            .enumerate()
-            .map(|(i, text)| PageText {
-                number: Some(i as u32 + 1),
-                text: tidy(&text),
-                ocr: true,
-            })
-            .collect();
+        let pages = ocr::image_bytes(
+            bytes,
+            &self.ext,
+            &ocr::chosen_languages(opts.ocr_languages.as_deref()),
+        )?
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| PageText {
+            number: Some(i as u32 + 1),
+            text: tidy(&text),
+            ocr: true,
+        })
+        .collect();
         Ok(Extracted {
             format: Format::Image,
             pages,

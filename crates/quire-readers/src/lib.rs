@@ -13,8 +13,8 @@ mod error;
 mod html;
 mod image;
 mod msg;
-mod odt;
 pub mod ocr;
+mod odt;
 mod package;
 mod pdf;
 mod pdf_repair;
@@ -89,7 +89,13 @@ impl Format {
             Format::Epub => Some("chapter"),
             Format::Email => Some("part"),
             Format::Image => Some("page"),
-            Format::Docx | Format::Doc | Format::Html | Format::Markdown | Format::Text | Format::Odt | Format::Rtf => None,
+            Format::Docx
+            | Format::Doc
+            | Format::Html
+            | Format::Markdown
+            | Format::Text
+            | Format::Odt
+            | Format::Rtf => None,
         }
     }
 
@@ -178,7 +184,11 @@ impl Progress {
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Progress(..)" } else { "Progress(none)" })
+        f.write_str(if self.0.is_some() {
+            "Progress(..)"
+        } else {
+            "Progress(none)"
+        })
     }
 }
 
@@ -195,9 +205,10 @@ const TEXT_EXTENSIONS: &[&str] = &[
 ];
 const SHEET_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
 /// Formats Quire knows but cannot read, each with the way out.
-const LEGACY: &[(&str, &str)] = &[
-    ("ppt", "a legacy PowerPoint file: save it as .pptx and import that"),
-];
+const LEGACY: &[(&str, &str)] = &[(
+    "ppt",
+    "a legacy PowerPoint file: save it as .pptx and import that",
+)];
 
 fn extension(path: &Path) -> Option<String> {
     path.extension()
@@ -224,7 +235,9 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
         Some("eml") => Ok(Box::new(email::EmailLoader)),
         Some("msg") => Ok(Box::new(msg::MsgLoader)),
         Some(e) if SHEET_EXTENSIONS.contains(&e) => Ok(Box::new(sheet::SheetLoader)),
-        Some(e) if image::EXTENSIONS.contains(&e) => Ok(Box::new(image::ImageLoader { ext: e.to_string() })),
+        Some(e) if image::EXTENSIONS.contains(&e) => {
+            Ok(Box::new(image::ImageLoader { ext: e.to_string() }))
+        }
         Some("html" | "htm" | "xhtml") => Ok(Box::new(html::HtmlLoader)),
         Some("md" | "markdown" | "mdown" | "mkd") => Ok(Box::new(text::TextLoader::markdown())),
         Some(e) if TEXT_EXTENSIONS.contains(&e) => Ok(Box::new(text::TextLoader::plain())),
@@ -243,8 +256,8 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
 pub fn is_supported_extension(path: &Path) -> bool {
     match extension(path).as_deref() {
         Some(
-            "pdf" | "doc" | "docx" | "docm" | "pptx" | "pptm" | "epub" | "odt" | "rtf" | "eml" | "msg" | "html"
-            | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd",
+            "pdf" | "doc" | "docx" | "docm" | "pptx" | "pptm" | "epub" | "odt" | "rtf" | "eml"
+            | "msg" | "html" | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd",
         ) => true,
         Some(e) => {
             TEXT_EXTENSIONS.contains(&e)
@@ -416,7 +429,9 @@ mod tests {
 
     #[test]
     fn a_legacy_powerpoint_file_says_what_to_do() {
-        let err = loader_for(Path::new("old.PPT"), b"\xD0\xCF\x11\xE0").err().unwrap();
+        let err = loader_for(Path::new("old.PPT"), b"\xD0\xCF\x11\xE0")
+            .err()
+            .unwrap();
         assert_eq!(err.code(), "legacy_format");
         assert!(err.to_string().contains("save it as .pptx"), "{err}");
     }

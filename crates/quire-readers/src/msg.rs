@@ -58,8 +58,14 @@ impl Loader for MsgLoader {
             path: String::new(),
             header: 32,
         };
-        let codepage = root.long(&mut file, INTERNET_CPID).or_else(|| root.long(&mut file, MESSAGE_CODEPAGE));
-        let mut reader = MessageReader { file: &mut file, codepage, opts };
+        let codepage = root
+            .long(&mut file, INTERNET_CPID)
+            .or_else(|| root.long(&mut file, MESSAGE_CODEPAGE));
+        let mut reader = MessageReader {
+            file: &mut file,
+            codepage,
+            opts,
+        };
         if !reader.has_message_properties(&root) {
             return Err(damaged("no message properties found".into()));
         }
@@ -92,7 +98,12 @@ impl Storage {
     }
 
     /// A fixed-size property's 8 value bytes, from the property stream.
-    fn fixed<F: Read + Seek>(&self, file: &mut cfb::CompoundFile<F>, id: u16, ty: u16) -> Option<[u8; 8]> {
+    fn fixed<F: Read + Seek>(
+        &self,
+        file: &mut cfb::CompoundFile<F>,
+        id: u16,
+        ty: u16,
+    ) -> Option<[u8; 8]> {
         let data = read_stream(file, &format!("{}/__properties_version1.0", self.path))?;
         data.get(self.header..)?.chunks_exact(16).find_map(|entry| {
             let tag = u32::from_le_bytes(entry[0..4].try_into().ok()?);
@@ -127,10 +138,14 @@ struct MessageReader<'a, F> {
 impl<F: Read + Seek> MessageReader<'_, F> {
     fn has_message_properties(&mut self, at: &Storage) -> bool {
         let prefix = format!("{}/", at.path);
-        let entries: Vec<String> = match self.file.read_storage(if at.path.is_empty() { "/" } else { &prefix }) {
-            Ok(e) => e.map(|e| e.name().to_string()).collect(),
-            Err(_) => return false,
-        };
+        let entries: Vec<String> =
+            match self
+                .file
+                .read_storage(if at.path.is_empty() { "/" } else { &prefix })
+            {
+                Ok(e) => e.map(|e| e.name().to_string()).collect(),
+                Err(_) => return false,
+            };
         entries
             .iter()
             .any(|n| n.starts_with("__substg1.0_") || n == "__properties_version1.0")
@@ -139,13 +154,18 @@ impl<F: Read + Seek> MessageReader<'_, F> {
     /// A string property (UTF-16 or 8-bit), trimmed, when not empty.
     fn string(&mut self, at: &Storage, id: u16) -> Option<String> {
         let text = if let Some(b) = read_stream(self.file, &at.stream_path(id, "001F")) {
-            let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = b
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
             String::from_utf16_lossy(&units)
         } else {
             let b = read_stream(self.file, &at.stream_path(id, "001E"))?;
             self.decode(&b)
         };
-        let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string();
+        let text = text
+            .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+            .to_string();
         (!text.is_empty()).then_some(text)
     }
 
@@ -196,7 +216,10 @@ impl<F: Read + Seek> MessageReader<'_, F> {
         text.push('\n');
         let body = match self.string(at, BODY) {
             Some(b) => b,
-            None => self.html_body(at).map(|h| html::html_to_text(&h)).unwrap_or_default(),
+            None => self
+                .html_body(at)
+                .map(|h| html::html_to_text(&h))
+                .unwrap_or_default(),
         };
         text.push_str(&body);
         pages.push(PageText {
@@ -218,7 +241,11 @@ impl<F: Read + Seek> MessageReader<'_, F> {
     }
 
     fn attachments(&mut self, at: &Storage) -> Vec<Storage> {
-        let dir = if at.path.is_empty() { "/".to_string() } else { at.path.clone() };
+        let dir = if at.path.is_empty() {
+            "/".to_string()
+        } else {
+            at.path.clone()
+        };
         let mut names: Vec<String> = match self.file.read_storage(&dir) {
             Ok(entries) => entries
                 .filter(|e| e.is_storage() && e.name().starts_with("__attach_version1.0_#"))
@@ -246,7 +273,8 @@ impl<F: Read + Seek> MessageReader<'_, F> {
             }
             return;
         }
-        let bytes = read_stream(self.file, &at.stream_path(ATTACH_DATA, "0102")).unwrap_or_default();
+        let bytes =
+            read_stream(self.file, &at.stream_path(ATTACH_DATA, "0102")).unwrap_or_default();
         if let Some(page) = email::attachment_page(&name, &bytes, self.opts) {
             pages.push(page);
         }
@@ -263,7 +291,10 @@ mod tests {
     }
 
     fn put(file: &mut cfb::CompoundFile<Cursor<Vec<u8>>>, path: &str, bytes: &[u8]) {
-        file.create_stream(path).expect("stream").write_all(bytes).expect("write");
+        file.create_stream(path)
+            .expect("stream")
+            .write_all(bytes)
+            .expect("write");
     }
 
     /// A property stream of `header` bytes then one PT_SYSTIME entry.
@@ -282,19 +313,46 @@ mod tests {
         let mut f = cfb::CompoundFile::create(Cursor::new(Vec::new())).expect("create");
         // 2024-10-01T10:00:00Z as FILETIME.
         let ft = (1_727_776_800u64 + 11_644_473_600) * 10_000_000;
-        put(&mut f, "/__properties_version1.0", &properties(32, SUBMIT_TIME, ft));
+        put(
+            &mut f,
+            "/__properties_version1.0",
+            &properties(32, SUBMIT_TIME, ft),
+        );
         put(&mut f, "/__substg1.0_0037001F", &utf16("Q3 résumé\0"));
         put(&mut f, "/__substg1.0_0C1A001F", &utf16("Ann Lee"));
         put(&mut f, "/__substg1.0_5D01001F", &utf16("ann@example.com"));
         put(&mut f, "/__substg1.0_0E04001F", &utf16("Bob Ray"));
-        put(&mut f, "/__substg1.0_1000001E", b"Revenue rose 4 % \x96 see the figures.\0");
-        f.create_storage("/__attach_version1.0_#00000000").expect("storage");
-        put(&mut f, "/__attach_version1.0_#00000000/__substg1.0_3707001F", &utf16("figures.csv"));
-        put(&mut f, "/__attach_version1.0_#00000000/__substg1.0_37010102", b"region,revenue\nEMEA,1.2\n");
-        f.create_storage("/__attach_version1.0_#00000001").expect("storage");
-        f.create_storage("/__attach_version1.0_#00000001/__substg1.0_3701000D").expect("storage");
-        put(&mut f, "/__attach_version1.0_#00000001/__substg1.0_3701000D/__substg1.0_0037001F", &utf16("Earlier note"));
-        put(&mut f, "/__attach_version1.0_#00000001/__substg1.0_3701000D/__substg1.0_1013001F", &utf16("<p>Margins held at <b>41 %</b>.</p>"));
+        put(
+            &mut f,
+            "/__substg1.0_1000001E",
+            b"Revenue rose 4 % \x96 see the figures.\0",
+        );
+        f.create_storage("/__attach_version1.0_#00000000")
+            .expect("storage");
+        put(
+            &mut f,
+            "/__attach_version1.0_#00000000/__substg1.0_3707001F",
+            &utf16("figures.csv"),
+        );
+        put(
+            &mut f,
+            "/__attach_version1.0_#00000000/__substg1.0_37010102",
+            b"region,revenue\nEMEA,1.2\n",
+        );
+        f.create_storage("/__attach_version1.0_#00000001")
+            .expect("storage");
+        f.create_storage("/__attach_version1.0_#00000001/__substg1.0_3701000D")
+            .expect("storage");
+        put(
+            &mut f,
+            "/__attach_version1.0_#00000001/__substg1.0_3701000D/__substg1.0_0037001F",
+            &utf16("Earlier note"),
+        );
+        put(
+            &mut f,
+            "/__attach_version1.0_#00000001/__substg1.0_3701000D/__substg1.0_1013001F",
+            &utf16("<p>Margins held at <b>41 %</b>.</p>"),
+        );
         f.flush().expect("flush");
         f.into_inner().into_inner()
     }
@@ -316,14 +374,25 @@ mod tests {
             x.pages[0].text,
             "From: Ann Lee <ann@example.com>\nTo: Bob Ray\nDate: 2024-10-01T10:00:00Z\nSubject: Q3 résumé\n\nRevenue rose 4 % – see the figures."
         );
-        assert_eq!(x.pages[1].text, "Attachment: figures.csv\n\nregion,revenue\nEMEA,1.2");
-        assert_eq!(x.pages[2].text, "Subject: Earlier note\n\nMargins held at 41 %.");
-        assert_eq!(x.pages.iter().map(|p| p.number).collect::<Vec<_>>(), [Some(1), Some(2), Some(3)]);
+        assert_eq!(
+            x.pages[1].text,
+            "Attachment: figures.csv\n\nregion,revenue\nEMEA,1.2"
+        );
+        assert_eq!(
+            x.pages[2].text,
+            "Subject: Earlier note\n\nMargins held at 41 %."
+        );
+        assert_eq!(
+            x.pages.iter().map(|p| p.number).collect::<Vec<_>>(),
+            [Some(1), Some(2), Some(3)]
+        );
     }
 
     #[test]
     fn not_a_compound_file_is_damaged() {
-        let err = MsgLoader.load(b"From: a\r\n\r\nhello", &LoadOptions::default()).unwrap_err();
+        let err = MsgLoader
+            .load(b"From: a\r\n\r\nhello", &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged");
     }
 
@@ -332,7 +401,9 @@ mod tests {
         let mut f = cfb::CompoundFile::create(Cursor::new(Vec::new())).expect("create");
         put(&mut f, "/WordDocument", b"not a message");
         f.flush().expect("flush");
-        let err = MsgLoader.load(&f.into_inner().into_inner(), &LoadOptions::default()).unwrap_err();
+        let err = MsgLoader
+            .load(&f.into_inner().into_inner(), &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged");
     }
 }

@@ -144,8 +144,9 @@ pub fn image_file(image: &Path, langs: &str) -> Result<Vec<String>, FileProblem>
 pub fn image_bytes(bytes: &[u8], ext: &str, langs: &str) -> Result<Vec<String>, FileProblem> {
     let scratch = Scratch::new()?;
     let file = scratch.0.join(format!("image.{ext}"));
-    std::fs::write(&file, bytes)
-        .map_err(|e| FileProblem::ReaderCrashed(format!("could not write the image for OCR: {e}")))?;
+    std::fs::write(&file, bytes).map_err(|e| {
+        FileProblem::ReaderCrashed(format!("could not write the image for OCR: {e}"))
+    })?;
     image_file(&file, langs)
 }
 
@@ -198,7 +199,10 @@ pub(crate) fn program_runs(program: &str) -> bool {
 /// (stdout, and stderr when `cmd` pipes it). The bytes are written from a
 /// thread, borrowed rather than copied: the program may start printing
 /// before it has read them all.
-pub(crate) fn output_with_input(cmd: &mut Command, bytes: &[u8]) -> std::io::Result<std::process::Output> {
+pub(crate) fn output_with_input(
+    cmd: &mut Command,
+    bytes: &[u8],
+) -> std::io::Result<std::process::Output> {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
     let mut stdin = child
         .stdin

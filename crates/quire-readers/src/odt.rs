@@ -17,7 +17,13 @@ const BODY_TEXT: TextRules = TextRules {
     tabs: &["tab"],
     breaks: &["line-break"],
     spaces: &["s"],
-    skipped: &["tracked-changes", "automatic-styles", "font-face-decls", "scripts", "forms"],
+    skipped: &[
+        "tracked-changes",
+        "automatic-styles",
+        "font-face-decls",
+        "scripts",
+        "forms",
+    ],
 };
 
 impl Loader for OdtLoader {
@@ -28,7 +34,8 @@ impl Loader for OdtLoader {
     fn load(&self, bytes: &[u8], _: &LoadOptions) -> Result<Extracted, FileProblem> {
         let mut pkg = Package::open(bytes, "ODT")?;
         let xml = pkg.required("content.xml")?;
-        let text = xml_text(&xml, &BODY_TEXT).map_err(|e| pkg.damaged(format!("content.xml: {e}")))?;
+        let text =
+            xml_text(&xml, &BODY_TEXT).map_err(|e| pkg.damaged(format!("content.xml: {e}")))?;
         let title = pkg
             .part("meta.xml")
             .ok()

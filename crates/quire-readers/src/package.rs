@@ -34,10 +34,11 @@ impl<'a> Package<'a> {
                 "a password-protected {format} (or a legacy binary file named like one)"
             )));
         }
-        let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| FileProblem::Damaged {
-            format,
-            detail: format!("not a valid {format} (zip) archive: {e}"),
-        })?;
+        let archive =
+            zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| FileProblem::Damaged {
+                format,
+                detail: format!("not a valid {format} (zip) archive: {e}"),
+            })?;
         Ok(Package {
             archive,
             format,
@@ -68,10 +69,13 @@ impl<'a> Package<'a> {
             return Ok(None);
         };
         let format = self.format;
-        let entry = self.archive.by_index(index).map_err(|e| FileProblem::Damaged {
-            format,
-            detail: format!("cannot open {name}: {e}"),
-        })?;
+        let entry = self
+            .archive
+            .by_index(index)
+            .map_err(|e| FileProblem::Damaged {
+                format,
+                detail: format!("cannot open {name}: {e}"),
+            })?;
         let mut out = Vec::new();
         entry
             .take(MAX_PART_BYTES + 1)
@@ -289,7 +293,9 @@ pub(crate) fn xml_text(xml: &[u8], rules: &TextRules) -> Result<String, quick_xm
                 } else if has(rules.breaks, name) {
                     out.push('\n');
                 } else if has(rules.spaces, name) {
-                    let n = attr(&e, b"c").and_then(|c| c.parse::<usize>().ok()).unwrap_or(1);
+                    let n = attr(&e, b"c")
+                        .and_then(|c| c.parse::<usize>().ok())
+                        .unwrap_or(1);
                     out.extend(std::iter::repeat_n(' ', n.min(64)));
                 } else if has(rules.lines, name) {
                     out.push(if in_cell > 0 { ' ' } else { '\n' });
@@ -377,9 +383,15 @@ mod tests {
 
     #[test]
     fn targets_resolve_against_the_part_folder() {
-        assert_eq!(resolve("ppt/slides", "../notesSlides/n1.xml"), "ppt/notesSlides/n1.xml");
+        assert_eq!(
+            resolve("ppt/slides", "../notesSlides/n1.xml"),
+            "ppt/notesSlides/n1.xml"
+        );
         assert_eq!(resolve("ppt", "slides/slide1.xml"), "ppt/slides/slide1.xml");
-        assert_eq!(resolve("OEBPS", "/OEBPS/ch%201.xhtml#x"), "OEBPS/ch 1.xhtml");
+        assert_eq!(
+            resolve("OEBPS", "/OEBPS/ch%201.xhtml#x"),
+            "OEBPS/ch 1.xhtml"
+        );
         assert_eq!(resolve("", "word/document.xml"), "word/document.xml");
     }
 

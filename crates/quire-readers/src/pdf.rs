@@ -59,7 +59,13 @@ impl Loader for PdfLoader {
         };
         let mut doc = match load(bytes) {
             // An encrypted file is not repaired: its password is what it lacks.
-            Ok(doc) if !doc.get_pages().is_empty() || doc.is_encrypted() || declares_encryption(bytes) => doc,
+            Ok(doc)
+                if !doc.get_pages().is_empty()
+                    || doc.is_encrypted()
+                    || declares_encryption(bytes) =>
+            {
+                doc
+            }
             Err(e) if password_problem(&e, given).is_some() || declares_encryption(bytes) => {
                 return Err(password_problem(&e, given).unwrap_or_else(|| damaged(e.to_string())))
             }
@@ -77,7 +83,9 @@ impl Loader for PdfLoader {
                         if let Some(read) = poppler_only(bytes, opts) {
                             return Ok(read);
                         }
-                        return Err(password_problem(&e, given).unwrap_or_else(|| damaged(e.to_string())))
+                        return Err(
+                            password_problem(&e, given).unwrap_or_else(|| damaged(e.to_string()))
+                        );
                     }
                 }
             }
@@ -158,9 +166,13 @@ impl Loader for PdfLoader {
             })
             .collect();
         if !wanted.is_empty() && crate::ocr::available() && crate::ocr::pdf_renderer_available() {
-            let read = match crate::ocr::pdf_pages(bytes, opts.password.as_deref(), &wanted, &crate::ocr::chosen_languages(opts.ocr_languages.as_deref()), |done, of| {
-                opts.progress.report(done, of)
-            }) {
+            let read = match crate::ocr::pdf_pages(
+                bytes,
+                opts.password.as_deref(),
+                &wanted,
+                &crate::ocr::chosen_languages(opts.ocr_languages.as_deref()),
+                |done, of| opts.progress.report(done, of),
+            ) {
                 Ok(read) => read,
                 // The pages with a text layer are kept when OCR fails.
                 Err(problem) if pages.iter().any(|p| alphanumerics(&p.text) > 0) => {
@@ -215,15 +227,18 @@ fn poppler_only(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
             ocr: false,
         })
         .collect();
-    pages.iter().any(|p| alphanumerics(&p.text) >= MIN_PAGE_CHARS).then(|| {
-        tracing::debug!("PDF read by poppler alone");
-        Extracted {
-            format: Format::Pdf,
-            pages,
-            encoding: None,
-            title: None,
-        }
-    })
+    pages
+        .iter()
+        .any(|p| alphanumerics(&p.text) >= MIN_PAGE_CHARS)
+        .then(|| {
+            tracing::debug!("PDF read by poppler alone");
+            Extracted {
+                format: Format::Pdf,
+                pages,
+                encoding: None,
+                title: None,
+            }
+        })
 }
 
 /// Whether `c` ends a line as a hyphen breaking a word.
@@ -266,7 +281,8 @@ fn alphanumerics(text: &str) -> usize {
 
 /// Whether the page draws an image (directly or in a form it uses).
 fn has_image(doc: &Document, page: lopdf::ObjectId) -> bool {
-    doc.get_page_images(page).is_ok_and(|images| !images.is_empty())
+    doc.get_page_images(page)
+        .is_ok_and(|images| !images.is_empty())
 }
 
 /// Whether a page's extracted text calls for OCR: (almost) none, or garbage.

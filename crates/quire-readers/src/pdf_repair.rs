@@ -18,18 +18,26 @@ pub(crate) fn rebuilt(bytes: &[u8]) -> Option<Vec<u8>> {
     static REF: OnceLock<Regex> = OnceLock::new();
     static CATALOG: OnceLock<Regex> = OnceLock::new();
     let obj = OBJ.get_or_init(|| {
-        Regex::new(r"(?:^|[\r\n])[ \t]*(\d{1,10})[ \t\r\n]+(\d{1,5})[ \t\r\n]+obj\b").expect("a valid pattern")
+        Regex::new(r"(?:^|[\r\n])[ \t]*(\d{1,10})[ \t\r\n]+(\d{1,5})[ \t\r\n]+obj\b")
+            .expect("a valid pattern")
     });
     let reference = REF.get_or_init(|| {
-        Regex::new(r"/(Root|Info|Encrypt)[ \t\r\n]*(\d{1,10})[ \t\r\n]+(\d{1,5})[ \t\r\n]+R\b").expect("a valid pattern")
+        Regex::new(r"/(Root|Info|Encrypt)[ \t\r\n]*(\d{1,10})[ \t\r\n]+(\d{1,5})[ \t\r\n]+R\b")
+            .expect("a valid pattern")
     });
-    let catalog = CATALOG.get_or_init(|| Regex::new(r"/Type[ \t\r\n]*/Catalog\b").expect("a valid pattern"));
+    let catalog =
+        CATALOG.get_or_init(|| Regex::new(r"/Type[ \t\r\n]*/Catalog\b").expect("a valid pattern"));
     // Where each object starts (its number), the last definition kept.
     let mut objects: BTreeMap<u32, (u16, usize)> = BTreeMap::new();
     let mut starts: Vec<(usize, u32, u16)> = Vec::new();
     for c in obj.captures_iter(bytes) {
-        let (Some(number), Some(generation)) = (c.get(1), c.get(2)) else { continue };
-        let (Some(n), Some(g)) = (parse::<u32>(number.as_bytes()), parse::<u16>(generation.as_bytes())) else {
+        let (Some(number), Some(generation)) = (c.get(1), c.get(2)) else {
+            continue;
+        };
+        let (Some(n), Some(g)) = (
+            parse::<u32>(number.as_bytes()),
+            parse::<u16>(generation.as_bytes()),
+        ) else {
             continue;
         };
         // The object starts at its number, past the line break matched before it.

@@ -110,7 +110,10 @@ fn rewritten(doc: &Document, dict: &Dictionary) -> Option<Object> {
                 if (1..=MAX_RANGE).contains(&count) {
                     widths += count as usize;
                     out.push(Object::Integer(first));
-                    out.push(Object::Array(vec![Object::Real(width as f32); count as usize]));
+                    out.push(Object::Array(vec![
+                        Object::Real(width as f32);
+                        count as usize
+                    ]));
                 }
                 i += 3;
             }
@@ -135,7 +138,9 @@ mod tests {
         };
         w.chunks(2)
             .map(|pair| {
-                let Object::Array(run) = &pair[1] else { panic!("not a run") };
+                let Object::Array(run) = &pair[1] else {
+                    panic!("not a run")
+                };
                 (
                     pair[0].as_i64().expect("cid"),
                     run.iter().map(|o| o.as_float().expect("width")).collect(),

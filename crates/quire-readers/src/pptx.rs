@@ -37,8 +37,8 @@ impl Loader for PptxLoader {
         for (i, name) in slides.iter().enumerate() {
             // A slide the list names but the package lacks is skipped, not fatal.
             let Some(xml) = pkg.part(name)? else { continue };
-            let mut text = xml_text(&xml, &SLIDE_TEXT)
-                .map_err(|e| pkg.damaged(format!("{name}: {e}")))?;
+            let mut text =
+                xml_text(&xml, &SLIDE_TEXT).map_err(|e| pkg.damaged(format!("{name}: {e}")))?;
             let notes = pkg
                 .relationships(name)?
                 .into_iter()
@@ -46,7 +46,8 @@ impl Loader for PptxLoader {
                 .map(|r| r.target);
             if let Some(notes) = notes {
                 if let Some(xml) = pkg.part(&notes)? {
-                    let said = notes_text(&xml).map_err(|e| pkg.damaged(format!("{notes}: {e}")))?;
+                    let said =
+                        notes_text(&xml).map_err(|e| pkg.damaged(format!("{notes}: {e}")))?;
                     if !said.trim().is_empty() {
                         text.push_str("\nNotes: ");
                         text.push_str(said.trim());
@@ -113,7 +114,8 @@ fn slide_parts(pkg: &mut Package) -> Result<Vec<String>, FileProblem> {
 fn attr_rid(e: &quick_xml::events::BytesStart) -> Option<String> {
     e.attributes().flatten().find_map(|a| {
         let key = a.key.as_ref();
-        (key.ends_with(b":id") && key != b"id").then(|| String::from_utf8_lossy(&a.value).into_owned())
+        (key.ends_with(b":id") && key != b"id")
+            .then(|| String::from_utf8_lossy(&a.value).into_owned())
     })
 }
 
@@ -147,7 +149,9 @@ mod tests {
         let bytes = pptx(&[
             (
                 "ppt/presentation.xml",
-                &format!(r#"<p:presentation {NS}><p:sldIdLst><p:sldId id="256" r:id="rId3"/><p:sldId id="257" r:id="rId2"/></p:sldIdLst></p:presentation>"#),
+                &format!(
+                    r#"<p:presentation {NS}><p:sldIdLst><p:sldId id="256" r:id="rId3"/><p:sldId id="257" r:id="rId2"/></p:sldIdLst></p:presentation>"#
+                ),
             ),
             (
                 "ppt/_rels/presentation.xml.rels",
@@ -155,11 +159,15 @@ mod tests {
             ),
             (
                 "ppt/slides/slide1.xml",
-                &format!(r#"<p:sld {NS}><a:tbl><a:tr><a:tc><a:txBody><a:p><a:r><a:t>Region</a:t></a:r></a:p></a:txBody></a:tc><a:tc><a:txBody><a:p><a:r><a:t>Revenue</a:t></a:r></a:p></a:txBody></a:tc></a:tr><a:tr><a:tc><a:txBody><a:p><a:r><a:t>EMEA</a:t></a:r></a:p></a:txBody></a:tc><a:tc><a:txBody><a:p><a:r><a:t>1.2</a:t></a:r></a:p></a:txBody></a:tc></a:tr></a:tbl></p:sld>"#),
+                &format!(
+                    r#"<p:sld {NS}><a:tbl><a:tr><a:tc><a:txBody><a:p><a:r><a:t>Region</a:t></a:r></a:p></a:txBody></a:tc><a:tc><a:txBody><a:p><a:r><a:t>Revenue</a:t></a:r></a:p></a:txBody></a:tc></a:tr><a:tr><a:tc><a:txBody><a:p><a:r><a:t>EMEA</a:t></a:r></a:p></a:txBody></a:tc><a:tc><a:txBody><a:p><a:r><a:t>1.2</a:t></a:r></a:p></a:txBody></a:tc></a:tr></a:tbl></p:sld>"#
+                ),
             ),
             (
                 "ppt/slides/slide2.xml",
-                &format!(r#"<p:sld {NS}><p:sp><a:p><a:r><a:t>Opening &amp; goals</a:t></a:r></a:p><a:p><a:r><a:t>Grow</a:t></a:r></a:p></p:sp></p:sld>"#),
+                &format!(
+                    r#"<p:sld {NS}><p:sp><a:p><a:r><a:t>Opening &amp; goals</a:t></a:r></a:p><a:p><a:r><a:t>Grow</a:t></a:r></a:p></p:sp></p:sld>"#
+                ),
             ),
             (
                 "ppt/slides/_rels/slide2.xml.rels",
@@ -167,13 +175,18 @@ mod tests {
             ),
             (
                 "ppt/notesSlides/notesSlide1.xml",
-                &format!(r#"<p:notes {NS}><p:sp><p:nvSpPr><p:nvPr><p:ph type="sldNum"/></p:nvPr></p:nvSpPr><a:p><a:r><a:t>2</a:t></a:r></a:p></p:sp><p:sp><p:nvSpPr><p:nvPr><p:ph type="body" idx="1"/></p:nvPr></p:nvSpPr><a:p><a:r><a:t>Say hello first.</a:t></a:r></a:p></p:sp></p:notes>"#),
+                &format!(
+                    r#"<p:notes {NS}><p:sp><p:nvSpPr><p:nvPr><p:ph type="sldNum"/></p:nvPr></p:nvSpPr><a:p><a:r><a:t>2</a:t></a:r></a:p></p:sp><p:sp><p:nvSpPr><p:nvPr><p:ph type="body" idx="1"/></p:nvPr></p:nvSpPr><a:p><a:r><a:t>Say hello first.</a:t></a:r></a:p></p:sp></p:notes>"#
+                ),
             ),
         ]);
         let x = PptxLoader.load(&bytes, &LoadOptions::default()).unwrap();
         assert_eq!(x.pages.len(), 2);
         assert_eq!(x.pages[0].number, Some(1));
-        assert_eq!(x.pages[0].text, "Opening & goals\nGrow\n\nNotes: Say hello first.");
+        assert_eq!(
+            x.pages[0].text,
+            "Opening & goals\nGrow\n\nNotes: Say hello first."
+        );
         assert_eq!(x.pages[1].text, "Region | Revenue\nEMEA | 1.2");
     }
 
@@ -192,7 +205,9 @@ mod tests {
     #[test]
     fn a_package_without_slides_is_damaged() {
         let bytes = pptx(&[("[Content_Types].xml", "<Types/>")]);
-        let err = PptxLoader.load(&bytes, &LoadOptions::default()).unwrap_err();
+        let err = PptxLoader
+            .load(&bytes, &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged");
     }
 }

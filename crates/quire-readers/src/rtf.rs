@@ -16,12 +16,47 @@ pub struct RtfLoader;
 
 /// Destinations whose text is not the document's.
 const SKIPPED: &[&str] = &[
-    "fonttbl", "colortbl", "stylesheet", "info", "pict", "object", "header", "footer", "headerl",
-    "headerr", "headerf", "footerl", "footerr", "footerf", "xmlnstbl", "listtable",
-    "listoverridetable", "rsidtbl", "themedata", "colorschememapping", "datastore",
-    "latentstyles", "generator", "pgdsctbl", "filetbl", "revtbl", "fldinst", "bkmkstart",
-    "bkmkend", "mmathPr", "nonshppict", "shpinst", "userprops", "operator", "author", "title",
-    "subject", "keywords", "comment", "doccomm", "company",
+    "fonttbl",
+    "colortbl",
+    "stylesheet",
+    "info",
+    "pict",
+    "object",
+    "header",
+    "footer",
+    "headerl",
+    "headerr",
+    "headerf",
+    "footerl",
+    "footerr",
+    "footerf",
+    "xmlnstbl",
+    "listtable",
+    "listoverridetable",
+    "rsidtbl",
+    "themedata",
+    "colorschememapping",
+    "datastore",
+    "latentstyles",
+    "generator",
+    "pgdsctbl",
+    "filetbl",
+    "revtbl",
+    "fldinst",
+    "bkmkstart",
+    "bkmkend",
+    "mmathPr",
+    "nonshppict",
+    "shpinst",
+    "userprops",
+    "operator",
+    "author",
+    "title",
+    "subject",
+    "keywords",
+    "comment",
+    "doccomm",
+    "company",
 ];
 
 /// Nesting deeper than this is a hostile file, not a document.
@@ -169,7 +204,9 @@ fn rtf_text(bytes: &[u8]) -> Result<(String, Option<String>), FileProblem> {
                     i += 2;
                     match next {
                         b'\'' => {
-                            let hex = bytes.get(i..i + 2).and_then(|h| std::str::from_utf8(h).ok());
+                            let hex = bytes
+                                .get(i..i + 2)
+                                .and_then(|h| std::str::from_utf8(h).ok());
                             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                                 i += 2;
                                 if drop > 0 {
@@ -252,7 +289,10 @@ fn control_word(
         "u" => {
             if let Some(n) = param {
                 let n = if n < 0 { n + 65_536 } else { n };
-                let c = u32::try_from(n).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
+                let c = u32::try_from(n)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{fffd}');
                 out.push(g, &c.to_string());
                 *drop = g.uc;
             }
@@ -330,7 +370,9 @@ mod tests {
     #[test]
     fn deep_nesting_is_damaged_not_a_crash() {
         let rtf = format!("{{\\rtf1{}", "{".repeat(5_000));
-        let err = RtfLoader.load(rtf.as_bytes(), &LoadOptions::default()).unwrap_err();
+        let err = RtfLoader
+            .load(rtf.as_bytes(), &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged");
     }
 }

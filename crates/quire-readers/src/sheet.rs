@@ -197,7 +197,9 @@ mod tests {
 
     #[test]
     fn not_a_workbook_is_damaged() {
-        let err = SheetLoader.load(b"PK\x03\x04junk", &LoadOptions::default()).unwrap_err();
+        let err = SheetLoader
+            .load(b"PK\x03\x04junk", &LoadOptions::default())
+            .unwrap_err();
         assert_eq!(err.code(), "damaged");
     }
 }

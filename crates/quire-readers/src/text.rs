@@ -70,10 +70,13 @@ pub fn utf32(bytes: &[u8]) -> Option<(String, &'static str)> {
         }
         let units = bytes.len().min(4096) / 4;
         let high = |big: bool| {
-            bytes
-                .chunks_exact(4)
-                .take(units)
-                .all(|u| if big { u[0] == 0 && u[1] <= 0x10 } else { u[3] == 0 && u[2] <= 0x10 })
+            bytes.chunks_exact(4).take(units).all(|u| {
+                if big {
+                    u[0] == 0 && u[1] <= 0x10
+                } else {
+                    u[3] == 0 && u[2] <= 0x10
+                }
+            })
         };
         if high(false) {
             (bytes, false, "UTF-32LE")
@@ -214,20 +217,31 @@ mod tests {
 
     #[test]
     fn regression_utf32_with_or_without_bom_is_text_not_damaged() {
-        let le: Vec<u8> = "Grüße, 世界 🙂".chars().flat_map(|c| (c as u32).to_le_bytes()).collect();
-        let be: Vec<u8> = "Grüße, 世界 🙂".chars().flat_map(|c| (c as u32).to_be_bytes()).collect();
+        let le: Vec<u8> = "Grüße, 世界 🙂"
+            .chars()
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .collect();
+        let be: Vec<u8> = "Grüße, 世界 🙂"
+            .chars()
+            .flat_map(|c| (c as u32).to_be_bytes())
+            .collect();
         for (bytes, name) in [
             ([vec![0xFF, 0xFE, 0, 0], le.clone()].concat(), "UTF-32LE"),
             (le, "UTF-32LE"),
             ([vec![0, 0, 0xFE, 0xFF], be.clone()].concat(), "UTF-32BE"),
             (be, "UTF-32BE"),
         ] {
-            let x = TextLoader::plain().load(&bytes, &LoadOptions::default()).unwrap();
+            let x = TextLoader::plain()
+                .load(&bytes, &LoadOptions::default())
+                .unwrap();
             assert_eq!(x.pages[0].text, "Grüße, 世界 🙂");
             assert_eq!(x.encoding, Some(name));
         }
         // UTF-16 is not taken for UTF-32.
-        let utf16: Vec<u8> = "Hello there".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let utf16: Vec<u8> = "Hello there"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
         assert!(utf32(&utf16[..20]).is_none());
     }
 

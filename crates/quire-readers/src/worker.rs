@@ -597,10 +597,17 @@ mod tests {
         let reply = r#"{"result":"read","format":"text","pages":[{"number":null,"text":"hello"}],"encoding":null,"title":null}"#;
         let pool = Pool::new(Some(WorkerCommand {
             program: "sh".into(),
-            args: vec!["-c".into(), format!("while read -r line; do echo '{reply}'; done")],
+            args: vec![
+                "-c".into(),
+                format!("while read -r line; do echo '{reply}'; done"),
+            ],
         }));
         let read = pool
-            .extract(Path::new("a.txt"), &LoadOptions::default(), Duration::from_secs(10))
+            .extract(
+                Path::new("a.txt"),
+                &LoadOptions::default(),
+                Duration::from_secs(10),
+            )
             .expect("the worker answers");
         assert_eq!(read.pages[0].text, "hello");
         let pid = {
@@ -611,10 +618,17 @@ mod tests {
         pool.release_idle();
         assert!(pool.idle.lock().unwrap().is_empty());
         // Reaped, not a zombie: the process is gone.
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} still runs");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} still runs"
+        );
         // The next import starts a fresh one.
         let again = pool
-            .extract(Path::new("b.txt"), &LoadOptions::default(), Duration::from_secs(10))
+            .extract(
+                Path::new("b.txt"),
+                &LoadOptions::default(),
+                Duration::from_secs(10),
+            )
             .expect("a fresh worker answers");
         assert_eq!(again.pages[0].text, "hello");
     }

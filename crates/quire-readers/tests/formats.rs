@@ -22,12 +22,21 @@ fn corpus(rel: &str) -> PathBuf {
 fn read(rel: &str) -> Extracted {
     let path = corpus(rel);
     let bytes = std::fs::read(&path).unwrap();
-    extract(&path, bytes, &LoadOptions::default(), Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+    extract(
+        &path,
+        bytes,
+        &LoadOptions::default(),
+        Duration::from_secs(120),
+    )
+    .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 fn all_text(x: &Extracted) -> String {
-    x.pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n")
+    x.pages
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -37,7 +46,10 @@ fn every_new_format_of_the_corpus_reads_with_text() {
         ("pptx/group-shapes-nested.pptx", Format::Pptx),
         ("pptx/sample-presentation.pptx", Format::Pptx),
         ("pptx/science-exploration-1p.pptx", Format::Pptx),
-        ("xlsx/2023-half-year-analyses-by-segment.xlsx", Format::Spreadsheet),
+        (
+            "xlsx/2023-half-year-analyses-by-segment.xlsx",
+            Format::Spreadsheet,
+        ),
         ("xlsx/calamine_any_sheets.xlsx", Format::Spreadsheet),
         ("xlsx/calamine_any_sheets.ods", Format::Spreadsheet),
         ("xlsx/emoji.xlsx", Format::Spreadsheet),
@@ -58,10 +70,18 @@ fn every_new_format_of_the_corpus_reads_with_text() {
             // Its one cell holds emoji only.
             assert!(text.contains("🤠😅"), "{rel}: {text:?}");
         } else {
-            let words = text.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count();
+            let words = text
+                .split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphabetic))
+                .count();
             assert!(words >= 3, "{rel}: {text:?}");
         }
-        println!("{rel}: {} pages, {} chars: {:?}", x.pages.len(), text.chars().count(), text.chars().take(160).collect::<String>());
+        println!(
+            "{rel}: {} pages, {} chars: {:?}",
+            x.pages.len(),
+            text.chars().count(),
+            text.chars().take(160).collect::<String>()
+        );
     }
 }
 
@@ -69,10 +89,18 @@ fn every_new_format_of_the_corpus_reads_with_text() {
 fn slides_sheets_and_chapters_are_numbered_pages() {
     let deck = read("pptx/sample-presentation.pptx");
     assert!(deck.pages.len() > 1);
-    assert!(deck.pages.iter().enumerate().all(|(i, p)| p.number == Some(i as u32 + 1)));
+    assert!(deck
+        .pages
+        .iter()
+        .enumerate()
+        .all(|(i, p)| p.number == Some(i as u32 + 1)));
     let book = read("xlsx/calamine_any_sheets.xlsx");
     assert!(book.pages.len() > 1, "{:?}", book.pages);
-    assert!(book.pages[0].text.starts_with("Sheet: "), "{:?}", book.pages[0].text);
+    assert!(
+        book.pages[0].text.starts_with("Sheet: "),
+        "{:?}",
+        book.pages[0].text
+    );
     let epub = read("epub/winter-sports-gutenberg.epub");
     assert!(epub.pages.len() > 3, "{}", epub.pages.len());
     assert!(epub.title.is_some());
@@ -81,7 +109,13 @@ fn slides_sheets_and_chapters_are_numbered_pages() {
 #[test]
 fn an_encrypted_workbook_says_what_to_do() {
     let path = corpus("xlsx/password_protected.xlsx");
-    let err = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(60)).unwrap_err();
+    let err = extract(
+        &path,
+        std::fs::read(&path).unwrap(),
+        &LoadOptions::default(),
+        Duration::from_secs(60),
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "unsupported_encryption", "{err}");
 }
 
@@ -91,7 +125,12 @@ fn a_legacy_word_file_reads_with_its_bullets_and_paragraphs() {
     let x = read("other/simple.doc");
     assert_eq!(x.format, Format::Doc);
     let text = all_text(&x);
-    for words in ["These are a few of my favorite things:", "• Parrots", "This is my first thought. This is my second thought.", "DOYLESTOWN, PA 18901"] {
+    for words in [
+        "These are a few of my favorite things:",
+        "• Parrots",
+        "This is my first thought. This is my second thought.",
+        "DOYLESTOWN, PA 18901",
+    ] {
         assert!(text.contains(words), "{words:?} in {text:?}");
     }
 }
@@ -112,9 +151,18 @@ fn damaged_pdfs_that_poppler_opens_are_repaired() {
     ] {
         let root = shared().join("corpus/pdfs").join(name);
         let bytes = std::fs::read(&root).unwrap();
-        let x = extract(&root, bytes, &LoadOptions::default(), Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let chars: usize = x.pages.iter().map(|p| p.text.chars().filter(|c| !c.is_whitespace()).count()).sum();
+        let x = extract(
+            &root,
+            bytes,
+            &LoadOptions::default(),
+            Duration::from_secs(120),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let chars: usize = x
+            .pages
+            .iter()
+            .map(|p| p.text.chars().filter(|c| !c.is_whitespace()).count())
+            .sum();
         println!("{name}: {} pages, {chars} characters", x.pages.len());
         assert!(chars > 0, "{name}");
     }
@@ -133,8 +181,13 @@ fn encrypted_pdfs_still_ask_for_their_password_not_a_repair() {
         "enc_user-pw-nonascii_issue6010_2.pdf",
     ] {
         let path = shared().join("corpus/pdfs").join(name);
-        let err = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(60))
-            .unwrap_err();
+        let err = extract(
+            &path,
+            std::fs::read(&path).unwrap(),
+            &LoadOptions::default(),
+            Duration::from_secs(60),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "needs_password", "{name}: {err}");
     }
 }

@@ -89,7 +89,13 @@ struct Counts {
 
 /// Runs the target for `seeds`, read under the file name `as_name` gives
 /// (the extension picks the reader).
-fn fuzz(pool: &Pool, dir: &Path, target: &str, seeds: Vec<(String, Vec<u8>)>, as_name: fn(&str) -> String) {
+fn fuzz(
+    pool: &Pool,
+    dir: &Path,
+    target: &str,
+    seeds: Vec<(String, Vec<u8>)>,
+    as_name: fn(&str) -> String,
+) {
     let counts = Counts::default();
     // The seeds themselves first: they must read as they do in an import.
     for (name, bytes) in &seeds {
@@ -128,7 +134,6 @@ fn check_one(pool: &Pool, dir: &Path, name: &str, bytes: &[u8], counts: &Counts)
     }
 }
 
-
 fn pdf() -> Vec<(String, Vec<u8>)> {
     let seeds = [
         "pdfs/dmca.pdf",
@@ -144,7 +149,11 @@ fn pdf() -> Vec<(String, Vec<u8>)> {
 }
 
 fn docx() -> Vec<(String, Vec<u8>)> {
-    let seeds = ["docs/docx/handbook-1p.docx", "docs/docx/docx-tables.docx", "docs/docx/docx-hdrftr.docx"];
+    let seeds = [
+        "docs/docx/handbook-1p.docx",
+        "docs/docx/docx-tables.docx",
+        "docs/docx/docx-hdrftr.docx",
+    ];
     seeds.iter().map(|s| seed(s)).collect()
 }
 
@@ -153,7 +162,10 @@ fn doc() -> Vec<(String, Vec<u8>)> {
 }
 
 fn pptx() -> Vec<(String, Vec<u8>)> {
-    let seeds = ["docs/pptx/fake-power-point-table.pptx", "docs/pptx/fake-power-point-malformed.pptx"];
+    let seeds = [
+        "docs/pptx/fake-power-point-table.pptx",
+        "docs/pptx/fake-power-point-malformed.pptx",
+    ];
     seeds.iter().map(|s| seed(s)).collect()
 }
 
@@ -168,7 +180,10 @@ fn spreadsheet() -> Vec<(String, Vec<u8>)> {
 }
 
 fn epub() -> Vec<(String, Vec<u8>)> {
-    let seeds = ["docs/epub/eng_spa_mult.epub", "docs/epub/pandoc-wasteland.epub"];
+    let seeds = [
+        "docs/epub/eng_spa_mult.epub",
+        "docs/epub/pandoc-wasteland.epub",
+    ];
     seeds.iter().map(|s| seed(s)).collect()
 }
 
@@ -191,7 +206,10 @@ fn message_seed() -> (String, Vec<u8>) {
     let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect() };
     let mut f = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).expect("create");
     let put = |f: &mut cfb::CompoundFile<_>, path: &str, bytes: &[u8]| {
-        f.create_stream(path).expect("stream").write_all(bytes).expect("write");
+        f.create_stream(path)
+            .expect("stream")
+            .write_all(bytes)
+            .expect("write");
     };
     let mut props = vec![0u8; 32];
     props.extend_from_slice(&0x0039_0040u32.to_le_bytes());
@@ -200,27 +218,55 @@ fn message_seed() -> (String, Vec<u8>) {
     put(&mut f, "/__properties_version1.0", &props);
     put(&mut f, "/__substg1.0_0037001F", &utf16("Quarterly figures"));
     put(&mut f, "/__substg1.0_0C1A001F", &utf16("Ann Lee"));
-    put(&mut f, "/__substg1.0_1000001E", b"Revenue rose 4 % in the third quarter.");
-    f.create_storage("/__attach_version1.0_#00000000").expect("storage");
-    put(&mut f, "/__attach_version1.0_#00000000/__substg1.0_3707001F", &utf16("figures.csv"));
-    put(&mut f, "/__attach_version1.0_#00000000/__substg1.0_37010102", b"region,revenue\nEMEA,1.2\n");
-    f.create_storage("/__attach_version1.0_#00000001").expect("storage");
-    f.create_storage("/__attach_version1.0_#00000001/__substg1.0_3701000D").expect("storage");
-    put(&mut f, "/__attach_version1.0_#00000001/__substg1.0_3701000D/__substg1.0_1013001F", &utf16("<p>Margins held.</p>"));
+    put(
+        &mut f,
+        "/__substg1.0_1000001E",
+        b"Revenue rose 4 % in the third quarter.",
+    );
+    f.create_storage("/__attach_version1.0_#00000000")
+        .expect("storage");
+    put(
+        &mut f,
+        "/__attach_version1.0_#00000000/__substg1.0_3707001F",
+        &utf16("figures.csv"),
+    );
+    put(
+        &mut f,
+        "/__attach_version1.0_#00000000/__substg1.0_37010102",
+        b"region,revenue\nEMEA,1.2\n",
+    );
+    f.create_storage("/__attach_version1.0_#00000001")
+        .expect("storage");
+    f.create_storage("/__attach_version1.0_#00000001/__substg1.0_3701000D")
+        .expect("storage");
+    put(
+        &mut f,
+        "/__attach_version1.0_#00000001/__substg1.0_3701000D/__substg1.0_1013001F",
+        &utf16("<p>Margins held.</p>"),
+    );
     f.flush().expect("flush");
     ("message.msg".to_string(), f.into_inner().into_inner())
 }
 
 fn outlook_msg() -> Vec<(String, Vec<u8>)> {
     let message = message_seed();
-    let read = extract(Path::new("message.msg"), message.1.clone(), &LoadOptions::default(), TIME_LIMIT)
-        .expect("the seed reads");
+    let read = extract(
+        Path::new("message.msg"),
+        message.1.clone(),
+        &LoadOptions::default(),
+        TIME_LIMIT,
+    )
+    .expect("the seed reads");
     assert_eq!(read.pages.len(), 3, "{:?}", read.pages);
     vec![message]
 }
 
 fn html() -> Vec<(String, Vec<u8>)> {
-    let seeds = ["docs/html/fake-html-cp1252.html", "docs/html/example-steelJIS-datasheet-utf-16.html", "docs/html/sec-10k-example-1p.html"];
+    let seeds = [
+        "docs/html/fake-html-cp1252.html",
+        "docs/html/example-steelJIS-datasheet-utf-16.html",
+        "docs/html/sec-10k-example-1p.html",
+    ];
     seeds.iter().map(|s| seed(s)).collect()
 }
 
@@ -236,8 +282,14 @@ fn text() -> Vec<(String, Vec<u8>)> {
 }
 
 fn markdown() -> Vec<(String, Vec<u8>)> {
-    let seeds = ["docs/txt/book-war-and-peace-1p.txt", "docs/csv/csv-with-escaped-commas.csv"];
-    seeds.iter().map(|s| (format!("{s}.md"), seed(s).1)).collect()
+    let seeds = [
+        "docs/txt/book-war-and-peace-1p.txt",
+        "docs/csv/csv-with-escaped-commas.csv",
+    ];
+    seeds
+        .iter()
+        .map(|s| (format!("{s}.md"), seed(s).1))
+        .collect()
 }
 
 type Seeds = fn() -> Vec<(String, Vec<u8>)>;
@@ -282,7 +334,10 @@ fn main() -> ExitCode {
                     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         fuzz(&pool, &dir, name, seeds(), |n| n.to_string())
                     }));
-                    println!("test fuzz_{name} ... {}", if run.is_ok() { "ok" } else { "FAILED" });
+                    println!(
+                        "test fuzz_{name} ... {}",
+                        if run.is_ok() { "ok" } else { "FAILED" }
+                    );
                     if run.is_err() {
                         failed.lock().expect("the list of failures").push(name);
                     }

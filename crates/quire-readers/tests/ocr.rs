@@ -11,7 +11,9 @@ use quire_readers::{extract, ocr, LoadOptions};
 fn shared() -> std::path::PathBuf {
     std::env::var_os("QUIRE_SHARED")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        })
 }
 
 /// Lower-cased words of three letters or more (what a search would use).
@@ -30,22 +32,38 @@ fn words(text: &str) -> HashMap<String, usize> {
 fn recall(truth: &str, got: &str) -> f64 {
     let (t, g) = (words(truth), words(got));
     let total: usize = t.values().sum();
-    let found: usize = t.iter().map(|(w, n)| (*n).min(*g.get(w).unwrap_or(&0))).sum();
+    let found: usize = t
+        .iter()
+        .map(|(w, n)| (*n).min(*g.get(w).unwrap_or(&0)))
+        .sum();
     found as f64 / total.max(1) as f64
 }
 
 fn read(path: &std::path::Path) -> String {
     let bytes = std::fs::read(path).expect("corpus file");
-    let x = extract(path, bytes, &LoadOptions::default(), Duration::from_secs(300))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    x.pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n")
+    let x = extract(
+        path,
+        bytes,
+        &LoadOptions::default(),
+        Duration::from_secs(300),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    x.pages
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn a_scanned_page_is_read_with_its_words() {
-    assert!(ocr::available(), "tesseract is installed by the set-up (scripts/setup.sh)");
+    assert!(
+        ocr::available(),
+        "tesseract is installed by the set-up (scripts/setup.sh)"
+    );
     let pdfs = shared().join("corpus/pdfs");
-    let truth = std::fs::read_to_string(pdfs.join("ground_truth/scan_linn-two-column.txt")).unwrap();
+    let truth =
+        std::fs::read_to_string(pdfs.join("ground_truth/scan_linn-two-column.txt")).unwrap();
     let got = read(&pdfs.join("scan_linn-two-column.pdf"));
     let r = recall(&truth, &got);
     println!("scan_linn-two-column: word recall {r:.3}");
@@ -59,7 +77,13 @@ fn a_page_rendered_from_a_text_pdf_reads_back_as_its_text() {
     // The text layer of page 1 is the truth; the same page rendered to an
     // image (by poppler) and read by Tesseract must give back its words.
     let bytes = std::fs::read(&pdf).unwrap();
-    let x = extract(&pdf, bytes.clone(), &LoadOptions::default(), Duration::from_secs(120)).unwrap();
+    let x = extract(
+        &pdf,
+        bytes.clone(),
+        &LoadOptions::default(),
+        Duration::from_secs(120),
+    )
+    .unwrap();
     let truth = &x.pages[0].text;
     let got = ocr::pdf_pages(&bytes, None, &[1], &ocr::languages(), |_, _| {}).unwrap();
     let r = recall(truth, &got[0].1);
@@ -71,9 +95,16 @@ fn a_page_rendered_from_a_text_pdf_reads_back_as_its_text() {
 fn rotated_scans_come_out_upright() {
     // The same page scanned four times, turned 0, 90, 180 and 270 degrees.
     let pdfs = shared().join("corpus/pdfs");
-    let truth = std::fs::read_to_string(pdfs.join("ground_truth/scan_linn-two-column.txt")).unwrap();
+    let truth =
+        std::fs::read_to_string(pdfs.join("ground_truth/scan_linn-two-column.txt")).unwrap();
     let path = pdfs.join("scan_cardinal-rotations.pdf");
-    let x = extract(&path, std::fs::read(&path).unwrap(), &LoadOptions::default(), Duration::from_secs(300)).unwrap();
+    let x = extract(
+        &path,
+        std::fs::read(&path).unwrap(),
+        &LoadOptions::default(),
+        Duration::from_secs(300),
+    )
+    .unwrap();
     assert_eq!(x.pages.len(), 4);
     for p in &x.pages {
         let r = recall(&truth, &p.text);
@@ -102,11 +133,19 @@ fn recognised_pages_are_told_one_by_one_and_marked() {
     let n = x.pages.len();
     assert!(n >= 2, "{n} pages");
     assert_eq!(seen, (1..=n).map(|i| (i, n)).collect::<Vec<_>>());
-    assert!(x.pages.iter().all(|p| p.ocr), "every page of the scan is marked as recognised");
+    assert!(
+        x.pages.iter().all(|p| p.ocr),
+        "every page of the scan is marked as recognised"
+    );
     // A text PDF's pages are not.
     let text = shared().join("corpus/pdfs/tracemonkey.pdf");
-    let x = extract(&text, std::fs::read(&text).unwrap(), &LoadOptions::default(), Duration::from_secs(300))
-        .expect("reads");
+    let x = extract(
+        &text,
+        std::fs::read(&text).unwrap(),
+        &LoadOptions::default(),
+        Duration::from_secs(300),
+    )
+    .expect("reads");
     assert!(x.pages.iter().all(|p| !p.ocr));
 }
 
@@ -118,8 +157,13 @@ fn the_time_limit_applies_to_each_recognised_page() {
     let path = shared().join("corpus/pdfs/scan_cardinal-rotations.pdf");
     let bytes = std::fs::read(&path).expect("corpus file");
     let started = std::time::Instant::now();
-    let whole = extract(&path, bytes.clone(), &LoadOptions::default(), Duration::from_secs(300))
-        .expect("reads");
+    let whole = extract(
+        &path,
+        bytes.clone(),
+        &LoadOptions::default(),
+        Duration::from_secs(300),
+    )
+    .expect("reads");
     let took = started.elapsed();
     let pages = whole.pages.len() as u32;
     // A limit well under the whole read, but over the slowest page (plus the text pass).

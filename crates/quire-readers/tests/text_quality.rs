@@ -22,8 +22,13 @@ fn shared() -> PathBuf {
 
 fn quire_pages(path: &PathBuf) -> Vec<(u32, String)> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let read = extract(path, bytes, &LoadOptions::default(), Duration::from_secs(300))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let read = extract(
+        path,
+        bytes,
+        &LoadOptions::default(),
+        Duration::from_secs(300),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     read.pages
         .into_iter()
         .map(|p| (p.number.unwrap_or(1), p.text))
@@ -42,7 +47,10 @@ fn poppler_text(path: &PathBuf) -> String {
 
 fn words(text: &str) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
-    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for w in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         *counts.entry(w.to_lowercase()).or_insert(0) += 1;
     }
     counts
@@ -69,28 +77,28 @@ fn corpus_pdf(name: &str) -> PathBuf {
 fn text_of_the_corpus_pdfs_is_not_poorer_than_poppler() {
     // (file, recall floor, precision floor); measured 2026-12-07 in brackets.
     let files: &[(&str, f64, f64)] = &[
-        ("arxiv_creativity-in-ml.pdf", 0.98, 0.98),        // 0.993 / 0.995
-        ("arxiv_dpr_multi-column-2p.pdf", 0.975, 0.975),   // 0.989 / 0.988
-        ("tracemonkey.pdf", 0.98, 0.98),                   // 0.994 / 0.995
-        ("freeculture.pdf", 0.99, 0.99),                   // 0.999 / 0.998
-        ("dmca.pdf", 0.99, 0.99),                          // 1.000 / 0.999
-        ("federal-register-2020-17221.pdf", 0.98, 0.95),   // 0.995 / 0.962 (a figure poppler skips)
-        ("form_irs_f1040nr.pdf", 0.99, 0.99),              // 0.999 / 0.998
-        ("table_WARN-report.pdf", 0.99, 0.99),             // 0.998 / 0.998
-        ("table_us-025_icdar2013.pdf", 0.99, 0.99),        // 0.998 / 0.999
-        ("table_budget.pdf", 0.99, 0.99),                  // 1.000 / 1.000
+        ("arxiv_creativity-in-ml.pdf", 0.98, 0.98), // 0.993 / 0.995
+        ("arxiv_dpr_multi-column-2p.pdf", 0.975, 0.975), // 0.989 / 0.988
+        ("tracemonkey.pdf", 0.98, 0.98),            // 0.994 / 0.995
+        ("freeculture.pdf", 0.99, 0.99),            // 0.999 / 0.998
+        ("dmca.pdf", 0.99, 0.99),                   // 1.000 / 0.999
+        ("federal-register-2020-17221.pdf", 0.98, 0.95), // 0.995 / 0.962 (a figure poppler skips)
+        ("form_irs_f1040nr.pdf", 0.99, 0.99),       // 0.999 / 0.998
+        ("table_WARN-report.pdf", 0.99, 0.99),      // 0.998 / 0.998
+        ("table_us-025_icdar2013.pdf", 0.99, 0.99), // 0.998 / 0.999
+        ("table_budget.pdf", 0.99, 0.99),           // 1.000 / 1.000
         ("table_nics-background-checks-2015-11.pdf", 0.90, 0.94), // 0.911 / 0.954 (digits of a cell spaced)
-        ("zh_quarterly-report_issue-67.pdf", 0.99, 0.99),  // 1.000 / 1.000
-        ("ko_text-with-tables.pdf", 0.99, 0.97),           // 1.000 / 0.978
-        ("ja_kampo.pdf", 0.99, 0.99),                      // 1.000 / 1.000
-        ("de_GeoTopo.pdf", 0.94, 0.96),                    // 0.952 / 0.971 (formulas)
-        ("irs_i1040nr.pdf", 0.945, 0.965),                 // 0.957 / 0.978 (a three-column index)
+        ("zh_quarterly-report_issue-67.pdf", 0.99, 0.99),         // 1.000 / 1.000
+        ("ko_text-with-tables.pdf", 0.99, 0.97),                  // 1.000 / 0.978
+        ("ja_kampo.pdf", 0.99, 0.99),                             // 1.000 / 1.000
+        ("de_GeoTopo.pdf", 0.94, 0.96),                           // 0.952 / 0.971 (formulas)
+        ("irs_i1040nr.pdf", 0.945, 0.965), // 0.957 / 0.978 (a three-column index)
         ("broken_wrong-startxref_naacl06.pdf", 0.98, 0.99), // 0.992 / 0.997
         ("broken_zen_of_python_corrupted.pdf", 0.99, 0.99), // 1.000 / 1.000 (was 0.156)
         ("scan_ocr-layer_Seige_of_Vicksburg.pdf", 0.99, 0.99), // 0.997 / 0.997
-        ("zh-cn_issue12823.pdf", 0.99, 0.99),              // 1.000 / 1.000 (was English OCR of Chinese)
-        ("ar_ArabicCIDTrueType.pdf", 0.99, 0.99),          // 1.000 / 1.000 (was visual order)
-        ("he_issue11656.pdf", 0.8, 0.85),                  // 0.852 / 0.920 (was 0.074)
+        ("zh-cn_issue12823.pdf", 0.99, 0.99), // 1.000 / 1.000 (was English OCR of Chinese)
+        ("ar_ArabicCIDTrueType.pdf", 0.99, 0.99), // 1.000 / 1.000 (was visual order)
+        ("he_issue11656.pdf", 0.8, 0.85),  // 0.852 / 0.920 (was 0.074)
     ];
     let mut failures = Vec::new();
     for &(name, min_recall, min_precision) in files {
@@ -104,7 +112,11 @@ fn text_of_the_corpus_pdfs_is_not_poorer_than_poppler() {
             ));
         }
     }
-    assert!(failures.is_empty(), "poorer than poppler:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "poorer than poppler:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -135,7 +147,11 @@ fn regression_cid_width_ranges_left_glyphs_without_a_width() {
     let fb = shared().join("eval/financebench-dev/pdfs");
     let jnj = quire_pages(&fb.join("JOHNSON_JOHNSON_2022_10K.pdf"));
     let page = &jnj.iter().find(|(n, _)| *n == 139).expect("page 139").1;
-    for line in ["Mentor Texas GP LLC Delaware", "Mentor Worldwide LLC Delaware", "NeoStrata Company, Inc."] {
+    for line in [
+        "Mentor Texas GP LLC Delaware",
+        "Mentor Worldwide LLC Delaware",
+        "NeoStrata Company, Inc.",
+    ] {
         assert!(page.contains(line), "{line:?} not in:\n{page}");
     }
     let boeing = quire_pages(&fb.join("BOEING_2022_10K.pdf"));

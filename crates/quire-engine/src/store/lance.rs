@@ -769,7 +769,11 @@ impl Store for LanceStore {
     #[cfg(feature = "bench")]
     fn memory_bytes(&self) -> (u64, u64) {
         let vectors = match self.vectors.lock() {
-            Ok(slot) => slot.cache.as_ref().map(|c| c.memory_bytes() as u64).unwrap_or(0),
+            Ok(slot) => slot
+                .cache
+                .as_ref()
+                .map(|c| c.memory_bytes() as u64)
+                .unwrap_or(0),
             Err(_) => 0,
         };
         (self.session.size_bytes(), vectors)
@@ -982,7 +986,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LanceStore::open(dir.path(), 4).await.expect("store");
         store
-            .add((0..8).map(|i| row("a", i, [1.0, i as f32, 0.0, 0.0])).collect())
+            .add(
+                (0..8)
+                    .map(|i| row("a", i, [1.0, i as f32, 0.0, 0.0]))
+                    .collect(),
+            )
             .await
             .expect("add");
         let searches = (0..4).map(|_| store.full_text("text of a", 3, None));
@@ -992,8 +1000,18 @@ mod tests {
         for f in found {
             assert_eq!(f.expect("every search answers").len(), 3);
         }
-        store.refresh_indexes().await.expect("the import's own index update");
-        assert_eq!(store.full_text("text of b", 10, None).await.expect("search").len(), 9);
+        store
+            .refresh_indexes()
+            .await
+            .expect("the import's own index update");
+        assert_eq!(
+            store
+                .full_text("text of b", 10, None)
+                .await
+                .expect("search")
+                .len(),
+            9
+        );
     }
 
     #[tokio::test]
@@ -1006,22 +1024,41 @@ mod tests {
         let read = || store.rows_read.load(std::sync::atomic::Ordering::SeqCst);
         let top = |found: Vec<Candidate>| found.first().map(|c| c.row);
         store
-            .add((0..50).map(|i| row("a", i, [1.0, 0.01 * i as f32, 0.0, 0.0])).collect())
+            .add(
+                (0..50)
+                    .map(|i| row("a", i, [1.0, 0.01 * i as f32, 0.0, 0.0]))
+                    .collect(),
+            )
             .await
             .expect("add a");
-        let a0 = top(store.dense_rows(&[1.0, 0.0, 0.0, 0.0], 1, None).await.expect("search"));
+        let a0 = top(store
+            .dense_rows(&[1.0, 0.0, 0.0, 0.0], 1, None)
+            .await
+            .expect("search"));
         assert_eq!(read(), 50);
         store
-            .add(vec![row("b", 0, [0.0, 1.0, 0.0, 0.0]), row("b", 1, [0.0, 0.9, 0.1, 0.0])])
+            .add(vec![
+                row("b", 0, [0.0, 1.0, 0.0, 0.0]),
+                row("b", 1, [0.0, 0.9, 0.1, 0.0]),
+            ])
             .await
             .expect("add b");
-        let b = store.dense_rows(&[0.0, 1.0, 0.0, 0.0], 2, None).await.expect("search");
+        let b = store
+            .dense_rows(&[0.0, 1.0, 0.0, 0.0], 2, None)
+            .await
+            .expect("search");
         assert_eq!(read(), 52, "only b's rows are read");
         let records = store.records(&[b[0].row], None).await.expect("read");
         assert_eq!(records[0].1.record.chunk_id, "b#0");
         // Deleting a document keeps the rest in memory, and leaves it out.
-        store.delete_documents(&["b".to_string()]).await.expect("delete b");
-        let after = store.dense_rows(&[0.0, 1.0, 0.0, 0.0], 60, None).await.expect("search");
+        store
+            .delete_documents(&["b".to_string()])
+            .await
+            .expect("delete b");
+        let after = store
+            .dense_rows(&[0.0, 1.0, 0.0, 0.0], 60, None)
+            .await
+            .expect("search");
         assert_eq!(after.len(), 50);
         assert_eq!(read(), 52);
         // Imported again under the same id: its new rows are found.
@@ -1029,14 +1066,31 @@ mod tests {
             .add(vec![row("b", 0, [0.0, 0.0, 1.0, 0.0])])
             .await
             .expect("add b again");
-        let again = store.dense_rows(&[0.0, 0.0, 1.0, 0.0], 1, None).await.expect("search");
+        let again = store
+            .dense_rows(&[0.0, 0.0, 1.0, 0.0], 1, None)
+            .await
+            .expect("search");
         assert_eq!(read(), 53);
         let records = store.records(&[again[0].row], None).await.expect("read");
         assert_eq!(records[0].1.record.chunk_id, "b#0");
-        assert_eq!(store.dense_rows(&[0.0, 1.0, 0.0, 0.0], 60, Some(&["b".to_string()])).await.expect("search").len(), 1);
+        assert_eq!(
+            store
+                .dense_rows(&[0.0, 1.0, 0.0, 0.0], 60, Some(&["b".to_string()]))
+                .await
+                .expect("search")
+                .len(),
+            1
+        );
         // A merge moves rows: everything is read again.
         store.purge_deleted().await.expect("merge");
-        assert_eq!(top(store.dense_rows(&[1.0, 0.0, 0.0, 0.0], 1, None).await.expect("search")).is_some(), a0.is_some());
+        assert_eq!(
+            top(store
+                .dense_rows(&[1.0, 0.0, 0.0, 0.0], 1, None)
+                .await
+                .expect("search"))
+            .is_some(),
+            a0.is_some()
+        );
         assert_eq!(read(), 53 + 51);
     }
 
@@ -1048,7 +1102,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LanceStore::open(dir.path(), 4).await.expect("store");
         store
-            .add((0..FRAGMENT_ROWS).map(|i| row("big", i, [1.0, i as f32, 0.0, 0.0])).collect())
+            .add(
+                (0..FRAGMENT_ROWS)
+                    .map(|i| row("big", i, [1.0, i as f32, 0.0, 0.0]))
+                    .collect(),
+            )
             .await
             .expect("add a full fragment");
         for d in 0..=MAX_FRAGMENTS {
@@ -1058,7 +1116,13 @@ mod tests {
                 .expect("add a small one");
         }
         let fragments = || async {
-            let dataset = store.table.dataset().expect("a native table").get().await.expect("dataset");
+            let dataset = store
+                .table
+                .dataset()
+                .expect("a native table")
+                .get()
+                .await
+                .expect("dataset");
             dataset
                 .get_fragments()
                 .iter()
@@ -1067,12 +1131,22 @@ mod tests {
         };
         let before = fragments().await;
         assert_eq!(before.len(), MAX_FRAGMENTS + 2);
-        store.refresh_indexes().await.expect("the import's index update");
+        store
+            .refresh_indexes()
+            .await
+            .expect("the import's index update");
         let after = fragments().await;
         assert_eq!(after.len(), 2, "{after:?}");
         assert_eq!(after[0], before[0], "the full fragment is left as it was");
-        assert_eq!(after[1].1, Some(MAX_FRAGMENTS + 1), "the small ones are merged");
-        assert_eq!(store.count().await.expect("count"), FRAGMENT_ROWS + MAX_FRAGMENTS + 1);
+        assert_eq!(
+            after[1].1,
+            Some(MAX_FRAGMENTS + 1),
+            "the small ones are merged"
+        );
+        assert_eq!(
+            store.count().await.expect("count"),
+            FRAGMENT_ROWS + MAX_FRAGMENTS + 1
+        );
     }
 
     #[tokio::test]

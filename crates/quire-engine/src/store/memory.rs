@@ -247,7 +247,10 @@ impl VectorCache {
                 continue;
             }
             let keep = |row: usize| {
-                part.live(row) && allowed.as_ref().is_none_or(|a| a[segment.docs[row] as usize])
+                part.live(row)
+                    && allowed
+                        .as_ref()
+                        .is_none_or(|a| a[segment.docs[row] as usize])
             };
             found.extend(
                 segment
@@ -357,27 +360,45 @@ mod tests {
 
     #[test]
     fn rows_added_later_are_found_beside_the_first_ones() {
-        let c = VectorCache::new(2).with_segment(segment(&[(1, "a", [1.0, 0.0]), (2, "a", [0.0, 1.0])]), [0]);
+        let c = VectorCache::new(2)
+            .with_segment(segment(&[(1, "a", [1.0, 0.0]), (2, "a", [0.0, 1.0])]), [0]);
         assert!(c.holds(0) && !c.holds(1));
         let c = c.with_segment(segment(&[(1 << 32, "b", [0.8, 0.2])]), [1]);
         assert!(c.holds(1));
         assert_eq!(c.len(), 3);
         // Small segments are merged.
         assert_eq!(c.segments(), 1);
-        let ids: Vec<u64> = c.nearest(&[1.0, 0.0], 3, None).into_iter().map(|h| h.0).collect();
+        let ids: Vec<u64> = c
+            .nearest(&[1.0, 0.0], 3, None)
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
         assert_eq!(ids, [1, 1 << 32, 2]);
-        let b: Vec<u64> = c.nearest(&[1.0, 0.0], 3, Some(&["b".into()])).into_iter().map(|h| h.0).collect();
+        let b: Vec<u64> = c
+            .nearest(&[1.0, 0.0], 3, Some(&["b".into()]))
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
         assert_eq!(b, [1 << 32]);
     }
 
     #[test]
     fn a_deleted_document_is_left_out_and_its_new_rows_are_found() {
         let c = VectorCache::new(2).with_segment(
-            segment(&[(1, "a", [1.0, 0.0]), (2, "b", [0.9, 0.1]), (3, "b", [0.0, 1.0])]),
+            segment(&[
+                (1, "a", [1.0, 0.0]),
+                (2, "b", [0.9, 0.1]),
+                (3, "b", [0.0, 1.0]),
+            ]),
             [0],
         );
         let c = c.without_documents(&["b".into()]);
-        let ids = |c: &VectorCache| -> Vec<u64> { c.nearest(&[0.0, 1.0], 5, None).into_iter().map(|h| h.0).collect() };
+        let ids = |c: &VectorCache| -> Vec<u64> {
+            c.nearest(&[0.0, 1.0], 5, None)
+                .into_iter()
+                .map(|h| h.0)
+                .collect()
+        };
         assert_eq!(ids(&c), [1]);
         // Re-imported: the same document id, new rows in a new fragment.
         let c = c.with_segment(segment(&[(7 << 32, "b", [0.1, 0.9])]), [7]);
@@ -397,7 +418,11 @@ mod tests {
         let c = c.with_segment(segment(&[(1 << 32, "b", [-1.0, 0.0])]), [1]);
         let c = c.with_segment(segment(&[(2 << 32, "c", [-1.0, 0.1])]), [2]);
         assert_eq!(c.segments(), 2);
-        let top: Vec<u64> = c.nearest(&[-1.0, 0.0], 2, None).into_iter().map(|h| h.0).collect();
+        let top: Vec<u64> = c
+            .nearest(&[-1.0, 0.0], 2, None)
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
         assert_eq!(top, [1 << 32, 2 << 32]);
     }
 }
