@@ -4,15 +4,17 @@
 //! Every source is cut into lines — sentences, or a table's rows with their
 //! amounts joined to the row's label — and each line is scored by how well
 //! it matches the question: the question's content words it holds (weighted
-//! by how few sources hold them), its meaning (cosine of MiniLM embeddings,
-//! when the caller has them: "capital expenditure" is "purchases of
-//! property, plant and equipment" in a cash-flow statement), and the rank the
-//! retrieval gave its source (the ranker has already weighed the document
-//! and page as a whole), a source lacking the years the question names
-//! counting less (by the share it lacks). The best line of the first-ranked source is quoted,
-//! and with it the best line of each other source that scores nearly as
-//! well as the best of all (at most [`QUOTES_MAX`]), each with its marker; a
-//! table row comes with the row of years or periods above it, so its
+//! by how few lines hold them; financial shorthand such as "capex" matched
+//! to what a statement spells out), its meaning (cosine of MiniLM
+//! embeddings, when the caller has them: "capital expenditure" is
+//! "purchases of property, plant and equipment" in a cash-flow statement),
+//! and the rank the retrieval gave its source (the ranker has already
+//! weighed the document and page as a whole), a source lacking the years
+//! the question names counting less (by the share it lacks). The best line
+//! of the first-ranked source is quoted, and with it the best line of each
+//! other source that scores nearly as well as the best of all (at most
+//! [`QUOTES_MAX`]), each with its marker; a table row comes with the row of
+//! years or periods above it, so its
 //! amounts can be read.
 
 use std::collections::HashSet;
@@ -63,15 +65,16 @@ pub fn extractive(
         return None;
     }
     let all = candidate_lines(sources);
-    let source_words: Vec<HashSet<String>> = sources.iter().map(|s| words_of(&s.text)).collect();
-    // A word every source holds (the company's name, the question's topic)
-    // tells no line from another: idf ln((n + 1) / (df + 1)), about zero for
-    // such words; a word no source holds still weighs in the total.
-    let n = sources.len() as f32;
+    // A word many lines hold (the company's name, the question's topic)
+    // tells no line from another: idf ln((n + 1) / (df + 1)) over the
+    // lines, low for such words; a word no line holds still weighs in the
+    // total.
+    let line_words: Vec<HashSet<String>> = all.iter().flatten().map(|l| words_of(l)).collect();
+    let n = line_words.len() as f32;
     let weights: Vec<(String, f32)> = q
         .into_iter()
         .map(|w| {
-            let df = source_words.iter().filter(|ws| ws.contains(&w)).count() as f32;
+            let df = line_words.iter().filter(|ws| ws.contains(&w)).count() as f32;
             (w, ((n + 1.0) / (df + 1.0)).ln() + IDF_FLOOR)
         })
         .collect();

@@ -20,6 +20,7 @@ mod pdf;
 mod pdf_repair;
 mod pdf_widths;
 mod poppler;
+mod ppt;
 mod pptx;
 mod rtf;
 mod sheet;
@@ -46,7 +47,7 @@ pub enum Format {
     Html,
     Markdown,
     Text,
-    /// PowerPoint: a page per slide.
+    /// PowerPoint (`.pptx`, and `.ppt` read by `catppt`): a page per slide.
     Pptx,
     /// XLSX, XLS, XLSB, ODS: a page per sheet.
     Spreadsheet,
@@ -205,11 +206,6 @@ const TEXT_EXTENSIONS: &[&str] = &[
 ];
 const SHEET_EXTENSIONS: &[&str] = &["xlsx", "xlsm", "xlsb", "xls", "ods"];
 /// Formats Quire knows but cannot read, each with the way out.
-const LEGACY: &[(&str, &str)] = &[(
-    "ppt",
-    "a legacy PowerPoint file: save it as .pptx and import that",
-)];
-
 fn extension(path: &Path) -> Option<String> {
     path.extension()
         .and_then(|e| e.to_str())
@@ -229,6 +225,7 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
         Some("docx" | "docm") => Ok(Box::new(docx::DocxLoader)),
         Some("doc") => Ok(Box::new(doc::DocLoader)),
         Some("pptx" | "pptm") => Ok(Box::new(pptx::PptxLoader)),
+        Some("ppt" | "pps") => Ok(Box::new(ppt::PptLoader)),
         Some("epub") => Ok(Box::new(epub::EpubLoader)),
         Some("odt") => Ok(Box::new(odt::OdtLoader)),
         Some("rtf") => Ok(Box::new(rtf::RtfLoader)),
@@ -241,12 +238,6 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
         Some("html" | "htm" | "xhtml") => Ok(Box::new(html::HtmlLoader)),
         Some("md" | "markdown" | "mdown" | "mkd") => Ok(Box::new(text::TextLoader::markdown())),
         Some(e) if TEXT_EXTENSIONS.contains(&e) => Ok(Box::new(text::TextLoader::plain())),
-        Some(e) if LEGACY.iter().any(|(x, _)| *x == e) => Err(FileProblem::Legacy(
-            LEGACY
-                .iter()
-                .find(|(x, _)| *x == e)
-                .map_or(String::new(), |(_, why)| why.to_string()),
-        )),
         None if text::looks_like_text(bytes) => Ok(Box::new(text::TextLoader::plain())),
         _ => Err(FileProblem::Unsupported(ext)),
     }
@@ -256,14 +247,14 @@ pub fn loader_for(path: &Path, bytes: &[u8]) -> Result<Box<dyn Loader>, FileProb
 pub fn is_supported_extension(path: &Path) -> bool {
     match extension(path).as_deref() {
         Some(
-            "pdf" | "doc" | "docx" | "docm" | "pptx" | "pptm" | "epub" | "odt" | "rtf" | "eml"
-            | "msg" | "html" | "htm" | "xhtml" | "md" | "markdown" | "mdown" | "mkd",
+            "pdf" | "doc" | "docx" | "docm" | "pptx" | "pptm" | "ppt" | "pps" | "epub" | "odt"
+            | "rtf" | "eml" | "msg" | "html" | "htm" | "xhtml" | "md" | "markdown" | "mdown"
+            | "mkd",
         ) => true,
         Some(e) => {
             TEXT_EXTENSIONS.contains(&e)
                 || SHEET_EXTENSIONS.contains(&e)
                 || image::EXTENSIONS.contains(&e)
-                || LEGACY.iter().any(|(x, _)| *x == e)
         }
         None => false,
     }

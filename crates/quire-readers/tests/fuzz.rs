@@ -124,7 +124,11 @@ fn check_one(pool: &Pool, dir: &Path, name: &str, bytes: &[u8], counts: &Counts)
     let started = std::time::Instant::now();
     match pool.extract(&file, &LoadOptions::default(), TIME_LIMIT) {
         Err(FileProblem::Timeout(_)) => panic!("{name}: a reader hung ({:?})", started.elapsed()),
-        Err(FileProblem::ReaderCrashed(_)) => {
+        Err(FileProblem::ReaderCrashed(why)) => {
+            eprintln!(
+                "{name}: the reader crashed ({why}) after {:?}",
+                started.elapsed()
+            );
             counts.crashed.fetch_add(1, Ordering::Relaxed);
         }
         Err(FileProblem::MemoryLimit(_)) => {
@@ -159,6 +163,45 @@ fn docx() -> Vec<(String, Vec<u8>)> {
 
 fn doc() -> Vec<(String, Vec<u8>)> {
     vec![seed("docs/other/simple.doc")]
+}
+
+/// The corpus has no `.ppt`: a two-slide presentation built to [MS-PPT]
+/// (a compound file whose PowerPoint Document stream holds a slide list
+/// with a UTF-16 and an 8-bit text atom).
+fn ppt() -> Vec<(String, Vec<u8>)> {
+    use std::io::Write;
+    let record = |ver: u16, kind: u16, body: &[u8]| {
+        let mut r = Vec::new();
+        r.extend_from_slice(&ver.to_le_bytes());
+        r.extend_from_slice(&kind.to_le_bytes());
+        r.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        r.extend_from_slice(body);
+        r
+    };
+    let utf16: Vec<u8> = "Quarterly results\rRevenue rose 4 %"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let mut slides = Vec::new();
+    for (i, (kind, text)) in [(0x0FA0, utf16), (0x0FA8, b"EMEA outlook".to_vec())]
+        .into_iter()
+        .enumerate()
+    {
+        slides.extend(record(0, 0x03F3, &[0; 20]));
+        slides.extend(record(0, 0x0F9F, &(i as u32).to_le_bytes()));
+        slides.extend(record(0, kind, &text));
+    }
+    let mut body = record(1, 0x03E9, &[0; 40]);
+    body.extend(record(0x000F, 0x0FF0, &slides));
+    let stream = record(0x000F, 0x03E8, &body);
+    let mut f =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, std::io::Cursor::new(Vec::new()))
+            .expect("a compound file");
+    f.create_stream("/PowerPoint Document")
+        .and_then(|mut s| s.write_all(&stream))
+        .expect("its stream");
+    f.flush().expect("written");
+    vec![("built/two-slides.ppt".into(), f.into_inner().into_inner())]
 }
 
 fn pptx() -> Vec<(String, Vec<u8>)> {
@@ -300,6 +343,7 @@ const TARGETS: &[(&str, Seeds)] = &[
     ("docx", docx),
     ("doc", doc),
     ("pptx", pptx),
+    ("ppt", ppt),
     ("epub", epub),
     ("odt", odt),
     ("rtf", rtf),
