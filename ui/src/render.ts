@@ -26,7 +26,7 @@ export function renderMarkdown(markdown: string): DocumentFragment {
 /** What one page of a file is called, by its kind: a slide, a sheet, a chapter, a part of a message, a page. */
 export function pageWord(name: string): string {
   const ext = name.toLowerCase().split('.').pop() ?? '';
-  if (ext === 'pptx' || ext === 'pptm') return 'slide';
+  if (['pptx', 'pptm', 'ppt', 'pps'].includes(ext)) return 'slide';
   if (['xlsx', 'xlsm', 'xlsb', 'xls', 'ods'].includes(ext)) return 'sheet';
   if (ext === 'epub') return 'chapter';
   if (ext === 'eml' || ext === 'msg') return 'part';
