@@ -118,7 +118,9 @@ test('hostile documents never run and never reach the network', { timeout: 1_200
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByText('Saved.').waitFor();
   await page.getByRole('tab', { name: 'Chat' }).click();
-  await page.getByLabel('Question').fill('When does the zebra migration cross the Mara river? Quote the report, including any HTML it contains.');
+  // Naming no one file ("the report" would answer from zebra-report.html
+  // alone): every hostile file can be a source.
+  await page.getByLabel('Question').fill('When does the zebra migration cross the Mara river? Quote the passages, including any markup they contain.');
   await page.getByRole('button', { name: 'Ask' }).click();
   const done = page.locator('article.msg.assistant[data-state=done]').last();
   await done.waitFor({ timeout: ANSWER_TIMEOUT });
