@@ -65,11 +65,9 @@ impl Engine {
         // take their places.
         let (mut hits, best) = self.ranked(query, k, scope).await?;
         let facts = self.library_facts().await?;
-        let mut doc_scores = facts.matcher.scores(query);
-        if let Some(s) = scope {
-            doc_scores.retain(|id, _| s.contains(id));
-        }
-        let focus = facts.matcher.focus(query, &doc_scores);
+        let focus = facts
+            .matcher
+            .focus(query, &facts.matcher.scores_in(query, scope));
         let named = facts.matcher.named(query, &focus);
         tracing::debug!(focus = ?focus.docs, named = ?named, "answer sources");
         if let Some(named) = named {

@@ -69,12 +69,19 @@ pub fn extractive(
     // tells no line from another: idf ln((n + 1) / (df + 1)) over the
     // lines, low for such words; a word no line holds still weighs in the
     // total.
-    let line_words: Vec<HashSet<String>> = all.iter().flatten().map(|l| words_of(l)).collect();
-    let n = line_words.len() as f32;
+    let line_words: Vec<Vec<HashSet<String>>> = all
+        .iter()
+        .map(|ls| ls.iter().map(|l| words_of(l)).collect())
+        .collect();
+    let n = line_words.iter().map(Vec::len).sum::<usize>() as f32;
     let weights: Vec<(String, f32)> = q
         .into_iter()
         .map(|w| {
-            let df = line_words.iter().filter(|ws| ws.contains(&w)).count() as f32;
+            let df = line_words
+                .iter()
+                .flatten()
+                .filter(|ws| ws.contains(&w))
+                .count() as f32;
             (w, ((n + 1.0) / (df + 1.0)).ln() + IDF_FLOOR)
         })
         .collect();
@@ -104,7 +111,7 @@ pub fn extractive(
     for (i, lines) in all.iter().enumerate() {
         let mut top: Option<(f32, usize)> = None;
         for (j, line) in lines.iter().enumerate() {
-            let words = words_of(line);
+            let words = &line_words[i][j];
             let amounts = has_amounts(line);
             // A running head ("ACTIVISION BLIZZARD, INC.") or a broken-off
             // fragment says nothing on its own.
@@ -187,7 +194,6 @@ const SHORTHAND: [(&str, &[&str]); 7] = [
     (
         "capex",
         &[
-            "capex",
             "capital expenditure",
             "capital spending",
             "purchases of property",
@@ -210,7 +216,7 @@ const SHORTHAND: [(&str, &[&str]); 7] = [
     ),
     ("sga", &["sg&a", "selling, general and administrative"]),
     ("eps", &["earnings per share", "income per share"]),
-    ("opex", &["opex", "operating expenses"]),
+    ("opex", &["operating expenses"]),
     ("fcf", &["free cash flow"]),
 ];
 

@@ -305,6 +305,15 @@ impl DocMatcher {
         }
         out
     }
+
+    /// [`DocMatcher::scores`] of the documents in `scope` (all without one).
+    pub fn scores_in(&self, query: &str, scope: Option<&[String]>) -> HashMap<String, f32> {
+        let mut scores = self.scores(query);
+        if let Some(s) = scope {
+            scores.retain(|id, _| s.contains(id));
+        }
+        scores
+    }
 }
 
 /// Words of company names that name no company in particular.
@@ -481,7 +490,6 @@ impl DocMatcher {
     /// "annual" or a year). `None` when the question names nothing so
     /// telling — then every document may answer it.
     pub fn named(&self, query: &str, focus: &Focus) -> Option<HashSet<String>> {
-        let header = |id: &str| self.docs.iter().find(|(d, _)| d == id).map(|(_, ts)| ts);
         let names: Vec<String> = self
             .naming_terms(query)
             .into_iter()
@@ -490,10 +498,7 @@ impl DocMatcher {
                 !is_year(t)
                     && !generic(t)
                     && self.df.get(t).is_some_and(|df| 2 * df < self.docs.len())
-                    && focus
-                        .docs
-                        .iter()
-                        .any(|d| header(d).is_some_and(|ts| ts.contains(t)))
+                    && focus.docs.iter().any(|d| self.header_has(d, t))
             })
             .collect();
         if names.is_empty() {
@@ -766,10 +771,7 @@ impl Engine {
         // The documents the question names come from the headers alone, so
         // the searches inside them run beside the library-wide ones.
         let facts = self.library_facts().await?;
-        let mut doc_scores = facts.matcher.scores(query);
-        if let Some(s) = scope {
-            doc_scores.retain(|id, _| s.contains(id));
-        }
+        let doc_scores = facts.matcher.scores_in(query, scope);
         let Focus {
             docs: focus,
             subjects,
