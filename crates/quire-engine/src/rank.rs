@@ -12,7 +12,8 @@
 //! 2. Each candidate is scored on one scale: its cosine similarity to the
 //!    question, plus its BM25 score (relative to the best), plus how well its
 //!    document matches the question ([`DocMatcher`]), plus a bonus on the
-//!    pages of a wanted statement.
+//!    pages of a wanted statement (graded by the share of the question's
+//!    years its columns state).
 //! 3. Passages are folded into pages: a page scores as its best passage
 //!    plus a little for each further passage found on it, and each page is
 //!    returned once, as its best passage.
@@ -573,28 +574,39 @@ impl LibraryFacts {
 
 /// The statement pages of `pages` that state one of the years `query`
 /// names, as the passages of `scored` on them show (all of a wanted page's
-/// passages are there); all of `pages` when it names none. A statement
-/// whose columns hold none of the years asked about (the FY2022 report's
-/// cash-flow statement, for a question on FY2018) cannot answer it.
+/// passages are there), each with the share of the asked years it states
+/// against the page stating most of them; all of `pages` at 1 when it names
+/// none. A statement whose columns hold none of the years asked about (the
+/// FY2022 report's cash-flow statement, for a question on FY2018) cannot
+/// answer it; one holding one of three asked years (FY2018 – FY2020) answers
+/// it less than the report whose columns hold all three.
 pub fn stating_years(
     pages: HashSet<(String, u32)>,
     scored: &[Scored],
     query: &str,
-) -> HashSet<(String, u32)> {
+) -> HashMap<(String, u32), f32> {
     let years = question_years(query);
     if years.is_empty() {
-        return pages;
+        return pages.into_iter().map(|k| (k, 1.0)).collect();
     }
     // Only the passages on the wanted pages are read for their years.
-    pages
+    let stated: Vec<((String, u32), usize)> = pages
         .into_iter()
-        .filter(|(d, p)| {
-            scored.iter().any(|s| {
-                s.hit.page == Some(*p)
-                    && s.hit.doc_id == *d
-                    && terms(&s.hit.text).iter().any(|t| years.contains(t))
-            })
+        .map(|(d, p)| {
+            let mut on_page: HashSet<String> = HashSet::new();
+            for s in scored {
+                if s.hit.page == Some(p) && s.hit.doc_id == d {
+                    on_page.extend(terms(&s.hit.text).into_iter().filter(|t| years.contains(t)));
+                }
+            }
+            ((d, p), on_page.len())
         })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let most = stated.iter().map(|(_, n)| *n).max().unwrap_or(1) as f32;
+    stated
+        .into_iter()
+        .map(|(k, n)| (k, n as f32 / most))
         .collect()
 }
 
@@ -895,8 +907,8 @@ impl Engine {
             let wanted_pages = stating_years(wanted_pages, &on_wanted, query);
             for s in &mut scored {
                 if let Some(p) = s.hit.page {
-                    if wanted_pages.contains(&(s.hit.doc_id.clone(), p)) {
-                        s.statement = 1.0;
+                    if let Some(share) = wanted_pages.get(&(s.hit.doc_id.clone(), p)) {
+                        s.statement = *share;
                     }
                 }
             }
@@ -1202,10 +1214,27 @@ mod tests {
             [("a22".to_string(), 52), ("a18".to_string(), 60)].into();
         let q = "What is the FY2018 capital expenditure for Acme? Use the cash flow statement.";
         let kept = stating_years(pages.clone(), &[old.clone(), asked.clone()], q);
-        assert_eq!(kept, HashSet::from([("a18".to_string(), 60)]));
+        assert_eq!(kept, HashMap::from([("a18".to_string(), 60, 1.0)].map(|(d, p, x)| ((d, p), x))));
         // A question naming no year keeps every statement page.
         let kept = stating_years(pages.clone(), &[old, asked], "Acme's capital expenditure?");
-        assert_eq!(kept, pages);
+        assert_eq!(kept, pages.into_iter().map(|k| (k, 1.0)).collect::<HashMap<_, _>>());
+    }
+
+    #[test]
+    fn regression_a_statement_holding_one_asked_year_of_three_ranked_above_all_three() {
+        // MGM FY2018 – FY2020 capex: the FY2022 report's cash-flow statement
+        // (2022 2021 2020) counted as much as the FY2020 report's (2020 2019
+        // 2018) and came first.
+        let mut late = scored("m22", 62, 0, 0.66);
+        late.hit.text = "(In thousands) 2022 2021 2020\nCapital expenditures (765,067)".into();
+        let mut asked = scored("m20", 67, 1, 0.55);
+        asked.hit.text = "(In thousands) 2020 2019 2018\nCapital expenditures (270,579)".into();
+        let pages: HashSet<(String, u32)> =
+            [("m22".to_string(), 62), ("m20".to_string(), 67)].into();
+        let q = "What is the FY2018 - FY2020 3 year average of capex for MGM?";
+        let kept = stating_years(pages, &[late, asked], q);
+        assert_eq!(kept[&("m20".to_string(), 67)], 1.0);
+        assert!((kept[&("m22".to_string(), 62)] - 1.0 / 3.0).abs() < 1e-6);
     }
 
     #[test]
