@@ -8,7 +8,7 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use quire_engine::{
@@ -88,21 +88,14 @@ async fn document_text(
 /// The original file's bytes, for pdf.js.
 #[tauri::command]
 async fn document_bytes(app: State<'_, App>, id: String) -> CmdResult<Response> {
-    let doc = app.engine()?.find_document(&id).await.map_err(report)?;
-    let bytes = tokio::fs::read(&doc.path).await.map_err(|e| {
-        report(Error::Io {
-            path: doc.path.into(),
-            source: e,
-        })
-    })?;
+    let (_, bytes) = app.engine()?.document_file(&id).await.map_err(report)?;
     Ok(Response::new(bytes))
 }
 
 #[tauri::command]
 async fn open_document(app: State<'_, App>, id: String) -> CmdResult<Value> {
-    let doc = app.engine()?.find_document(&id).await.map_err(report)?;
-    quire_engine::open_in_default_app(Path::new(&doc.path)).map_err(report)?;
-    Ok(json!({ "opened": doc.path }))
+    let opened = app.engine()?.open_document(&id).await.map_err(report)?;
+    Ok(json!({ "opened": opened }))
 }
 
 #[tauri::command]

@@ -71,6 +71,11 @@ pub struct DocumentInfo {
     /// The pages recognised by OCR, as JSON (`[3, 4]`); `None` when none was.
     #[serde(skip)]
     pub ocr_pages: Option<String>,
+    /// For a file attached to a message: the message's document id.
+    pub parent: Option<String>,
+    /// For a file attached to a message: its number in the message.
+    #[serde(skip)]
+    pub part: Option<u32>,
 }
 
 pub struct Catalog {
@@ -109,6 +114,8 @@ fn row_to_doc(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentInfo> {
         context: r.try_get("context")?,
         statements: r.try_get("statements")?,
         ocr_pages: r.try_get("ocr_pages")?,
+        parent: r.try_get("parent")?,
+        part: r.try_get::<Option<i64>, _>("part")?.map(|p| p as u32),
     })
 }
 
@@ -137,31 +144,29 @@ pub struct Begun<'a> {
     pub name: &'a str,
     pub size: u64,
     pub hash: &'a str,
+    /// A message's attachment: the message's document id and the
+    /// attachment's number.
+    pub parent: Option<(&'a str, u32)>,
 }
 
-async fn begin_on(
-    c: &mut sqlx::SqliteConnection,
-    id: &str,
-    path: &str,
-    name: &str,
-    size: u64,
-    hash: &str,
-) -> Result<()> {
+async fn begin_on(c: &mut sqlx::SqliteConnection, d: &Begun<'_>) -> Result<()> {
     let t = now();
     sqlx::query(
-        "INSERT INTO documents (id, path, name, size, hash, status, added_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, 'importing', ?, ?)
+        "INSERT INTO documents (id, path, name, size, hash, status, added_at, updated_at, parent, part)
+         VALUES (?, ?, ?, ?, ?, 'importing', ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET path = excluded.path, name = excluded.name, size = excluded.size,
            hash = excluded.hash, status = 'importing', error_code = NULL, error_message = NULL,
-           updated_at = excluded.updated_at",
+           updated_at = excluded.updated_at, parent = excluded.parent, part = excluded.part",
     )
-    .bind(id)
-    .bind(path)
-    .bind(name)
-    .bind(size as i64)
-    .bind(hash)
+    .bind(d.id)
+    .bind(d.path)
+    .bind(d.name)
+    .bind(d.size as i64)
+    .bind(d.hash)
     .bind(t)
     .bind(t)
+    .bind(d.parent.map(|p| p.0))
+    .bind(d.parent.map(|p| p.1 as i64))
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -364,7 +369,15 @@ impl Catalog {
         hash: &str,
     ) -> Result<()> {
         let mut c = self.pool.acquire().await?;
-        begin_on(&mut c, id, path, name, size, hash).await
+        let d = Begun {
+            id,
+            path,
+            name,
+            size,
+            hash,
+            parent: None,
+        };
+        begin_on(&mut c, &d).await
     }
 
     pub async fn finish(&self, id: &str, o: Outcome<'_>) -> Result<()> {
@@ -377,7 +390,7 @@ impl Catalog {
     pub async fn begin_all(&self, docs: &[Begun<'_>]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for d in docs {
-            begin_on(&mut tx, d.id, d.path, d.name, d.size, d.hash).await?;
+            begin_on(&mut tx, d).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -441,13 +454,13 @@ impl Catalog {
             .collect()
     }
 
-    /// `(id, path)` of the documents whose import began and did not finish.
-    pub async fn unfinished(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT id, path FROM documents WHERE status = 'importing'")
+    /// `(id, path, parent)` of the documents whose import began and did not finish.
+    pub async fn unfinished(&self) -> Result<Vec<(String, String, Option<String>)>> {
+        let rows = sqlx::query("SELECT id, path, parent FROM documents WHERE status = 'importing'")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("path")?)))
+            .map(|r| Ok((r.try_get("id")?, r.try_get("path")?, r.try_get("parent")?)))
             .collect()
     }
 
@@ -462,9 +475,9 @@ impl Catalog {
         sqlx::query(
             "INSERT INTO documents (id, path, name, format, encoding, size, hash, status, error_code,
                error_message, pages, chunks, chars, added_at, updated_at, title, context, statements,
-               ocr_pages)
+               ocr_pages, parent, part)
              SELECT ?, ?, ?, format, encoding, size, hash, status, error_code, error_message, pages,
-               chunks, chars, added_at, ?, title, context, statements, ocr_pages
+               chunks, chars, added_at, ?, title, context, statements, ocr_pages, parent, part
              FROM documents WHERE id = ?",
         )
         .bind(to)
@@ -474,6 +487,12 @@ impl Catalog {
         .bind(from)
         .execute(&mut *tx)
         .await?;
+        // A message's attachments name it as their parent.
+        sqlx::query("UPDATE documents SET parent = ? WHERE parent = ?")
+            .bind(to)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE collection_documents SET doc_id = ? WHERE doc_id = ?")
             .bind(to)
             .bind(from)
@@ -562,12 +581,23 @@ impl Catalog {
         Ok(())
     }
 
+    /// Deletes a document's record, and its attachments' when it is a message.
     pub async fn delete(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM documents WHERE id = ?")
+        sqlx::query("DELETE FROM documents WHERE id = ? OR parent = ?")
+            .bind(id)
             .bind(id)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// The documents made of a message's attachments.
+    pub async fn children(&self, parent: &str) -> Result<Vec<DocumentInfo>> {
+        let rows = sqlx::query("SELECT * FROM documents WHERE parent = ? ORDER BY part")
+            .bind(parent)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_doc).collect()
     }
 
     pub async fn close(&self) {

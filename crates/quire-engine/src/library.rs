@@ -55,18 +55,92 @@ pub struct ModelChoices {
 impl Engine {
     /// A document's text as the loader reads it, page by page, for the source
     /// viewer (the offsets of [`crate::Source`] index into these pages).
+    /// A message's attachment reads as the attachment.
     pub async fn document_text(&self, key: &str, password: Option<String>) -> Result<Extracted> {
         let doc = self.find_document(key).await?;
-        let path = PathBuf::from(&doc.path);
+        let (file, part) = self.file_of(&doc).await?;
+        let path = PathBuf::from(&file);
         std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
         let mut opts = crate::ImportOptions::default();
         opts.load = LoadOptions {
             password,
             ..Default::default()
         };
-        self.read_file(&path, &opts)
+        let read = self
+            .read_file(&path, &opts)
             .await?
-            .map_err(|problem| Error::File { path, problem })
+            .map_err(|problem| Error::File {
+                path: path.clone(),
+                problem,
+            })?;
+        let Some(number) = part else {
+            return Ok(read);
+        };
+        let gone = || Error::File {
+            path: PathBuf::from(&doc.path),
+            problem: crate::FileProblem::Damaged {
+                format: "e-mail",
+                detail: format!("the message no longer has attachment {number}"),
+            },
+        };
+        let attachment = read
+            .attachments
+            .iter()
+            .find(|a| a.number == number)
+            .ok_or_else(gone)?;
+        attachment.extracted().ok_or_else(gone)
+    }
+
+    /// A document's original file for the source viewer: its name and bytes
+    /// (a message's attachment: the attached file, out of the message).
+    pub async fn document_file(&self, key: &str) -> Result<(String, Vec<u8>)> {
+        let doc = self.find_document(key).await?;
+        let (file, part) = self.file_of(&doc).await?;
+        let path = PathBuf::from(&file);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        let Some(number) = part else {
+            return Ok((doc.name, bytes));
+        };
+        tokio::task::spawn_blocking(move || {
+            crate::loader::attachment_bytes(&path, &bytes, number)
+                .map_err(|problem| Error::File { path, problem })
+        })
+        .await
+        .map_err(|e| Error::Bug(e.to_string()))?
+    }
+
+    /// Opens a document's file with the desktop's default app (a message's
+    /// attachment: the message); returns the path opened.
+    pub async fn open_document(&self, key: &str) -> Result<String> {
+        let doc = self.find_document(key).await?;
+        let (file, _) = self.file_of(&doc).await?;
+        open_in_default_app(Path::new(&file))?;
+        Ok(file)
+    }
+
+    /// The file on disk holding a document, and which attachment of it the
+    /// document is (`None`: the whole file).
+    pub(crate) async fn file_of(&self, doc: &DocumentInfo) -> Result<(String, Option<u32>)> {
+        match (&doc.parent, doc.part) {
+            (Some(parent), Some(number)) => {
+                let message = self
+                    .catalog
+                    .get(parent)
+                    .await?
+                    .ok_or_else(|| Error::UnknownDocument(parent.clone()))?;
+                Ok((message.path, Some(number)))
+            }
+            _ => Ok((doc.path.clone(), None)),
+        }
+    }
+
+    /// The ids of a document and of its attachments (a message's).
+    pub(crate) async fn with_children(&self, id: &str) -> Result<Vec<String>> {
+        let mut ids = vec![id.to_string()];
+        ids.extend(self.catalog.children(id).await?.into_iter().map(|c| c.id));
+        Ok(ids)
     }
 
     /// Keeps a copy of a file that arrived without a path (a browser upload)
@@ -193,9 +267,9 @@ impl Engine {
     /// deleted and the storage rewritten so the text is gone from disk.
     pub async fn remove(&self, key: &str) -> Result<DocumentInfo> {
         let doc = self.catalog.find(key).await?;
-        self.store
-            .delete_documents(std::slice::from_ref(&doc.id))
-            .await?;
+        // A message goes with its attachments.
+        let ids = self.with_children(&doc.id).await?;
+        self.store.delete_documents(&ids).await?;
         self.store.purge_deleted().await?;
         self.catalog.delete(&doc.id).await?;
         self.documents_changed().await;

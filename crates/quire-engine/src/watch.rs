@@ -126,6 +126,8 @@ impl Engine {
             .documents()
             .await?
             .into_iter()
+            // A message's attachments go with it, not on their own.
+            .filter(|d| d.parent.is_none())
             .filter(|d| folders.iter().any(|f| within(&d.path, f)))
             .filter(|d| !Path::new(&d.path).exists())
             .map(|d| d.path)
@@ -142,6 +144,7 @@ impl Engine {
             .documents()
             .await?
             .into_iter()
+            .filter(|d| d.parent.is_none())
             .filter(|d| paths.iter().any(|p| within(&d.path, p)))
             .filter(|d| !Path::new(&d.path).exists())
             .collect();
@@ -149,7 +152,10 @@ impl Engine {
             return Ok(());
         }
         let _lock = self.import_lock().await?;
-        let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+        let mut ids: Vec<String> = Vec::new();
+        for d in &docs {
+            ids.extend(self.with_children(&d.id).await?);
+        }
         self.store.delete_documents(&ids).await?;
         for d in &docs {
             self.catalog.delete(&d.id).await?;

@@ -39,6 +39,7 @@ impl Loader for DocLoader {
         }
         let text = catdoc(bytes)?;
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Doc,
             pages: vec![PageText {
                 number: None,

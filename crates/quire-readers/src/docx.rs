@@ -30,6 +30,7 @@ impl Loader for DocxLoader {
         let text = xml_text(&xml, &BODY_TEXT)
             .map_err(|e| pkg.damaged(format!("word/document.xml: {e}")))?;
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Docx,
             pages: vec![PageText {
                 number: None,

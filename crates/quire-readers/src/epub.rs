@@ -47,6 +47,7 @@ impl Loader for EpubLoader {
             ));
         }
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Epub,
             pages,
             encoding: None,

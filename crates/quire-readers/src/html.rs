@@ -19,6 +19,7 @@ impl Loader for HtmlLoader {
         let (source, encoding) = decode_with_hint(bytes, declared_charset(bytes));
         let text = html_to_text(&source);
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Html,
             pages: vec![PageText {
                 number: None,

@@ -36,6 +36,7 @@ impl Loader for ImageLoader {
         })
         .collect();
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Image,
             pages,
             encoding: None,

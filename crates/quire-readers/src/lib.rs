@@ -141,6 +141,64 @@ pub struct Extracted {
     /// The title the file declares in its metadata (today: a PDF's Info
     /// dictionary), when it has one.
     pub title: Option<String>,
+    /// The files attached to a message, each read as a document of its own
+    /// (e-mail); empty for every other format. Not sent to the UI (the
+    /// viewer shows an attachment as the document it is).
+    #[serde(skip)]
+    #[ts(skip)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a message, read by the reader its name calls for, to
+/// be a document of its own; its bytes are found again in the message by
+/// [`attachment_bytes`] and its `number`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct Attachment {
+    /// Its place among the message's attachments, from 1, in the order
+    /// [`attachment_bytes`] counts them.
+    pub number: u32,
+    /// Its file name as the message gives it.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// How it reads: the attachment's own format.
+    pub format: Option<Format>,
+    pub pages: Vec<PageText>,
+    pub title: Option<String>,
+    /// Why it could not be read ([`FileProblem::code`] and the message),
+    /// when it could not.
+    pub problem: Option<(String, String)>,
+}
+
+impl Attachment {
+    /// The attachment as what its reader read, for the import to chunk.
+    pub fn extracted(&self) -> Option<Extracted> {
+        Some(Extracted {
+            format: self.format?,
+            pages: self.pages.clone(),
+            encoding: None,
+            title: self.title.clone(),
+            attachments: Vec::new(),
+        })
+    }
+}
+
+/// The bytes and name of attachment `number` of a message (`.eml` or
+/// `.msg`), as [`Attachment::number`] counts them: the source viewer shows
+/// an attachment's own file.
+pub fn attachment_bytes(
+    path: &Path,
+    bytes: &[u8],
+    number: u32,
+) -> Result<(String, Vec<u8>), FileProblem> {
+    let found = match extension(path).as_deref() {
+        Some("msg") => msg::attachment_bytes(bytes, number),
+        _ => email::attachment_bytes(bytes, number),
+    };
+    found.ok_or_else(|| FileProblem::Damaged {
+        format: "e-mail",
+        detail: format!("the message has no attachment {number}"),
+    })
 }
 
 impl Extracted {

@@ -2,8 +2,9 @@
 //! whose message properties are streams named `__substg1.0_<id><type>`.
 //! Read like an `.eml` ([`crate::email`]): page 1 is the message — From, To,
 //! Cc, Date and Subject, then the plain body (the HTML body's text when
-//! there is none) — and every attachment Quire can read follows as a page of
-//! its own; a message attached to the message is read the same way.
+//! there is none) and the names of its attachments; a message attached to
+//! the message follows as a page of its own, and every attached file Quire
+//! can read is an [`crate::Attachment`], a document of its own.
 //!
 //! Strings are UTF-16 (`001F`) or 8-bit in the message's code page (`001E`);
 //! the date is the submit (or delivery) time from the fixed-size property
@@ -13,14 +14,13 @@
 use std::io::{Cursor, Read, Seek};
 
 use crate::error::FileProblem;
-use crate::{email, html, tidy, Extracted, Format, LoadOptions, Loader, PageText};
+use crate::{email, html, Extracted, Format, LoadOptions, Loader, PageText};
 
 pub struct MsgLoader;
 
 /// Messages attached to messages are read this deep.
 const MAX_NESTING: usize = 3;
-/// Attachments read per message; more are listed by name only.
-const MAX_ATTACHMENTS: usize = 256;
+use email::MAX_ATTACHMENTS;
 
 const SUBJECT: u16 = 0x0037;
 const SUBMIT_TIME: u16 = 0x0039;
@@ -48,6 +48,28 @@ impl Loader for MsgLoader {
     }
 
     fn load(&self, bytes: &[u8], opts: &LoadOptions) -> Result<Extracted, FileProblem> {
+        let (pages, title, files) = read_msg(bytes)?;
+        Ok(email::message_read(
+            pages,
+            title,
+            email::read_attachments(files, opts),
+        ))
+    }
+}
+
+/// The name and bytes of attached file `number` (from 1), counted as
+/// [`MsgLoader`] counts them.
+pub(crate) fn attachment_bytes(bytes: &[u8], number: u32) -> Option<(String, Vec<u8>)> {
+    let (_, _, files) = read_msg(bytes).ok()?;
+    files.into_iter().nth((number as usize).checked_sub(1)?)
+}
+
+/// A message's pages, subject, and attached files (name, bytes) in order.
+#[allow(clippy::type_complexity)]
+fn read_msg(
+    bytes: &[u8],
+) -> Result<(Vec<PageText>, Option<String>, Vec<(String, Vec<u8>)>), FileProblem> {
+    {
         let damaged = |detail: String| FileProblem::Damaged {
             format: "Outlook message",
             detail,
@@ -64,7 +86,7 @@ impl Loader for MsgLoader {
         let mut reader = MessageReader {
             file: &mut file,
             codepage,
-            opts,
+            files: Vec::new(),
         };
         if !reader.has_message_properties(&root) {
             return Err(damaged("no message properties found".into()));
@@ -72,7 +94,7 @@ impl Loader for MsgLoader {
         let title = reader.string(&root, SUBJECT);
         let mut pages = Vec::new();
         reader.read(&root, 0, &mut pages);
-        Ok(email::message_read(pages, title))
+        Ok((pages, title, reader.files))
     }
 }
 
@@ -132,7 +154,8 @@ fn read_stream<F: Read + Seek>(file: &mut cfb::CompoundFile<F>, path: &str) -> O
 struct MessageReader<'a, F> {
     file: &'a mut cfb::CompoundFile<F>,
     codepage: Option<u32>,
-    opts: &'a LoadOptions,
+    /// The attached files found so far: name, bytes.
+    files: Vec<(String, Vec<u8>)>,
 }
 
 impl<F: Read + Seek> MessageReader<'_, F> {
@@ -222,13 +245,31 @@ impl<F: Read + Seek> MessageReader<'_, F> {
                 .unwrap_or_default(),
         };
         text.push_str(&body);
-        pages.push(PageText {
-            number: None,
-            text: tidy(&text),
-            ocr: false,
-        });
+        let mut names = Vec::new();
+        let mut forwarded = Vec::new();
         for attachment in self.attachments(at) {
-            self.read_attachment(&attachment, depth, pages);
+            let name = self
+                .string(&attachment, ATTACH_LONG_NAME)
+                .or_else(|| self.string(&attachment, ATTACH_SHORT_NAME))
+                .or_else(|| self.string(&attachment, DISPLAY_NAME))
+                .unwrap_or_else(|| "attachment".into());
+            let embedded = attachment.child(&format!("__substg1.0_{ATTACH_DATA:04X}000D"), 24);
+            if self.file.is_storage(&embedded.path) {
+                forwarded.push(embedded);
+                continue;
+            }
+            names.push(name.clone());
+            if self.files.len() < MAX_ATTACHMENTS {
+                let bytes = read_stream(self.file, &attachment.stream_path(ATTACH_DATA, "0102"))
+                    .unwrap_or_default();
+                self.files.push((name, bytes));
+            }
+        }
+        email::push_message_page(pages, text, &names);
+        for inner in forwarded {
+            if depth < MAX_NESTING {
+                self.read(&inner, depth + 1, pages);
+            }
         }
     }
 
@@ -255,29 +296,6 @@ impl<F: Read + Seek> MessageReader<'_, F> {
         };
         names.sort();
         names.into_iter().map(|n| at.child(&n, 8)).collect()
-    }
-
-    fn read_attachment(&mut self, at: &Storage, depth: usize, pages: &mut Vec<PageText>) {
-        if pages.len() > MAX_ATTACHMENTS {
-            return;
-        }
-        let name = self
-            .string(at, ATTACH_LONG_NAME)
-            .or_else(|| self.string(at, ATTACH_SHORT_NAME))
-            .or_else(|| self.string(at, DISPLAY_NAME))
-            .unwrap_or_else(|| "attachment".into());
-        let embedded = at.child(&format!("__substg1.0_{ATTACH_DATA:04X}000D"), 24);
-        if self.file.is_storage(&embedded.path) {
-            if depth < MAX_NESTING {
-                self.read(&embedded, depth + 1, pages);
-            }
-            return;
-        }
-        let bytes =
-            read_stream(self.file, &at.stream_path(ATTACH_DATA, "0102")).unwrap_or_default();
-        if let Some(page) = email::attachment_page(&name, &bytes, self.opts) {
-            pages.push(page);
-        }
     }
 }
 
@@ -369,23 +387,29 @@ mod tests {
         .expect("read");
         assert_eq!(x.format, Format::Email);
         assert_eq!(x.title.as_deref(), Some("Q3 résumé"));
-        assert_eq!(x.pages.len(), 3, "{:?}", x.pages);
+        assert_eq!(x.pages.len(), 2, "{:?}", x.pages);
         assert_eq!(
             x.pages[0].text,
-            "From: Ann Lee <ann@example.com>\nTo: Bob Ray\nDate: 2024-10-01T10:00:00Z\nSubject: Q3 résumé\n\nRevenue rose 4 % – see the figures."
+            "From: Ann Lee <ann@example.com>\nTo: Bob Ray\nDate: 2024-10-01T10:00:00Z\nSubject: Q3 résumé\n\nRevenue rose 4 % – see the figures.\n\nAttachments: figures.csv"
         );
         assert_eq!(
             x.pages[1].text,
-            "Attachment: figures.csv\n\nregion,revenue\nEMEA,1.2"
-        );
-        assert_eq!(
-            x.pages[2].text,
             "Subject: Earlier note\n\nMargins held at 41 %."
         );
         assert_eq!(
             x.pages.iter().map(|p| p.number).collect::<Vec<_>>(),
-            [Some(1), Some(2), Some(3)]
+            [Some(1), Some(2)]
         );
+        // The attached file is a document of its own, through the worker's
+        // reply as well.
+        assert_eq!(x.attachments.len(), 1);
+        let a = &x.attachments[0];
+        assert_eq!((a.number, a.name.as_str()), (1, "figures.csv"));
+        assert_eq!(a.pages[0].text, "region,revenue\nEMEA,1.2");
+        let (name, bytes) = attachment_bytes(&sample(), 1).expect("attachment 1");
+        assert_eq!(name, "figures.csv");
+        assert_eq!(bytes.len() as u64, a.size);
+        assert!(attachment_bytes(&sample(), 2).is_none());
     }
 
     #[test]

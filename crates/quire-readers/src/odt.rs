@@ -42,6 +42,7 @@ impl Loader for OdtLoader {
             .flatten()
             .and_then(|m| crate::package::element_text(&m, b"title"));
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Odt,
             pages: vec![PageText {
                 number: None,

@@ -207,6 +207,7 @@ impl Loader for PdfLoader {
             return Err(damaged(format!("no page could be read ({first})")));
         }
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Pdf,
             pages,
             encoding: None,
@@ -233,6 +234,7 @@ fn poppler_only(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
         .then(|| {
             tracing::debug!("PDF read by poppler alone");
             Extracted {
+                attachments: Vec::new(),
                 format: Format::Pdf,
                 pages,
                 encoding: None,

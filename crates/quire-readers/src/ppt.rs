@@ -58,6 +58,7 @@ impl Loader for PptLoader {
             .rposition(|p| !p.text.is_empty())
             .map_or(0, |i| i + 1);
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Pptx,
             pages: pages.into_iter().take(last).collect(),
             encoding: None,

@@ -62,6 +62,7 @@ impl Loader for PptxLoader {
             });
         }
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Pptx,
             pages,
             encoding: None,

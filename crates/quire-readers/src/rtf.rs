@@ -76,6 +76,7 @@ impl Loader for RtfLoader {
         }
         let (text, title) = rtf_text(bytes)?;
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Rtf,
             pages: vec![PageText {
                 number: None,

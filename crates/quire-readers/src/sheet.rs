@@ -55,6 +55,7 @@ impl Loader for SheetLoader {
             });
         }
         Ok(Extracted {
+            attachments: Vec::new(),
             format: Format::Spreadsheet,
             pages,
             encoding: None,

@@ -44,6 +44,7 @@ impl Loader for TextLoader {
             });
         }
         Ok(Extracted {
+            attachments: Vec::new(),
             format: self.format,
             pages: vec![PageText {
                 number: None,

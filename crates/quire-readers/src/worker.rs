@@ -55,6 +55,8 @@ enum Reply {
         pages: Vec<PageText>,
         encoding: Option<String>,
         title: Option<String>,
+        #[serde(default)]
+        attachments: Vec<crate::Attachment>,
     },
     Failed {
         problem: WireProblem,
@@ -156,6 +158,7 @@ fn reply_for(result: Result<Extracted, FileProblem>) -> Reply {
             pages: x.pages,
             encoding: x.encoding.map(str::to_string),
             title: x.title,
+            attachments: x.attachments,
         },
         Err(p) => Reply::Failed {
             problem: WireProblem::from(&p),
@@ -170,7 +173,9 @@ fn from_reply(reply: Reply) -> Result<Extracted, FileProblem> {
             pages,
             encoding,
             title,
+            attachments,
         } => Ok(Extracted {
+            attachments,
             format,
             pages,
             encoding: encoding.and_then(|e| match e.as_str() {

@@ -300,7 +300,10 @@ fn outlook_msg() -> Vec<(String, Vec<u8>)> {
         TIME_LIMIT,
     )
     .expect("the seed reads");
-    assert_eq!(read.pages.len(), 3, "{:?}", read.pages);
+    // The message and the attached message as pages, the attached file a
+    // document of its own.
+    assert_eq!(read.pages.len(), 2, "{:?}", read.pages);
+    assert_eq!(read.attachments.len(), 1, "{:?}", read.attachments);
     vec![message]
 }
 

@@ -239,13 +239,8 @@ async fn document_file(
     State(s): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
 ) -> ApiResult<Response> {
-    let doc = s.engine.find_document(&id).await?;
-    let path = PathBuf::from(&doc.path);
-    let bytes = tokio::fs::read(&path).await.map_err(|e| Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let ct = match content_type(&path) {
+    let (name, bytes) = s.engine.document_file(&id).await?;
+    let ct = match content_type(Path::new(&name)) {
         t if t.starts_with("text/html") => "text/plain; charset=utf-8",
         t => t,
     };
@@ -283,9 +278,8 @@ async fn open_document(
     State(s): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let doc = s.engine.find_document(&id).await?;
-    quire_engine::open_in_default_app(Path::new(&doc.path))?;
-    Ok(Json(json!({ "opened": doc.path })))
+    let opened = s.engine.open_document(&id).await?;
+    Ok(Json(json!({ "opened": opened })))
 }
 
 /// The largest file a browser may upload (the importer's own limit).

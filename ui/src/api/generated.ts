@@ -37,7 +37,11 @@ error_hint: Hint | null, pages: number | null, chunks: number, chars: number, ad
  * What the document is, for people (registrant, form and period of a
  * filing; a declared title; the file name).
  */
-title: string | null, };
+title: string | null, 
+/**
+ * For a file attached to a message: the message's document id.
+ */
+parent: string | null, };
 
 export type DocumentSort = "name" | "status" | "pages" | "chunks" | "size" | "added" | "updated";
 

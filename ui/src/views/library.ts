@@ -670,6 +670,8 @@ export class Library {
   }
 
   private docRow(d: DocumentInfo): HTMLElement {
+    // A message's attachment is read again, or unlocked, with its message.
+    const file = fileOf(d);
     const check = h('input', { type: 'checkbox', 'aria-label': `Select ${d.name}`, checked: this.selected.has(d.id) });
     check.addEventListener('change', () => {
       if (check.checked) this.selected.add(d.id);
@@ -691,7 +693,7 @@ export class Library {
             class: 'row',
             onsubmit: (ev: Event) => {
               ev.preventDefault();
-              if (pw.value) void this.importPaths([d.path], { password: pw.value, force: true });
+              if (pw.value) void this.importPaths([file], { password: pw.value, force: true });
             },
           },
           pw,
@@ -700,7 +702,7 @@ export class Library {
       );
     }
     actions.append(
-      h('button', { type: 'button', class: 'link', title: 'Read the file again', onclick: () => void this.importPaths([d.path], { force: true }) }, 'Re-import'),
+      h('button', { type: 'button', class: 'link', title: d.parent ? `Read ${baseName(file)} and its attachments again` : 'Read the file again', onclick: () => void this.importPaths([file], { force: true }) }, 'Re-import'),
       h(
         'button',
         {
@@ -726,7 +728,7 @@ export class Library {
       'tr',
       { 'data-doc': d.id, 'data-status': d.status },
       h('td', {}, check),
-      h('td', { class: 'name', title: d.path }, d.name, d.title && d.title !== d.name ? h('span', { class: 'doc-title muted' }, ` ${d.title}`) : null, inCollections.length ? h('span', { class: 'tags' }, ` ${inCollections.join(', ')}`) : null),
+      h('td', { class: 'name', title: d.path }, d.name, d.parent ? h('span', { class: 'attached muted' }, ` · attached to ${baseName(file)}`) : null, d.title && d.title !== d.name ? h('span', { class: 'doc-title muted' }, ` ${d.title}`) : null, inCollections.length ? h('span', { class: 'tags' }, ` ${inCollections.join(', ')}`) : null),
       h('td', {}, status),
       h('td', {}, d.pages ?? '—'),
       h('td', {}, d.chunks),
@@ -734,6 +736,12 @@ export class Library {
       actions,
     );
   }
+}
+
+/** The file on disk a document was read from: a message's attachment
+ * (path `<message>#<n>/<name>`) was read from the message. */
+export function fileOf(d: Pick<DocumentInfo, 'path' | 'parent'>): string {
+  return d.parent ? d.path.replace(/#\d+\/[^/\\]*$/, '') : d.path;
 }
 
 function baseName(p: string): string {

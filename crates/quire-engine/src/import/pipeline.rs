@@ -88,9 +88,39 @@ struct Prepared {
     statements: String,
     /// The pages recognised by OCR, as JSON; `None` when none was.
     ocr_pages: Option<String>,
+    /// Its passages, then its attachments' (a message's), in order.
     chunks: Vec<Chunk>,
     texts: Vec<String>,
     vectors: Vec<Vec<f32>>,
+    /// How many of `chunks` are the file's own (the rest are its
+    /// attachments').
+    own: usize,
+    /// A message's attached files, written with it as documents of their own.
+    children: Vec<Child>,
+}
+
+/// A file attached to a message: a document of its own whose passages are
+/// embedded and written with the message's (all or nothing, like any
+/// document), found again in the message by its number.
+struct Child {
+    id: String,
+    path: String,
+    name: String,
+    number: u32,
+    size: u64,
+    /// The message's hash and the attachment's number: never a file's.
+    hash: String,
+    /// Where its passages are among the message's `chunks`.
+    range: std::ops::Range<usize>,
+    format: Option<loader::Format>,
+    pages: Option<u32>,
+    chars: u64,
+    title: String,
+    header: String,
+    statements: String,
+    ocr_pages: Option<String>,
+    /// Why it could not be read (code, message).
+    problem: Option<(String, String)>,
 }
 
 impl Prepared {
@@ -351,10 +381,7 @@ impl Engine {
                     Some(Read::Moved { from, result, name }) => {
                         changed = true;
                         if let Some(to) = result.doc_id.as_deref() {
-                            self.store.move_document(&from, to, &result.path).await?;
-                            self.catalog
-                                .move_document(&from, to, &result.path, &name)
-                                .await?;
+                            self.move_document(&from, to, &result.path, &name).await?;
                         }
                         progress.event(&ImportEvent::FileFinished {
                             result: result.clone(),
@@ -413,6 +440,24 @@ impl Engine {
         Ok((results, changed))
     }
 
+    /// Moves a document (a renamed or moved file) to its new path and id,
+    /// with a message's attachments, whose paths and ids follow its own.
+    async fn move_document(&self, from: &str, to: &str, path: &str, name: &str) -> Result<()> {
+        let children = self.catalog.children(from).await?;
+        self.store.move_document(from, to, path).await?;
+        self.catalog.move_document(from, to, path, name).await?;
+        for c in children {
+            let Some(number) = c.part else { continue };
+            let child_path = format!("{path}#{number}/{}", c.name);
+            let child_id = doc_id_for(&child_path);
+            self.store.move_document(&c.id, &child_id, &child_path).await?;
+            self.catalog
+                .move_document(&c.id, &child_id, &child_path, &c.name)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Embeds the next [`EMBED_BATCH`] passages waiting, in file order.
     async fn embed_batch(
         &self,
@@ -451,22 +496,40 @@ impl Engine {
         docs: Vec<Box<Prepared>>,
         progress: &dyn ImportProgress,
     ) -> Result<Vec<FileResult>> {
+        // A message imported before: its old attachments go (the new ones
+        // are written below; one it no longer has must not stay).
+        let mut previous: Vec<String> = Vec::new();
+        for p in docs.iter().filter(|p| p.previous) {
+            previous.push(p.id.clone());
+            for old in self.catalog.children(&p.id).await? {
+                if !p.children.iter().any(|c| c.id == old.id) {
+                    self.catalog.delete(&old.id).await?;
+                }
+                previous.push(old.id);
+            }
+        }
         let begun: Vec<Begun> = docs
             .iter()
-            .map(|p| Begun {
-                id: &p.id,
-                path: &p.path,
-                name: &p.name,
-                size: p.size,
-                hash: &p.hash,
+            .flat_map(|p| {
+                std::iter::once(Begun {
+                    id: &p.id,
+                    path: &p.path,
+                    name: &p.name,
+                    size: p.size,
+                    hash: &p.hash,
+                    parent: None,
+                })
+                .chain(p.children.iter().map(|c| Begun {
+                    id: &c.id,
+                    path: &c.path,
+                    name: &c.name,
+                    size: c.size,
+                    hash: &c.hash,
+                    parent: Some((&p.id, c.number)),
+                }))
             })
             .collect();
         self.catalog.begin_all(&begun).await?;
-        let previous: Vec<String> = docs
-            .iter()
-            .filter(|p| p.previous)
-            .map(|p| p.id.clone())
-            .collect();
         self.store.delete_documents(&previous).await?;
         let rows: Vec<ChunkRow> = docs
             .iter()
@@ -475,9 +538,16 @@ impl Engine {
                     .iter()
                     .zip(&p.vectors)
                     .enumerate()
-                    .map(|(i, (c, v))| ChunkRow {
-                        record: c.record(&p.id, i, &p.path),
-                        vector: v.clone(),
+                    .map(|(i, (c, v))| {
+                        // The message's own passages, then each attachment's.
+                        let record = match p.children.iter().find(|k| k.range.contains(&i)) {
+                            Some(k) => c.record(&k.id, i - k.range.start, &k.path),
+                            None => c.record(&p.id, i, &p.path),
+                        };
+                        ChunkRow {
+                            record,
+                            vector: v.clone(),
+                        }
                     })
             })
             .collect();
@@ -485,8 +555,8 @@ impl Engine {
         test_pause("write");
         let outcomes: Vec<(&str, Outcome)> = docs
             .iter()
-            .map(|p| {
-                (
+            .flat_map(|p| {
+                std::iter::once((
                     p.id.as_str(),
                     Outcome {
                         ocr_pages: p.ocr_pages.as_deref(),
@@ -496,13 +566,41 @@ impl Engine {
                         error_code: None,
                         error_message: None,
                         pages: p.pages,
-                        chunks: p.chunks.len() as u32,
+                        chunks: p.own as u32,
                         chars: p.chars,
                         title: Some(&p.title),
                         context: Some(&p.header),
                         statements: Some(&p.statements),
                     },
-                )
+                ))
+                .chain(p.children.iter().map(|c| {
+                    let (code, message) = c
+                        .problem
+                        .as_ref()
+                        .map(|(code, message)| (code.as_str(), message.as_str()))
+                        .unzip();
+                    (
+                        c.id.as_str(),
+                        Outcome {
+                            ocr_pages: c.ocr_pages.as_deref(),
+                            status: if c.problem.is_some() {
+                                Status::Failed
+                            } else {
+                                Status::Imported
+                            },
+                            format: c.format.map(|f| f.as_str()),
+                            encoding: None,
+                            error_code: code,
+                            error_message: message,
+                            pages: c.pages,
+                            chunks: c.range.len() as u32,
+                            chars: c.chars,
+                            title: (c.problem.is_none()).then_some(c.title.as_str()),
+                            context: (c.problem.is_none()).then_some(c.header.as_str()),
+                            statements: (c.problem.is_none()).then_some(c.statements.as_str()),
+                        },
+                    )
+                }))
             })
             .collect();
         let paths: Vec<&str> = docs.iter().map(|p| p.path.as_str()).collect();
@@ -513,11 +611,21 @@ impl Engine {
         } else {
             let added: Vec<crate::rank::AddedDocument> = docs
                 .iter()
-                .map(|p| crate::rank::AddedDocument {
-                    id: p.id.clone(),
-                    header: p.header.clone(),
-                    statements: p.statements.clone(),
-                    ocr_pages: p.ocr_pages.clone(),
+                .flat_map(|p| {
+                    std::iter::once(crate::rank::AddedDocument {
+                        id: p.id.clone(),
+                        header: p.header.clone(),
+                        statements: p.statements.clone(),
+                        ocr_pages: p.ocr_pages.clone(),
+                    })
+                    .chain(p.children.iter().filter(|c| c.problem.is_none()).map(|c| {
+                        crate::rank::AddedDocument {
+                            id: c.id.clone(),
+                            header: c.header.clone(),
+                            statements: c.statements.clone(),
+                            ocr_pages: c.ocr_pages.clone(),
+                        }
+                    }))
                 })
                 .collect();
             self.documents_added(&added).await;
@@ -691,28 +799,55 @@ impl Engine {
         let t1 = Instant::now();
         let context = context::describe(&name, extracted.title.as_deref(), &extracted.pages);
         let statement_pages = statements::to_json(&statements::statement_pages(&extracted.pages));
-        let chunks = self.chunk(&extracted).await?;
+        let mut chunks = self.chunk(&extracted).await?;
+        let mut texts = embedding_texts(&context.prefix, &extracted, &chunks);
+        let own = chunks.len();
+        let mut children = Vec::new();
+        for a in &extracted.attachments {
+            let child_path = format!(
+                "{path_str}#{}/{}",
+                a.number,
+                crate::library::safe_file_name(&a.name)
+            );
+            let child_name = search::file_name(&child_path);
+            let mut child = Child {
+                id: doc_id_for(&child_path),
+                path: child_path,
+                name: child_name,
+                number: a.number,
+                size: a.size,
+                hash: format!("{hash}#{}", a.number),
+                range: chunks.len()..chunks.len(),
+                format: a.format,
+                pages: None,
+                chars: 0,
+                title: String::new(),
+                header: String::new(),
+                statements: String::new(),
+                ocr_pages: None,
+                problem: a.problem.clone(),
+            };
+            if let Some(x) = a.extracted() {
+                let c = context::describe(&child.name, x.title.as_deref(), &x.pages);
+                let mine = self.chunk(&x).await?;
+                texts.extend(embedding_texts(&c.prefix, &x, &mine));
+                chunks.extend(mine);
+                child.range.end = chunks.len();
+                child.statements = statements::to_json(&statements::statement_pages(&x.pages));
+                child.pages = match x.format.page_name() {
+                    Some(_) => x.pages.iter().filter_map(|p| p.number).max(),
+                    None => None,
+                };
+                child.chars = x.char_count() as u64;
+                child.ocr_pages = ocr_pages_json(&x);
+                (child.title, child.header) = (c.title, c.header);
+            }
+            children.push(child);
+        }
         progress.event(&ImportEvent::FileChunked {
             path: path_str.clone(),
             chunks: chunks.len(),
         });
-        // Paged documents: each passage also carries its page's heading.
-        let headings: std::collections::HashMap<u32, String> = extracted
-            .pages
-            .iter()
-            .filter_map(|p| Some((p.number?, context::page_heading(&p.text))))
-            .collect();
-        let texts: Vec<String> = chunks
-            .iter()
-            .map(|c| {
-                let heading = c.page.and_then(|p| headings.get(&p));
-                context::embedding_text(
-                    &context.prefix,
-                    heading.map_or("", String::as_str),
-                    &c.text,
-                )
-            })
-            .collect();
         tracing::debug!(
             file = %path_str,
             chunks = chunks.len(),
@@ -743,6 +878,8 @@ impl Engine {
             vectors: Vec::with_capacity(texts.len()),
             chunks,
             texts,
+            own,
+            children,
         })))
     }
 
@@ -778,8 +915,14 @@ impl Engine {
     ) -> Result<FileResult> {
         self.catalog.begin(id, path, name, size, hash).await?;
         if had_chunks {
-            // The old text no longer matches the file: it must not answer questions.
-            self.store.delete_documents(&[id.to_string()]).await?;
+            // The old text no longer matches the file: it must not answer
+            // questions, nor its attachments' (a message's).
+            let mut ids = vec![id.to_string()];
+            for child in self.catalog.children(id).await? {
+                self.catalog.delete(&child.id).await?;
+                ids.push(child.id);
+            }
+            self.store.delete_documents(&ids).await?;
         }
         let report = err.to_report();
         self.catalog
@@ -873,6 +1016,7 @@ impl Engine {
             for (key, text) in batch {
                 let id = doc_id_for(key);
                 let extracted = Extracted {
+                    attachments: Vec::new(),
                     format: loader::Format::Text,
                     pages: vec![loader::PageText {
                         number: None,
@@ -943,6 +1087,23 @@ impl Engine {
 /// passes that point it says so on stderr and waits there for ever, so a
 /// test can kill the process (`kill -9`) at that moment. `write` is after a
 /// batch's passages are added and before its records are finished.
+/// What is embedded for each passage: the document's header prefix, the
+/// heading of its page (paged documents), the passage.
+fn embedding_texts(prefix: &str, extracted: &Extracted, chunks: &[Chunk]) -> Vec<String> {
+    let headings: std::collections::HashMap<u32, String> = extracted
+        .pages
+        .iter()
+        .filter_map(|p| Some((p.number?, context::page_heading(&p.text))))
+        .collect();
+    chunks
+        .iter()
+        .map(|c| {
+            let heading = c.page.and_then(|p| headings.get(&p));
+            context::embedding_text(prefix, heading.map_or("", String::as_str), &c.text)
+        })
+        .collect()
+}
+
 fn test_pause(stage: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::OnceLock;

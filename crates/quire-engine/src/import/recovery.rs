@@ -63,8 +63,14 @@ impl Engine {
         if unfinished.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<String> = unfinished.iter().map(|(id, _)| id.clone()).collect();
-        let paths: Vec<String> = unfinished.iter().map(|(_, p)| p.clone()).collect();
+        let ids: Vec<String> = unfinished.iter().map(|(id, _, _)| id.clone()).collect();
+        // A message's attachment is read again with the message (its path
+        // is not a file's).
+        let paths: Vec<String> = unfinished
+            .iter()
+            .filter(|(_, _, parent)| parent.is_none())
+            .map(|(_, p, _)| p.clone())
+            .collect();
         tracing::info!(documents = ids.len(), "undoing an interrupted import");
         self.store.delete_documents(&ids).await?;
         self.catalog.enqueue(&paths, false).await?;
