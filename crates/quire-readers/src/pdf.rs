@@ -47,6 +47,21 @@ impl Loader for PdfLoader {
     }
 
     fn load(&self, bytes: &[u8], opts: &LoadOptions) -> Result<Extracted, FileProblem> {
+        self.read(bytes, opts).or_else(|problem| match problem {
+            // lopdf refuses some encryptions' right password (cpdf's RC4 and
+            // AES-256 files, a non-ASCII password): poppler is asked with it.
+            FileProblem::WrongPassword | FileProblem::UnsupportedEncryption(_)
+                if opts.password.is_some() =>
+            {
+                poppler_with_password(bytes, opts).ok_or(problem)
+            }
+            problem => Err(problem),
+        })
+    }
+}
+
+impl PdfLoader {
+    fn read(&self, bytes: &[u8], opts: &LoadOptions) -> Result<Extracted, FileProblem> {
         let given = opts.password.is_some();
         let load = |b: &[u8]| {
             Document::load_mem_with_options(
@@ -241,6 +256,30 @@ fn poppler_only(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
                 title: None,
             }
         })
+}
+
+/// The pages poppler reads in an encrypted file with the user's password,
+/// when it accepts the password and finds any text.
+fn poppler_with_password(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
+    let pages: Vec<PageText> = crate::poppler::pages(bytes, opts.password.as_deref())?
+        .iter()
+        .enumerate()
+        .map(|(i, text)| PageText {
+            number: Some(i as u32 + 1),
+            text: dehyphenate(&tidy(text)),
+            ocr: false,
+        })
+        .collect();
+    pages.iter().any(|p| alphanumerics(&p.text) > 0).then(|| {
+        tracing::debug!("encrypted PDF read by poppler with the password");
+        Extracted {
+            attachments: Vec::new(),
+            format: Format::Pdf,
+            pages,
+            encoding: None,
+            title: None,
+        }
+    })
 }
 
 /// Whether `c` ends a line as a hyphen breaking a word.
