@@ -47,6 +47,9 @@ pub struct BenchArgs {
     /// Internal: the import child's data folder
     #[arg(long, hide = true)]
     pub import_data: Option<PathBuf>,
+    /// Internal: the import child runs no searches beside the import
+    #[arg(long, hide = true)]
+    pub import_quiet: bool,
     /// Library sizes for the query figures
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     pub sizes: Vec<usize>,
@@ -503,7 +506,13 @@ async fn import_child(mut config: EngineConfig, args: &BenchArgs) -> anyhow::Res
     )?;
     let sampling = std::sync::Arc::new(bench::SamplingEmbedder::new(minilm.clone(), 2048));
     let engine = Engine::with_parts(config, sampling.clone(), chunker).await?;
-    let queries = bench::beir_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200)?;
+    // A quiet run measures the import alone (the seed's stack it is compared
+    // with runs no searches either).
+    let queries = if args.import_quiet {
+        Vec::new()
+    } else {
+        bench::beir_queries(&args.shared.join("eval/scifact/queries_train.jsonl"), 200)?
+    };
     let scale = bench::import_at_scale(&engine, &args.import_child, &queries).await?;
     engine.close().await;
     let sample = sampling.sample();
@@ -520,12 +529,14 @@ async fn import_child(mut config: EngineConfig, args: &BenchArgs) -> anyhow::Res
     Ok(())
 }
 
-/// Runs one import child and reads its figures.
+/// Runs one import child and reads its figures; `searching`: with searches
+/// running beside the import.
 fn run_import_child(
     config: &EngineConfig,
     args: &BenchArgs,
     inputs: &[&Path],
     data: &Path,
+    searching: bool,
 ) -> anyhow::Result<serde_json::Value> {
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
@@ -536,6 +547,9 @@ fn run_import_child(
         .arg(&args.shared)
         .arg("--import-data")
         .arg(data);
+    if !searching {
+        cmd.arg("--import-quiet");
+    }
     for i in inputs {
         cmd.arg("--import-child").arg(i);
     }
@@ -612,7 +626,13 @@ fn import_at_scale(
         "importing {} files with searches running beside …",
         written.total()
     );
-    let full = run_import_child(config, args, &[&dirs.corpus, &dirs.text, &dirs.pdfs], &data)?;
+    let full = run_import_child(
+        config,
+        args,
+        &[&dirs.corpus, &dirs.text, &dirs.pdfs],
+        &data,
+        true,
+    )?;
     let scale = &full["scale"];
     let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
     let imp = &scale["import"];
@@ -700,9 +720,11 @@ fn import_at_scale(
         ratio: String::new(),
     });
     // The text-like files alone (text, Markdown, HTML, DOCX): the share of
-    // the embedder's throughput the import reaches where reading is cheap.
+    // the embedder's throughput the import reaches where reading is cheap,
+    // no searches beside it (the import's own throughput; the searches'
+    // cost is measured in the run above).
     eprintln!(
-        "importing the {} text-like files alone …",
+        "importing the {} text-like files alone, no searches beside …",
         written.text_like()
     );
     let text_only = run_import_child(
@@ -710,14 +732,25 @@ fn import_at_scale(
         args,
         &[&dirs.text],
         &scratch.path().join("data-text"),
+        false,
     )?;
     rows.push(share_row(
-        format!("Import, the {} text-like files alone", written.text_like()),
+        format!(
+            "Import, the {} text-like files alone (no searches beside)",
+            written.text_like()
+        ),
         &text_only,
     ));
-    // The generated PDFs alone, Quire and the seed's stack.
+    // The generated PDFs alone, Quire and the seed's stack, neither
+    // searching meanwhile.
     eprintln!("importing the {} generated PDFs alone …", written.pdf);
-    let pdf_only = run_import_child(config, args, &[&pdfs], &scratch.path().join("data-pdf"))?;
+    let pdf_only = run_import_child(
+        config,
+        args,
+        &[&pdfs],
+        &scratch.path().join("data-pdf"),
+        false,
+    )?;
     let q_pdf = &pdf_only["scale"]["import"];
     let rag = if args.no_peers {
         None
@@ -759,7 +792,13 @@ fn import_at_scale(
             scans.len()
         );
         let inputs: Vec<&Path> = scans.iter().map(PathBuf::as_path).collect();
-        ocr = run_import_child(config, args, &inputs, &scratch.path().join("data-ocr"))?;
+        ocr = run_import_child(
+            config,
+            args,
+            &inputs,
+            &scratch.path().join("data-ocr"),
+            false,
+        )?;
         let q = &ocr["scale"]["import"];
         let pages = f(q, "ocr_pages");
         rows.push(Row {

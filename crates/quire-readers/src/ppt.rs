@@ -13,6 +13,7 @@
 use std::io::{Cursor, Read};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::error::FileProblem;
 use crate::{tidy, Extracted, Format, LoadOptions, Loader, PageText};
@@ -25,6 +26,8 @@ const WAY_OUT: &str = "a legacy PowerPoint presentation: save it as .pptx (Power
 /// The most text `catppt` may print for one file: many times what a
 /// presentation holds.
 const MAX_OUTPUT: usize = 64 << 20;
+/// catppt reads a real presentation in well under a second.
+const CATPPT_TIME: Duration = Duration::from_secs(20);
 
 /// Whether `catppt` can run here.
 pub fn available() -> bool {
@@ -112,27 +115,64 @@ fn catppt(bytes: &[u8]) -> Result<String, FileProblem> {
         .map_err(|e| failed(format!("catppt could not run: {e}")))?;
     // A damaged record can make it print the same text without end: read
     // at most MAX_OUTPUT, then stop it.
-    let mut text = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        stdout
-            .take(MAX_OUTPUT as u64 + 1)
-            .read_to_end(&mut text)
-            .map_err(|e| failed(format!("catppt's output could not be read: {e}")))?;
-    }
+    // catppt loops on some damaged files without printing: it is killed
+    // past its time, and its file reported, rather than the worker's whole
+    // time limit spent on it. Its output is read on threads meanwhile (at
+    // most MAX_OUTPUT + 1 bytes of text; its complaints bounded too).
+    let read = |pipe: Option<Box<dyn Read + Send>>, cap: usize| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let done = pipe.map(|p| p.take(cap as u64 + 1).read_to_end(&mut out));
+            (out, done.is_none_or(|r| r.is_ok()))
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _), MAX_OUTPUT);
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _), 64 << 10);
+    let started = Instant::now();
+    let mut output_ended: Option<Instant> = None;
+    let status = loop {
+        if stdout.is_finished() {
+            output_ended.get_or_insert_with(Instant::now);
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            // Still printing, or just done (past the cap, it waits on a
+            // pipe nobody reads: a second's grace, then it is stopped).
+            Ok(None)
+                if started.elapsed() < CATPPT_TIME
+                    && output_ended.is_none_or(|t| t.elapsed() < Duration::from_secs(1)) =>
+            {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let (text, read_ok) = stdout
+        .join()
+        .map_err(|_| failed("catppt's output could not be read".into()))?;
+    let (complaint, _) = stderr.join().unwrap_or_default();
     if text.len() > MAX_OUTPUT {
-        let _ = child.kill();
-        let _ = child.wait();
         return Err(failed(format!(
             "catppt printed more than {} MB of text from it",
             MAX_OUTPUT >> 20
         )));
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| failed(format!("catppt could not run: {e}")))?;
-    let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let Some(status) = status else {
+        return Err(failed(format!(
+            "catppt did not finish reading it in {} s",
+            CATPPT_TIME.as_secs()
+        )));
+    };
+    if !read_ok {
+        return Err(failed("catppt's output could not be read".into()));
+    }
+    let why = String::from_utf8_lossy(&complaint).trim().to_string();
     // It says what it could not open on its error output and exits 0.
-    if !out.status.success() || (text.is_empty() && !why.is_empty()) {
+    if !status.success() || (text.is_empty() && !why.is_empty()) {
         return Err(failed(format!("catppt could not read it ({why})")));
     }
     Ok(String::from_utf8_lossy(&text).into_owned())
