@@ -234,6 +234,18 @@ impl PdfLoader {
 /// The pages poppler reads in a file `lopdf` cannot open (a damage its
 /// repair does not reach), when it reads any text.
 fn poppler_only(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
+    read_by_poppler(bytes, opts, MIN_PAGE_CHARS)
+}
+
+/// The pages poppler reads in an encrypted file with the user's password,
+/// when it accepts the password and finds any text at all.
+fn poppler_with_password(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
+    read_by_poppler(bytes, opts, 1)
+}
+
+/// The file as poppler reads it, when a page holds at least `min_chars`
+/// letters and digits.
+fn read_by_poppler(bytes: &[u8], opts: &LoadOptions, min_chars: usize) -> Option<Extracted> {
     let pages: Vec<PageText> = crate::poppler::pages(bytes, opts.password.as_deref())?
         .iter()
         .enumerate()
@@ -245,7 +257,7 @@ fn poppler_only(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
         .collect();
     pages
         .iter()
-        .any(|p| alphanumerics(&p.text) >= MIN_PAGE_CHARS)
+        .any(|p| alphanumerics(&p.text) >= min_chars)
         .then(|| {
             tracing::debug!("PDF read by poppler alone");
             Extracted {
@@ -256,30 +268,6 @@ fn poppler_only(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
                 title: None,
             }
         })
-}
-
-/// The pages poppler reads in an encrypted file with the user's password,
-/// when it accepts the password and finds any text.
-fn poppler_with_password(bytes: &[u8], opts: &LoadOptions) -> Option<Extracted> {
-    let pages: Vec<PageText> = crate::poppler::pages(bytes, opts.password.as_deref())?
-        .iter()
-        .enumerate()
-        .map(|(i, text)| PageText {
-            number: Some(i as u32 + 1),
-            text: dehyphenate(&tidy(text)),
-            ocr: false,
-        })
-        .collect();
-    pages.iter().any(|p| alphanumerics(&p.text) > 0).then(|| {
-        tracing::debug!("encrypted PDF read by poppler with the password");
-        Extracted {
-            attachments: Vec::new(),
-            format: Format::Pdf,
-            pages,
-            encoding: None,
-            title: None,
-        }
-    })
 }
 
 /// Whether `c` ends a line as a hyphen breaking a word.

@@ -71,15 +71,16 @@ fn ocr_pages_json(extracted: &Extracted) -> Option<String> {
     (!pages.is_empty()).then(|| serde_json::to_string(&pages).unwrap_or_default())
 }
 
-/// A file read and chunked, its passages to embed.
-struct Prepared {
+/// What the catalog records of a document written: a file, or a file
+/// attached to a message.
+struct Record {
     id: String,
     path: String,
     name: String,
     size: u64,
     hash: String,
-    previous: bool,
-    format: loader::Format,
+    /// `None`: an attachment in a format Quire knows but could not read.
+    format: Option<loader::Format>,
     encoding: Option<&'static str>,
     pages: Option<u32>,
     chars: u64,
@@ -88,6 +89,64 @@ struct Prepared {
     statements: String,
     /// The pages recognised by OCR, as JSON; `None` when none was.
     ocr_pages: Option<String>,
+    /// Why it could not be read (code, message): an attachment only.
+    problem: Option<(String, String)>,
+}
+
+impl Record {
+    fn begun<'a>(&'a self, parent: Option<(&'a str, u32)>) -> Begun<'a> {
+        Begun {
+            id: &self.id,
+            path: &self.path,
+            name: &self.name,
+            size: self.size,
+            hash: &self.hash,
+            parent,
+        }
+    }
+
+    fn outcome(&self, chunks: usize) -> (&str, Outcome<'_>) {
+        let read = self.problem.is_none();
+        let (code, message) = self
+            .problem
+            .as_ref()
+            .map(|(code, message)| (code.as_str(), message.as_str()))
+            .unzip();
+        let outcome = Outcome {
+            ocr_pages: self.ocr_pages.as_deref(),
+            status: if read {
+                Status::Imported
+            } else {
+                Status::Failed
+            },
+            format: self.format.map(|f| f.as_str()),
+            encoding: self.encoding,
+            error_code: code,
+            error_message: message,
+            pages: self.pages,
+            chunks: chunks as u32,
+            chars: self.chars,
+            title: read.then_some(self.title.as_str()),
+            context: read.then_some(self.header.as_str()),
+            statements: read.then_some(self.statements.as_str()),
+        };
+        (self.id.as_str(), outcome)
+    }
+
+    fn added(&self) -> crate::rank::AddedDocument {
+        crate::rank::AddedDocument {
+            id: self.id.clone(),
+            header: self.header.clone(),
+            statements: self.statements.clone(),
+            ocr_pages: self.ocr_pages.clone(),
+        }
+    }
+}
+
+/// A file read and chunked, its passages to embed.
+struct Prepared {
+    doc: Record,
+    previous: bool,
     /// Its passages, then its attachments' (a message's), in order.
     chunks: Vec<Chunk>,
     texts: Vec<String>,
@@ -101,26 +160,13 @@ struct Prepared {
 
 /// A file attached to a message: a document of its own whose passages are
 /// embedded and written with the message's (all or nothing, like any
-/// document), found again in the message by its number.
+/// document), found again in the message by its number. Its hash is the
+/// message's and its number: never a file's.
 struct Child {
-    id: String,
-    path: String,
-    name: String,
+    doc: Record,
     number: u32,
-    size: u64,
-    /// The message's hash and the attachment's number: never a file's.
-    hash: String,
     /// Where its passages are among the message's `chunks`.
     range: std::ops::Range<usize>,
-    format: Option<loader::Format>,
-    pages: Option<u32>,
-    chars: u64,
-    title: String,
-    header: String,
-    statements: String,
-    ocr_pages: Option<String>,
-    /// Why it could not be read (code, message).
-    problem: Option<(String, String)>,
 }
 
 impl Prepared {
@@ -482,7 +528,7 @@ impl Engine {
             let p = &mut embedding[i];
             p.vectors.extend(vectors.by_ref().take(n));
             progress.event(&ImportEvent::ChunksEmbedded {
-                path: p.path.clone(),
+                path: p.doc.path.clone(),
                 done: p.vectors.len(),
                 total: p.texts.len(),
             });
@@ -500,9 +546,9 @@ impl Engine {
         // are written below; one it no longer has must not stay).
         let mut previous: Vec<String> = Vec::new();
         for p in docs.iter().filter(|p| p.previous) {
-            previous.push(p.id.clone());
-            for old in self.catalog.children(&p.id).await? {
-                if !p.children.iter().any(|c| c.id == old.id) {
+            previous.push(p.doc.id.clone());
+            for old in self.catalog.children(&p.doc.id).await? {
+                if !p.children.iter().any(|c| c.doc.id == old.id) {
                     self.catalog.delete(&old.id).await?;
                 }
                 previous.push(old.id);
@@ -511,22 +557,11 @@ impl Engine {
         let begun: Vec<Begun> = docs
             .iter()
             .flat_map(|p| {
-                std::iter::once(Begun {
-                    id: &p.id,
-                    path: &p.path,
-                    name: &p.name,
-                    size: p.size,
-                    hash: &p.hash,
-                    parent: None,
-                })
-                .chain(p.children.iter().map(|c| Begun {
-                    id: &c.id,
-                    path: &c.path,
-                    name: &c.name,
-                    size: c.size,
-                    hash: &c.hash,
-                    parent: Some((&p.id, c.number)),
-                }))
+                std::iter::once(p.doc.begun(None)).chain(
+                    p.children
+                        .iter()
+                        .map(|c| c.doc.begun(Some((&p.doc.id, c.number)))),
+                )
             })
             .collect();
         self.catalog.begin_all(&begun).await?;
@@ -541,8 +576,8 @@ impl Engine {
                     .map(|(i, (c, v))| {
                         // The message's own passages, then each attachment's.
                         let record = match p.children.iter().find(|k| k.range.contains(&i)) {
-                            Some(k) => c.record(&k.id, i - k.range.start, &k.path),
-                            None => c.record(&p.id, i, &p.path),
+                            Some(k) => c.record(&k.doc.id, i - k.range.start, &k.doc.path),
+                            None => c.record(&p.doc.id, i, &p.doc.path),
                         };
                         ChunkRow {
                             record,
@@ -556,54 +591,11 @@ impl Engine {
         let outcomes: Vec<(&str, Outcome)> = docs
             .iter()
             .flat_map(|p| {
-                std::iter::once((
-                    p.id.as_str(),
-                    Outcome {
-                        ocr_pages: p.ocr_pages.as_deref(),
-                        status: Status::Imported,
-                        format: Some(p.format.as_str()),
-                        encoding: p.encoding,
-                        error_code: None,
-                        error_message: None,
-                        pages: p.pages,
-                        chunks: p.own as u32,
-                        chars: p.chars,
-                        title: Some(&p.title),
-                        context: Some(&p.header),
-                        statements: Some(&p.statements),
-                    },
-                ))
-                .chain(p.children.iter().map(|c| {
-                    let (code, message) = c
-                        .problem
-                        .as_ref()
-                        .map(|(code, message)| (code.as_str(), message.as_str()))
-                        .unzip();
-                    (
-                        c.id.as_str(),
-                        Outcome {
-                            ocr_pages: c.ocr_pages.as_deref(),
-                            status: if c.problem.is_some() {
-                                Status::Failed
-                            } else {
-                                Status::Imported
-                            },
-                            format: c.format.map(|f| f.as_str()),
-                            encoding: None,
-                            error_code: code,
-                            error_message: message,
-                            pages: c.pages,
-                            chunks: c.range.len() as u32,
-                            chars: c.chars,
-                            title: (c.problem.is_none()).then_some(c.title.as_str()),
-                            context: (c.problem.is_none()).then_some(c.header.as_str()),
-                            statements: (c.problem.is_none()).then_some(c.statements.as_str()),
-                        },
-                    )
-                }))
+                std::iter::once(p.doc.outcome(p.own))
+                    .chain(p.children.iter().map(|c| c.doc.outcome(c.range.len())))
             })
             .collect();
-        let paths: Vec<&str> = docs.iter().map(|p| p.path.as_str()).collect();
+        let paths: Vec<&str> = docs.iter().map(|p| p.doc.path.as_str()).collect();
         self.catalog.finish_all(&outcomes, &paths).await?;
         // Searchable now, while the rest of the import runs.
         if docs.iter().any(|p| p.previous) {
@@ -612,20 +604,12 @@ impl Engine {
             let added: Vec<crate::rank::AddedDocument> = docs
                 .iter()
                 .flat_map(|p| {
-                    std::iter::once(crate::rank::AddedDocument {
-                        id: p.id.clone(),
-                        header: p.header.clone(),
-                        statements: p.statements.clone(),
-                        ocr_pages: p.ocr_pages.clone(),
-                    })
-                    .chain(p.children.iter().filter(|c| c.problem.is_none()).map(|c| {
-                        crate::rank::AddedDocument {
-                            id: c.id.clone(),
-                            header: c.header.clone(),
-                            statements: c.statements.clone(),
-                            ocr_pages: c.ocr_pages.clone(),
-                        }
-                    }))
+                    std::iter::once(p.doc.added()).chain(
+                        p.children
+                            .iter()
+                            .filter(|c| c.doc.problem.is_none())
+                            .map(|c| c.doc.added()),
+                    )
                 })
                 .collect();
             self.documents_added(&added).await;
@@ -633,11 +617,11 @@ impl Engine {
         let mut results = Vec::with_capacity(docs.len());
         for p in &docs {
             let r = FileResult {
-                path: p.path.clone(),
-                doc_id: Some(p.id.clone()),
+                path: p.doc.path.clone(),
+                doc_id: Some(p.doc.id.clone()),
                 outcome: FileOutcome::Imported,
-                format: Some(p.format.as_str().to_string()),
-                pages: p.pages,
+                format: p.doc.format.map(|f| f.as_str().to_string()),
+                pages: p.doc.pages,
                 chunks: p.chunks.len() as u32,
                 error: None,
             };
@@ -811,36 +795,37 @@ impl Engine {
             );
             let child_name = search::file_name(&child_path);
             let mut child = Child {
-                id: doc_id_for(&child_path),
-                path: child_path,
-                name: child_name,
+                doc: Record {
+                    id: doc_id_for(&child_path),
+                    path: child_path,
+                    name: child_name,
+                    size: a.size,
+                    hash: format!("{hash}#{}", a.number),
+                    format: a.format,
+                    encoding: None,
+                    pages: None,
+                    chars: 0,
+                    title: String::new(),
+                    header: String::new(),
+                    statements: String::new(),
+                    ocr_pages: None,
+                    problem: a.problem.clone(),
+                },
                 number: a.number,
-                size: a.size,
-                hash: format!("{hash}#{}", a.number),
                 range: chunks.len()..chunks.len(),
-                format: a.format,
-                pages: None,
-                chars: 0,
-                title: String::new(),
-                header: String::new(),
-                statements: String::new(),
-                ocr_pages: None,
-                problem: a.problem.clone(),
             };
             if let Some(x) = a.extracted() {
-                let c = context::describe(&child.name, x.title.as_deref(), &x.pages);
+                let d = &mut child.doc;
+                let c = context::describe(&d.name, x.title.as_deref(), &x.pages);
                 let mine = self.chunk(&x).await?;
                 texts.extend(embedding_texts(&c.prefix, &x, &mine));
                 chunks.extend(mine);
                 child.range.end = chunks.len();
-                child.statements = statements::to_json(&statements::statement_pages(&x.pages));
-                child.pages = match x.format.page_name() {
-                    Some(_) => x.pages.iter().filter_map(|p| p.number).max(),
-                    None => None,
-                };
-                child.chars = x.char_count() as u64;
-                child.ocr_pages = ocr_pages_json(&x);
-                (child.title, child.header) = (c.title, c.header);
+                d.statements = statements::to_json(&statements::statement_pages(&x.pages));
+                d.pages = page_count(&x);
+                d.chars = x.char_count() as u64;
+                d.ocr_pages = ocr_pages_json(&x);
+                (d.title, d.header) = (c.title, c.header);
             }
             children.push(child);
         }
@@ -855,26 +840,24 @@ impl Engine {
             chunk_ms = t1.elapsed().as_millis() as u64,
             "read"
         );
-        // Pages, slides, sheets, chapters, a message's parts.
-        let pages = match extracted.format.page_name() {
-            Some(_) => extracted.pages.iter().filter_map(|p| p.number).max(),
-            None => None,
-        };
         Ok(Read::Embed(Box::new(Prepared {
-            id,
-            path: path_str,
-            name,
-            size,
-            hash,
+            doc: Record {
+                id,
+                path: path_str,
+                name,
+                size,
+                hash,
+                format: Some(extracted.format),
+                encoding: extracted.encoding,
+                pages: page_count(&extracted),
+                chars: extracted.char_count() as u64,
+                title: context.title,
+                header: context.header,
+                statements: statement_pages,
+                ocr_pages: ocr_pages_json(&extracted),
+                problem: None,
+            },
             previous: previous.is_some(),
-            format: extracted.format,
-            encoding: extracted.encoding,
-            pages,
-            chars: extracted.char_count() as u64,
-            title: context.title,
-            header: context.header,
-            statements: statement_pages,
-            ocr_pages: ocr_pages_json(&extracted),
             vectors: Vec::with_capacity(texts.len()),
             chunks,
             texts,
@@ -1087,6 +1070,15 @@ impl Engine {
 /// passes that point it says so on stderr and waits there for ever, so a
 /// test can kill the process (`kill -9`) at that moment. `write` is after a
 /// batch's passages are added and before its records are finished.
+/// The pages, slides, sheets, chapters or a message's parts a document has;
+/// `None` for an unpaged format.
+fn page_count(extracted: &Extracted) -> Option<u32> {
+    match extracted.format.page_name() {
+        Some(_) => extracted.pages.iter().filter_map(|p| p.number).max(),
+        None => None,
+    }
+}
+
 /// What is embedded for each passage: the document's header prefix, the
 /// heading of its page (paged documents), the passage.
 fn embedding_texts(prefix: &str, extracted: &Extracted, chunks: &[Chunk]) -> Vec<String> {
