@@ -6,7 +6,10 @@
 
 use base64::Engine as _;
 use quire_e2e::{corpus, import, import_ok, temp_engine};
-use quire_engine::{DocumentInfo, Engine, FileOutcome, SearchMode, SearchOptions, Status};
+use quire_engine::{
+    AskOptions, CancelToken, ChatScope, DocumentInfo, Engine, FileOutcome, SearchMode, SearchOptions,
+    Settings, Status,
+};
 
 const PDF: &str = "pdfs/arxiv_dpr_multi-column-2p.pdf";
 const LOCKED: &str = "pdfs/enc_aes256_user-baz.pdf";
@@ -113,6 +116,25 @@ async fn attachments_are_documents_of_their_own_and_follow_their_message() {
     assert!(bytes == pdf);
     let text = engine.document_text(&figures.id, None).await.unwrap();
     assert!(text.pages[0].text.contains("APAC,3.4"), "{:?}", text.pages);
+
+    // A question asked of the message alone reads its attachments too.
+    let scoped = AskOptions {
+        scope: ChatScope {
+            documents: vec![mail.id.clone()],
+            collection: None,
+        },
+        settings: Some(Settings {
+            relevance_threshold: -1.0,
+            max_tokens: 8,
+            ..Settings::default()
+        }),
+        ..Default::default()
+    };
+    let answer = engine
+        .ask("How much better is the dense passage retriever than BM25 in top-5 accuracy?", &scoped, &CancelToken::new(), &mut |_| {})
+        .await
+        .expect("answered");
+    assert!(answer.sources.iter().any(|s| s.doc_id == paper.id), "{:?}", answer.sources);
 
     // Renamed: the attachments follow without being read again.
     let chunks = engine.chunk_count().await.unwrap();

@@ -43,6 +43,10 @@ impl Engine {
         if let Some(c) = &scope.collection {
             ids.extend(self.catalog.collection_documents(c).await?);
         }
+        // A message chosen is asked about with its attached files.
+        for id in ids.clone() {
+            ids.extend(self.catalog.children(&id).await?.into_iter().map(|c| c.id));
+        }
         ids.sort();
         ids.dedup();
         Ok(Some(ids))
