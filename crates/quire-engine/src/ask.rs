@@ -44,9 +44,15 @@ impl Engine {
             ids.extend(self.catalog.collection_documents(c).await?);
         }
         // A message chosen is asked about with its attached files.
-        for id in ids.clone() {
-            ids.extend(self.catalog.children(&id).await?.into_iter().map(|c| c.id));
-        }
+        let chosen: std::collections::HashSet<String> = ids.iter().cloned().collect();
+        ids.extend(
+            self.catalog
+                .attachments()
+                .await?
+                .into_iter()
+                .filter(|(_, parent)| chosen.contains(parent))
+                .map(|(id, _)| id),
+        );
         ids.sort();
         ids.dedup();
         Ok(Some(ids))

@@ -591,6 +591,17 @@ impl Catalog {
         Ok(())
     }
 
+    /// `(id, parent)` of every document made of a message's attachment
+    /// (one query, for a scope of many documents).
+    pub async fn attachments(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT id, parent FROM documents WHERE parent IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("parent")?)))
+            .collect()
+    }
+
     /// The documents made of a message's attachments.
     pub async fn children(&self, parent: &str) -> Result<Vec<DocumentInfo>> {
         let rows = sqlx::query("SELECT * FROM documents WHERE parent = ? ORDER BY part")

@@ -494,7 +494,7 @@ impl Engine {
         self.catalog.move_document(from, to, path, name).await?;
         for c in children {
             let Some(number) = c.part else { continue };
-            let child_path = format!("{path}#{number}/{}", c.name);
+            let child_path = attachment_path(path, number, &c.name);
             let child_id = doc_id_for(&child_path);
             self.store.move_document(&c.id, &child_id, &child_path).await?;
             self.catalog
@@ -788,11 +788,7 @@ impl Engine {
         let own = chunks.len();
         let mut children = Vec::new();
         for a in &extracted.attachments {
-            let child_path = format!(
-                "{path_str}#{}/{}",
-                a.number,
-                crate::library::safe_file_name(&a.name)
-            );
+            let child_path = attachment_path(&path_str, a.number, &a.name);
             let child_name = search::file_name(&child_path);
             let mut child = Child {
                 doc: Record {
@@ -1070,6 +1066,12 @@ impl Engine {
 /// passes that point it says so on stderr and waits there for ever, so a
 /// test can kill the process (`kill -9`) at that moment. `write` is after a
 /// batch's passages are added and before its records are finished.
+/// The path of attachment `number` of the message at `message`: no file's
+/// (`<message>#<n>/<name>`), its last part the attachment's file name.
+fn attachment_path(message: &str, number: u32, name: &str) -> String {
+    format!("{message}#{number}/{}", crate::library::safe_file_name(name))
+}
+
 /// The pages, slides, sheets, chapters or a message's parts a document has;
 /// `None` for an unpaged format.
 fn page_count(extracted: &Extracted) -> Option<u32> {
