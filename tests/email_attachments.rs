@@ -7,8 +7,8 @@
 use base64::Engine as _;
 use quire_e2e::{corpus, import, import_ok, temp_engine};
 use quire_engine::{
-    AskOptions, CancelToken, ChatScope, DocumentInfo, Engine, FileOutcome, SearchMode, SearchOptions,
-    Settings, Status,
+    AskOptions, CancelToken, ChatScope, DocumentInfo, Engine, FileOutcome, SearchMode,
+    SearchOptions, Settings, Status,
 };
 
 const PDF: &str = "pdfs/arxiv_dpr_multi-column-2p.pdf";
@@ -84,29 +84,70 @@ async fn attachments_are_documents_of_their_own_and_follow_their_message() {
     .unwrap();
     let r = import_ok(&engine, std::slice::from_ref(&eml)).await;
     let message_id = r[0].doc_id.clone().unwrap();
+    // The import's result lists each attachment, the unreadable one with why.
+    let listed: Vec<(String, bool)> = r[0]
+        .attachments
+        .iter()
+        .map(|a| {
+            (
+                a.path.rsplit('/').next().unwrap().to_string(),
+                a.problem.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("dpr.pdf".into(), false),
+            ("figures.csv".into(), false),
+            ("locked.pdf".into(), true)
+        ]
+    );
+    let own: u32 = r[0].attachments.iter().map(|a| a.chunks).sum();
+    assert!(own > 0 && own < r[0].chunks, "{:?}", r[0]);
 
     // The message and each attachment, each a document.
     let all = docs(&engine).await;
     let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["dpr.pdf", "figures.csv", "locked.pdf", "q3.eml"]);
     let by = |n: &str| all.iter().find(|d| d.name == n).unwrap().clone();
-    let (paper, figures, bad, mail) = (by("dpr.pdf"), by("figures.csv"), by("locked.pdf"), by("q3.eml"));
+    let (paper, figures, bad, mail) = (
+        by("dpr.pdf"),
+        by("figures.csv"),
+        by("locked.pdf"),
+        by("q3.eml"),
+    );
     assert_eq!(mail.parent, None);
     for child in [&paper, &figures, &bad] {
         assert_eq!(child.parent.as_deref(), Some(message_id.as_str()));
     }
-    assert_eq!((paper.status, paper.format.as_deref(), paper.pages), (Status::Imported, Some("pdf"), Some(2)));
+    assert_eq!(
+        (paper.status, paper.format.as_deref(), paper.pages),
+        (Status::Imported, Some("pdf"), Some(2))
+    );
     assert!(paper.chunks > 0 && figures.chunks > 0);
     // The encrypted one is reported by name, with why; the others are read.
     assert_eq!(bad.status, Status::Failed);
-    assert!(bad.error_code.is_some() && bad.error_message.is_some(), "{bad:?}");
+    assert!(
+        bad.error_code.is_some() && bad.error_message.is_some(),
+        "{bad:?}"
+    );
     // The message's page names its attachments.
     let text = engine.document_text(&mail.id, None).await.unwrap();
-    assert!(text.pages[0].text.contains("Attachments: dpr.pdf, figures.csv, locked.pdf"));
+    assert!(text.pages[0]
+        .text
+        .contains("Attachments: dpr.pdf, figures.csv, locked.pdf"));
 
     // A question about the attached paper cites the paper and its page.
-    let hit = top(&engine, "How much better is the dense passage retriever than BM25 in top-5 accuracy?").await;
-    assert_eq!((hit.name.as_str(), hit.page, hit.doc_id.as_str()), ("dpr.pdf", Some(2), paper.id.as_str()));
+    let hit = top(
+        &engine,
+        "How much better is the dense passage retriever than BM25 in top-5 accuracy?",
+    )
+    .await;
+    assert_eq!(
+        (hit.name.as_str(), hit.page, hit.doc_id.as_str()),
+        ("dpr.pdf", Some(2), paper.id.as_str())
+    );
     let hit = top(&engine, "orchard revenue APAC").await;
     assert_eq!(hit.name, "figures.csv");
 
@@ -131,10 +172,19 @@ async fn attachments_are_documents_of_their_own_and_follow_their_message() {
         ..Default::default()
     };
     let answer = engine
-        .ask("How much better is the dense passage retriever than BM25 in top-5 accuracy?", &scoped, &CancelToken::new(), &mut |_| {})
+        .ask(
+            "How much better is the dense passage retriever than BM25 in top-5 accuracy?",
+            &scoped,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
         .await
         .expect("answered");
-    assert!(answer.sources.iter().any(|s| s.doc_id == paper.id), "{:?}", answer.sources);
+    assert!(
+        answer.sources.iter().any(|s| s.doc_id == paper.id),
+        "{:?}",
+        answer.sources
+    );
 
     // Renamed: the attachments follow without being read again.
     let chunks = engine.chunk_count().await.unwrap();
@@ -145,19 +195,39 @@ async fn attachments_are_documents_of_their_own_and_follow_their_message() {
     assert_eq!(engine.chunk_count().await.unwrap(), chunks);
     let all = docs(&engine).await;
     assert_eq!(all.len(), 4);
-    let mail = all.iter().find(|d| d.name == "q3 renamed.eml").unwrap().clone();
+    let mail = all
+        .iter()
+        .find(|d| d.name == "q3 renamed.eml")
+        .unwrap()
+        .clone();
     let paper = all.iter().find(|d| d.name == "dpr.pdf").unwrap().clone();
     assert_eq!(paper.parent.as_deref(), Some(mail.id.as_str()));
-    assert!(paper.path.starts_with(&mail.path), "{} / {}", paper.path, mail.path);
+    assert!(
+        paper.path.starts_with(&mail.path),
+        "{} / {}",
+        paper.path,
+        mail.path
+    );
     let (_, bytes) = engine.document_file(&paper.id).await.unwrap();
     assert!(bytes == pdf);
-    let hit = top(&engine, "How much better is the dense passage retriever than BM25 in top-5 accuracy?").await;
-    assert_eq!((hit.doc_id.as_str(), hit.path.as_str()), (paper.id.as_str(), paper.path.as_str()));
+    let hit = top(
+        &engine,
+        "How much better is the dense passage retriever than BM25 in top-5 accuracy?",
+    )
+    .await;
+    assert_eq!(
+        (hit.doc_id.as_str(), hit.path.as_str()),
+        (paper.id.as_str(), paper.path.as_str())
+    );
 
     // Changed: an attachment the message no longer has leaves the library.
     std::fs::write(
         &renamed,
-        message("Q3 papers", "Only the figures now.", &[("figures.csv", "text/csv", csv)]),
+        message(
+            "Q3 papers",
+            "Only the figures now.",
+            &[("figures.csv", "text/csv", csv)],
+        ),
     )
     .unwrap();
     let r = import(&engine, std::slice::from_ref(&renamed)).await;

@@ -678,7 +678,15 @@ fn file_line(r: &FileResult, json: bool) -> String {
     match r.outcome {
         FileOutcome::Imported => {
             let pages = r.pages.map(|p| format!("{p} pages, ")).unwrap_or_default();
-            format!("imported   {} ({pages}{} chunks)", r.path, r.chunks)
+            let mut line = format!("imported   {} ({pages}{} chunks)", r.path, r.chunks);
+            // A message's attached files, each on a line of its own below it.
+            for a in &r.attachments {
+                line.push_str(&match &a.problem {
+                    None => format!("\n  attached {} ({} chunks)", a.path, a.chunks),
+                    Some(p) => format!("\n  FAILED   {}: {}", a.path, p.message),
+                });
+            }
+            line
         }
         FileOutcome::Unchanged => format!("unchanged  {}", r.path),
         FileOutcome::Moved => format!("moved      {} (passages kept)", r.path),

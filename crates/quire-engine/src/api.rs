@@ -435,6 +435,8 @@ pub fn typescript() -> String {
         DocumentPage::decl(&cfg),
         Collection::decl(&cfg),
         FileOutcome::decl(&cfg),
+        import::AttachmentProblem::decl(&cfg),
+        import::AttachmentResult::decl(&cfg),
         FileResult::decl(&cfg),
         ImportSummary::decl(&cfg),
         ImportEvent::decl(&cfg),

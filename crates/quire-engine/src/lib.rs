@@ -53,7 +53,8 @@ pub use catalog::{Collection, DocumentInfo, Status};
 pub use chat::{ChatInfo, ChatMessage, ChatScope};
 pub use error::{Error, ErrorReport, FileProblem, Hint, Kind, Result};
 pub use import::{
-    FileOutcome, FileResult, ImportEvent, ImportOptions, ImportProgress, ImportSummary, NoProgress,
+    AttachmentProblem, AttachmentResult, FileOutcome, FileResult, ImportEvent, ImportOptions,
+    ImportProgress, ImportSummary, NoProgress,
 };
 pub use library::open_in_default_app;
 pub use llm::{CancelToken, Generator, ModelInfo};

@@ -1214,10 +1214,19 @@ mod tests {
             [("a22".to_string(), 52), ("a18".to_string(), 60)].into();
         let q = "What is the FY2018 capital expenditure for Acme? Use the cash flow statement.";
         let kept = stating_years(pages.clone(), &[old.clone(), asked.clone()], q);
-        assert_eq!(kept, HashMap::from([("a18".to_string(), 60, 1.0)].map(|(d, p, x)| ((d, p), x))));
+        assert_eq!(
+            kept,
+            HashMap::from([("a18".to_string(), 60, 1.0)].map(|(d, p, x)| ((d, p), x)))
+        );
         // A question naming no year keeps every statement page.
         let kept = stating_years(pages.clone(), &[old, asked], "Acme's capital expenditure?");
-        assert_eq!(kept, pages.into_iter().map(|k| (k, 1.0)).collect::<HashMap<_, _>>());
+        assert_eq!(
+            kept,
+            pages
+                .into_iter()
+                .map(|k| (k, 1.0))
+                .collect::<HashMap<_, _>>()
+        );
     }
 
     #[test]

@@ -215,7 +215,9 @@ fn read_attachment(
             attachment.title = x.title;
         }
         Err(FileProblem::Unsupported(_)) => return None,
-        Err(problem) => attachment.problem = Some((problem.code().to_string(), problem.to_string())),
+        Err(problem) => {
+            attachment.problem = Some((problem.code().to_string(), problem.to_string()))
+        }
     }
     Some(attachment)
 }

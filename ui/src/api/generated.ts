@@ -79,7 +79,27 @@ export type Collection = { name: string, documents: Array<string>, };
 
 export type FileOutcome = "imported" | "unchanged" | "moved" | "failed";
 
-export type FileResult = { path: string, doc_id: string | null, outcome: FileOutcome, format: string | null, pages: number | null, chunks: number, error: ErrorReport | null, };
+export type AttachmentProblem = { code: string, message: string, };
+
+export type AttachmentResult = { 
+/**
+ * `<message>#<n>/<name>`.
+ */
+path: string, doc_id: string, chunks: number, 
+/**
+ * Why it could not be read; `None` when it was.
+ */
+problem: AttachmentProblem | null, };
+
+export type FileResult = { path: string, doc_id: string | null, outcome: FileOutcome, format: string | null, pages: number | null, 
+/**
+ * Its passages, a message's attachments' included.
+ */
+chunks: number, error: ErrorReport | null, 
+/**
+ * A message's attached files, each a document of its own.
+ */
+attachments: Array<AttachmentResult>, };
 
 export type ImportSummary = { imported: number, unchanged: number, failed: number, 
 /**

@@ -342,6 +342,13 @@ export class Library {
                   ? 'moved · passages kept'
                 : `imported · ${e.result.chunks} passages${e.result.pages ? ` · ${e.result.pages} pages` : ''}`;
           if (e.result.error) r.status.title = e.result.error.message;
+          // A message's attached files that could not be read: said on its row, named in the tooltip.
+          const unread = e.result.attachments.filter((a) => a.problem);
+          if (unread.length) {
+            r.el.dataset.unreadAttachments = String(unread.length);
+            r.status.textContent += ` · ${unread.length} attachment${unread.length === 1 ? '' : 's'} not read`;
+            r.status.title = unread.map((a) => `${baseName(a.path)}: ${a.problem!.message}`).join('\n');
+          }
           if (e.result.outcome === 'failed' && ++failedRows > 50) {
             // Past 50, failures are counted here and listed under Failed in the document list.
             r.el.remove();

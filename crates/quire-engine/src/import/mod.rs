@@ -96,8 +96,28 @@ pub struct FileResult {
     pub outcome: FileOutcome,
     pub format: Option<String>,
     pub pages: Option<u32>,
+    /// Its passages, a message's attachments' included.
     pub chunks: u32,
     pub error: Option<ErrorReport>,
+    /// A message's attached files, each a document of its own.
+    pub attachments: Vec<AttachmentResult>,
+}
+
+/// One file attached to an imported message: read, or why not.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct AttachmentResult {
+    /// `<message>#<n>/<name>`.
+    pub path: String,
+    pub doc_id: String,
+    pub chunks: u32,
+    /// Why it could not be read; `None` when it was.
+    pub problem: Option<AttachmentProblem>,
+}
+
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct AttachmentProblem {
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, ts_rs::TS)]

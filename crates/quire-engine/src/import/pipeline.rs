@@ -29,8 +29,8 @@ use crate::catalog::{Begun, Outcome, Status};
 use crate::chunk::Chunk;
 use crate::error::{ErrorReport, FileProblem, Hint, Kind};
 use crate::import::{
-    collect_files, doc_id_for, file_error, FileOutcome, FileResult, ImportEvent, ImportOptions,
-    ImportProgress, ImportSummary,
+    collect_files, doc_id_for, file_error, AttachmentProblem, AttachmentResult, FileOutcome,
+    FileResult, ImportEvent, ImportOptions, ImportProgress, ImportSummary,
 };
 use crate::loader::Extracted;
 use crate::store::ChunkRow;
@@ -290,6 +290,7 @@ impl Engine {
                 pages: None,
                 chunks: 0,
                 error: Some(err.to_report()),
+                attachments: Vec::new(),
             };
             progress.event(&ImportEvent::FileFinished { result: r.clone() });
             results.push(r);
@@ -496,7 +497,9 @@ impl Engine {
             let Some(number) = c.part else { continue };
             let child_path = attachment_path(path, number, &c.name);
             let child_id = doc_id_for(&child_path);
-            self.store.move_document(&c.id, &child_id, &child_path).await?;
+            self.store
+                .move_document(&c.id, &child_id, &child_path)
+                .await?;
             self.catalog
                 .move_document(&c.id, &child_id, &child_path, &c.name)
                 .await?;
@@ -616,15 +619,31 @@ impl Engine {
         }
         let mut results = Vec::with_capacity(docs.len());
         for p in &docs {
-            let r = FileResult {
-                path: p.doc.path.clone(),
-                doc_id: Some(p.doc.id.clone()),
-                outcome: FileOutcome::Imported,
-                format: p.doc.format.map(|f| f.as_str().to_string()),
-                pages: p.doc.pages,
-                chunks: p.chunks.len() as u32,
-                error: None,
-            };
+            let r =
+                FileResult {
+                    path: p.doc.path.clone(),
+                    doc_id: Some(p.doc.id.clone()),
+                    outcome: FileOutcome::Imported,
+                    format: p.doc.format.map(|f| f.as_str().to_string()),
+                    pages: p.doc.pages,
+                    chunks: p.chunks.len() as u32,
+                    error: None,
+                    attachments: p
+                        .children
+                        .iter()
+                        .map(|c| AttachmentResult {
+                            path: c.doc.path.clone(),
+                            doc_id: c.doc.id.clone(),
+                            chunks: c.range.len() as u32,
+                            problem: c.doc.problem.as_ref().map(|(code, message)| {
+                                AttachmentProblem {
+                                    code: code.clone(),
+                                    message: message.clone(),
+                                }
+                            }),
+                        })
+                        .collect(),
+                };
             progress.event(&ImportEvent::FileFinished { result: r.clone() });
             results.push(r);
         }
@@ -654,6 +673,7 @@ impl Engine {
             pages: None,
             chunks: 0,
             error: None,
+            attachments: Vec::new(),
         };
         let size = match std::fs::metadata(&canonical) {
             Ok(m) => m.len(),
@@ -1069,7 +1089,10 @@ impl Engine {
 /// The path of attachment `number` of the message at `message`: no file's
 /// (`<message>#<n>/<name>`), its last part the attachment's file name.
 fn attachment_path(message: &str, number: u32, name: &str) -> String {
-    format!("{message}#{number}/{}", crate::library::safe_file_name(name))
+    format!(
+        "{message}#{number}/{}",
+        crate::library::safe_file_name(name)
+    )
 }
 
 /// The pages, slides, sheets, chapters or a message's parts a document has;
