@@ -24,6 +24,8 @@ step "desktop shell configuration (capability, CSP, plugins)"
 node --test tests/desktop/
 step "browser tests (quire serve + Chromium)"
 npm run --silent test:browser
+step "OpenAI-compatible API (the openai Python client against quire serve)"
+npm run --silent test:openai
 step "desktop window test (tauri-driver + WebKitWebDriver under Xvfb)"
 bash scripts/test-window.sh
 step "all tests passed"

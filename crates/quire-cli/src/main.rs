@@ -159,6 +159,10 @@ enum Command {
         /// The built web UI [default: ui/dist of the checkout]
         #[arg(long)]
         ui_dir: Option<PathBuf>,
+        /// The token every request must carry (the API key of OpenAI clients
+        /// at /v1), at least 16 characters [default: a new random one at each start]
+        #[arg(long, env = "QUIRE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Measure Quire's speed beside the peers' (sentence-transformers, ONNX Runtime, llama.cpp) in one run
     Bench(bench::BenchArgs),
@@ -504,10 +508,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             answering::collections(&engine, action, g.json).await?;
             engine.close().await;
         }
-        Command::Serve { port, ui_dir } => {
+        Command::Serve {
+            port,
+            ui_dir,
+            token,
+        } => {
+            let token = match token {
+                Some(t)
+                    if t.trim().chars().count() < 16 || t.trim().contains(char::is_whitespace) =>
+                {
+                    return Err(Error::InvalidInput(
+                        "--token: at least 16 characters, without spaces".into(),
+                    )
+                    .into())
+                }
+                Some(t) => t.trim().to_string(),
+                None => quire_server::random_token(),
+            };
             let engine = std::sync::Arc::new(Engine::open(config(g)).await?);
             let ui_dir = ui_dir.or_else(find_ui_dir);
-            let token = quire_server::random_token();
             let (listener, addr) = quire_server::bind(port)
                 .await
                 .context("binding 127.0.0.1")?;
@@ -515,11 +534,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if g.json {
                 println!(
                     "{}",
-                    serde_json::json!({ "url": url, "address": addr.to_string(), "token": token })
+                    serde_json::json!({ "url": url, "address": addr.to_string(), "token": token, "openai_base_url": format!("http://{addr}/v1") })
                 );
             } else {
                 println!("Quire is serving on {url}");
                 println!("(open it in a browser on this machine; Ctrl-C stops the server)");
+                println!(
+                    "OpenAI-compatible API: base URL http://{addr}/v1, API key {token} (answers come from your library)"
+                );
             }
             use std::io::Write;
             let _ = std::io::stdout().flush();

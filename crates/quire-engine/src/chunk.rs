@@ -38,6 +38,7 @@ impl Chunk {
 }
 
 pub struct Chunker {
+    tokenizer: Tokenizer,
     plain: TextSplitter<Tokenizer>,
     markdown: MarkdownSplitter<Tokenizer>,
 }
@@ -52,8 +53,17 @@ impl Chunker {
         };
         Ok(Chunker {
             plain: TextSplitter::new(config(tokenizer.clone())),
-            markdown: MarkdownSplitter::new(config(tokenizer)),
+            markdown: MarkdownSplitter::new(config(tokenizer.clone())),
+            tokenizer,
         })
+    }
+
+    /// How many of the embedder's tokens `text` is (no special tokens).
+    pub fn tokens(&self, text: &str) -> usize {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.len())
+            .unwrap_or(0)
     }
 
     pub fn chunk(&self, doc: &Extracted) -> Vec<Chunk> {

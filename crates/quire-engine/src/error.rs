@@ -96,6 +96,8 @@ pub enum Error {
     UnknownChat(i64),
     #[error("no such collection: {0}")]
     UnknownCollection(String),
+    #[error("no such model: {0} (the models Quire can answer with: `quire models`)")]
+    UnknownModel(String),
     #[error("this library was built with the embedding model `{library}`, not `{engine}`")]
     EmbeddingModelMismatch { library: String, engine: String },
     #[error("invalid input: {0}")]
@@ -127,6 +129,7 @@ impl Error {
             | Error::UnknownDocument(_)
             | Error::UnknownChat(_)
             | Error::UnknownCollection(_)
+            | Error::UnknownModel(_)
             | Error::InvalidInput(_)
             | Error::EmbeddingModelMismatch { .. }
             | Error::UnsupportedModel { .. } => Kind::User,
@@ -149,6 +152,7 @@ impl Error {
             Error::UnknownDocument(_) => "unknown_document",
             Error::UnknownChat(_) => "unknown_chat",
             Error::UnknownCollection(_) => "unknown_collection",
+            Error::UnknownModel(_) => "unknown_model",
             Error::InvalidInput(_) => "invalid_input",
             Error::EmbeddingModelMismatch { .. } => "embedding_model_mismatch",
             Error::UnsupportedModel { .. } => "unsupported_model",

@@ -15,6 +15,7 @@ pub mod bench;
 pub mod catalog;
 pub mod chat;
 pub mod chunk;
+pub mod clients;
 mod collections;
 pub mod context;
 pub mod digest;

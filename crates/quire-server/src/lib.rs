@@ -25,6 +25,8 @@ use quire_engine::{
 use serde::Deserialize;
 use serde_json::json;
 
+mod openai;
+
 /// Shared by every request.
 pub struct AppState {
     engine: Arc<Engine>,
@@ -67,7 +69,9 @@ impl From<Error> for ApiError {
 
 fn status_for(report: &ErrorReport) -> StatusCode {
     match (report.kind, report.code.as_str()) {
-        (_, "unknown_document" | "unknown_chat" | "unknown_collection") => StatusCode::NOT_FOUND,
+        (_, "unknown_document" | "unknown_chat" | "unknown_collection" | "unknown_model") => {
+            StatusCode::NOT_FOUND
+        }
         (Kind::User, _) => StatusCode::BAD_REQUEST,
         (_, "model_missing") => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,6 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/collections/{name}/remove", post(remove_from_collection));
     Router::new()
         .nest("/api", api)
+        .nest("/v1", openai::routes())
         .fallback(ui)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
@@ -318,6 +323,15 @@ fn sse_stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
         .map(|v| Ok(Event::default().data(v.to_string())));
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Server-sent events of lines already written (`[DONE]` is not JSON).
+fn sse_lines(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream =
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(|v| Ok(Event::default().data(v)));
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
