@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Settings } from '../src/api/types';
-import { ocrLanguagesField } from '../src/views/settings';
+import { fitNote, ocrLanguagesField } from '../src/views/settings';
 
 const settings = (ocr: string | null): Settings => ({ ocr_languages: ocr }) as unknown as Settings;
 
@@ -43,5 +43,15 @@ describe('OCR languages in Settings', () => {
     input.value = ' eng+ita ';
     input.dispatchEvent(new Event('change'));
     expect(s.ocr_languages).toBe('eng+ita');
+  });
+});
+
+describe("a model and this machine's memory", () => {
+  it('says whether the model fits the memory available now, and nothing when unknown', () => {
+    expect(fitNote({ current: true, fits: true }, 8 * 2 ** 30)?.textContent).toContain('fits in the 8.0 GB available');
+    const no = fitNote({ current: false, fits: false }, 2 ** 30);
+    expect(no?.dataset.fits).toBe('no');
+    expect(no?.textContent).toContain('needs more memory than the');
+    expect(fitNote({ current: false }, null)).toBeNull();
   });
 });

@@ -408,20 +408,23 @@ fn mib(bytes: u64) -> String {
 }
 
 pub fn models(engine: &Engine, json: bool) {
-    let settings = engine.settings();
-    let current = engine.model_path(&settings);
-    let models = engine.models();
+    let choices = engine.model_choices();
     if json {
-        for m in &models {
-            let line = match m {
-                Ok(info) => serde_json::json!({ "model": info, "default": info.path == current }),
-                Err((path, error)) => serde_json::json!({ "path": path, "error": error }),
+        for c in &choices.models {
+            let line = match (&c.model, &c.path, &c.error) {
+                (Some(info), _, _) => serde_json::json!({
+                    "model": info,
+                    "default": c.current,
+                    "fits": c.fits,
+                    "available_memory": choices.available_memory,
+                }),
+                (None, path, error) => serde_json::json!({ "path": path, "error": error }),
             };
             println!("{line}");
         }
         return;
     }
-    if models.is_empty() {
+    if choices.models.is_empty() {
         println!(
             "no GGUF models found in {}; run `npm run fetch-models` for the default one, or pass --model <file.gguf>",
             engine.config().models_dir.display()
@@ -429,20 +432,24 @@ pub fn models(engine: &Engine, json: bool) {
         return;
     }
     println!(
-        "{:<2}{:<42} {:<8} {:<7} {:>9} {:>8} {:>8} {:>9}",
-        "", "file", "arch", "quant", "params", "size", "context", "RAM"
+        "{:<2}{:<42} {:<8} {:<7} {:>9} {:>8} {:>8} {:>9}  {}",
+        "", "file", "arch", "quant", "params", "size", "context", "RAM", "fits"
     );
-    for m in &models {
-        match m {
-            Ok(i) => {
-                let mark = if i.path == current { "*" } else { " " };
+    let mut unsupported = Vec::new();
+    for c in &choices.models {
+        match (&c.model, &c.path, &c.error) {
+            (Some(i), _, _) => {
+                let mark = if c.current { "*" } else { " " };
                 let arch = if i.supported {
                     i.architecture.clone()
                 } else {
                     format!("{} (unsupported)", i.architecture)
                 };
+                if let Some(m) = &i.missing {
+                    unsupported.push(format!("{}: Quire lacks {m}", i.file_name));
+                }
                 println!(
-                    "{mark:<2}{:<42} {:<8} {:<7} {:>8.0}M {:>8} {:>8} {:>9}",
+                    "{mark:<2}{:<42} {:<8} {:<7} {:>8.0}M {:>8} {:>8} {:>9}  {}",
                     i.file_name,
                     arch,
                     i.quantization,
@@ -452,12 +459,38 @@ pub fn models(engine: &Engine, json: bool) {
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "?".into()),
                     mib(i.ram_bytes),
+                    match c.fits {
+                        Some(true) => "yes",
+                        Some(false) => "no",
+                        None => "?",
+                    },
                 );
             }
-            Err((path, e)) => println!("  {:<42} cannot be read: {}", path.display(), e.message),
+            (None, path, error) => println!(
+                "  {:<42} cannot be read: {}",
+                path.as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                error
+                    .as_ref()
+                    .map(|e| e.message.as_str())
+                    .unwrap_or("unknown error")
+            ),
         }
     }
-    println!("\n* answers use this model (change it with `quire config --set model=<file.gguf>` or --model). RAM: weights + a {}-token context.", quire_engine::llm::gguf::MAX_CONTEXT);
+    for u in unsupported {
+        println!("  {u}");
+    }
+    let free = choices
+        .available_memory
+        .map(|b| {
+            format!(
+                "; fits: the RAM needed is within the {} this machine has available now",
+                mib(b)
+            )
+        })
+        .unwrap_or_default();
+    println!("\n* answers use this model (change it with `quire config --set model=<file.gguf>` or --model). RAM: weights + a {}-token context{free}.", quire_engine::llm::gguf::MAX_CONTEXT);
 }
 
 pub fn config(engine: &Engine, set: &[String], reset: bool, json: bool) -> anyhow::Result<()> {

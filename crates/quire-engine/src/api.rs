@@ -457,6 +457,8 @@ pub fn typescript() -> String {
         ChatInfo::decl(&cfg),
         ChatMessage::decl(&cfg),
         ModelInfo::decl(&cfg),
+        library::ModelChoice::decl(&cfg),
+        library::ModelChoices::decl(&cfg),
         Settings::decl(&cfg),
         PageText::decl(&cfg),
         Extracted::decl(&cfg),

@@ -34,22 +34,39 @@ pub fn safe_file_name(name: &str) -> String {
 }
 
 /// One entry of [`Engine::model_choices`].
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct ModelChoice {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub model: Option<ModelInfo>,
     pub current: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub path: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub error: Option<crate::ErrorReport>,
+    /// Whether its estimated RAM ([`ModelInfo::ram_bytes`]) fits in the
+    /// memory this machine has available now; `None` when that is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub fits: Option<bool>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct ModelChoices {
     pub models: Vec<ModelChoice>,
     /// The model answers use now.
     pub current: PathBuf,
+    /// Memory available to a new program now, in bytes (`None`: unknown).
+    pub available_memory: Option<u64>,
+}
+
+/// Memory available to a new program now (free plus reclaimable cache).
+pub fn available_memory() -> Option<u64> {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
+    Some(system.available_memory()).filter(|b| *b > 0)
 }
 
 impl Engine {
@@ -166,12 +183,14 @@ impl Engine {
     /// readable GGUF (marked when it is the one answers use) or why it is not.
     pub fn model_choices(&self) -> ModelChoices {
         let current = self.model_path(&self.settings());
+        let available = available_memory();
         let models = self
             .models()
             .into_iter()
             .map(|m| match m {
                 Ok(info) => ModelChoice {
                     current: info.path == current,
+                    fits: available.map(|a| info.ram_bytes <= a),
                     model: Some(info),
                     path: None,
                     error: None,
@@ -181,10 +200,15 @@ impl Engine {
                     model: None,
                     path: Some(path),
                     error: Some(error),
+                    fits: None,
                 },
             })
             .collect();
-        ModelChoices { models, current }
+        ModelChoices {
+            models,
+            current,
+            available_memory: available,
+        }
     }
 
     /// Reads a GGUF's metadata (architecture, size, RAM needed) before a user

@@ -240,6 +240,10 @@ query: string | null, cited: Array<Source>, not_covered: boolean, stopped: boole
 
 export type ModelInfo = { path: string, file_name: string, name: string | null, architecture: string, supported: boolean, 
 /**
+ * What Quire lacks to run it (`None` when it runs).
+ */
+missing: string | null, 
+/**
  * The dominant weight type, e.g. `Q4_1` (from `general.file_type`, else the tensors).
  */
 quantization: string, parameters: number, file_bytes: number, context_length: number | null, layers: number | null, embedding_length: number | null, has_chat_template: boolean, 
@@ -248,6 +252,23 @@ quantization: string, parameters: number, file_bytes: number, context_length: nu
  * the weights, an f32 key/value cache and working buffers.
  */
 ram_bytes: number, ram_context: number, };
+
+export type ModelChoice = { model?: ModelInfo, current: boolean, path?: string, error?: ErrorReport, 
+/**
+ * Whether its estimated RAM ([`ModelInfo::ram_bytes`]) fits in the
+ * memory this machine has available now; `None` when that is unknown.
+ */
+fits?: boolean, };
+
+export type ModelChoices = { models: Array<ModelChoice>, 
+/**
+ * The model answers use now.
+ */
+current: string, 
+/**
+ * Memory available to a new program now, in bytes (`None`: unknown).
+ */
+available_memory: number | null, };
 
 export type Settings = { 
 /**

@@ -14,7 +14,7 @@ import {
   type FileResult,
   type ImportEvent,
   type Info,
-  type ModelEntry,
+  type ModelChoices,
   type ModelInfo,
   type SearchHit,
   type Settings,
@@ -183,7 +183,7 @@ export class HttpTransport implements Transport {
     await this.json('DELETE', `/api/chats/${id}`);
   }
   models() {
-    return this.json<{ models: ModelEntry[]; current: string }>('GET', '/api/models');
+    return this.json<ModelChoices>('GET', '/api/models');
   }
   async inspectModel(path: string) {
     return (await this.json<{ model: ModelInfo }>('GET', `/api/models/inspect?path=${enc(path)}`)).model;

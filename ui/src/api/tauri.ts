@@ -16,7 +16,7 @@ import {
   type FileResult,
   type ImportEvent,
   type Info,
-  type ModelEntry,
+  type ModelChoices,
   type ModelInfo,
   type SearchHit,
   type Settings,
@@ -144,7 +144,7 @@ export class TauriTransport implements Transport {
     await this.call('delete_chat', { id });
   }
   models() {
-    return this.call<{ models: ModelEntry[]; current: string }>('models');
+    return this.call<ModelChoices>('models');
   }
   async inspectModel(path: string) {
     return (await this.call<{ model: ModelInfo }>('inspect_model', { path })).model;

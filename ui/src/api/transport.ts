@@ -14,7 +14,7 @@ import type {
   FileResult,
   ImportEvent,
   Info,
-  ModelEntry,
+  ModelChoices,
   ModelInfo,
   SearchHit,
   Settings,
@@ -64,7 +64,7 @@ export interface Transport {
   chat(id: number): Promise<{ chat: ChatInfo; messages: ChatMessage[] }>;
   renameChat(id: number, title: string): Promise<void>;
   deleteChat(id: number): Promise<void>;
-  models(): Promise<{ models: ModelEntry[]; current: string }>;
+  models(): Promise<ModelChoices>;
   inspectModel(path: string): Promise<ModelInfo>;
   settings(): Promise<Settings>;
   saveSettings(s: Settings): Promise<Settings>;

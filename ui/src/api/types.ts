@@ -70,11 +70,8 @@ export type ImportEvent =
 export type AnswerEvent = G.SessionEvent;
 
 /** `quire models` / the models command: a model found, or why a file is not one. */
-export interface ModelEntry {
-  model?: G.ModelInfo;
-  current?: boolean;
-  path?: string;
-  error?: ErrorReport;
-}
+export type ModelEntry = G.ModelChoice;
+/** Every model found, the one answers use, and the memory available now. */
+export type ModelChoices = G.ModelChoices;
 
 export type DropEvent = { type: 'over' } | { type: 'leave' } | { type: 'drop'; paths: string[] };

@@ -10,11 +10,21 @@ export function modelSummary(m: ModelInfo): string {
   return `${m.architecture} · ${params} parameters · ${m.quantization} · ${formatBytes(m.file_bytes)} on disk · needs ≈ ${formatBytes(m.ram_bytes)} RAM`;
 }
 
+/** Whether the model's estimated RAM fits in the memory available now (nothing when unknown). */
+export function fitNote(entry: ModelEntry, available: number | null): HTMLElement | null {
+  if (entry.fits === undefined || available === null) return null;
+  return entry.fits
+    ? h('small', { class: 'fits', 'data-fits': 'yes' }, ` · fits in the ${formatBytes(available)} available`)
+    : h('small', { class: 'error', 'data-fits': 'no' }, ` · needs more memory than the ${formatBytes(available)} available now`);
+}
+
 export class SettingsView {
   readonly el: HTMLElement;
   private form: HTMLElement;
   private settings: Settings | null = null;
   private models: ModelEntry[] = [];
+  /** Memory available to a new program, bytes; null when the shell cannot tell. */
+  private available: number | null = null;
   /** Tesseract's installed languages; null when the shell did not say. */
   private ocrInstalled: string[] | null = null;
   private message: HTMLElement;
@@ -33,6 +43,7 @@ export class SettingsView {
       const [settings, models, info] = await Promise.all([this.transport.settings(), this.transport.models(), this.transport.info()]);
       this.settings = settings;
       this.models = models.models;
+      this.available = models.available_memory;
       this.ocrInstalled = info.ocr_languages ?? null;
     } catch (e) {
       this.onError(QuireError.from(e));
@@ -58,7 +69,7 @@ export class SettingsView {
             'label',
             { class: m.supported ? 'model' : 'model unsupported' },
             radio,
-            h('span', {}, h('strong', {}, m.name ?? m.file_name), h('br', {}), h('small', {}, modelSummary(m)), m.supported ? null : h('small', { class: 'error' }, ` · architecture not supported`)),
+            h('span', {}, h('strong', {}, m.name ?? m.file_name), h('br', {}), h('small', {}, modelSummary(m)), fitNote(entry, this.available), m.missing ? h('small', { class: 'error' }, ` · not supported: Quire lacks ${m.missing}`) : null),
           ),
         );
       } else if (entry.error) {

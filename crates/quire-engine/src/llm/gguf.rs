@@ -23,6 +23,8 @@ pub struct ModelInfo {
     pub name: Option<String>,
     pub architecture: String,
     pub supported: bool,
+    /// What Quire lacks to run it (`None` when it runs).
+    pub missing: Option<String>,
     /// The dominant weight type, e.g. `Q4_1` (from `general.file_type`, else the tensors).
     pub quantization: String,
     pub parameters: u64,
@@ -141,6 +143,12 @@ impl ModelInfo {
             path: path.to_path_buf(),
             name: md_str(md, "general.name").map(str::to_string),
             supported: SUPPORTED_ARCHITECTURES.contains(&arch.as_str()),
+            missing: (!SUPPORTED_ARCHITECTURES.contains(&arch.as_str())).then(|| {
+                format!(
+                    "the `{arch}` architecture (Quire runs {})",
+                    SUPPORTED_ARCHITECTURES.join(", ")
+                )
+            }),
             architecture: arch,
             quantization,
             parameters,
@@ -186,4 +194,34 @@ pub fn find_models(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::gguf_file::VersionedMagic;
+
+    fn content(arch: &str) -> Content {
+        let metadata = HashMap::from([(
+            "general.architecture".to_string(),
+            Value::String(arch.to_string()),
+        )]);
+        Content {
+            magic: VersionedMagic::GgufV3,
+            metadata,
+            tensor_infos: HashMap::new(),
+            tensor_data_offset: 0,
+        }
+    }
+
+    #[test]
+    fn an_unsupported_architecture_names_what_quire_lacks() {
+        let info = ModelInfo::from_content(Path::new("m.gguf"), &content("gemma3"), 10);
+        assert!(!info.supported);
+        let missing = info.missing.expect("named");
+        assert!(missing.contains("`gemma3` architecture"), "{missing}");
+        assert!(missing.contains("llama"), "{missing}");
+        let info = ModelInfo::from_content(Path::new("m.gguf"), &content("qwen2"), 10);
+        assert!(info.supported && info.missing.is_none());
+    }
 }
