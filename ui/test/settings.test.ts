@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Settings } from '../src/api/types';
-import { fitNote, ocrLanguagesField } from '../src/views/settings';
+import { escalationField, fitNote, ocrLanguagesField } from '../src/views/settings';
 
 const settings = (ocr: string | null): Settings => ({ ocr_languages: ocr }) as unknown as Settings;
 
@@ -53,5 +53,24 @@ describe("a model and this machine's memory", () => {
     expect(no?.dataset.fits).toBe('no');
     expect(no?.textContent).toContain('needs more memory than the');
     expect(fitNote({ current: false }, null)).toBeNull();
+  });
+});
+
+describe('the escalation model', () => {
+  it('warns that text leaves the computer only while a server is set', () => {
+    const s = { escalation_url: null, escalation_model: null, escalation_server_model: null, escalation_api_key: null, escalate_complex: true } as unknown as Settings;
+    const el = escalationField(s, []);
+    const warning = el.querySelector<HTMLElement>('[data-testid=escalation-warning]')!;
+    expect(warning.hidden).toBe(true);
+    const url = el.querySelector<HTMLInputElement>('input[name=escalation_url]')!;
+    url.value = 'http://10.0.0.5:8080/v1';
+    url.dispatchEvent(new Event('input'));
+    expect(s.escalation_url).toBe('http://10.0.0.5:8080/v1');
+    expect(warning.hidden).toBe(false);
+    expect(warning.textContent).toContain('sent to that server');
+    url.value = ' ';
+    url.dispatchEvent(new Event('input'));
+    expect(s.escalation_url).toBeNull();
+    expect(warning.hidden).toBe(true);
   });
 });

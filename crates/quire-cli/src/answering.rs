@@ -183,6 +183,19 @@ impl Printer {
                 let _ = write!(out, "{text}");
                 let _ = out.flush();
             }
+            AnswerEvent::Escalating {
+                reason,
+                model,
+                left_machine,
+            } => {
+                let away = if *left_machine {
+                    " (the question and its passages go to that server)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "\n\n(asking {model}: {reason}{away})\n");
+                let _ = out.flush();
+            }
             AnswerEvent::Done { answer } => print_answer_end(&mut out, answer),
             AnswerEvent::Error { .. } => {}
         }
@@ -202,6 +215,10 @@ fn print_answer_end(out: &mut impl Write, a: &Answer) {
     let _ = writeln!(out);
     if a.stopped {
         let _ = writeln!(out, "[stopped]");
+    }
+    if let Some(e) = &a.escalated {
+        let cached = if e.cached { ", from the cache" } else { "" };
+        let _ = writeln!(out, "(answered by {}{cached}: {})", e.model, e.reason);
     }
     let _ = writeln!(out);
     if a.model_text.is_some() {

@@ -113,6 +113,9 @@ pub struct Answer {
     /// Quire shows passages instead ([`CitationMethod::Extractive`]).
     #[serde(default)]
     pub model_text: Option<String>,
+    /// Set when the escalation model gave this answer, with why.
+    #[serde(default)]
+    pub escalated: Option<crate::escalation::Escalated>,
 }
 
 /// What a generated answer shows: the model's text, traced to the sources
@@ -179,6 +182,14 @@ pub enum AnswerEvent {
     Token {
         text: String,
     },
+    /// The question goes to the escalation model (`model`), for `reason`:
+    /// the tokens that follow are its answer, replacing any streamed before.
+    Escalating {
+        reason: String,
+        model: String,
+        /// The question and its passages are sent to a server.
+        left_machine: bool,
+    },
     Done {
         answer: Box<Answer>,
     },
@@ -214,6 +225,7 @@ impl Answer {
             stats: Some(stats),
             whole,
             model_text: shown.model_text,
+            escalated: None,
         }
     }
 
@@ -232,6 +244,7 @@ impl Answer {
             stats: None,
             whole: None,
             model_text: None,
+            escalated: None,
         }
     }
 }

@@ -449,6 +449,7 @@ pub fn typescript() -> String {
         SearchRequest::decl(&cfg),
         ImportRequest::decl(&cfg),
         digest::Whole::decl(&cfg),
+        escalation::Escalated::decl(&cfg),
         Answer::decl(&cfg),
         AnswerEvent::decl(&cfg),
         SessionEvent::decl(&cfg),

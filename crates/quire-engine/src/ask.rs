@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use crate::answer::{self, Answer, AnswerEvent, AnswerSink, Shown, Source, Turn};
 use crate::chat::{self, ChatScope};
 use crate::error::{Error, Result};
+use crate::escalation::Target;
 use crate::llm::{self, CancelToken, Generator};
 use crate::models::load_generator;
 use crate::search::SearchHit;
@@ -232,11 +233,91 @@ impl Engine {
                 self.widen_to_page(best).await?;
             }
         }
+        let escalation = settings.escalation();
+        // A question the rules judge complex goes straight to the bigger model.
+        if let Some(target) = &escalation {
+            if settings.escalate_complex {
+                if let Some(reason) = crate::escalation::complex(question) {
+                    return self
+                        .escalate(
+                            target,
+                            reason,
+                            question,
+                            &query,
+                            &sources,
+                            &settings,
+                            &opts.history,
+                            cancel,
+                            best,
+                            sink,
+                        )
+                        .await;
+                }
+            }
+        }
+        let target = Target::Local(self.model_path(&settings));
+        let (answer, _) = self
+            .generate_answer(
+                target,
+                question,
+                &query,
+                &sources,
+                &settings,
+                &opts.history,
+                cancel,
+                best,
+                sink,
+            )
+            .await?;
+        // An answer that abstains or cites nothing backed is given again by the bigger model.
+        if let (Some(target), Some(reason)) =
+            (&escalation, crate::escalation::after_answer(&answer))
+        {
+            if !cancel.is_cancelled() {
+                return self
+                    .escalate(
+                        target,
+                        reason,
+                        question,
+                        &query,
+                        &sources,
+                        &settings,
+                        &opts.history,
+                        cancel,
+                        best,
+                        sink,
+                    )
+                    .await;
+            }
+        }
+        sink(&AnswerEvent::Done {
+            answer: Box::new(answer.clone()),
+        });
+        Ok(answer)
+    }
+
+    /// Answers with `target` from `sources` (the prompt built for that
+    /// model's window); the answer's citations are traced to the sources.
+    /// Returns the answer (not yet sent as `done`) and the model's own words.
+    #[allow(clippy::too_many_arguments)]
+    async fn generate_answer(
+        &self,
+        target: Target,
+        question: &str,
+        query: &str,
+        sources: &[Source],
+        settings: &Settings,
+        history: &[Turn],
+        cancel: &CancelToken,
+        best: Option<f32>,
+        sink: AnswerSink<'_>,
+    ) -> Result<(Answer, String)> {
         let cancel = cancel.clone();
-        let history = opts.history.clone();
+        let history = history.to_vec();
+        let sources = sources.to_vec();
         let q = question.to_string();
         let ((generation, sources), model) = self
-            .with_model(&settings, sink, move |gen, settings, emit| {
+            .with_generator(target, settings, sink, move |gen, settings, emit| {
                 let system = answer::system_prompt(settings);
                 let answer_tokens = settings.max_tokens.min(gen.context_length() / 2);
                 let built =
@@ -254,8 +335,36 @@ impl Engine {
                 Ok((generation, built.sources))
             })
             .await?;
-        let stopped = generation.stats.stop == llm::StopReason::Cancelled;
-        let mut shown = Shown::model(&generation.text);
+        let text = generation.text.clone();
+        let answer = self
+            .shown_answer(
+                question,
+                query,
+                &generation.text,
+                sources,
+                generation.stats,
+                model,
+                best,
+            )
+            .await;
+        Ok((answer, text))
+    }
+
+    /// The answer shown for a model's words: its citations traced to the
+    /// sources, or passages quoted when the sources do not back it.
+    #[allow(clippy::too_many_arguments)]
+    async fn shown_answer(
+        &self,
+        question: &str,
+        query: &str,
+        words: &str,
+        sources: Vec<Source>,
+        stats: llm::GenerationStats,
+        model: String,
+        best: Option<f32>,
+    ) -> Answer {
+        let stopped = stats.stop == llm::StopReason::Cancelled;
+        let mut shown = Shown::model(words);
         let grounded = crate::grounding::ground(&shown.text, question, &sources);
         if grounded.traced() && grounded.on_topic {
             shown.traced(grounded, &sources);
@@ -266,16 +375,103 @@ impl Engine {
                 shown.quoted(quoted, from);
             }
         }
-        let answer = Answer::generated(
-            question,
-            &query,
-            shown,
-            sources,
-            generation.stats,
-            model,
-            best,
-            None,
-        );
+        Answer::generated(question, query, shown, sources, stats, model, best, None)
+    }
+
+    /// Gives the question to the escalation model (or its cached answer for
+    /// the same question and passages), saying so first; sends `done`.
+    #[allow(clippy::too_many_arguments)]
+    async fn escalate(
+        &self,
+        target: &Target,
+        reason: &str,
+        question: &str,
+        query: &str,
+        sources: &[Source],
+        settings: &Settings,
+        history: &[Turn],
+        cancel: &CancelToken,
+        best: Option<f32>,
+        sink: AnswerSink<'_>,
+    ) -> Result<Answer> {
+        let key = crate::escalation::cache_key(question, sources, target);
+        let display = match target {
+            Target::Local(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Target::Server(r) => r.display_name(),
+        };
+        sink(&AnswerEvent::Escalating {
+            reason: reason.to_string(),
+            model: display,
+            left_machine: target.leaves_machine(),
+        });
+        let mut answer = if let Some((model, words)) = self.catalog.escalated_answer(&key).await? {
+            sink(&AnswerEvent::Sources {
+                sources: sources.to_vec(),
+            });
+            sink(&AnswerEvent::Token {
+                text: words.clone(),
+            });
+            let stats = llm::GenerationStats {
+                prompt_tokens: 0,
+                generated_tokens: 0,
+                prefill_ms: 0.0,
+                decode_ms: 0.0,
+                prefill_tokens_per_s: 0.0,
+                decode_tokens_per_s: 0.0,
+                reused_prompt_tokens: 0,
+                stop: llm::StopReason::EndOfTurn,
+            };
+            let mut a = self
+                .shown_answer(
+                    question,
+                    query,
+                    &words,
+                    sources.to_vec(),
+                    stats,
+                    model,
+                    best,
+                )
+                .await;
+            a.stats = None;
+            a.escalated = Some(crate::escalation::Escalated {
+                reason: reason.to_string(),
+                model: a.model.clone().unwrap_or_default(),
+                cached: true,
+                left_machine: false,
+            });
+            a
+        } else {
+            let (mut a, words) = self
+                .generate_answer(
+                    target.clone(),
+                    question,
+                    query,
+                    sources,
+                    settings,
+                    history,
+                    cancel,
+                    best,
+                    sink,
+                )
+                .await?;
+            if !a.stopped && !words.trim().is_empty() {
+                let model = a.model.clone().unwrap_or_default();
+                self.catalog
+                    .keep_escalated_answer(&key, &model, &words)
+                    .await?;
+            }
+            a.escalated = Some(crate::escalation::Escalated {
+                reason: reason.to_string(),
+                model: a.model.clone().unwrap_or_default(),
+                cached: false,
+                left_machine: target.leaves_machine(),
+            });
+            a
+        };
+        answer.question = question.to_string();
         sink(&AnswerEvent::Done {
             answer: Box::new(answer.clone()),
         });
@@ -294,27 +490,53 @@ impl Engine {
             + Send
             + 'static,
     ) -> Result<(T, String)> {
-        let model_path = self.model_path(settings);
+        let target = Target::Local(self.model_path(settings));
+        self.with_generator(target, settings, sink, job).await
+    }
+
+    /// [`Engine::with_model`] with a given model: a GGUF (loaded in the one
+    /// model slot) or a server's (nothing loaded).
+    pub(crate) async fn with_generator<T: Send + 'static>(
+        &self,
+        target: Target,
+        settings: &Settings,
+        sink: AnswerSink<'_>,
+        job: impl FnOnce(&mut dyn Generator, &Settings, &dyn Fn(AnswerEvent)) -> Result<T>
+            + Send
+            + 'static,
+    ) -> Result<(T, String)> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AnswerEvent>();
         let generator = self.generator.clone();
         let settings = settings.clone();
         self.generations.fetch_add(1, Ordering::SeqCst);
         let task = tokio::task::spawn_blocking(move || -> Result<(T, String)> {
-            let mut slot = generator
-                .lock()
-                .map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
-            let gen = load_generator(&mut slot, &model_path)?;
-            let out = job(&mut **gen, &settings, &|e| {
+            let emit = |e| {
                 let _ = tx.send(e);
-            })?;
-            let name = gen
-                .info()
-                .name
-                .clone()
-                .unwrap_or_else(|| gen.info().file_name.clone());
-            // The prompt's activations are freed: give the memory back.
-            crate::heap::release_free();
-            Ok((out, name))
+            };
+            let name = |gen: &dyn Generator| {
+                gen.info()
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| gen.info().file_name.clone())
+            };
+            match target {
+                Target::Local(model_path) => {
+                    let mut slot = generator
+                        .lock()
+                        .map_err(|_| Error::Bug("the model lock is poisoned".into()))?;
+                    let gen = load_generator(&mut slot, &model_path)?;
+                    let out = job(&mut **gen, &settings, &emit)?;
+                    let name = name(&**gen);
+                    // The prompt's activations are freed: give the memory back.
+                    crate::heap::release_free();
+                    Ok((out, name))
+                }
+                Target::Server(remote) => {
+                    let mut gen = crate::llm::remote::RemoteGenerator::new(remote)?;
+                    let out = job(&mut gen, &settings, &emit)?;
+                    Ok((out, name(&gen)))
+                }
+            }
         });
         while let Some(event) = rx.recv().await {
             sink(&event);

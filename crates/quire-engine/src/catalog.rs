@@ -611,6 +611,27 @@ impl Catalog {
         rows.iter().map(row_to_doc).collect()
     }
 
+    /// An escalated answer kept under `key`: the model's name and words.
+    pub async fn escalated_answer(&self, key: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT model, text FROM escalated_answers WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("model")?, r.try_get("text")?)))
+            .transpose()
+    }
+
+    /// Keeps an escalated answer for the same question over the same passages.
+    pub async fn keep_escalated_answer(&self, key: &str, model: &str, text: &str) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO escalated_answers (key, model, text) VALUES (?, ?, ?)")
+            .bind(key)
+            .bind(model)
+            .bind(text)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -21,6 +21,7 @@ pub mod context;
 pub mod digest;
 pub mod embed;
 pub mod error;
+pub mod escalation;
 pub mod eval;
 pub mod grounding;
 pub mod heap;

@@ -34,6 +34,20 @@ pub struct Settings {
     /// The languages scans are recognised in (Tesseract's codes joined by
     /// `+`, e.g. `eng+deu`); `None`: English and every language installed.
     pub ocr_languages: Option<String>,
+    /// A bigger model for hard questions: a GGUF on this computer. Off
+    /// (`None`) by default; see [`crate::escalation`].
+    pub escalation_model: Option<PathBuf>,
+    /// Or an OpenAI-compatible server inside the organisation (base URL,
+    /// e.g. `http://10.0.0.5:8080/v1`): the question and its passages are
+    /// sent to it. Used instead of `escalation_model` when both are set.
+    pub escalation_url: Option<String>,
+    /// The model name that server expects (`None`: its default).
+    pub escalation_server_model: Option<String>,
+    /// The server's API key, if it wants one.
+    pub escalation_api_key: Option<String>,
+    /// Send questions judged complex (rules) straight to the escalation
+    /// model, without asking the default one first.
+    pub escalate_complex: bool,
 }
 
 impl Default for Settings {
@@ -50,6 +64,11 @@ impl Default for Settings {
             relevance_threshold: 0.3,
             model_dirs: Vec::new(),
             ocr_languages: None,
+            escalation_model: None,
+            escalation_url: None,
+            escalation_server_model: None,
+            escalation_api_key: None,
+            escalate_complex: true,
         }
     }
 }
@@ -98,12 +117,21 @@ impl Settings {
             "system_prompt" => self.system_prompt = none_if_empty(value),
             "relevance_threshold" => self.relevance_threshold = parse(key, value)?,
             "ocr_languages" => self.ocr_languages = none_if_empty(value).map(|v| v.trim().to_string()),
+            "escalation_model" => self.escalation_model = none_if_empty(value).map(PathBuf::from),
+            "escalation_url" => {
+                self.escalation_url = none_if_empty(value).map(|v| v.trim().trim_end_matches('/').to_string())
+            }
+            "escalation_server_model" => {
+                self.escalation_server_model = none_if_empty(value).map(|v| v.trim().to_string())
+            }
+            "escalation_api_key" => self.escalation_api_key = none_if_empty(value).map(|v| v.trim().to_string()),
+            "escalate_complex" => self.escalate_complex = parse(key, value)?,
             "model_dirs" => {
                 self.model_dirs = value.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect()
             }
             other => {
                 return Err(Error::InvalidInput(format!(
-                    "unknown setting `{other}` (model, top_k, temperature, top_p, max_tokens, seed, repeat_penalty, system_prompt, relevance_threshold, model_dirs, ocr_languages)"
+                    "unknown setting `{other}` (model, top_k, temperature, top_p, max_tokens, seed, repeat_penalty, system_prompt, relevance_threshold, model_dirs, ocr_languages, escalation_model, escalation_url, escalation_server_model, escalation_api_key, escalate_complex)"
                 )))
             }
         }
@@ -137,10 +165,32 @@ impl Settings {
                 return bad("ocr_languages are Tesseract language codes joined by +, e.g. eng+deu");
             }
         }
+        if let Some(url) = &self.escalation_url {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                return bad("escalation_url is a server's base URL, e.g. http://10.0.0.5:8080/v1");
+            }
+        }
         if !(-1.0..=1.0).contains(&self.relevance_threshold) {
             return bad("relevance_threshold is a cosine similarity, between -1 and 1");
         }
         Ok(())
+    }
+
+    /// The escalation model, when one is set: the server, else the GGUF.
+    pub fn escalation(&self) -> Option<crate::escalation::Target> {
+        use crate::escalation::Target;
+        match (&self.escalation_url, &self.escalation_model) {
+            (Some(url), _) => Some(Target::Server(crate::llm::remote::RemoteModel {
+                url: url.clone(),
+                model: self.escalation_server_model.clone(),
+                api_key: self.escalation_api_key.clone(),
+            })),
+            (None, Some(path)) => Some(Target::Local(path.clone())),
+            (None, None) => None,
+        }
     }
 
     pub fn generation(&self) -> GenerationParams {

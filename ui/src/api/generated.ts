@@ -172,6 +172,24 @@ force?: boolean, };
 
 export type Whole = "summary" | "compare";
 
+export type Escalated = { 
+/**
+ * Why: a complex question, or what the default model's answer lacked.
+ */
+reason: string, 
+/**
+ * The model that answered (the server's host named when it was one).
+ */
+model: string, 
+/**
+ * The answer came from the cache of escalated answers.
+ */
+cached: boolean, 
+/**
+ * The question and its passages were sent to a server.
+ */
+left_machine: boolean, };
+
 export type Answer = { question: string, 
 /**
  * The query retrieval ran (the question rewritten with the conversation in a chat).
@@ -208,9 +226,17 @@ whole: Whole | null,
  * ([`CitationMethod::Overlap`]), or the sources do not back it and
  * Quire shows passages instead ([`CitationMethod::Extractive`]).
  */
-model_text: string | null, };
+model_text: string | null, 
+/**
+ * Set when the escalation model gave this answer, with why.
+ */
+escalated: Escalated | null, };
 
-export type AnswerEvent = { "event": "query", question: string, query: string, } | { "event": "sources", sources: Array<Source>, } | { "event": "reading", part: number, parts: number, name: string, first_page: number | null, last_page: number | null, } | { "event": "token", text: string, } | { "event": "done", answer: Answer, } | { "event": "error", error: ErrorReport, };
+export type AnswerEvent = { "event": "query", question: string, query: string, } | { "event": "sources", sources: Array<Source>, } | { "event": "reading", part: number, parts: number, name: string, first_page: number | null, last_page: number | null, } | { "event": "token", text: string, } | { "event": "escalating", reason: string, model: string, 
+/**
+ * The question and its passages are sent to a server.
+ */
+left_machine: boolean, } | { "event": "done", answer: Answer, } | { "event": "error", error: ErrorReport, };
 
 export type SessionEvent = { "event": "started", answer_id: number, } | { "event": "chat", id: number, } | AnswerEvent;
 
@@ -300,7 +326,31 @@ model_dirs: Array<string>,
  * The languages scans are recognised in (Tesseract's codes joined by
  * `+`, e.g. `eng+deu`); `None`: English and every language installed.
  */
-ocr_languages: string | null, };
+ocr_languages: string | null, 
+/**
+ * A bigger model for hard questions: a GGUF on this computer. Off
+ * (`None`) by default; see [`crate::escalation`].
+ */
+escalation_model: string | null, 
+/**
+ * Or an OpenAI-compatible server inside the organisation (base URL,
+ * e.g. `http://10.0.0.5:8080/v1`): the question and its passages are
+ * sent to it. Used instead of `escalation_model` when both are set.
+ */
+escalation_url: string | null, 
+/**
+ * The model name that server expects (`None`: its default).
+ */
+escalation_server_model: string | null, 
+/**
+ * The server's API key, if it wants one.
+ */
+escalation_api_key: string | null, 
+/**
+ * Send questions judged complex (rules) straight to the escalation
+ * model, without asking the default one first.
+ */
+escalate_complex: boolean, };
 
 export type PageText = { number: number | null, text: string, 
 /**

@@ -16,6 +16,7 @@ export type {
   DocumentPage,
   DocumentQuery,
   DocumentSort,
+  Escalated,
   StatusCounts,
   ErrorReport,
   Extracted,

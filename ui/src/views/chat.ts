@@ -1,7 +1,7 @@
 // Chats: the saved list, the conversation, streaming answers with a stop
 // button, citation chips, scope, Markdown export.
 import type { AnswerHandle, Transport } from '../api/transport';
-import type { Answer, ChatInfo, ChatMessage, ChatScope, Collection, DocumentInfo, Source } from '../api/types';
+import type { Answer, ChatInfo, ChatMessage, ChatScope, Collection, DocumentInfo, Escalated, Source } from '../api/types';
 import { QuireError } from '../api/types';
 import { clear, formatTime, h } from '../dom';
 import { chatToMarkdown, exportFileName } from '../export';
@@ -299,8 +299,15 @@ export class Chats {
             box.dataset.part = String(e.part);
             break;
           }
+          case 'escalating':
+            // The bigger model answers instead: what streamed so far was the default model's.
+            clear(live);
+            tokens = 0;
+            box.dataset.escalated = 'true';
+            status.textContent = escalatingText(e.model, e.reason, e.left_machine);
+            break;
           case 'token':
-            if (!tokens++) status.textContent = '';
+            if (!tokens++ && !box.dataset.escalated) status.textContent = '';
             live.append(e.text);
             box.dataset.tokens = String(tokens);
             this.scrollDown();
@@ -335,6 +342,10 @@ export class Chats {
         whole: !!final.whole,
         modelText: final.citation_method === 'extractive' ? final.model_text : null,
       });
+      if (final.escalated) {
+        done.dataset.escalated = 'true';
+        done.prepend(h('p', { class: 'note escalated' }, escalatedText(final.escalated)));
+      }
       box.replaceWith(done);
     } else {
       box.dataset.state = 'failed';
@@ -396,4 +407,15 @@ function scopeLabel(s: ChatScope, docs: DocumentInfo[]): string {
     return `in ${names.join(', ')}`;
   }
   return '';
+}
+
+/** The status while the escalation model answers. */
+export function escalatingText(model: string, reason: string, leftMachine: boolean): string {
+  return `Asking ${model} (${reason})${leftMachine ? ' — the question and its passages are sent to that server' : ''}…`;
+}
+
+/** Which model answered, and why it was not the default one. */
+export function escalatedText(e: Escalated): string {
+  const where = e.left_machine ? ', on your organisation\'s server' : '';
+  return `Answered by ${e.model}${where}${e.cached ? ' (kept from an earlier answer)' : ''}: ${e.reason}.`;
 }

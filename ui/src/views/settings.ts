@@ -132,6 +132,7 @@ export class SettingsView {
         num('Longest answer (tokens)', 'max_tokens', { min: 16, max: 2048, step: 16 }, ''),
         h('label', { class: 'field' }, h('span', {}, 'System prompt'), system),
       ),
+      escalationField(s, this.models),
       h(
         'section',
         {},
@@ -154,6 +155,62 @@ export class SettingsView {
       this.onError(err);
     }
   }
+}
+
+/**
+ * A bigger model for hard questions (off by default): a GGUF on this
+ * computer, or an OpenAI-compatible server in the organisation — with a
+ * plain warning, kept next to the fields, that the question and its
+ * passages then leave this computer for that server.
+ */
+export function escalationField(s: Settings, models: ModelEntry[]): HTMLElement {
+  const warning = h(
+    'p',
+    { class: 'warning', 'data-testid': 'escalation-warning', role: 'alert' },
+    'With a server set, every escalated question and the passages from your documents chosen for it are sent to that server. Use only a server your organisation runs and trusts; leave the address empty to keep everything on this computer.',
+  );
+  const showWarning = () => {
+    warning.hidden = !s.escalation_url;
+  };
+  const local = h('select', { name: 'escalation_model', 'aria-label': 'Escalation model on this computer' });
+  local.append(h('option', { value: '' }, 'None'));
+  for (const e of models) {
+    if (e.model?.supported && !e.current) local.append(h('option', { value: e.model.path, selected: s.escalation_model === e.model.path }, e.model.name ?? e.model.file_name));
+  }
+  if (s.escalation_model && !models.some((e) => e.model?.path === s.escalation_model)) local.append(h('option', { value: s.escalation_model, selected: true }, s.escalation_model));
+  local.addEventListener('change', () => {
+    s.escalation_model = local.value || null;
+  });
+  const text = (name: 'escalation_url' | 'escalation_server_model' | 'escalation_api_key', label: string, placeholder: string, type = 'text') => {
+    const input = h('input', { type, name, placeholder, 'aria-label': label, autocomplete: 'off' });
+    input.value = s[name] ?? '';
+    input.addEventListener('input', () => {
+      s[name] = input.value.trim() ? input.value.trim() : null;
+      showWarning();
+    });
+    return h('label', { class: 'field' }, h('span', {}, label), input);
+  };
+  const complex = h('input', { type: 'checkbox', name: 'escalate_complex', checked: s.escalate_complex });
+  complex.addEventListener('change', () => {
+    s.escalate_complex = complex.checked;
+  });
+  showWarning();
+  return h(
+    'section',
+    { class: 'escalation', 'data-testid': 'escalation' },
+    h('h2', {}, 'A bigger model for hard questions'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Off unless set. When the default model does not find the answer or cites nothing your documents back, the question goes to this model; answers say which model gave them, and escalated answers are kept for the same question and passages.',
+    ),
+    h('label', { class: 'field' }, h('span', {}, 'A larger model on this computer'), local),
+    text('escalation_url', 'Or a server in your organisation (OpenAI-compatible base URL)', 'http://10.0.0.5:8080/v1'),
+    text('escalation_server_model', 'Its model name', 'empty: the server’s default'),
+    text('escalation_api_key', 'Its API key', 'empty: none', 'password'),
+    warning,
+    h('label', { class: 'check' }, complex, ' Send questions that compare, compute or ask why straight to the bigger model'),
+  );
 }
 
 /** A Tesseract language code as people know it (the common ones). */

@@ -9,6 +9,7 @@ pub mod gguf;
 pub mod llama;
 mod local;
 pub mod model;
+pub mod remote;
 pub mod template;
 pub mod tokenizer;
 
