@@ -107,6 +107,7 @@ test('a hard question goes to the organisation\'s OpenAI-compatible server, says
     await importPaths(tokenOf(organisation), [join(shared, 'corpus/pdfs/tracemonkey.pdf')], organisation);
     target = { url: `${organisation.origin}/v1`, key: tokenOf(organisation), name: 'quire' };
   }
+  await importPaths(tokenOf(server), [join(shared, 'corpus/pdfs/tracemonkey.pdf')]);
   const headers = { Authorization: `Bearer ${tokenOf(server)}`, 'Content-Type': 'application/json' };
   const { settings } = await (await fetch(`${server.origin}/api/settings`, { headers })).json();
   const saved = await fetch(`${server.origin}/api/settings`, {
