@@ -219,6 +219,35 @@ pub async fn run(
             figures.iter().filter(|f| **f).count(),
             figures.len()
         );
+        // The escalation rules against what the default model did: the
+        // answers they would route should be the poor ones.
+        let poor = |a: &quire_engine::eval::qa::QaAnswer| {
+            !a.cites_evidence || a.gold_figure_found == Some(false)
+        };
+        let (routed, kept): (Vec<_>, Vec<_>) =
+            report.answers.iter().partition(|a| a.escalation.is_some());
+        let share = |v: &[&quire_engine::eval::qa::QaAnswer]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                format!(
+                    "{:.0} %",
+                    100.0 * v.iter().filter(|a| poor(a)).count() as f64 / v.len() as f64
+                )
+            }
+        };
+        println!(
+            "escalation rules: {} of {} answers routed (complex {}); poor answers (no evidence cited, or the gold figure missing) among them {}, among the rest {}",
+            routed.len(),
+            report.answers.len(),
+            report
+                .answers
+                .iter()
+                .filter(|a| quire_engine::escalation::complex(&a.question).is_some())
+                .count(),
+            share(&routed),
+            share(&kept)
+        );
         for a in &report.answers {
             println!(
                 "- {}\n  {}\n  evidence retrieved: {}, cited: {}, figure: {}; cites {}",

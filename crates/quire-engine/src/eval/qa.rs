@@ -136,6 +136,9 @@ pub struct QaAnswer {
     pub model_answer: Option<String>,
     /// Where each passage the model was given comes from, in prompt order.
     pub sources: Vec<String>,
+    /// Why the escalation rules would send this question to a bigger model
+    /// (a complex question, else what the answer lacks); `None`: they would not.
+    pub escalation: Option<String>,
 }
 
 /// What the default pipeline found for one question (for reading failures).
@@ -350,6 +353,9 @@ pub async fn run(
             citation_method: answer.citation_method,
             model_answer: answer.model_text.clone(),
             sources: answer.sources.iter().map(source_label).collect(),
+            escalation: crate::escalation::complex(&q.question)
+                .or_else(|| crate::escalation::after_answer(&answer))
+                .map(str::to_string),
         });
     }
     Ok(QaReport {
