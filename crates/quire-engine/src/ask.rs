@@ -13,6 +13,19 @@ use crate::search::SearchHit;
 use crate::settings::Settings;
 use crate::Engine;
 
+/// What an answer is made from: the question, the query retrieval ran,
+/// the passages found, the settings, the conversation so far, and the best
+/// passage's similarity.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    question: &'a str,
+    query: &'a str,
+    sources: &'a [Source],
+    settings: &'a Settings,
+    history: &'a [Turn],
+    best: Option<f32>,
+}
+
 /// The longest page a figure question's best source is widened to, in
 /// characters (a statement page is about 3,000).
 const PAGE_SOURCE_CHARS: usize = 6000;
@@ -233,63 +246,43 @@ impl Engine {
                 self.widen_to_page(best).await?;
             }
         }
+        // With an escalation model set, a question the rules judge complex
+        // goes straight to it; otherwise an answer that abstains or cites
+        // nothing backed is given again by it.
+        let input = Asked {
+            question,
+            query: &query,
+            sources: &sources,
+            settings: &settings,
+            history: &opts.history,
+            best,
+        };
         let escalation = settings.escalation();
-        // A question the rules judge complex goes straight to the bigger model.
-        if let Some(target) = &escalation {
-            if settings.escalate_complex {
-                if let Some(reason) = crate::escalation::complex(question) {
-                    return self
-                        .escalate(
-                            target,
-                            reason,
-                            question,
-                            &query,
-                            &sources,
-                            &settings,
-                            &opts.history,
-                            cancel,
-                            best,
-                            sink,
-                        )
-                        .await;
-                }
+        let complex = escalation
+            .as_ref()
+            .filter(|_| settings.escalate_complex)
+            .and_then(|_| crate::escalation::complex(question));
+        let (answer, reason) = match complex {
+            Some(reason) => (None, Some(reason)),
+            None => {
+                let target = Target::Local(self.model_path(&settings));
+                let (answer, _) = self.generate_answer(target, &input, cancel, sink).await?;
+                let reason = escalation
+                    .as_ref()
+                    .filter(|_| !cancel.is_cancelled())
+                    .and_then(|_| crate::escalation::after_answer(&answer));
+                (Some(answer), reason)
             }
-        }
-        let target = Target::Local(self.model_path(&settings));
-        let (answer, _) = self
-            .generate_answer(
-                target,
-                question,
-                &query,
-                &sources,
-                &settings,
-                &opts.history,
-                cancel,
-                best,
-                sink,
-            )
-            .await?;
-        // An answer that abstains or cites nothing backed is given again by the bigger model.
-        if let (Some(target), Some(reason)) =
-            (&escalation, crate::escalation::after_answer(&answer))
-        {
-            if !cancel.is_cancelled() {
-                return self
-                    .escalate(
-                        target,
-                        reason,
-                        question,
-                        &query,
-                        &sources,
-                        &settings,
-                        &opts.history,
-                        cancel,
-                        best,
-                        sink,
-                    )
-                    .await;
+        };
+        let answer = match (&escalation, reason, answer) {
+            (Some(target), Some(reason), _) => {
+                return self.escalate(target, reason, &input, cancel, sink).await
             }
-        }
+            (_, _, Some(answer)) => answer,
+            (None, _, None) | (_, None, None) => {
+                return Err(Error::Bug("no answer and no escalation".into()))
+            }
+        };
         sink(&AnswerEvent::Done {
             answer: Box::new(answer.clone()),
         });
@@ -299,22 +292,23 @@ impl Engine {
     /// Answers with `target` from `sources` (the prompt built for that
     /// model's window); the answer's citations are traced to the sources.
     /// Returns the answer (not yet sent as `done`) and the model's own words.
-    #[allow(clippy::too_many_arguments)]
     async fn generate_answer(
         &self,
         target: Target,
-        question: &str,
-        query: &str,
-        sources: &[Source],
-        settings: &Settings,
-        history: &[Turn],
+        input: &Asked<'_>,
         cancel: &CancelToken,
-        best: Option<f32>,
         sink: AnswerSink<'_>,
     ) -> Result<(Answer, String)> {
+        let Asked {
+            question,
+            query,
+            settings,
+            best,
+            ..
+        } = *input;
         let cancel = cancel.clone();
-        let history = history.to_vec();
-        let sources = sources.to_vec();
+        let history = input.history.to_vec();
+        let sources = input.sources.to_vec();
         let q = question.to_string();
         let ((generation, sources), model) = self
             .with_generator(target, settings, sink, move |gen, settings, emit| {
@@ -380,20 +374,21 @@ impl Engine {
 
     /// Gives the question to the escalation model (or its cached answer for
     /// the same question and passages), saying so first; sends `done`.
-    #[allow(clippy::too_many_arguments)]
     async fn escalate(
         &self,
         target: &Target,
         reason: &str,
-        question: &str,
-        query: &str,
-        sources: &[Source],
-        settings: &Settings,
-        history: &[Turn],
+        input: &Asked<'_>,
         cancel: &CancelToken,
-        best: Option<f32>,
         sink: AnswerSink<'_>,
     ) -> Result<Answer> {
+        let Asked {
+            question,
+            query,
+            sources,
+            best,
+            ..
+        } = *input;
         let key = crate::escalation::cache_key(question, sources, target);
         let display = match target {
             Target::Local(p) => p
@@ -407,23 +402,16 @@ impl Engine {
             model: display,
             left_machine: target.leaves_machine(),
         });
-        let mut answer = if let Some((model, words)) = self.catalog.escalated_answer(&key).await? {
+        let cached = self.catalog.escalated_answer(&key).await?;
+        let from_cache = cached.is_some();
+        let mut answer = if let Some((model, words)) = cached {
             sink(&AnswerEvent::Sources {
                 sources: sources.to_vec(),
             });
             sink(&AnswerEvent::Token {
                 text: words.clone(),
             });
-            let stats = llm::GenerationStats {
-                prompt_tokens: 0,
-                generated_tokens: 0,
-                prefill_ms: 0.0,
-                decode_ms: 0.0,
-                prefill_tokens_per_s: 0.0,
-                decode_tokens_per_s: 0.0,
-                reused_prompt_tokens: 0,
-                stop: llm::StopReason::EndOfTurn,
-            };
+            let stats = llm::GenerationStats::nothing_generated(0, llm::StopReason::EndOfTurn);
             let mut a = self
                 .shown_answer(
                     question,
@@ -436,26 +424,10 @@ impl Engine {
                 )
                 .await;
             a.stats = None;
-            a.escalated = Some(crate::escalation::Escalated {
-                reason: reason.to_string(),
-                model: a.model.clone().unwrap_or_default(),
-                cached: true,
-                left_machine: false,
-            });
             a
         } else {
-            let (mut a, words) = self
-                .generate_answer(
-                    target.clone(),
-                    question,
-                    query,
-                    sources,
-                    settings,
-                    history,
-                    cancel,
-                    best,
-                    sink,
-                )
+            let (a, words) = self
+                .generate_answer(target.clone(), input, cancel, sink)
                 .await?;
             if !a.stopped && !words.trim().is_empty() {
                 let model = a.model.clone().unwrap_or_default();
@@ -463,14 +435,15 @@ impl Engine {
                     .keep_escalated_answer(&key, &model, &words)
                     .await?;
             }
-            a.escalated = Some(crate::escalation::Escalated {
-                reason: reason.to_string(),
-                model: a.model.clone().unwrap_or_default(),
-                cached: false,
-                left_machine: target.leaves_machine(),
-            });
             a
         };
+        answer.escalated = Some(crate::escalation::Escalated {
+            reason: reason.to_string(),
+            model: answer.model.clone().unwrap_or_default(),
+            cached: from_cache,
+            // A kept answer sent nothing this time.
+            left_machine: !from_cache && target.leaves_machine(),
+        });
         answer.question = question.to_string();
         sink(&AnswerEvent::Done {
             answer: Box::new(answer.clone()),

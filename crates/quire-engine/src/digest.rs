@@ -848,16 +848,10 @@ pub(crate) fn read_and_answer(
     })?;
     params.max_tokens = answer_tokens;
     if cancel.is_cancelled() {
-        let stats = crate::llm::GenerationStats {
-            prompt_tokens: built.tokens,
-            generated_tokens: 0,
-            prefill_ms: 0.0,
-            decode_ms: 0.0,
-            prefill_tokens_per_s: 0.0,
-            decode_tokens_per_s: 0.0,
-            reused_prompt_tokens: 0,
-            stop: crate::llm::StopReason::Cancelled,
-        };
+        let stats = crate::llm::GenerationStats::nothing_generated(
+            built.tokens,
+            crate::llm::StopReason::Cancelled,
+        );
         let generation = crate::llm::Generation {
             text: String::new(),
             ids: Vec::new(),

@@ -103,6 +103,23 @@ pub struct GenerationStats {
     pub stop: StopReason,
 }
 
+impl GenerationStats {
+    /// A generation that produced nothing (stopped before it began, or an
+    /// answer reused): `prompt_tokens` read at most.
+    pub fn nothing_generated(prompt_tokens: usize, stop: StopReason) -> Self {
+        GenerationStats {
+            prompt_tokens,
+            generated_tokens: 0,
+            prefill_ms: 0.0,
+            decode_ms: 0.0,
+            prefill_tokens_per_s: 0.0,
+            decode_tokens_per_s: 0.0,
+            reused_prompt_tokens: 0,
+            stop,
+        }
+    }
+}
+
 /// A finished generation.
 #[derive(Debug, Clone)]
 pub struct Generation {
