@@ -90,8 +90,9 @@ async function startLlamaServer(venvDir) {
   const port = 18000 + Math.floor(Math.random() * 2000);
   const child = spawn(join(venvDir, 'bin', 'python'), ['-m', 'llama_cpp.server', '--model', join(root, 'models/SmolLM2-135M-Instruct.Q4_1.gguf'), '--host', '127.0.0.1', '--port', String(port), '--n_ctx', '4096'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}/v1`;
-  for (let i = 0; i < 120; i++) {
-    if (await fetch(`${url}/models`).then((r) => r.ok, () => false)) break;
+  const ready = async () => fetch(`${url}/models`).then((r) => r.ok, () => false);
+  for (let i = 0; !(await ready()); i++) {
+    if (i >= 120 || child.exitCode !== null) throw new Error(`llama.cpp's server did not answer on ${url}`);
     await new Promise((r) => setTimeout(r, 500));
   }
   return { url, key: null, name: null, stop: async () => child.kill('SIGTERM') };

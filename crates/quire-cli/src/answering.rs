@@ -221,21 +221,9 @@ fn print_answer_end(out: &mut impl Write, a: &Answer) {
         let _ = writeln!(out, "(answered by {}{cached}: {})", e.model, e.reason);
     }
     let _ = writeln!(out);
-    if a.model_text.is_some() {
-        if a.citation_method == CitationMethod::Extractive {
-            // What streamed was the model's; the sources do not back it.
-            let _ = writeln!(
-                out,
-                "(Your documents do not back that answer.)\n\n{}\n",
-                a.text
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "With its citations checked against the sources:\n\n{}\n",
-                a.text
-            );
-        }
+    // What streamed was the model's words; the answer shown differs.
+    if let Some(note) = a.shown_differs_note() {
+        let _ = writeln!(out, "{note}\n\n{}\n", a.text);
     }
     match a.citation_method {
         CitationMethod::None => {

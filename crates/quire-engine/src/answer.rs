@@ -199,6 +199,19 @@ pub enum AnswerEvent {
 }
 
 impl Answer {
+    /// What a shell that streamed the model's words says before the answer
+    /// as shown, when the two differ: passages quoted because the sources
+    /// do not back the model, or its citations set to the sources that back
+    /// each sentence. `None` when the streamed words are the answer.
+    pub fn shown_differs_note(&self) -> Option<&'static str> {
+        self.model_text.as_ref()?;
+        Some(if self.citation_method == CitationMethod::Extractive {
+            "(Your documents do not back that answer.)"
+        } else {
+            "With its citations checked against the sources:"
+        })
+    }
+
     /// An answer `model` generated from `sources`, showing `shown`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn generated(

@@ -27,8 +27,9 @@ pub enum Role {
 /// A conversation whose last message, the user's, is the question.
 #[derive(Debug, Clone, Default)]
 pub struct Conversation {
-    /// A model by name ([`Engine::model_named`]); `None`: the one answers use.
-    pub model: Option<String>,
+    /// The GGUF to answer with, as [`Engine::model_named`] found it from the
+    /// name a client gave; `None`: the one answers use.
+    pub model: Option<PathBuf>,
     pub messages: Vec<(Role, String)>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
@@ -53,7 +54,6 @@ pub struct NamedModel {
     pub id: String,
     /// File modification time, seconds since 1970 (0 when unknown).
     pub created: u64,
-    pub embedding: bool,
 }
 
 impl Engine {
@@ -72,13 +72,11 @@ impl Engine {
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_secs()),
                 id: m.file_name,
-                embedding: false,
             })
             .collect();
         out.push(NamedModel {
             id: self.embedder.model_id().to_string(),
             created: 0,
-            embedding: true,
         });
         out
     }
@@ -114,7 +112,9 @@ impl Engine {
     ) -> Result<Answer> {
         let (question, history) = split_conversation(&conversation.messages)?;
         let mut settings = self.settings();
-        settings.model = Some(self.model_named(conversation.model.as_deref())?);
+        if let Some(model) = &conversation.model {
+            settings.model = Some(model.clone());
+        }
         if let Some(t) = conversation.temperature {
             settings.temperature = t;
         }

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -58,10 +57,7 @@ fn error_body(e: &Error) -> Value {
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        let status = match self.0.code() {
-            "unknown_model" => StatusCode::NOT_FOUND,
-            _ => crate::status_for(&self.0.to_report()),
-        };
+        let status = crate::status_for(&self.0.to_report());
         (status, Json(error_body(&self.0))).into_response()
     }
 }
@@ -182,7 +178,7 @@ impl ChatRequest {
             messages.push((role, text));
         }
         Ok(Conversation {
-            model: self.model.clone(),
+            model: None,
             messages,
             temperature: self.temperature,
             top_p: self.top_p,
@@ -247,13 +243,8 @@ fn tail(a: &Answer, streamed: bool) -> String {
     let mut out = String::new();
     if !streamed {
         out.push_str(&a.text);
-    } else if a.model_text.is_some() {
-        out.push_str(if a.citation_method == CitationMethod::Extractive {
-            "\n\n(Your documents do not back that answer.)\n\n"
-        } else {
-            "\n\nWith its citations checked against the sources:\n\n"
-        });
-        out.push_str(&a.text);
+    } else if let Some(note) = a.shown_differs_note() {
+        out.push_str(&format!("\n\n{note}\n\n{}", a.text));
     }
     if a.stopped {
         out.push_str(" [stopped]");
@@ -274,10 +265,10 @@ async fn chat_completions(
     State(s): State<Arc<AppState>>,
     Json(req): Json<ChatRequest>,
 ) -> OpenAiResult<Response> {
-    let conversation = req.conversation()?;
-    // The model is checked before anything streams: a wrong name is a 404.
-    s.engine.model_named(conversation.model.as_deref())?;
-    let model = conversation
+    let mut conversation = req.conversation()?;
+    // The model is found before anything streams: a wrong name is a 404.
+    conversation.model = Some(s.engine.model_named(req.model.as_deref())?);
+    let model = req
         .model
         .clone()
         .filter(|m| !m.trim().is_empty())

@@ -125,6 +125,12 @@ impl ModelInfo {
             .and_then(file_type_name)
             .map(str::to_string)
             .unwrap_or_else(|| dominant_dtype(content));
+        let missing = (!SUPPORTED_ARCHITECTURES.contains(&arch.as_str())).then(|| {
+            format!(
+                "the `{arch}` architecture (Quire runs {})",
+                SUPPORTED_ARCHITECTURES.join(", ")
+            )
+        });
         let ram_context = context_length.unwrap_or(MAX_CONTEXT).min(MAX_CONTEXT);
         // Keys and values, f32, for every layer; plus attention scores and buffers.
         let kv = match (layers, kv_heads, head_dim) {
@@ -142,13 +148,8 @@ impl ModelInfo {
                 .unwrap_or_default(),
             path: path.to_path_buf(),
             name: md_str(md, "general.name").map(str::to_string),
-            supported: SUPPORTED_ARCHITECTURES.contains(&arch.as_str()),
-            missing: (!SUPPORTED_ARCHITECTURES.contains(&arch.as_str())).then(|| {
-                format!(
-                    "the `{arch}` architecture (Quire runs {})",
-                    SUPPORTED_ARCHITECTURES.join(", ")
-                )
-            }),
+            supported: missing.is_none(),
+            missing,
             architecture: arch,
             quantization,
             parameters,
