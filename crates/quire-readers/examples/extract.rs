@@ -1,6 +1,7 @@
 //! Prints the text Quire reads from a file, pages separated by form feeds
 //! (as `pdftotext` does), for comparing readers by hand:
-//! `cargo run -p quire-readers --example extract -- FILE [PASSWORD]`.
+//! `cargo run -p quire-readers --example extract -- FILE [PASSWORD]`
+//! (`QUIRE_SECOND_OPINION=always`: poppler asked for every file).
 
 use std::time::Duration;
 
@@ -16,6 +17,11 @@ fn main() -> std::process::ExitCode {
         password: args.next().and_then(|p| p.into_string().ok()),
         progress: Progress::new(|done, total| eprintln!("OCR: page {done} of {total}")),
         ocr_languages: None,
+        // `QUIRE_SECOND_OPINION=always`: poppler reads every file too.
+        second_opinion: match std::env::var("QUIRE_SECOND_OPINION").as_deref() {
+            Ok("always") => quire_readers::SecondOpinion::Always,
+            _ => Default::default(),
+        },
     };
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,

@@ -28,6 +28,7 @@ pub mod text;
 pub mod worker;
 
 pub use error::FileProblem;
+pub use pdf::second_opinion_missed;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -223,6 +224,19 @@ pub struct LoadOptions {
     /// The OCR languages the user chose (Tesseract's `eng+deu` form); `None`:
     /// `QUIRE_OCR_LANGS`, else English and every language installed.
     pub ocr_languages: Option<String>,
+    /// When poppler reads a PDF's pages beside `pdf-extract`.
+    pub second_opinion: SecondOpinion,
+}
+
+/// When poppler's `pdftotext` is asked to read a PDF too (`poppler.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecondOpinion {
+    /// When a page gives cause (`pdf::doubtful`): unmapped glyphs, little
+    /// text, right-to-left or CJK script, garbage, words run together.
+    #[default]
+    Doubtful,
+    /// For every file (the check that [`SecondOpinion::Doubtful`] loses nothing).
+    Always,
 }
 
 /// A callback told `(done, total)` as a reader recognises pages by OCR.

@@ -11,7 +11,7 @@ use lopdf::encryption::DecryptionError;
 use lopdf::{Document, Error as PdfError, LoadOptions as PdfLoadOptions};
 use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
 
-use super::{panic_message, tidy, Extracted, Format, LoadOptions, Loader, PageText};
+use super::{panic_message, tidy, Extracted, Format, LoadOptions, Loader, PageText, SecondOpinion};
 use crate::error::FileProblem;
 
 pub struct PdfLoader;
@@ -131,21 +131,36 @@ impl PdfLoader {
         }
         let mut pages = Vec::with_capacity(page_ids.len());
         let mut failures = Vec::new();
+        let mut doubts = 0;
         for &number in page_ids.keys() {
             match page_text(&doc, number) {
-                Ok(text) => pages.push(PageText {
-                    number: Some(number),
-                    text: dehyphenate(&tidy(&text)),
-                    ocr: false,
-                }),
+                Ok((text, glyphs)) => {
+                    let text = dehyphenate(&tidy(&text));
+                    doubts += usize::from(
+                        doubtful(&text, glyphs) || content_damaged(&doc, page_ids[&number]),
+                    );
+                    pages.push(PageText {
+                        number: Some(number),
+                        text,
+                        ocr: false,
+                    })
+                }
                 Err(reason) => {
                     tracing::debug!("page {number}: {reason}");
                     failures.push(reason);
                 }
             }
         }
-        // A second opinion: a page poppler reads clearly more of takes its text.
-        if let Some(reference) = crate::poppler::pages(bytes, opts.password.as_deref()) {
+        // A second opinion: a page poppler reads clearly more of takes its
+        // text. Asked only when a page gives cause ([`doubtful`], or a
+        // damaged content stream): `pdftotext` on every file is a process
+        // and a second parse per PDF, CPU the embedder shares.
+        let ask =
+            opts.second_opinion == SecondOpinion::Always || doubts > 0 || !failures.is_empty();
+        if let Some(reference) = ask
+            .then(|| crate::poppler::pages(bytes, opts.password.as_deref()))
+            .flatten()
+        {
             for &number in page_ids.keys() {
                 let Some(theirs) = reference.get(number as usize - 1) else {
                     continue;
@@ -347,11 +362,11 @@ enum PageError {
 }
 
 /// One page's text; a panic inside the PDF interpreter fails only this page.
-fn page_text(doc: &Document, number: u32) -> Result<String, PageError> {
+fn page_text(doc: &Document, number: u32) -> Result<(String, Glyphs), PageError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut out = PageTextOutput::default();
         pdf_extract::output_doc_page(doc, &mut out, number)?;
-        Ok(out.text)
+        Ok((out.text, out.glyphs))
     }))
     .unwrap_or_else(|p| Err(PageError::Crashed(panic_message(&p))))
 }
@@ -380,6 +395,104 @@ struct PageTextOutput {
     first_char: bool,
     /// The space threshold after the last glyph (wider when its width was unknown).
     space_gap: f64,
+    glyphs: Glyphs,
+}
+
+/// How many glyphs a page showed, and how many of them its fonts map to no
+/// character (an empty string, U+FFFD, a control or private-use code).
+#[derive(Debug, Default, Clone, Copy)]
+struct Glyphs {
+    shown: usize,
+    unmapped: usize,
+}
+
+/// Whether poppler should be asked to read a page too: its fonts map more
+/// than one glyph in a hundred to nothing, it holds little text (a scan, text
+/// pdf-extract does not see), it has right-to-left or CJK script (poppler
+/// orders the one and maps the other's fonts better), it reads as garbage,
+/// or words run together (an inexact spacing).
+fn doubtful(text: &str, glyphs: Glyphs) -> bool {
+    glyphs.unmapped * 100 > glyphs.shown
+        || alphanumerics(text) < MIN_PAGE_CHARS
+        || text.chars().any(poppler_script)
+        || crate::ocr::looks_like_garbage(text)
+        || run_together(text)
+}
+
+/// Whether a page's content is damaged: a content stream missing, or one
+/// that does not decompress cleanly. lopdf hands pdf-extract what a
+/// corrupt Flate stream yields before the damage (or the compressed bytes),
+/// of which it reads a few glyphs, or none: the zlib stream is decoded
+/// again here, checksum and all.
+fn content_damaged(doc: &Document, page: lopdf::ObjectId) -> bool {
+    use std::io::Read;
+    doc.get_page_contents(page).iter().any(|id| {
+        let Ok(stream) = doc.get_object(*id).and_then(lopdf::Object::as_stream) else {
+            return true;
+        };
+        match stream.filters() {
+            Ok(filters) if filters.first().is_some_and(|f| *f == b"FlateDecode") => {
+                let mut sink = Vec::with_capacity(stream.content.len() * 4);
+                flate2::read::ZlibDecoder::new(stream.content.as_slice())
+                    .read_to_end(&mut sink)
+                    .is_err()
+            }
+            Ok(_) => stream.decompressed_content().is_err(),
+            Err(_) => false,
+        }
+    })
+}
+
+/// Arabic, Hebrew and the CJK scripts.
+fn poppler_script(c: char) -> bool {
+    matches!(c as u32,
+        0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF // Hebrew, Arabic
+        | 0x2E80..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF | 0x20000..=0x3FFFF)
+}
+
+/// Words run together: more than one word in fifty is a run of 20 or more
+/// letters (English has few such words; glued ones are common when spacing
+/// is lost).
+fn run_together(text: &str) -> bool {
+    let (mut words, mut long) = (0usize, 0usize);
+    for w in text.split_whitespace() {
+        words += 1;
+        let mut run = 0;
+        let mut longest = 0;
+        for c in w.chars() {
+            run = if c.is_alphabetic() { run + 1 } else { 0 };
+            longest = longest.max(run);
+        }
+        long += usize::from(longest >= 20);
+    }
+    long >= 2 && long * 50 > words
+}
+
+/// Reads `bytes` twice — pages asked of poppler only when [`doubtful`], and
+/// every page asked — and says, per file, whether the second found a page
+/// poppler reads better than the first saw cause to ask about. The check
+/// that asking poppler only for doubtful pages loses nothing
+/// (`tests/corpus.rs`). `None` when the file cannot be read.
+pub fn second_opinion_missed(bytes: &[u8], opts: &LoadOptions) -> Option<Vec<u32>> {
+    let doubtful_only = PdfLoader.read(bytes, opts).ok()?;
+    let always = LoadOptions {
+        second_opinion: SecondOpinion::Always,
+        ..opts.clone()
+    };
+    let every = PdfLoader.read(bytes, &always).ok()?;
+    Some(
+        every
+            .pages
+            .iter()
+            .filter(|p| {
+                !doubtful_only
+                    .pages
+                    .iter()
+                    .any(|q| q.number == p.number && q.text == p.text)
+            })
+            .filter_map(|p| p.number)
+            .collect(),
+    )
 }
 
 impl OutputDev for PageTextOutput {
@@ -419,6 +532,16 @@ impl OutputDev for PageTextOutput {
             if x > self.last_end + size * self.space_gap {
                 self.text.push(' ');
             }
+        }
+        self.glyphs.shown += 1;
+        if ch.is_empty()
+            || ch.chars().any(|c| {
+                c == '\u{FFFD}'
+                    || (c.is_control() && !c.is_whitespace())
+                    || ('\u{E000}'..='\u{F8FF}').contains(&c)
+            })
+        {
+            self.glyphs.unmapped += 1;
         }
         self.text.push_str(ch);
         self.first_char = false;

@@ -90,11 +90,35 @@ pub fn poppler_is_better(ours: &str, theirs: &str) -> bool {
     if (total as f64) < MIN_WORDS_SHARE * ours_total as f64 {
         return false;
     }
+    // Letters spaced apart ("A l e t t e r from"): poppler splits the
+    // words of some text layers (a bad OCR layer), which then seem many.
+    if single_letters(&theirs) > (2.0 * single_letters(&ours)).max(MAX_SINGLE_LETTERS) {
+        return false;
+    }
     let shared: usize = theirs
         .iter()
         .map(|(w, n)| (*n).min(ours.get(w).copied().unwrap_or(0)))
         .sum();
     (shared as f64) < MIN_RECALL * total as f64
+}
+
+/// Above this share of one-letter words, a text spaces its letters apart
+/// (English prose has about one in twenty; a letter-spaced page over half).
+const MAX_SINGLE_LETTERS: f64 = 0.3;
+
+/// The share of a page's words that are a single Latin letter (CJK text,
+/// whose characters poppler may space apart, is not counted).
+fn single_letters(words: &std::collections::HashMap<String, usize>) -> f64 {
+    let total: usize = words.values().sum();
+    let single: usize = words
+        .iter()
+        .filter(|(w, _)| {
+            let mut c = w.chars();
+            c.next().is_some_and(|c| c.is_ascii_alphabetic()) && c.next().is_none()
+        })
+        .map(|(_, n)| n)
+        .sum();
+    single as f64 / total.max(1) as f64
 }
 
 #[cfg(test)]
@@ -111,6 +135,13 @@ mod tests {
             "Revenue 100 200 Cost 50 60 Profit 50 140",
             "Revenue Cost Profit 100 50 50 200 60 140"
         ));
+    }
+
+    #[test]
+    fn letter_spaced_words_of_poppler_do_not_replace_ours() {
+        let ours = "A lette r from the Company accepting membership and enclosing thei r check and executed contracts";
+        let theirs = "A l e t t e r from the Company accepting membership and enclosing t h e i r check and executed c o n t r a c t s";
+        assert!(!poppler_is_better(ours, theirs));
     }
 
     #[test]

@@ -221,6 +221,7 @@ pub fn serve() -> i32 {
         let opts = LoadOptions {
             password: req.password,
             ocr_languages: req.ocr_languages,
+            second_opinion: Default::default(),
             progress: crate::Progress::new(|done, total| {
                 send(&Reply::Progress { done, total });
             }),

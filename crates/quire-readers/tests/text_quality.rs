@@ -158,3 +158,68 @@ fn regression_cid_width_ranges_left_glyphs_without_a_width() {
     let page = &boeing.iter().find(|(n, _)| *n == 139).expect("page 139").1;
     assert!(page.contains("2.1 Account 3"), "{page}");
 }
+
+/// The PDFs of `dir` (and its sub-folders) poppler opens.
+fn pdfs_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("pdf")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Pages where reading with poppler asked for every file differs from
+/// reading with it asked only where a page gives cause, per file.
+fn missed_pages(dir: &std::path::Path) -> Vec<(String, Vec<u32>)> {
+    let mut missed = Vec::new();
+    for path in pdfs_in(dir) {
+        // Image-only scans are recognised by OCR, which needs little text
+        // on a page and so asks poppler too: skipped (OCR twice is slow).
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("flattened-image")
+            || (name.starts_with("scan_") && !name.contains("ocr-layer"))
+        {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let pages = quire_readers::second_opinion_missed(&bytes, &LoadOptions::default())
+            .unwrap_or_default();
+        if !pages.is_empty() {
+            missed.push((path.display().to_string(), pages));
+        }
+    }
+    missed
+}
+
+#[test]
+fn regression_asking_poppler_only_for_doubtful_pages_loses_no_page() {
+    // pdftotext ran on every PDF; it is now asked only when a page gives
+    // cause (a corrupt content stream among them: broken_zen_of_python). Every corpus page poppler's
+    // text would have replaced is still replaced.
+    let missed = missed_pages(&shared().join("corpus/pdfs"));
+    assert!(
+        missed.is_empty(),
+        "pages poppler reads better, not asked: {missed:?}"
+    );
+}
+
+/// The same on the development filings (slow in a debug build:
+/// `cargo test --release -p quire-readers --test text_quality -- --ignored`).
+#[test]
+#[ignore]
+fn asking_poppler_only_for_doubtful_pages_loses_no_filing_page() {
+    let missed = missed_pages(&shared().join("eval/financebench-dev/pdfs"));
+    assert!(
+        missed.is_empty(),
+        "pages poppler reads better, not asked: {missed:?}"
+    );
+}

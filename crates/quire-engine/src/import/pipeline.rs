@@ -1081,11 +1081,6 @@ impl Engine {
     }
 }
 
-/// A test's hold on the pipeline: with `QUIRE_TEST_PAUSE_AT=<stage>[:<n>]`
-/// (stage `read`, `embed` or `write`), the `n`th time (default 1) the import
-/// passes that point it says so on stderr and waits there for ever, so a
-/// test can kill the process (`kill -9`) at that moment. `write` is after a
-/// batch's passages are added and before its records are finished.
 /// The path of attachment `number` of the message at `message`: no file's
 /// (`<message>#<n>/<name>`), its last part the attachment's file name.
 fn attachment_path(message: &str, number: u32, name: &str) -> String {
@@ -1121,6 +1116,11 @@ fn embedding_texts(prefix: &str, extracted: &Extracted, chunks: &[Chunk]) -> Vec
         .collect()
 }
 
+/// A test's hold on the pipeline: with `QUIRE_TEST_PAUSE_AT=<stage>[:<n>]`
+/// (stage `read`, `embed` or `write`), the `n`th time (default 1) the import
+/// passes that point it says so on stderr and waits there for ever, so a
+/// test can kill the process (`kill -9`) at that moment. `write` is after a
+/// batch's passages are added and before its records are finished.
 fn test_pause(stage: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::OnceLock;
