@@ -131,14 +131,15 @@ impl PdfLoader {
         }
         let mut pages = Vec::with_capacity(page_ids.len());
         let mut failures = Vec::new();
-        let mut doubts = 0;
+        let mut doubt = false;
         for &number in page_ids.keys() {
             match page_text(&doc, number) {
                 Ok((text, glyphs)) => {
                     let text = dehyphenate(&tidy(&text));
-                    doubts += usize::from(
-                        doubtful(&text, glyphs) || content_damaged(&doc, page_ids[&number]),
-                    );
+                    // One doubtful page is enough: later pages are not checked.
+                    doubt = doubt
+                        || doubtful(&text, glyphs)
+                        || content_damaged(&doc, page_ids[&number]);
                     pages.push(PageText {
                         number: Some(number),
                         text,
@@ -155,8 +156,7 @@ impl PdfLoader {
         // text. Asked only when a page gives cause ([`doubtful`], or a
         // damaged content stream): `pdftotext` on every file is a process
         // and a second parse per PDF, CPU the embedder shares.
-        let ask =
-            opts.second_opinion == SecondOpinion::Always || doubts > 0 || !failures.is_empty();
+        let ask = opts.second_opinion == SecondOpinion::Always || doubt || !failures.is_empty();
         if let Some(reference) = ask
             .then(|| crate::poppler::pages(bytes, opts.password.as_deref()))
             .flatten()
@@ -413,9 +413,8 @@ struct Glyphs {
 /// or words run together (an inexact spacing).
 fn doubtful(text: &str, glyphs: Glyphs) -> bool {
     glyphs.unmapped * 100 > glyphs.shown
-        || alphanumerics(text) < MIN_PAGE_CHARS
+        || needs_ocr(text)
         || text.chars().any(poppler_script)
-        || crate::ocr::looks_like_garbage(text)
         || run_together(text)
 }
 
@@ -425,17 +424,14 @@ fn doubtful(text: &str, glyphs: Glyphs) -> bool {
 /// of which it reads a few glyphs, or none: the zlib stream is decoded
 /// again here, checksum and all.
 fn content_damaged(doc: &Document, page: lopdf::ObjectId) -> bool {
-    use std::io::Read;
     doc.get_page_contents(page).iter().any(|id| {
         let Ok(stream) = doc.get_object(*id).and_then(lopdf::Object::as_stream) else {
             return true;
         };
         match stream.filters() {
             Ok(filters) if filters.first().is_some_and(|f| *f == b"FlateDecode") => {
-                let mut sink = Vec::with_capacity(stream.content.len() * 4);
-                flate2::read::ZlibDecoder::new(stream.content.as_slice())
-                    .read_to_end(&mut sink)
-                    .is_err()
+                let mut zlib = flate2::read::ZlibDecoder::new(stream.content.as_slice());
+                std::io::copy(&mut zlib, &mut std::io::sink()).is_err()
             }
             Ok(_) => stream.decompressed_content().is_err(),
             Err(_) => false,
@@ -469,10 +465,10 @@ fn run_together(text: &str) -> bool {
 }
 
 /// Reads `bytes` twice — pages asked of poppler only when [`doubtful`], and
-/// every page asked — and says, per file, whether the second found a page
-/// poppler reads better than the first saw cause to ask about. The check
+/// every page asked — and gives the pages whose text differs: pages poppler
+/// reads better that no doubtful page of the file caused it to be asked about. The check
 /// that asking poppler only for doubtful pages loses nothing
-/// (`tests/corpus.rs`). `None` when the file cannot be read.
+/// (`tests/text_quality.rs`). `None` when the file cannot be read.
 pub fn second_opinion_missed(bytes: &[u8], opts: &LoadOptions) -> Option<Vec<u32>> {
     let doubtful_only = PdfLoader.read(bytes, opts).ok()?;
     let always = LoadOptions {
